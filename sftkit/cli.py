@@ -1,0 +1,92 @@
+"""Flags shared by every entry point, in both spellings the predecessor's users type.
+
+``--total_samples`` and ``--total-samples`` are the same flag everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from sftkit.data.errors import BAD_RECORD_POLICIES, InputError
+from sftkit.data.shards import Shard, resolve_shard
+from sftkit.data.sources import INPUT_FORMATS, InputSpec
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the description's line breaks (formulas, examples)."""
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+
+
+def add(group: argparse._ActionsContainer, name: str, *aliases: str, **kwargs) -> argparse.Action:
+    """Add a flag under its hyphenated and underscored spellings (and any aliases)."""
+    names: list[str] = []
+    for flag in (name, *aliases):
+        body = flag[2:]
+        for variant in (flag, "--" + body.replace("_", "-"), "--" + body.replace("-", "_")):
+            if variant not in names:
+                names.append(variant)
+    kwargs.setdefault("dest", name[2:].replace("-", "_"))
+    return group.add_argument(*names, **kwargs)
+
+
+def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = None,
+                   default_split: str = "train") -> None:
+    g = p.add_argument_group("input")
+    add(g, "--input", required=default_input is None, default=default_input,
+        help="Hub dataset id, local .json/.jsonl/.parquet file, folder, or glob")
+    add(g, "--dataset-config", help="Hub dataset configuration (subset)")
+    add(g, "--split", default=default_split, help="Hub dataset split")
+    add(g, "--dataset-spec", help="predecessor form CONFIG[:SPLIT], e.g. 'cot' or 'default:cot'")
+    add(g, "--input-format", choices=INPUT_FORMATS, default="auto",
+        help="'hub' forces datasets.load_dataset, even for a local folder")
+    add(g, "--streaming", action="store_true", help="stream a Hub dataset instead of downloading it")
+    add(g, "--batch-size", type=int, default=8192, help="rows read per batch")
+    add(g, "--on-bad-record", choices=BAD_RECORD_POLICIES, default="error",
+        help="'error' stops at the first bad row naming its file and line; 'skip' quarantines bad rows "
+             "to <output>.rejects.jsonl and counts them")
+
+
+def add_field_args(p: argparse.ArgumentParser, **defaults: str) -> None:
+    g = p.add_argument_group("fields")
+    add(g, "--id-field", default=defaults.get("id", "id"),
+        help="row id; rows without one get '<file stem>-<row number>'")
+    add(g, "--question-field", default=defaults.get("question", "problem"))
+    add(g, "--answer-field", default=defaults.get("answer", "expected_answer"))
+    add(g, "--solution-field", default=defaults.get("solution", "generated_solution"))
+
+
+def add_shard_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sharding (inside a SLURM array the shard comes from SLURM_ARRAY_TASK_ID)")
+    add(g, "--shard", help="process shard I of N, e.g. 3/8; parts go to <output>.parts/")
+    add(g, "--start-from-percentage", help="start of this job's slice, a fraction in [0, 1]")
+    add(g, "--end-at-percentage", help="end of this job's slice, a fraction in [0, 1]")
+    add(g, "--overwrite", action="store_true", help="redo this shard even if parts or checkpoints exist")
+
+
+def input_spec(args: argparse.Namespace) -> InputSpec:
+    config, split = args.dataset_config, args.split
+    if args.dataset_spec:
+        spec_config, _, spec_split = args.dataset_spec.partition(":")
+        if config and spec_config and config != spec_config:
+            raise InputError(f"--dataset_spec {args.dataset_spec!r} disagrees with --dataset-config {config!r}")
+        config = spec_config or config
+        split = spec_split or split
+    return InputSpec(args.input, config or None, split, args.input_format, args.streaming)
+
+
+def shard_of(args: argparse.Namespace) -> Shard:
+    return resolve_shard(args.shard, args.start_from_percentage, args.end_at_percentage)
+
+
+def run_main(main: Callable[[], int | None]) -> None:
+    """Turn InputError into a one-line message and exit code 2 instead of a traceback."""
+    try:
+        sys.exit(main() or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

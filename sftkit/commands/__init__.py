@@ -1,0 +1,1 @@
+"""The command-line programs behind the thin scripts in selectors/, hpc/ and upload/."""

@@ -1,0 +1,42 @@
+"""Join the parts of a sharded stage, in order, into --output (.jsonl, .json or .parquet).
+
+Refuses, naming the missing shards, while any shard is incomplete. Applies the global order the
+stage recorded (e.g. the label filter's pass-rate sort) unless --sort-by or --no-sort is given.
+Writes <output>.stats.json with counts and timings.
+"""
+
+from __future__ import annotations
+
+from sftkit import cli, report
+from sftkit.data.errors import InputError
+from sftkit.data.merge import merge
+
+
+def _sort_key(text: str) -> dict[str, str]:
+    field, _, rest = text.partition(":")
+    key, _, order = rest.partition(":")
+    if not field or key not in ("number", "length") or order not in ("asc", "desc", ""):
+        raise InputError(f"--sort-by {text!r}: expected FIELD:number|length[:asc|desc]")
+    return {"field": field, "key": key, "order": order or "asc"}
+
+
+def build_parser():
+    p = cli.parser(__doc__)
+    cli.add(p, "--output", required=True, help="merged file; its parts are in <output>.parts/")
+    cli.add(p, "--num-shards", type=int, help="expected shard count (default: from the parts)")
+    cli.add(p, "--sort-by", action="append", help="FIELD:number|length[:asc|desc], repeatable")
+    cli.add(p, "--no-sort", action="store_true", help="keep shard order even if the stage recorded a sort")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sort = [] if args.no_sort else [_sort_key(s) for s in args.sort_by] if args.sort_by else None
+    stats = merge(args.output, args.num_shards, sort)
+    report.print_table(f"merged {stats['shards']} shards of {stats['stage']}", ["shard", "seconds"],
+                       list(stats["shard_seconds"].items()))
+    report.print_summary("output", {"records": stats["records"], "rows read": stats["rows_in"],
+                                    "rejects": stats["rejects"], "file": args.output,
+                                    "stats": f"{args.output}.stats.json",
+                                    "merge seconds": stats["merge_seconds"]})
+    return 0

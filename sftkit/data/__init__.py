@@ -1,0 +1,1 @@
+"""Data plumbing shared by every stage: input, shards, checkpointed output, merge."""

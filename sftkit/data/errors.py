@@ -1,0 +1,38 @@
+"""User-facing errors and quarantined records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class InputError(Exception):
+    """Bad input or arguments. The message names the file, line or field, and how to fix it."""
+
+
+@dataclass
+class Reject:
+    """A source row that could not be used, kept with its reason so nothing is silently dropped."""
+
+    index: int
+    location: str
+    reason: str
+    record: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "location": self.location, "reason": self.reason, "record": self.record}
+
+
+BAD_RECORD_POLICIES = ("error", "skip")
+
+
+def enforce_policy(rejects: list[Reject], policy: str) -> list[Reject]:
+    """Raise on the first reject under ``--on-bad-record error``; otherwise hand them back for quarantine."""
+    if rejects and policy == "error":
+        first = rejects[0]
+        more = f" (and {len(rejects) - 1} more in this batch)" if len(rejects) > 1 else ""
+        raise InputError(
+            f"{first.location}: {first.reason}{more}. "
+            "Fix the input, or pass --on-bad-record skip to quarantine bad rows in a rejects file."
+        )
+    return rejects

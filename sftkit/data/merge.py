@@ -1,0 +1,135 @@
+"""Join the parts of a sharded stage into one output, refusing while any shard is incomplete."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from sftkit.data.atomic import write_json_atomic
+from sftkit.data.checkpoint import parts_dir
+from sftkit.data.errors import InputError
+from sftkit.data.writers import write_lines
+from sftkit.sortkeys import sort_order
+
+
+class IncompleteShardsError(InputError):
+    """Some shards have no completion marker; the message names them."""
+
+
+def load_markers(output: str | Path) -> list[dict[str, Any]]:
+    folder = parts_dir(output)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no parts found; run the stage first (its --output must be {output})")
+    markers = [orjson.loads(p.read_bytes()) | {"_path": p} for p in folder.glob("*.done")]
+    return sorted(markers, key=lambda m: Fraction(m["start"]))
+
+
+def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards: int | None = None) -> None:
+    """Raise naming every missing shard: absent index of I/N, or uncovered range of [0, 1]."""
+    folder = parts_dir(output)
+    running = sorted(p.name.removesuffix(".ckpt") for p in folder.glob("*.ckpt"))
+    counts = {m["count"] for m in markers if m["count"] is not None}
+    if len(counts) > 1 or (num_shards and counts and counts != {num_shards}):
+        raise InputError(f"{folder}: parts from different shard counts {sorted(counts)}; remove the stale ones")
+    total = num_shards or (counts.pop() if counts else None)
+    problems = []
+    if total is not None:
+        done = {m["index"] for m in markers}
+        missing = [i for i in range(total) if i not in done]
+        if missing:
+            problems.append(f"shards {', '.join(map(str, missing))} of {total} are missing or incomplete")
+    else:
+        edge = Fraction(0)
+        for m in markers:
+            start, end = Fraction(m["start"]), Fraction(m["end"])
+            if start > edge:
+                problems.append(f"range {float(edge):g}-{float(start):g} has no part")
+            elif start < edge:
+                problems.append(f"{m['shard']} overlaps the part before it")
+            edge = max(edge, end)
+        if edge < 1:
+            problems.append(f"range {float(edge):g}-1 has no part")
+    if len({m["fingerprint"] for m in markers}) > 1:
+        problems.append("parts were made with different settings")
+    if problems:
+        hint = f" (still running or killed: {', '.join(running)})" if running else ""
+        raise IncompleteShardsError(f"{folder}: cannot merge: {'; '.join(problems)}{hint}")
+
+
+def merge(output: str | Path, num_shards: int | None = None,
+          sort: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Merge ``<output>.parts`` into ``output`` and write ``<output>.stats.json``; returns the stats."""
+    started = time.time()
+    markers = load_markers(output)
+    check_complete(output, markers, num_shards)
+    parts = [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
+    sort = sort if sort is not None else markers[0].get("sort")
+    if sort:
+        order = _sorted_locations(parts, sort)
+        count = write_lines(output, lambda: _read_at(parts, order))
+    else:
+        count = write_lines(output, lambda: _read_all(parts))
+    expected = sum(m["records"] for m in markers)
+    if count != expected:
+        raise RuntimeError(f"{output}: wrote {count} records but the shard markers count {expected}")
+    rejects = [p.with_suffix(".rejects.jsonl") for p in parts if p.with_suffix(".rejects.jsonl").exists()]
+    rejects_out = Path(f"{output}.rejects.jsonl")
+    if rejects:
+        write_lines(rejects_out, lambda: _read_all(rejects))
+    else:
+        rejects_out.unlink(missing_ok=True)
+    counts: Counter = Counter()
+    for m in markers:
+        counts.update(m["counts"])
+    stats = {
+        "output": str(output), "stage": markers[0]["stage"], "shards": len(markers),
+        "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
+        "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects else None,
+        "counts": dict(counts), "sort": sort,
+        "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
+        "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
+        "merge_seconds": round(time.time() - started, 3),
+    }
+    write_json_atomic(f"{output}.stats.json", stats)
+    return stats
+
+
+def _read_all(files: list[Path]) -> Iterator[bytes]:
+    for path in files:
+        with open(path, "rb") as fh:
+            yield from (line for line in fh if line.strip())
+
+
+def _sorted_locations(parts: list[Path], sort: list[dict[str, str]]) -> np.ndarray:
+    """(part, offset, length) of every record, in sorted order; only keys are held in memory."""
+    locs: list[tuple[int, int, int]] = []
+    records: list[dict[str, Any]] = []
+    for k, path in enumerate(parts):
+        offset = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    rec = orjson.loads(line)
+                    records.append({s["field"]: rec.get(s["field"]) for s in sort})
+                    locs.append((k, offset, len(line)))
+                offset += len(line)
+    table = np.array(locs, dtype=np.int64).reshape(-1, 3)
+    return table[sort_order(records, sort)]
+
+
+def _read_at(parts: list[Path], order: np.ndarray) -> Iterator[bytes]:
+    fds = [os.open(p, os.O_RDONLY) for p in parts]
+    try:
+        for k, offset, length in order.tolist():
+            yield os.pread(fds[k], length, offset)
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -1,0 +1,276 @@
+"""Open ``--input``: a Hub dataset id, a local .json/.jsonl/.parquet file, a directory, or a glob.
+
+Every source exposes the same two things: the real row count (shards are cut from it) and
+batches over any row range, so sharding, resume and selection never care where rows come from.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sftkit.data.batch import Batch
+from sftkit.data.errors import InputError, Reject
+
+FILE_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+INPUT_FORMATS = ("auto", "hub", *sorted(set(FILE_FORMATS.values())))
+_UNBOUNDED = 2**62
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where the rows come from. ``config``/``split``/``streaming`` apply to Hub datasets only."""
+
+    input: str
+    config: str | None = None
+    split: str = "train"
+    format: str = "auto"
+    streaming: bool = False
+
+
+class Source(Protocol):
+    name: str
+
+    def num_rows(self) -> int: ...
+
+    def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]: ...
+
+    def iter_all(self, batch_size: int) -> Iterator[Batch]: ...
+
+
+def open_source(spec: InputSpec) -> Source:
+    if spec.format == "hub":
+        return HubSource(spec)
+    files = _local_files(spec.input)
+    if files is None:
+        if spec.format != "auto":
+            raise InputError(f"--input {spec.input}: no such file, folder or glob match")
+        return HubSource(spec)
+    return FileSource(spec.input, [(f, _file_format(f, spec.format)) for f in files])
+
+
+def _local_files(pattern: str) -> list[str] | None:
+    """Files named by a path, a folder (searched recursively) or a glob; None if it names nothing local."""
+    path = Path(pattern)
+    if path.is_file():
+        return [str(path)]
+    if path.is_dir():
+        found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix in FILE_FORMATS)
+        if not found:
+            raise InputError(f"--input {pattern}: folder has no {'/'.join(FILE_FORMATS)} files")
+        return found
+    if glob.has_magic(pattern):
+        found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        if not found:
+            raise InputError(f"--input {pattern}: the glob matches no files")
+        return found
+    return None
+
+
+def _file_format(path: str, forced: str) -> str:
+    if forced != "auto":
+        return forced
+    fmt = FILE_FORMATS.get(Path(path).suffix)
+    if fmt is None:
+        raise InputError(f"{path}: unknown file type; use --input-format {{{','.join(INPUT_FORMATS[2:])}}}")
+    return fmt
+
+
+class FileSource:
+    """Local files read in sorted order as one row sequence."""
+
+    def __init__(self, name: str, files: list[tuple[str, str]]) -> None:
+        self.name = name
+        self.files = files
+        self._json_cache: dict[str, list[Any]] = {}
+
+    @cached_property
+    def _offsets(self) -> list[int]:
+        offsets = [0]
+        for path, fmt in self.files:
+            offsets.append(offsets[-1] + self._count(path, fmt))
+        return offsets
+
+    def num_rows(self) -> int:
+        return self._offsets[-1]
+
+    def _count(self, path: str, fmt: str) -> int:
+        if fmt == "parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+        if fmt == "jsonl":
+            with open(path, "rb") as fh:
+                return sum(1 for line in fh if line.strip())
+        return len(self._json_array(path))
+
+    def _json_array(self, path: str) -> list[Any]:
+        if path not in self._json_cache:
+            try:
+                data = orjson.loads(Path(path).read_bytes())
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"{path}: not valid JSON ({exc})") from exc
+            if not isinstance(data, list):
+                raise InputError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+            self._json_cache[path] = data
+        return self._json_cache[path]
+
+    def iter_all(self, batch_size: int) -> Iterator[Batch]:
+        """Every row in one pass, without counting rows first (a JSONL count is a full extra read)."""
+        offset = 0
+        for path, fmt in self.files:
+            end = offset
+            for batch in self._reader(fmt)(path, offset, 0, _UNBOUNDED, batch_size):
+                end = batch.stop
+                yield batch
+            offset = end
+
+    def _reader(self, fmt: str):
+        return {"parquet": _parquet_batches, "jsonl": _jsonl_batches, "json": self._json_batches}[fmt]
+
+    def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
+        offsets = self._offsets
+        for (path, fmt), lo, hi in zip(self.files, offsets, offsets[1:]):
+            a, b = max(start, lo), min(stop, hi)
+            if a >= b:
+                continue
+            yield from self._reader(fmt)(path, lo, a - lo, b - lo, batch_size)
+
+    def _json_batches(self, path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
+        data = self._json_array(path)
+        b = min(b, len(data))
+        for s in range(a, b, batch_size):
+            e = min(b, s + batch_size)
+            rows, idx, rejects = [], [], []
+            for k in range(s, e):
+                item = data[k]
+                if isinstance(item, dict):
+                    rows.append(item)
+                    idx.append(offset + k)
+                else:
+                    loc = f"{path}: element {k}"
+                    rejects.append(Reject(offset + k, loc, "array element is not a JSON object", item))
+            yield Batch(offset + s, offset + e, path, offset, np.array(idx, dtype=np.int64),
+                        rows=rows, rejects=rejects)
+
+
+def _parquet_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
+    """Rows [a, b) of one Parquet file, reading only the row groups that overlap them."""
+    pf = pq.ParquetFile(path)
+    groups, first, pos = [], None, 0
+    for g in range(pf.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        if pos + n > a and pos < b:
+            groups.append(g)
+            first = pos if first is None else first
+        pos += n
+    if not groups:
+        return
+    pos = first
+    for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups):
+        lo, hi = max(a, pos), min(b, pos + rb.num_rows)
+        if lo < hi:
+            table = rb.slice(lo - pos, hi - lo)
+            yield Batch(offset + lo, offset + hi, path, offset,
+                        np.arange(offset + lo, offset + hi, dtype=np.int64),
+                        table=pa.Table.from_batches([table]))
+        pos += rb.num_rows
+        if pos >= b:
+            return
+
+
+def _jsonl_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
+    """Records [a, b) of a JSONL file; blank lines are not records, malformed ones become rejects."""
+    k = 0
+    batch_start = a
+    rows: list[dict[str, Any]] = []
+    idx: list[int] = []
+    lines: list[int] = []
+    rejects: list[Reject] = []
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            if k >= b:
+                break
+            if k >= a:
+                try:
+                    rec = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    rec, why = None, f"malformed JSON ({exc})"
+                else:
+                    why = None if isinstance(rec, dict) else "line is not a JSON object"
+                if why is None:
+                    rows.append(rec)
+                    idx.append(offset + k)
+                    lines.append(lineno)
+                else:
+                    text = raw.decode("utf-8", "replace").rstrip("\n")
+                    rejects.append(Reject(offset + k, f"{path}:{lineno}", why, text))
+                if k + 1 - batch_start >= batch_size:
+                    yield Batch(offset + batch_start, offset + k + 1, path, offset,
+                                np.array(idx, dtype=np.int64), rows=rows, lines=lines, rejects=rejects)
+                    batch_start, rows, idx, lines, rejects = k + 1, [], [], [], []
+            k += 1
+    if batch_start < min(k, b):
+        yield Batch(offset + batch_start, offset + min(k, b), path, offset,
+                    np.array(idx, dtype=np.int64), rows=rows, lines=lines, rejects=rejects)
+
+
+class HubSource:
+    """A dataset loaded by ``datasets.load_dataset``: Arrow-backed, or streamed with ``--streaming``."""
+
+    def __init__(self, spec: InputSpec) -> None:
+        import datasets
+
+        self.spec = spec
+        self.name = f"{spec.input}:{spec.split}"
+        try:
+            self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split,
+                                            streaming=spec.streaming)
+        except FileNotFoundError as exc:
+            raise InputError(f"--input {spec.input}: not a local path, and the Hub has no such dataset "
+                             f"({exc})") from exc
+        except ValueError as exc:
+            raise InputError(f"--input {spec.input} (config={spec.config}, split={spec.split}): {exc}") from exc
+
+    def num_rows(self) -> int:
+        if not self.spec.streaming:
+            return len(self.ds)
+        splits = getattr(self.ds.info, "splits", None) or {}
+        info = splits.get(self.spec.split)
+        if info is None or not info.num_examples:
+            raise InputError(f"{self.name}: a streamed dataset without a known row count cannot be "
+                             "sharded; drop --streaming so the real count is known")
+        return int(info.num_examples)
+
+    def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
+        if not self.spec.streaming:
+            arrow = self.ds.with_format("arrow")
+            for s in range(start, stop, batch_size):
+                e = min(stop, s + batch_size)
+                yield Batch(s, e, self.name, 0, np.arange(s, e, dtype=np.int64), table=arrow[s:e])
+            return
+        stream = self.ds.skip(start) if start else self.ds
+        pos = start
+        for cols in stream.iter(batch_size=batch_size):
+            names = list(cols)
+            n = len(cols[names[0]]) if names else 0
+            n = min(n, stop - pos)
+            rows = [{k: cols[k][i] for k in names} for i in range(n)]
+            yield Batch(pos, pos + n, self.name, 0, np.arange(pos, pos + n, dtype=np.int64), rows=rows)
+            pos += n
+            if pos >= stop:
+                return
+
+    def iter_all(self, batch_size: int) -> Iterator[Batch]:
+        """Every row, for single-pass consumers of a stream whose length is unknown."""
+        return self.batches(0, _UNBOUNDED, batch_size)

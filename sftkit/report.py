@@ -1,0 +1,65 @@
+"""What a person reads at the end of a command: a summary table, and PNG plots where a picture helps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+_console = Console(highlight=False, soft_wrap=True)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for k, col in enumerate(columns):
+        table.add_column(col, justify="left" if k == 0 else "right")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    _console.print(table)
+
+
+def print_summary(title: str, items: dict[str, Any]) -> None:
+    print_table(title, ["", "value"], list(items.items()))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return str(value)
+
+
+def histogram_png(path: str | Path, series: dict[str, np.ndarray], title: str, xlabel: str,
+                  edges: np.ndarray | None = None, bins: int = 60) -> Path:
+    """Overlaid histograms on a log-x axis (text lengths span decades), with optional bin edges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [np.asarray(v, dtype=np.float64) for v in series.values() if len(v)]
+    lo = max(1.0, min(float(v.min()) for v in values)) if values else 1.0
+    hi = max(lo * 10, max(float(v.max()) for v in values)) if values else 10.0
+    grid = np.geomspace(lo, hi, bins)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for label, data in series.items():
+        ax.hist(np.clip(data, lo, hi), bins=grid, alpha=0.55, label=f"{label} ({len(data):,})")
+    for edge in edges if edges is not None else []:
+        ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("rows")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

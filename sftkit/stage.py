@@ -1,0 +1,64 @@
+"""Run one shard of a per-record stage: checkpointed, resumable, merged when it is the whole dataset."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from sftkit.data.batch import Batch
+from sftkit.data.checkpoint import ShardRun
+from sftkit.data.errors import Reject, enforce_policy
+from sftkit.data.merge import merge
+from sftkit.data.shards import Shard
+from sftkit.data.sources import Source
+
+
+@dataclass
+class StageResult:
+    """What a stage made of one batch: output records, rows it quarantined, and counters."""
+
+    records: list[dict[str, Any]]
+    rejects: list[Reject] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class StageRun:
+    marker: dict[str, Any]
+    resumed_from: int | None
+    merged: dict[str, Any] | None
+
+
+def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
+              process: Callable[[Batch], StageResult], every: int, batch_size: int, on_bad_record: str,
+              sort: list[dict[str, str]] | None = None, overwrite: bool = False) -> StageRun:
+    """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded."""
+    num_rows = source.num_rows()
+    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite)
+    resumed = None
+    if run.complete:
+        print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
+        marker = run.marker_data()
+    else:
+        start = run.resume_from()
+        if start > run.rows.start:
+            resumed = start
+            print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
+                  file=sys.stderr)
+        with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
+                  unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar:
+            for batch in source.batches(start, run.rows.stop, max(1, min(batch_size, every))):
+                rejects = enforce_policy(batch.rejects, on_bad_record)
+                result = process(batch)
+                rejects = rejects + enforce_policy(result.rejects, on_bad_record)
+                run.add(result.records, rejects, batch.stop, result.counts)
+                bar.update(batch.stop - batch.start)
+        marker = run.finish()
+    merged = merge(output) if shard.is_whole else None
+    return StageRun(marker, resumed, merged)
