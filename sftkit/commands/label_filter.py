@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     shard = cli.shard_of(args)
     keep = PassRateFilter(args.pass_rate_field, args.max_pass_rate, args.min_pass_rate, args.solution_field,
                           args.id_field, args.problem_type, args.problem_type_field)
-    settings = {"input": spec.__dict__, "filter": keep.__dict__, "on_bad_record": args.on_bad_record}
+    settings = {"input": spec.__dict__, "filter": keep.__dict__}  # --on-bad-record may change on a rerun
     run = run_stage(stage=STAGE, source=open_source(spec), shard=shard, output=args.output,
                     settings=settings, process=keep, every=args.checkpoint_every, batch_size=args.batch_size,
                     on_bad_record=args.on_bad_record, sort=keep.sort_spec(), overwrite=args.overwrite)

@@ -72,8 +72,7 @@ class Batch:
         if self.table is not None and name in self.table.column_names:
             col = self.table.column(name)
             if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                lengths = pc.utf8_length(col).to_numpy(zero_copy_only=False)
-                lengths = np.nan_to_num(lengths.astype(np.float64), nan=-1).astype(np.int64)
+                lengths = pc.fill_null(pc.utf8_length(col), 0).to_numpy().astype(np.int64)
                 lengths[lengths == 0] = -1
                 return lengths
         return np.array([len(v) if isinstance(v, str) and v else -1 for v in self.values(name)], dtype=np.int64)
@@ -95,7 +94,8 @@ class Batch:
     def records(self, id_field: str) -> list[dict[str, Any]]:
         """Rows as dicts. A row without an id gets ``<file stem>-<row in file>``, stable across reruns."""
         out = self.table.to_pylist() if self.table is not None else [dict(r) for r in self.rows or []]
+        stem = self.stem
         for rec, idx in zip(out, self.indices.tolist()):
             if rec.get(id_field) is None:
-                rec[id_field] = f"{self.stem}-{idx - self.file_offset}"
+                rec[id_field] = f"{stem}-{idx - self.file_offset}"
         return out

@@ -22,7 +22,7 @@ from sftkit.data.batch import Batch
 from sftkit.data.errors import InputError, Reject, enforce_policy
 from sftkit.data.sources import Source
 from sftkit.select.quotas import allocate, half_gaussian_weights
-from sftkit.select.sampling import BottomKPool, row_keys
+from sftkit.select.sampling import BottomKPool, row_keys, take_wanted
 
 Measure = Callable[[Batch], np.ndarray]
 
@@ -142,8 +142,5 @@ def _fetch(source: Source, wanted: np.ndarray, id_field: str, batch_size: int) -
     """Second pass for chosen rows the pool did not keep (rare: very unequal bins)."""
     found: dict[int, dict[str, Any]] = {}
     for batch in source.iter_all(batch_size):
-        hit = np.flatnonzero(np.isin(batch.indices, wanted))
-        if len(hit):
-            sub = batch.select(hit)
-            found.update(zip(sub.indices.tolist(), sub.records(id_field)))
+        found.update(take_wanted(batch, wanted, id_field))
     return found

@@ -63,8 +63,15 @@ class BottomKPool:
         """Records of the ``wanted`` global indices that the pool holds, keyed by index."""
         found: dict[int, dict[str, Any]] = {}
         for _, batch in self._parts:
-            hit = np.flatnonzero(np.isin(batch.indices, wanted))
-            if len(hit):
-                sub = batch.select(hit)
-                found.update(zip(sub.indices.tolist(), sub.records(id_field)))
+            found.update(take_wanted(batch, wanted, id_field))
         return found
+
+
+def take_wanted(batch: Batch, wanted: np.ndarray, id_field: str) -> dict[int, dict[str, Any]]:
+    """Records of ``batch`` whose global index is in ``wanted`` (sorted ascending), keyed by index."""
+    pos = np.minimum(np.searchsorted(wanted, batch.indices), max(len(wanted) - 1, 0))
+    hit = np.flatnonzero(wanted[pos] == batch.indices) if len(wanted) else np.zeros(0, dtype=np.int64)
+    if not len(hit):
+        return {}
+    sub = batch.select(hit)
+    return dict(zip(sub.indices.tolist(), sub.records(id_field)))

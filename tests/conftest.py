@@ -1,0 +1,45 @@
+"""Shared fixtures: the bundled demo data, generated datasets, and a runner for the entry scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("sftkit", deadline=None, max_examples=200)
+settings.load_profile("sftkit")
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "data" / "demo" / "openmath_demo.jsonl"
+
+# Nothing may reach the network: the Hub code path runs against local folders.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run an entry script (e.g. 'selectors/length_selector.py') the way a user or sbatch would."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    proc = subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> Path:
+    return DEMO
+
+
+@pytest.fixture(scope="session")
+def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60k synthetic rows: big enough that a checkpointed run can be killed mid-shard."""
+    from sftkit.synthetic import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("big") / "big.jsonl", 60_000, seed=7)

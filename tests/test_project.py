@@ -1,0 +1,111 @@
+"""The repository itself: layout, environment files, demo data and secrets handling."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from conftest import REPO, run_script
+from packaging.requirements import Requirement
+
+from sftkit import secrets
+from sftkit.synthetic import write_dataset
+
+
+def _pyproject_requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["gpu"]]
+    return {r.name.lower(): r for r in reqs}
+
+
+def test_environment_yml_parses_and_matches_pyproject() -> None:
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    ours = _pyproject_requirements()
+    for line in pip:
+        req = Requirement(line)  # raises on an invalid requirement string
+        assert req.name.lower() in ours, f"{req.name} is in environment.yml but not pyproject.toml"
+        assert req.specifier == ours[req.name.lower()].specifier, f"{req.name} pins differ"
+    assert {Requirement(x).name.lower() for x in pip} == set(ours)
+    assert str(ours["transformers"].specifier) == "<5.20,>=5.16.1"
+
+
+def test_selectors_is_not_a_package_and_stdlib_selectors_still_imports() -> None:
+    assert not (REPO / "selectors" / "__init__.py").exists()
+    out = subprocess.run([sys.executable, "-c", "import selectors; print(selectors.__file__)"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert "selectors.py" in out and str(REPO / "selectors") not in out
+
+
+def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data: Path) -> None:
+    assert write_dataset(tmp_path / "again.jsonl", 2000).read_bytes() == demo_data.read_bytes()
+    rows = [orjson.loads(line) for line in demo_data.read_bytes().splitlines()]
+    assert set(rows[0]) == {"problem", "generated_solution", "expected_answer", "problem_type", "pass_rate_72b_tir",
+                            "inference_mode", "problem_source"}
+    assert all(f"\\boxed{{{r['expected_answer']}}}" in r["generated_solution"] for r in rows)
+    labels = {r["pass_rate_72b_tir"] for r in rows}
+    assert "n/a" in labels and "1" in labels and all(isinstance(v, str) for v in labels)
+    import numpy as np
+
+    logs = np.log([len(r["generated_solution"]) for r in rows])
+    assert abs(float(np.mean((logs - logs.mean()) ** 3) / logs.std() ** 3)) < 0.5  # log-normal: log is symmetric
+
+
+@pytest.mark.parametrize("script", ["selectors/length_selector.py", "selectors/label_filter.py",
+                                    "hpc/merge_shards.py"])
+def test_every_flag_in_help_is_in_the_readme(script: str) -> None:
+    readme = (REPO / "README.md").read_text()
+    help_text = run_script(script, "--help").stdout
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z](?![\w])", help_text))
+    missing = sorted(f for f in flags if f not in readme and f != "--help")
+    assert not missing, f"README does not document {missing}"
+
+
+def test_hf_token_precedence_env_then_keys_json_then_login_cache(tmp_path: Path, monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("SFTKIT_KEYS", raising=False)
+    monkeypatch.setattr(secrets, "REPO_ROOT", tmp_path / "nowhere")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "token").write_text("hf_from_cache")
+    assert secrets.hf_token().reveal() == "hf_from_cache"
+    keys = tmp_path / "keys.json"
+    keys.write_text('{"llm": "hf_legacy_name"}')
+    keys.chmod(0o600)
+    assert secrets.hf_token().reveal() == "hf_legacy_name"
+    keys.write_text('{"llm": "hf_legacy_name", "hf_token": "hf_from_keys"}')
+    assert secrets.hf_token().reveal() == "hf_from_keys"
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    token = secrets.hf_token()
+    assert token.reveal() == "hf_from_env"
+    assert "hf_from_env" not in f"{token} {token!r} {[token]}"
+    assert secrets.redact("Authorization: Bearer hf_from_env", token) == "Authorization: Bearer ***"
+
+
+def test_world_readable_keys_json_warns_without_printing_the_secret(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text('{"hf_token": "hf_supersecret", "openai_api_key": "sk-secret"}')
+    keys.chmod(0o644)
+    code = ("from sftkit import secrets; t = secrets.hf_token(); k = secrets.api_key(); "
+            "print(t, k, repr(t))")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "OPENAI_API_KEY")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(REPO)}, check=True)
+    assert "readable by group or others" in proc.stderr and "chmod 600" in proc.stderr
+    assert "supersecret" not in proc.stdout + proc.stderr and "sk-secret" not in proc.stdout + proc.stderr
+    assert "keys.json:hf_token" in proc.stdout
+
+
+def test_keys_json_is_git_ignored_and_the_example_has_every_key() -> None:
+    assert "keys.json" in (REPO / ".gitignore").read_text().splitlines()
+    example = orjson.loads((REPO / "keys.json.example").read_bytes())
+    assert {"hf_token", "openai_api_key", "endpoints"} <= set(example)
