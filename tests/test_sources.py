@@ -62,6 +62,7 @@ def test_hub_path_runs_load_dataset_on_a_local_folder(formats: dict[str, Path], 
     assert type(source).__name__ == "HubSource"
     assert source.num_rows() == 25
     assert [r["n"] for r in _records(source, 10, 20)] == list(range(10, 20))
+    assert [r["n"] for b in source.iter_all(10) for r in b.records("id")] == list(range(25))
     streamed = open_source(InputSpec(str(repo), format="hub", streaming=True))
     assert [r["n"] for b in streamed.iter_all(6) for r in b.records("id")] == list(range(25))
 

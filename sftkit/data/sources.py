@@ -255,6 +255,7 @@ class HubSource:
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         if not self.spec.streaming:
             arrow = self.ds.with_format("arrow")
+            stop = min(stop, len(self.ds))
             for s in range(start, stop, batch_size):
                 e = min(stop, s + batch_size)
                 yield Batch(s, e, self.name, 0, np.arange(s, e, dtype=np.int64), table=arrow[s:e])
