@@ -15,6 +15,7 @@ from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import ShardRun
 from sftkit.data.errors import Reject, enforce_policy
 from sftkit.data.merge import merge
+from sftkit.data.prefetch import prefetch
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
 
@@ -53,7 +54,7 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
                   file=sys.stderr)
         with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
                   unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar:
-            for batch in source.batches(start, run.rows.stop, max(1, min(batch_size, every))):
+            for batch in prefetch(source.batches(start, run.rows.stop, max(1, min(batch_size, every)))):
                 rejects = enforce_policy(batch.rejects, on_bad_record)
                 result = process(batch)
                 rejects = rejects + enforce_policy(result.rejects, on_bad_record)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from sftkit.data.batch import Batch
 from sftkit.data.errors import InputError, Reject, enforce_policy
+from sftkit.data.prefetch import prefetch
 from sftkit.data.sources import Source
 from sftkit.select.quotas import allocate, half_gaussian_weights
 from sftkit.select.sampling import BottomKPool, row_keys, take_wanted
@@ -102,7 +103,7 @@ def select_by_length(source: Source, measure: Measure, total: int, num_bins: int
     rejects: list[Reject] = []
     rows_seen = 0
     with tqdm(desc="measuring lengths", unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar:
-        for batch in source.iter_all(batch_size):
+        for batch in prefetch(source.iter_all(batch_size)):
             rejects += enforce_policy(batch.rejects, on_bad_record)
             lengths = measure(batch)
             bad = np.flatnonzero(lengths < 0)
