@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/length_selector.py
+	$(PY) bench/upload.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache

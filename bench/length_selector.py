@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / "_work"
@@ -52,20 +53,21 @@ def ours(path: Path, args: argparse.Namespace) -> dict:
     return {"rows": sel.rows_seen, "selected": len(sel.records), "second_pass": sel.second_pass}
 
 
-def _datasets_rows(path: Path):
+def _datasets_rows(path: Path) -> Iterator[dict]:
     import datasets
 
     return iter(datasets.load_dataset("parquet", data_files=str(path), split="train", streaming=True))
 
 
-def _arrow_rows(path: Path):
+def _arrow_rows(path: Path) -> Iterator[dict]:
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
         yield from batch.to_pylist()
 
 
-def baseline(path: Path, args: argparse.Namespace, rows_of=_datasets_rows) -> dict:
+def baseline(path: Path, args: argparse.Namespace,
+             rows_of: Callable[[Path], Iterator[dict]] = _datasets_rows) -> dict:
     import itertools
     import math
 

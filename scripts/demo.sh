@@ -17,4 +17,12 @@ echo "== 2. length selection: 300 seeds favouring long solutions"
 "$PY" selectors/length_selector.py --input "$OUT/filtered.jsonl" --total_samples 300 --num_bins 6 \
     --curve_sharpness 2.0 --output "$OUT/selected_seeds.json"
 
-echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json, selected_seeds.lengths.png"
+echo "== 3. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
+DS=$OUT/dataset
+mkdir -p "$DS/filtered" "$DS/seeds"
+cp "$OUT/filtered.jsonl" "$OUT/filtered.jsonl.stats.json" "$DS/filtered/"
+cp "$OUT/selected_seeds.json" "$OUT/selected_seeds.json.stats.json" "$DS/seeds/"
+"$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
+    --tags sft math synthetic --dry-run
+
+echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json, selected_seeds.lengths.png, dataset/ (README.md)"

@@ -7,6 +7,7 @@ killed run resumes after its last complete chunk, and the last partial chunk is 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sftkit.stage import run_stage
 STAGE = "label_filter"
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.add_input_args(p, default_input="nvidia/OpenMathReasoning", default_split="cot")
     cli.add_field_args(p)

@@ -15,6 +15,7 @@ Within a bin every row has the same chance, wherever it sits in the stream; --se
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from sftkit.data.writers import output_format, write_lines
 from sftkit.select.length import Measure, select_by_length
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.add_input_args(p)
     cli.add_field_args(p, answer=None)

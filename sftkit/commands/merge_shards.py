@@ -7,6 +7,8 @@ Writes <output>.stats.json with counts and timings.
 
 from __future__ import annotations
 
+import argparse
+
 from sftkit import cli, report
 from sftkit.data.errors import InputError
 from sftkit.data.merge import merge
@@ -20,7 +22,7 @@ def _sort_key(text: str) -> dict[str, str]:
     return {"field": field, "key": key, "order": order or "asc"}
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.add(p, "--output", required=True, help="merged file; its parts are in <output>.parts/")
     cli.add(p, "--num-shards", type=int, help="expected shard count (default: from the parts)")

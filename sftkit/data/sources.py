@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -133,7 +133,7 @@ class FileSource:
                 yield batch
             offset = end
 
-    def _reader(self, fmt: str):
+    def _reader(self, fmt: str) -> Callable[[str, int, int, int, int], Iterator[Batch]]:
         return {"parquet": _parquet_batches, "jsonl": _jsonl_batches, "json": self._json_batches}[fmt]
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:

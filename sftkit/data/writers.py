@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -47,7 +48,7 @@ def write_lines(path: str | Path, lines: Callable[[], Iterable[bytes]]) -> int:
             return _write_json_array(out, lines())
 
 
-def _write_json_array(out, lines: Iterable[bytes]) -> int:
+def _write_json_array(out: BinaryIO, lines: Iterable[bytes]) -> int:
     count = 0
     out.write(b"[")
     for line in lines:

@@ -1,0 +1,109 @@
+"""Convert a results folder to Parquet, write its dataset card, and push it to the Hugging Face Hub.
+
+Input: DIR/<config>/*.json|*.jsonl|*.parquet (each subfolder is a config) and an optional
+DIR/original_readme.log (any case) holding the card body. Output, next to the originals:
+DIR/data/<config>/<file>.parquet (zstd, one schema per config), DIR/README.md and
+DIR/length_histogram.png. Reruns convert only sources whose content changed, and remove Parquet
+whose source is gone. The push is one commit of the files that differ from the Hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, HfApi
+from tqdm import tqdm
+
+from sftkit import cli, report, secrets
+from sftkit.data.atomic import write_bytes_atomic
+from sftkit.data.errors import InputError
+from sftkit.upload.card import CardOptions, build_card, length_histogram, summarize, text_field
+from sftkit.upload.convert import Manifest, convert_config, forget_missing
+from sftkit.upload.layout import discover, original_readme
+from sftkit.upload.push import plan_upload, push, remote_files, with_retries
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser(__doc__)
+    cli.add(p, "--dataset-path", required=True, help="folder whose subfolders are configs")
+    cli.add(p, "--repo-id", required=True, help="USER/NAME on the Hub")
+    vis = p.add_mutually_exclusive_group()
+    cli.add(vis, "--private", dest="private", action="store_true", default=True, help="private repo (default)")
+    cli.add(vis, "--public", dest="private", action="store_false", help="public repo")
+    cli.add(p, "--dry-run", action="store_true", help="do everything but the network calls; print the plan")
+    cli.add(p, "--split", default="train", help="split name each config's files form")
+    cli.add(p, "--license", help="e.g. cc-by-4.0 (omitted from the card when unset)")
+    cli.add(p, "--language", nargs="+", default=["en"])
+    cli.add(p, "--task-categories", nargs="+", default=["text-generation"])
+    cli.add(p, "--tags", nargs="+", default=["sft"])
+    cli.add(p, "--pretty-name", help="default: the repo name")
+    cli.add(p, "--text-field", help="field for the length histogram (default: the longest text column)")
+    cli.add(p, "--commit-message", default="Upload dataset with sftkit")
+    cli.add(p, "--keys", help="keys.json path (default: $SFTKIT_KEYS, ./keys.json, repo root)")
+    return p
+
+
+def convert_all(root: Path) -> tuple[list[tuple], list[str]]:
+    configs = discover(root)
+    manifest = Manifest(root)
+    rows = []
+    files = [s for sources in configs.values() for s in sources]
+    with tqdm(total=len(files), desc="converting", unit="file", file=sys.stderr) as bar:
+        for config, sources in configs.items():
+            results = convert_config(root, config, sources, manifest)
+            for r in results:
+                rows.append((r.source.rel, r.source.output_rel, r.rows, r.status))
+            bar.update(len(sources))
+    removed = forget_missing(root, manifest, set(configs), {s.rel for s in files})
+    manifest.save()
+    return rows, removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.repo_id.count("/") != 1:
+        raise InputError(f"--repo_id {args.repo_id!r}: expected USER/NAME")
+    root = Path(args.dataset_path)
+    files, removed = convert_all(root)
+    report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
+    for path in removed:
+        print(f"removed {path}: its source is gone", file=sys.stderr)
+    summaries = [summarize(root, name) for name in discover(root)]
+    opts = CardOptions(args.repo_id, args.split, args.license, args.language, args.task_categories, args.tags,
+                       args.pretty_name, args.text_field)
+    field = text_field(summaries, args.text_field)
+    if field:
+        length_histogram(root, summaries, field)
+
+    api, remote, existing = None, {}, None
+    if not args.dry_run:
+        token = secrets.hf_token(args.keys)
+        if token is None:
+            raise InputError("no Hugging Face token: set HF_TOKEN, add hf_token to keys.json, or log in")
+        api = HfApi(token=token.reveal())
+        with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
+                                             exist_ok=True), "creating the Hub repo")
+        remote = remote_files(api, args.repo_id)
+        if "README.md" in remote:
+            readme = with_retries(lambda: api.hf_hub_download(args.repo_id, "README.md", repo_type="dataset"),
+                                  "reading the Hub README")
+            existing = DatasetCard.load(Path(readme)).data.to_dict()
+    card = build_card(root, summaries, opts, original_readme(root), existing)
+    write_bytes_atomic(root / "README.md", str(card).encode())
+
+    plan = plan_upload(root, remote)
+    report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
+                       [(s.name, s.rows, len(s.columns), s.bytes) for s in summaries])
+    visibility = "private" if args.private else "public"
+    if args.dry_run:
+        report.print_table(f"dry run: would upload to {args.repo_id} ({visibility})", ["file", "bytes"],
+                           [(p, (root / p).stat().st_size) for p in plan.add])
+        print(f"dry run: {len(plan.add)} files, {plan.bytes:,} bytes; nothing was sent")
+        return 0
+    url = push(api, root, args.repo_id, args.private, plan, args.commit_message)
+    report.print_summary(f"pushed to {args.repo_id} ({visibility})", {
+        "files sent": len(plan.add), "files deleted": len(plan.delete), "unchanged on the Hub": len(plan.unchanged),
+        "bytes sent": plan.bytes, "commit": url or "nothing changed, no commit"})
+    return 0

@@ -1,0 +1,161 @@
+"""The dataset card, built with huggingface_hub's DatasetCard API (no hand-written YAML).
+
+Front matter: ``configs:`` (each config's Parquet files as its split), license, language, task
+categories, computed size category, tags, pretty name. Body, unless the folder supplies
+``original_readme.log``: a table per config, one example record, a ``load_dataset`` snippet per
+config, provenance from the stages' ``*.stats.json`` files, and a length histogram.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from sftkit import report
+from sftkit.upload.layout import DATA_DIR
+
+HISTOGRAM = "length_histogram.png"
+_EXAMPLE_CHARS = 300
+
+
+@dataclass
+class CardOptions:
+    repo_id: str
+    split: str = "train"
+    license: str | None = None
+    language: list[str] = field(default_factory=lambda: ["en"])
+    task_categories: list[str] = field(default_factory=lambda: ["text-generation"])
+    tags: list[str] = field(default_factory=lambda: ["sft"])
+    pretty_name: str | None = None
+    text_field: str | None = None
+
+
+@dataclass
+class ConfigSummary:
+    name: str
+    rows: int
+    bytes: int
+    columns: list[tuple[str, str]]
+    example: dict[str, Any] | None
+    files: list[str]
+
+
+def size_category(rows: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    return next((label for bound, label in bounds if rows < bound), "n>1T" if rows >= 10**12 else "1B<n<10B")
+
+
+def summarize(root: Path, config: str) -> ConfigSummary:
+    files = sorted((root / DATA_DIR / config).rglob("*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    schema = pq.ParquetFile(files[0]).schema_arrow if files else None
+    example = None
+    for f in files:
+        pf = pq.ParquetFile(f)
+        if pf.metadata.num_rows:
+            example = next(pf.iter_batches(batch_size=1)).to_pylist()[0]
+            break
+    return ConfigSummary(config, rows, sum(f.stat().st_size for f in files),
+                         [(fl.name, str(fl.type)) for fl in schema] if schema else [], example,
+                         [f.relative_to(root).as_posix() for f in files])
+
+
+def _truncate(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _EXAMPLE_CHARS:
+        return value[:_EXAMPLE_CHARS] + f"... [{len(value):,} chars]"
+    if isinstance(value, list):
+        return [_truncate(v) for v in value[:5]]
+    if isinstance(value, dict):
+        return {k: _truncate(v) for k, v in value.items()}
+    return value
+
+
+def load_snippet(repo_id: str, config: str, split: str) -> str:
+    return f'from datasets import load_dataset\n\nds = load_dataset({repo_id!r}, {config!r}, split={split!r})\n'
+
+
+def _provenance(root: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for path in sorted(root.rglob("*.stats.json")):
+        if any(p.startswith(".") or p.endswith(".parts") for p in path.relative_to(root).parts):
+            continue
+        stats = orjson.loads(path.read_bytes())
+        keep = ("model", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed", "records",
+                "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
+        details = ", ".join(f"{k}={json.dumps(stats[k], ensure_ascii=False)}" for k in keep if k in stats)
+        rows.append((path.relative_to(root).as_posix(), str(stats.get("stage", "?")), details))
+    return rows
+
+
+def text_field(summaries: list[ConfigSummary], wanted: str | None) -> str | None:
+    """``wanted``, else the string column with the longest example value (the answer, usually)."""
+    if wanted:
+        return wanted
+    best, best_len = None, 0
+    for s in summaries:
+        for name, dtype in s.columns:
+            value = (s.example or {}).get(name)
+            if dtype in ("string", "large_string") and isinstance(value, str) and len(value) > best_len:
+                best, best_len = name, len(value)
+    return best
+
+
+def length_histogram(root: Path, summaries: list[ConfigSummary], field_name: str) -> Path | None:
+    series = {}
+    for s in summaries:
+        if field_name in dict(s.columns):
+            lengths = [pc.fill_null(pc.utf8_length(pq.read_table(root / f, columns=[field_name]).column(0)), 0)
+                       .to_numpy() for f in s.files]
+            series[s.name] = np.concatenate(lengths) if lengths else np.zeros(0)
+    if not series:
+        return None
+    return report.histogram_png(root / HISTOGRAM, series, f"{field_name} length per config", "characters")
+
+
+def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, body: str | None,
+               existing: dict[str, Any] | None = None) -> DatasetCard:
+    """The card; ``existing`` front matter from the Hub is kept except for the keys we set."""
+    total = sum(s.rows for s in summaries)
+    ours = DatasetCardData(
+        license=opts.license, language=opts.language, task_categories=opts.task_categories,
+        size_categories=[size_category(total)], tags=opts.tags,
+        pretty_name=opts.pretty_name or opts.repo_id.split("/")[-1].replace("-", " ").replace("_", " "),
+        configs=[{"config_name": s.name,
+                  "data_files": [{"split": opts.split, "path": f"{DATA_DIR}/{s.name}/**/*.parquet"}]}
+                 for s in summaries],
+    ).to_dict()
+    merged = {**(existing or {}), **{k: v for k, v in ours.items() if v is not None}}
+    data = DatasetCardData(**merged)
+    if body is None:
+        body = _body(root, summaries, opts)
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n")
+
+
+def _body(root: Path, summaries: list[ConfigSummary], opts: CardOptions) -> str:
+    name = opts.pretty_name or opts.repo_id.split("/")[-1]
+    out = [f"# {name}", "", "Supervised fine-tuning data prepared with sftkit.", ""]
+    out += ["## Configs", "", "| config | rows | columns | Parquet bytes |", "| --- | ---: | ---: | ---: |"]
+    out += [f"| `{s.name}` | {s.rows:,} | {len(s.columns)} | {s.bytes:,} |" for s in summaries]
+    for s in summaries:
+        out += ["", f"### `{s.name}`", "", "| column | type |", "| --- | --- |"]
+        out += [f"| `{col}` | `{dtype}` |" for col, dtype in s.columns]
+        out += ["", "Load it:", "", "```python", load_snippet(opts.repo_id, s.name, opts.split).rstrip(), "```"]
+        if s.example is not None:
+            example = json.dumps(_truncate(s.example), ensure_ascii=False, indent=2, default=str)
+            out += ["", "Example record:", "", "```json", example, "```"]
+    if (root / HISTOGRAM).exists():
+        out += ["", "## Lengths", "", f"![length histogram]({HISTOGRAM})"]
+    provenance = _provenance(root)
+    if provenance:
+        out += ["", "## Provenance", "", "| stats file | stage | details |", "| --- | --- | --- |"]
+        out += [f"| `{path}` | {stage} | {details.replace('|', '/')} |" for path, stage, details in provenance]
+    return "\n".join(out)
