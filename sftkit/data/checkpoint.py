@@ -65,6 +65,7 @@ class ShardRun:
         self.rejects_path = self.dir / f"{name}.rejects.jsonl"
         self.marker = self.dir / f"{name}.done"
         self.ckpt = self.dir / f"{name}.ckpt"
+        self.settings = settings
         self.fingerprint = fingerprint({"stage": stage, **settings})
         if overwrite:
             self._remove()
@@ -166,7 +167,7 @@ class ShardRun:
             "rows": [rows.start, rows.stop], "num_rows": self.num_rows,
             "records": sum(c["records"] for c in self._chunks), "rejects": n_rejects,
             "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
-            "chunks": len(self._chunks), "fingerprint": self.fingerprint, "sort": self.sort,
+            "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_json_atomic(self.marker, marker)

@@ -90,7 +90,8 @@ def merge(output: str | Path, num_shards: int | None = None,
     for m in markers:
         counts.update(m["counts"])
     stats = {
-        "output": str(output), "stage": markers[0]["stage"], "shards": len(markers),
+        "output": str(output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
+        "shards": len(markers),
         "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
         "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects else None,
         "counts": dict(counts), "sort": sort,

@@ -89,8 +89,8 @@ def _provenance(root: Path) -> list[tuple[str, str, str]]:
         if any(p.startswith(".") or p.endswith(".parts") for p in path.relative_to(root).parts):
             continue
         stats = orjson.loads(path.read_bytes())
-        keep = ("model", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed", "records",
-                "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
+        keep = ("model", "settings", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed",
+                "records", "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
         details = ", ".join(f"{k}={json.dumps(stats[k], ensure_ascii=False)}" for k in keep if k in stats)
         rows.append((path.relative_to(root).as_posix(), str(stats.get("stage", "?")), details))
     return rows
