@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
-from sftkit.data.errors import BAD_RECORD_POLICIES, InputError
+from sftkit.data.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 from sftkit.data.shards import Shard, resolve_shard
 from sftkit.data.sources import INPUT_FORMATS, InputSpec
 
@@ -22,8 +23,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
 
 
-def add(group: argparse._ActionsContainer, name: str, *aliases: str, **kwargs) -> argparse.Action:
-    """Add a flag under its hyphenated and underscored spellings (and any aliases)."""
+def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False,
+        **kwargs) -> argparse.Action:
+    """Add a flag under its hyphenated and underscored spellings (and any aliases).
+
+    With ``env=True`` the environment variable ``SFTKIT_<DEST>`` supplies the default, so sbatch
+    scripts and their callers can set dataset, fields and model without editing anything.
+    """
     names: list[str] = []
     for flag in (name, *aliases):
         body = flag[2:]
@@ -31,16 +37,21 @@ def add(group: argparse._ActionsContainer, name: str, *aliases: str, **kwargs) -
             if variant not in names:
                 names.append(variant)
     kwargs.setdefault("dest", name[2:].replace("-", "_"))
+    if env:
+        var = f"SFTKIT_{kwargs['dest'].upper()}"
+        kwargs["help"] = f"{kwargs.get('help', '')} [env {var}]".strip()
+        if os.environ.get(var):
+            kwargs["default"], kwargs["required"] = os.environ[var], False
     return group.add_argument(*names, **kwargs)
 
 
 def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = None,
                    default_split: str = "train") -> None:
     g = p.add_argument_group("input")
-    add(g, "--input", required=default_input is None, default=default_input,
+    add(g, "--input", required=default_input is None, default=default_input, env=True,
         help="Hub dataset id, local .json/.jsonl/.parquet file, folder, or glob")
-    add(g, "--dataset-config", help="Hub dataset configuration (subset)")
-    add(g, "--split", default=default_split, help="Hub dataset split")
+    add(g, "--dataset-config", help="Hub dataset configuration (subset)", env=True)
+    add(g, "--split", default=default_split, help="Hub dataset split", env=True)
     add(g, "--dataset-spec", help="predecessor form CONFIG[:SPLIT], e.g. 'cot' or 'default:cot'")
     add(g, "--input-format", choices=INPUT_FORMATS, default="auto",
         help="'hub' forces datasets.load_dataset, even for a local folder")
@@ -53,11 +64,11 @@ def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = No
 
 def add_field_args(p: argparse.ArgumentParser, **defaults: str) -> None:
     g = p.add_argument_group("fields")
-    add(g, "--id-field", default=defaults.get("id", "id"),
+    add(g, "--id-field", default=defaults.get("id", "id"), env=True,
         help="row id; rows without one get '<file stem>-<row number>'")
-    add(g, "--question-field", default=defaults.get("question", "problem"))
-    add(g, "--answer-field", default=defaults.get("answer", "expected_answer"))
-    add(g, "--solution-field", default=defaults.get("solution", "generated_solution"))
+    add(g, "--question-field", default=defaults.get("question", "problem"), env=True)
+    add(g, "--answer-field", default=defaults.get("answer", "expected_answer"), env=True)
+    add(g, "--solution-field", default=defaults.get("solution", "generated_solution"), env=True)
 
 
 def add_shard_args(p: argparse.ArgumentParser) -> None:
@@ -84,9 +95,12 @@ def shard_of(args: argparse.Namespace) -> Shard:
 
 
 def run_main(main: Callable[[], int | None]) -> None:
-    """Turn InputError into a one-line message and exit code 2 instead of a traceback."""
+    """Turn InputError into a one-line message and exit code 2, and a saved stop into exit code 75."""
     try:
         sys.exit(main() or 0)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,27 @@ from tqdm import tqdm
 
 from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import ShardRun
-from sftkit.data.errors import Reject, enforce_policy
+from sftkit.data.errors import Interrupted, Reject, enforce_policy
 from sftkit.data.merge import merge
 from sftkit.data.prefetch import prefetch
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[str]]:
+    """Collect SIGUSR1/SIGTERM instead of dying, so the loop can checkpoint and exit cleanly."""
+    received: list[str] = []
+
+    def note(signum: int, frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGUSR1, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -53,13 +71,17 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
                   file=sys.stderr)
         with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
-                  unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar:
+                  unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar, stop_signals() as stop:
             for batch in prefetch(source.batches(start, run.rows.stop, max(1, min(batch_size, every)))):
                 rejects = enforce_policy(batch.rejects, on_bad_record)
                 result = process(batch)
                 rejects = rejects + enforce_policy(result.rejects, on_bad_record)
                 run.add(result.records, rejects, batch.stop, result.counts)
                 bar.update(batch.stop - batch.start)
+                if stop:
+                    row = run.checkpoint()
+                    raise Interrupted(f"{shard.name} saved up to row {row:,} after {stop[0]}; run again to resume",
+                                      stop[0])
         marker = run.finish()
     merged = merge(output) if shard.is_whole else None
     return StageRun(marker, resumed, merged)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,22 @@ def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sftkit.synthetic import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("big") / "big.jsonl", 60_000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[None]:
+    """A real Slurm cluster: the running one, else one started here and stopped (by pid) after."""
+    import slurm_cluster
+
+    started = False
+    if not slurm_cluster.cluster_up():
+        reason = slurm_cluster.why_no_slurm()
+        if reason:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must run the Slurm tests, but: {reason}")
+            pytest.skip(f"no local Slurm: {reason}")
+        slurm_cluster.start()
+        started = True
+    yield
+    if started:
+        slurm_cluster.stop()

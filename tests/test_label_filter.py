@@ -156,3 +156,24 @@ def test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing(big_jsonl: Pa
     assert out.read_bytes() == reference.read_bytes()
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     assert stats["counts"]["rows"] == 60_000  # every row counted exactly once across both runs
+
+
+def test_sigusr1_saves_a_checkpoint_and_exits_75_for_requeue(big_jsonl: Path, tmp_path: Path) -> None:
+    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.5", "--save-per-iteration", "100",
+            "--batch-size", "100"]
+    out = tmp_path / "stopped.jsonl"
+    ckpt = Path(f"{out}.parts") / "part-00000-of-00001.ckpt"
+    worker = subprocess.Popen([sys.executable, str(REPO / FILTER), *args, "--output", str(out)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    while len(list(ckpt.glob("chunk-*.json"))) < 3 and worker.poll() is None:
+        time.sleep(0.005)
+    worker.send_signal(signal.SIGUSR1)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 75 and "saved up to row" in err and "SIGUSR1" in err
+    assert not out.exists()
+    resumed = run_script(FILTER, *args, "--output", str(out))
+    assert "resuming at row" in resumed.stderr
+    reference = tmp_path / "ref.jsonl"
+    run_script(FILTER, *args, "--output", str(reference))
+    assert out.read_bytes() == reference.read_bytes()

@@ -109,3 +109,16 @@ def test_keys_json_is_git_ignored_and_the_example_has_every_key() -> None:
     assert "keys.json" in (REPO / ".gitignore").read_text().splitlines()
     example = orjson.loads((REPO / "keys.json.example").read_bytes())
     assert {"hf_token", "openai_api_key", "endpoints"} <= set(example)
+
+
+def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
+    scripts = sorted((REPO / "slurm").rglob("*.sh"))
+    assert {p.name for p in scripts} >= {"run_label_filter.sh", "run_length_selector.sh", "run_upload.sh",
+                                         "universal_length_selector.sh", "submit.sh", "merge.sh", "lib.sh"}
+    for path in scripts:
+        subprocess.run(["bash", "-n", str(path)], check=True)
+        text = path.read_text()
+        assert not re.search(r"/home/|/Users/|/volume/|#SBATCH\s+(-p|--partition)", text), path
+        if path.name.startswith("run_"):
+            assert "#SBATCH --requeue" in text or "selector" in text or "upload" in text, path
+            assert not re.search(r"#SBATCH\s+--(gres|gpus)", text), f"{path} is a CPU script"

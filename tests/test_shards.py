@@ -63,3 +63,15 @@ def test_flags_win_over_slurm_and_conflicts_are_errors() -> None:
         resolve_shard("1/3", "0", "0.5", env={})
     with pytest.raises(InputError, match="out of range"):
         resolve_shard("3/3", None, None, env={})
+
+
+def test_several_workers_per_array_task_each_get_their_own_shard() -> None:
+    base = {"SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "2",
+            "SFTKIT_WORKERS_PER_TASK": "4"}
+    names = {resolve_shard(None, None, None, env={**base, "SLURM_ARRAY_TASK_ID": str(t), "SFTKIT_WORKER_INDEX": str(w)})
+             .name for t in range(3) for w in range(4)}
+    assert names == {f"part-{i:05d}-of-00012" for i in range(12)}
+    single = resolve_shard(None, None, None, env={"SFTKIT_WORKERS_PER_TASK": "2", "SFTKIT_WORKER_INDEX": "1"})
+    assert (single.index, single.count) == (1, 2)
+    with pytest.raises(InputError, match="not below"):
+        resolve_shard(None, None, None, env={"SFTKIT_WORKERS_PER_TASK": "2", "SFTKIT_WORKER_INDEX": "2"})

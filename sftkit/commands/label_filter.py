@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(g, "--problem-type", help="keep only this problem type, e.g. has_answer_extracted")
     cli.add(g, "--problem-type-field", default="problem_type")
     o = p.add_argument_group("output")
-    cli.add(o, "--output", default="results/filtered_dataset/filtered.jsonl",
+    cli.add(o, "--output", env=True, default="results/filtered_dataset/filtered.jsonl",
             help=".jsonl, .json or .parquet; parts of a sharded run go to <output>.parts/")
     cli.add(o, "--save-per-iteration", type=int, default=10_000, dest="checkpoint_every",
             help="checkpoint every N input rows")

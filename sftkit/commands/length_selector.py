@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(g, "--seed", type=int, default=42)
     cli.add(g, "--length-unit", choices=("chars", "tokens"), default="chars")
     cli.add(g, "--tokenizer", help="tokenizer folder or Hub id, for --length-unit tokens")
-    cli.add(p, "--output", default="results/length_selected.json", help=".json, .jsonl or .parquet")
+    cli.add(p, "--output", env=True, default="results/length_selected.json", help=".json, .jsonl or .parquet")
     return p
 
 

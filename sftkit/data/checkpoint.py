@@ -15,7 +15,9 @@ complete chunk: nothing lost, nothing written twice.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +30,9 @@ import orjson
 from sftkit.data.atomic import atomic_path, dumps_line, write_bytes_atomic, write_json_atomic
 from sftkit.data.errors import InputError, Reject
 from sftkit.data.shards import Shard
+
+_PROVENANCE_ENV = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
+                   "CUDA_VISIBLE_DEVICES")
 
 
 def parts_dir(output: str | Path) -> Path:
@@ -129,6 +134,11 @@ class ShardRun:
         if stop - self._buf.start >= self.every:
             self._flush()
 
+    def checkpoint(self) -> int:
+        """Save what was processed so far as a chunk now; returns the row a restart resumes at."""
+        self._flush()
+        return self.resume_from()
+
     def _flush(self) -> None:
         buf, k = self._buf, len(self._chunks)
         if buf is None:
@@ -168,7 +178,8 @@ class ShardRun:
             "records": sum(c["records"] for c in self._chunks), "rejects": n_rejects,
             "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
             "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
+            **{k.lower(): os.environ[k] for k in _PROVENANCE_ENV if k in os.environ},
         }
         write_json_atomic(self.marker, marker)
         shutil.rmtree(self.ckpt, ignore_errors=True)

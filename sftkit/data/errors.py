@@ -10,6 +10,19 @@ class InputError(Exception):
     """Bad input or arguments. The message names the file, line or field, and how to fix it."""
 
 
+class Interrupted(Exception):
+    """A stop was asked for and progress is saved.
+
+    SIGUSR1 (sent before the time limit) exits 75, EX_TEMPFAIL, on which slurm/lib.sh requeues
+    the task. SIGTERM exits 143 as usual: Slurm sent it because it is already preempting,
+    requeueing or cancelling the job, so a second requeue would only race with it.
+    """
+
+    def __init__(self, message: str, signal_name: str) -> None:
+        super().__init__(message)
+        self.exit_code = 75 if signal_name == "SIGUSR1" else 143
+
+
 @dataclass
 class Reject:
     """A source row that could not be used, kept with its reason so nothing is silently dropped."""

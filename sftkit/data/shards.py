@@ -94,23 +94,32 @@ def resolve_shard(
         if start >= end:
             raise InputError(f"--start-from-percentage {start_pct} must be below --end-at-percentage {end_pct}")
         return Shard(start, end)
-    if "SLURM_ARRAY_TASK_ID" in env:
+    if "SLURM_ARRAY_TASK_ID" in env or "SFTKIT_WORKER_INDEX" in env:
         return _slurm_shard(env)
     return WHOLE
 
 
 def _slurm_shard(env: Mapping[str, str]) -> Shard:
-    """Task ID is the shard index. N is SFTKIT_NUM_SHARDS, or the array size when it is 0..N-1.
+    """Shard ``task * W + worker`` of ``tasks * W``, for W workers per array task (one per GPU subset).
 
-    A resubmission of failed shards (``--array=3,7``) must set SFTKIT_NUM_SHARDS, since the
-    array then no longer says how many shards the stage has.
+    The task is SLURM_ARRAY_TASK_ID (0 outside an array); W and the worker come from
+    SFTKIT_WORKERS_PER_TASK and SFTKIT_WORKER_INDEX, which slurm/lib.sh sets. The total is
+    SFTKIT_NUM_SHARDS, or tasks * W when the array is 0..N-1. A resubmission of some shards
+    (``--array=3,7``) must set SFTKIT_NUM_SHARDS, since that array no longer says the total.
     """
-    task = int(env["SLURM_ARRAY_TASK_ID"])
+    task = int(env.get("SLURM_ARRAY_TASK_ID", "0"))
+    workers = int(env.get("SFTKIT_WORKERS_PER_TASK", "1"))
+    worker = int(env.get("SFTKIT_WORKER_INDEX", "0"))
+    if not 0 <= worker < workers:
+        raise InputError(f"SFTKIT_WORKER_INDEX {worker} is not below SFTKIT_WORKERS_PER_TASK {workers}")
+    index = task * workers + worker
     if env.get("SFTKIT_NUM_SHARDS"):
-        return shard_of(task, int(env["SFTKIT_NUM_SHARDS"]), "SFTKIT_NUM_SHARDS")
+        return shard_of(index, int(env["SFTKIT_NUM_SHARDS"]), "SFTKIT_NUM_SHARDS")
+    if "SLURM_ARRAY_TASK_ID" not in env:
+        return shard_of(index, workers, "SFTKIT_WORKERS_PER_TASK")
     count = int(env.get("SLURM_ARRAY_TASK_COUNT", "0"))
     lo, hi = int(env.get("SLURM_ARRAY_TASK_MIN", "0")), int(env.get("SLURM_ARRAY_TASK_MAX", str(count - 1)))
     if lo != 0 or hi != count - 1:
         raise InputError(f"SLURM array {lo}-{hi} ({count} tasks) is not 0..N-1; "
                          "set SFTKIT_NUM_SHARDS to the stage's total number of shards")
-    return shard_of(task, count, "SLURM_ARRAY_TASK_ID")
+    return shard_of(index, count * workers, "SLURM_ARRAY_TASK_ID")

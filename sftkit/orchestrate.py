@@ -1,0 +1,72 @@
+"""What the shell side of slurm/ asks the Python side: a stage's script, output path and missing shards.
+
+    python -m sftkit.orchestrate script STAGE              -> entry script, relative to the repo
+    python -m sftkit.orchestrate output STAGE -- ARGS...   -> the --output those ARGS give the stage
+    python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
+
+Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+from sftkit.data.checkpoint import parts_dir
+from sftkit.data.errors import InputError
+from sftkit.data.shards import shard_of
+
+
+@dataclass(frozen=True)
+class Stage:
+    module: str
+    script: str
+    sharded: bool
+
+
+STAGES = {
+    "label_filter": Stage("sftkit.commands.label_filter", "selectors/label_filter.py", True),
+    "length_selector": Stage("sftkit.commands.length_selector", "selectors/length_selector.py", False),
+    "upload": Stage("sftkit.commands.upload_data", "upload/upload_data.py", False),
+}
+
+
+def stage(name: str) -> Stage:
+    if name not in STAGES:
+        raise InputError(f"unknown stage {name!r}; one of: {', '.join(STAGES)}")
+    return STAGES[name]
+
+
+def output_of(name: str, args: list[str]) -> str:
+    parser = importlib.import_module(stage(name).module).build_parser()
+    return str(parser.parse_args(args).output)
+
+
+def missing_tasks(output: str, shards: int, workers: int = 1) -> list[int]:
+    """Array tasks owning at least one shard without a completion marker."""
+    folder = parts_dir(output)
+    done = {p.name for p in folder.glob("*.done")} if folder.exists() else set()
+    return sorted({i // workers for i in range(shards) if f"{shard_of(i, shards, 'N').name}.done" not in done})
+
+
+def main(argv: list[str]) -> int:
+    command, rest = argv[0], argv[1:]
+    if command == "script":
+        print(stage(rest[0]).script)
+    elif command == "sharded":
+        return 0 if stage(rest[0]).sharded else 1
+    elif command == "output":
+        args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
+        print(output_of(rest[0], args))
+    elif command == "missing":
+        print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
+    else:
+        raise InputError(f"unknown command {command!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    from sftkit.cli import run_main
+
+    run_main(lambda: main(sys.argv[1:]))

@@ -1,0 +1,117 @@
+#!/bin/bash
+# One command for a whole stage: a job (or a sharded array plus its merge job) on Slurm, or the
+# same shards as local processes with --local.
+#
+#   slurm/submit.sh [--local] STAGE [--shards N] [--max-parallel M] [--workers-per-task W]
+#                   [--missing-only] [sbatch options...] -- <stage arguments>
+#
+#   STAGE               label_filter, length_selector, upload (a slurm/run_STAGE.sh)
+#   --shards N          split the stage into N shards: an array of N/W tasks + a merge job
+#   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
+#   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1)
+#   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
+#   --local             run here, without Slurm: same shards, markers, resume and merge
+#   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
+#
+# The merge job runs with --dependency=afterany and checks completeness itself, so one failed
+# task makes it fail, naming the shard, instead of leaving it pending forever.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
+ORIGINAL=("$@")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --local) LOCAL=1 ;;
+    --shards) SHARDS=$2; shift ;;
+    --max-parallel) MAXPAR=$2; shift ;;
+    --workers-per-task) WORKERS=$2; shift ;;
+    --missing-only) MISSING=1 ;;
+    -h|--help) usage ;;
+    --) shift; break ;;
+    *) if [ -z "$STAGE" ]; then STAGE=$1; else SBATCH_ARGS+=("$1"); fi ;;
+  esac
+  shift
+done
+STAGE_ARGS=("$@")
+[ -n "$STAGE" ] || usage
+[ -f "$ROOT/slurm/run_$STAGE.sh" ] || { echo "error: no slurm/run_$STAGE.sh" >&2; exit 2; }
+
+# shellcheck source=slurm/lib.sh
+source "$ROOT/slurm/lib.sh"
+sftkit_activate
+orchestrate() { "$PYTHON" -m sftkit.orchestrate "$@"; }
+SCRIPT=$(orchestrate script "$STAGE")
+
+resubmit="$0"
+for arg in "${ORIGINAL[@]}"; do
+  [ "$arg" = "--missing-only" ] && continue
+  [ "$arg" = "--" ] && resubmit+=" --missing-only"
+  resubmit+=" $(printf '%q' "$arg")"
+done
+case " $resubmit " in *" --missing-only "*) ;; *) resubmit+=" --missing-only" ;; esac
+
+if [ -z "$SHARDS" ]; then  # a single job
+  if [ "$LOCAL" = 1 ]; then exec "$PYTHON" "$ROOT/$SCRIPT" "${STAGE_ARGS[@]}"; fi
+  LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
+  jid=$(SFTKIT_ROOT=$ROOT sbatch --parsable --output="$LOG_DIR/%x-%j.out" "${SBATCH_ARGS[@]}" \
+        "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
+  jid=${jid%%;*}
+  name=$(scontrol show job "$jid" 2>/dev/null | sed -n 's/^JobId=[0-9]* JobName=//p' | head -1)
+  echo "submitted $STAGE: job $jid"
+  echo "log: $LOG_DIR/${name:-<job-name>}-$jid.out"
+  exit 0
+fi
+
+orchestrate sharded "$STAGE" || { echo "error: $STAGE is not a sharded stage; drop --shards" >&2; exit 2; }
+if [ $(( SHARDS % WORKERS )) -ne 0 ]; then
+  echo "error: --shards $SHARDS must be a multiple of --workers-per-task $WORKERS" >&2; exit 2
+fi
+TASKS=$(( SHARDS / WORKERS ))
+OUTPUT=$(orchestrate output "$STAGE" -- "${STAGE_ARGS[@]}")
+if [ "$MISSING" = 1 ]; then
+  LIST=$(orchestrate missing "$OUTPUT" "$SHARDS" "$WORKERS")
+else
+  LIST=$(seq -s, 0 $(( TASKS - 1 )))
+fi
+
+if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id in the environment
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  printf '%s\n' ${LIST//,/ } | SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
+    xargs -P "${MAXPAR:-0}" -I{} env -u SLURM_JOB_ID SLURM_ARRAY_TASK_ID={} \
+    bash -c 'bash "$0" "$@" 2>&1 | sed "s/^/[task $SLURM_ARRAY_TASK_ID] /"; exit "${PIPESTATUS[0]}"' \
+    "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}" || true
+  LEFT=$(orchestrate missing "$OUTPUT" "$SHARDS" "$WORKERS")
+  if [ -n "$LEFT" ]; then
+    echo "tasks $LEFT did not complete. To rerun only those, then merge:" >&2
+    echo "  $resubmit" >&2
+    exit 1
+  fi
+  exec "$PYTHON" "$ROOT/hpc/merge_shards.py" --output "$OUTPUT" --num-shards "$SHARDS"
+fi
+
+LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
+if [ -z "$LIST" ]; then
+  echo "every shard of $OUTPUT is complete; submitting only the merge"
+  dep=() array=""
+else
+  array=$(SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
+          sbatch --parsable --array="$LIST${MAXPAR:+%$MAXPAR}" --output="$LOG_DIR/%x-%A_%a.out" \
+          "${SBATCH_ARGS[@]}" "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
+  array=${array%%;*}
+  dep=(--dependency="afterany:$array")
+fi
+merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${dep[@]}" \
+        --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
+        "$ROOT/slurm/merge.sh" --output "$OUTPUT" --num-shards "$SHARDS")
+merge=${merge%%;*}
+name=$(sed -n 's/^#SBATCH --job-name=//p' "$ROOT/slurm/run_$STAGE.sh")
+if [ -n "$LIST" ]; then
+  echo "submitted $STAGE: array job $array, tasks $LIST of 0-$(( TASKS - 1 )) ($SHARDS shards)"
+  echo "task logs: $LOG_DIR/$name-${array}_<task>.out"
+fi
+echo "merge job $merge -> $OUTPUT"
+echo "merge log: $LOG_DIR/sftkit-merge-$STAGE-$merge.out"
+echo "if tasks fail, rerun only the missing shards with:"
+echo "  $resubmit"

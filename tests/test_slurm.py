@@ -1,0 +1,126 @@
+"""The slurm/ layer against a real Slurm: sbatch, job arrays, merge jobs, requeue, fake GPUs."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_script
+from slurm_cluster import wait_done, wait_running
+
+pytestmark = pytest.mark.usefixtures("slurm")
+SMALL = ["-c", "1", "--mem=1G"]  # two such tasks fit the 2-CPU test node at once
+
+
+def submit(cwd: Path, *args: str, check: bool = True) -> tuple[dict[str, str], str]:
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=env)
+    if check and proc.returncode:
+        raise AssertionError(f"submit.sh failed:\n{proc.stdout}\n{proc.stderr}")
+    ids = {k: m.group(1) for k, pat in (("array", r"array job (\d+)"), ("merge", r"merge job (\d+)"),
+                                       ("job", r": job (\d+)")) if (m := re.search(pat, proc.stdout))}
+    return ids, proc.stdout
+
+
+def reference(cwd: Path, data: Path, *extra: str) -> bytes:
+    out = cwd / "reference.jsonl"
+    run_script("selectors/label_filter.py", "--input", str(data), "--filter-by-pass-rate", "0.4", *extra,
+               "--output", str(out))
+    return out.read_bytes()
+
+
+def test_scripts_run_unmodified_through_sbatch_from_any_folder(demo_data: Path, tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    for script, args in (("run_length_selector.sh", ["--input", str(demo_data), "--total_samples", "150",
+                                                     "--output", "sel.json"]),
+                         ("run_label_filter.sh", ["--input", str(demo_data), "--filter-by-pass-rate", "0.4",
+                                                  "--output", "filtered.jsonl"])):
+        proc = subprocess.run(["sbatch", "--wait", *SMALL, str(REPO / "slurm" / script), *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr + "".join(
+            p.read_text() for p in (tmp_path / "logs").iterdir())
+    assert len(json.loads((tmp_path / "sel.json").read_text())) == 150
+    assert (tmp_path / "filtered.jsonl").read_bytes() == reference(tmp_path, demo_data)
+    log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
+    assert "[sftkit]" in log and "job=" in log and "label filter" in log
+
+
+def test_universal_length_selector_submits_a_job(demo_data: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([str(REPO / "slurm/universal_length_selector.sh"), str(demo_data), "120", *SMALL,
+                           "--output", "u.json"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    job = re.search(r"job (\d+)", proc.stdout).group(1)
+    log = re.search(r"log: (\S+)", proc.stdout).group(1)
+    assert wait_done(job) == "COMPLETED", Path(log).read_text()
+    assert len(json.loads((tmp_path / "u.json").read_text())) == 120
+
+
+def test_sharded_array_plus_merge_equals_a_local_run(demo_data: Path, tmp_path: Path) -> None:
+    started = time.time()
+    ids, out = submit(tmp_path, "label_filter", "--shards", "4", *SMALL, "--", "--input", str(demo_data),
+                      "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    assert "task logs:" in out and "merge log:" in out and "--missing-only" in out
+    assert wait_done(ids["merge"]) == "COMPLETED"
+    elapsed = time.time() - started
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+    assert len(list((tmp_path / "logs").glob(f"sftkit-label-filter-{ids['array']}_*.out"))) == 4
+    print(f"\n4-task array + merge: submit to merged output in {elapsed:.1f}s")
+
+
+def test_requeue_and_usr1_preemption_leave_the_output_identical(big_jsonl: Path, tmp_path: Path) -> None:
+    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.4", "--save-per-iteration", "50",
+            "--batch-size", "50"]
+    ids, _ = submit(tmp_path, "label_filter", "--shards", "2", *SMALL, "--", *args, "--output", "out/f.jsonl")
+    first, second = f"{ids['array']}_0", f"{ids['array']}_1"
+    parts = tmp_path / "out/f.jsonl.parts"
+    for task, how in ((first, ["scontrol", "requeue"]), (second, ["scancel", "--batch", "--signal=USR1"])):
+        wait_running(task)
+        ckpt = parts / f"part-0000{task[-1]}-of-00002.ckpt"
+        while len(list(ckpt.glob("chunk-*.json"))) < 5:
+            time.sleep(0.05)
+        subprocess.run([*how, task], check=True)
+    assert wait_done(ids["merge"]) == "COMPLETED"
+    markers = [json.loads(p.read_text()) for p in sorted(parts.glob("*.done"))]
+    assert [m["slurm_restart_count"] for m in markers] == ["1", "1"]  # both tasks really restarted
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, big_jsonl, *args[4:])
+    log = (tmp_path / "logs" / f"sftkit-label-filter-{ids['array']}_1.out").read_text()
+    assert "after SIGUSR1" in log and f"requeueing {second}" in log and "resuming at row" in log
+
+
+def test_a_failed_task_fails_the_merge_and_the_printed_command_completes(demo_data: Path, tmp_path: Path) -> None:
+    ids, out = submit(tmp_path, "label_filter", "--shards", "4", "--max-parallel", "1", *SMALL, "--",
+                      "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    subprocess.run(["scancel", f"{ids['array']}_3"], check=True)
+    assert wait_done(ids["merge"]) == "FAILED"
+    merge_log = (tmp_path / "logs" / f"sftkit-merge-label_filter-{ids['merge']}.out").read_text()
+    assert "shards 3 of 4 are missing" in merge_log
+    resubmit = re.search(r"only the missing shards, then merge again:\n\s+(.+)", merge_log).group(1)
+    assert resubmit == out.strip().splitlines()[-1].strip()
+    ids2, out2 = submit(tmp_path, *resubmit.split()[1:])
+    assert "tasks 3 of 0-3" in out2
+    assert wait_done(ids2["merge"]) == "COMPLETED"
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+
+
+def test_several_workers_per_task_each_get_their_own_gpus(demo_data: Path, tmp_path: Path) -> None:
+    ids, _ = submit(tmp_path, "label_filter", "--shards", "4", "--workers-per-task", "2", "--gres=gpu:4",
+                    "-c", "2", "--mem=1G", "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4",
+                    "--output", "out/f.jsonl")
+    assert wait_done(ids["merge"]) == "COMPLETED"
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
+    assert [(m["slurm_array_task_id"], m["cuda_visible_devices"]) for m in markers] == [
+        ("0", "0,1"), ("0", "2,3"), ("1", "0,1"), ("1", "2,3")]
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+
+
+def test_local_executor_runs_the_same_shards_without_slurm(demo_data: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--shards", "3",
+                           "--max-parallel", "2", "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4",
+                           "--output", "out/f.jsonl"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "[task 2]" in proc.stdout and "merged 3 shards" in proc.stdout
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
