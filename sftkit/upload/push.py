@@ -19,6 +19,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from sftkit.data.errors import InputError
+from sftkit.upload.convert import sha256_file
 from sftkit.upload.layout import DATA_DIR, MANIFEST
 
 T = TypeVar("T")
@@ -50,18 +51,10 @@ def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _same(path: Path, remote: Any) -> bool:
     lfs = getattr(remote, "lfs", None)
     if lfs is not None:
-        return lfs.sha256 == _sha256(path)
+        return lfs.sha256 == sha256_file(path)
     return getattr(remote, "blob_id", None) == _git_blob_sha1(path.read_bytes())
 
 
