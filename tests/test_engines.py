@@ -1,0 +1,43 @@
+"""Engines tested for real: transformers and vLLM (CPU build) on a tiny offline model."""
+
+from pathlib import Path
+
+import pytest
+
+from sftkit.engines.base import ChatOptions, Sample, Sampling, cut_at_stop
+
+QUESTIONS = ["What is 12 + 30?", "Compute 7 times 2.", "What is 3 + 4?", "What is 1 + 1?", "What is 20 + 5?"]
+CONVS = [[{"role": "user", "content": q}] for q in QUESTIONS]
+
+
+def test_reasoning_is_split_from_the_answer() -> None:
+    s = Sample.from_text("<think>\n3 plus 4 is 7.\n</think>\n\nThe answer is \\boxed{7}.")
+    assert (s.reasoning, s.answer) == ("3 plus 4 is 7.", "The answer is \\boxed{7}.")
+    opened_by_prompt = Sample.from_text("thinking...</think> final")
+    assert (opened_by_prompt.reasoning, opened_by_prompt.answer) == ("thinking...", "final")
+    plain = Sample.from_text("just an answer")
+    assert (plain.reasoning, plain.answer) == (None, "just an answer")
+    assert cut_at_stop("abc STOP def", ("STOP",)) == "abc " and cut_at_stop("abc", ("x",)) == "abc"
+
+
+def test_hf_and_vllm_greedy_outputs_match(tiny_model: Path, vllm_engine) -> None:
+    from sftkit.engines.hf import HFEngine
+
+    hf = HFEngine(str(tiny_model), ChatOptions(enable_thinking=False), batch_size=2, dtype="fp32")
+    greedy = Sampling(max_tokens=40, logprobs=True)
+    ours, theirs = hf.generate(CONVS, greedy), vllm_engine.generate(CONVS, greedy)
+    for a, b in zip(ours, theirs):
+        assert a.samples[0].text == b.samples[0].text  # same tokens, batched with left padding or not
+        assert a.samples[0].tokens == b.samples[0].tokens
+        assert a.samples[0].logprob == pytest.approx(b.samples[0].logprob, abs=1e-3)
+    assert len({c.samples[0].answer for c in ours}) > 1  # the model's outputs are not uniform
+
+
+def test_vllm_n_samples_seeded_and_thinking_control(tiny_model: Path, vllm_engine) -> None:
+    sampling = Sampling(max_tokens=40, temperature=1.0, n=4, seed=7)
+    first, again = vllm_engine.generate(CONVS[:2], sampling), vllm_engine.generate(CONVS[:2], sampling)
+    assert [len(c.samples) for c in first] == [4, 4]
+    assert [s.text for c in first for s in c.samples] == [s.text for c in again for s in c.samples]
+    assert len({s.text for s in first[0].samples}) > 1
+    desc = vllm_engine.describe()
+    assert desc["engine"] == "vllm" and desc["model"] == str(tiny_model) and desc["enable_thinking"] is False
