@@ -41,3 +41,39 @@ def test_vllm_n_samples_seeded_and_thinking_control(tiny_model: Path, vllm_engin
     assert len({s.text for s in first[0].samples}) > 1
     desc = vllm_engine.describe()
     assert desc["engine"] == "vllm" and desc["model"] == str(tiny_model) and desc["enable_thinking"] is False
+
+
+@pytest.fixture(scope="module")
+def vllm_server_url(tiny_model: Path):
+    from servers import free_port, serve, vllm_server
+
+    port = free_port()
+    with serve(vllm_server(str(tiny_model), port), port) as url:
+        yield url
+
+
+def test_openai_engine_against_a_real_vllm_server_matches_offline_vllm(tiny_model: Path, vllm_engine,
+                                                                        vllm_server_url: str) -> None:
+    from sftkit.engines.openai_compat import OpenAIEngine
+
+    remote = OpenAIEngine(str(tiny_model), ChatOptions(enable_thinking=False), vllm_server_url, concurrency=3)
+    greedy = Sampling(max_tokens=40, logprobs=True)
+    served, local = remote.generate(CONVS, greedy), vllm_engine.generate(CONVS, greedy)
+    assert [c.samples[0].text for c in served] == [c.samples[0].text for c in local]
+    assert served[0].samples[0].logprob == pytest.approx(local[0].samples[0].logprob, abs=1e-3)
+    assert all(not c.warnings for c in served)
+    several = remote.generate(CONVS[:2], Sampling(max_tokens=20, temperature=1.0, n=3, seed=1, stop=("boxed",)))
+    assert [len(c.samples) for c in several] == [3, 3]
+    assert all("boxed" not in s.text for c in several for s in c.samples)
+
+
+def test_openai_engine_errors_are_clear_and_client_errors_not_retried(vllm_server_url: str) -> None:
+    from sftkit.data.errors import InputError
+    from sftkit.engines.openai_compat import OpenAIEngine
+
+    wrong = OpenAIEngine("no-such-model", ChatOptions(), vllm_server_url, retries=3)
+    with pytest.raises(InputError, match="HTTP 404"):
+        wrong.generate(CONVS[:1], Sampling(max_tokens=5))
+    closed = OpenAIEngine("m", ChatOptions(), "http://127.0.0.1:9/v1", retries=2)
+    with pytest.raises(InputError, match="after 2 attempts"):
+        closed.generate(CONVS[:1], Sampling(max_tokens=5))

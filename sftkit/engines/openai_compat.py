@@ -1,0 +1,118 @@
+"""Any OpenAI-compatible chat endpoint: `vllm serve`, SGLang, `transformers serve`, hosted APIs.
+
+Requests run concurrently (asyncio, ``concurrency`` at once), retry with jittered exponential
+backoff on 429, 5xx, timeouts and connection errors, and fail at once with the server's message on
+other 4xx answers. Servers differ: some return fewer choices than ``n`` (the rest are requested one
+at a time), some no logprobs, some keep the stop string; each case is detected and reported in
+the completion's warnings, never assumed away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from typing import Any
+
+import httpx
+
+from sftkit.data.errors import InputError
+from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+from sftkit.secrets import Secret
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIEngine:
+    name = "openai"
+
+    def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
+                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6) -> None:
+        self.model, self.chat = model, chat
+        self.base_url = base_url.rstrip("/")
+        self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
+
+    def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        return asyncio.run(self._generate_all(conversations, sampling))
+
+    async def _generate_all(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
+        limit = asyncio.Semaphore(self.concurrency)
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout) as client:
+            async def one(conv: Conversation) -> Completion:
+                async with limit:
+                    return await self._complete(client, conv, sampling)
+
+            return list(await asyncio.gather(*(one(c) for c in conversations)))
+
+    def _body(self, conv: Conversation, sampling: Sampling, n: int, seed: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": self.chat.messages(conv), "n": n,
+                                "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
+                                "top_p": sampling.top_p}
+        if seed is not None:
+            body["seed"] = seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if sampling.logprobs:
+            body["logprobs"] = True
+        if self.chat.template_kwargs():
+            body["chat_template_kwargs"] = self.chat.template_kwargs()
+        return body
+
+    async def _complete(self, client: httpx.AsyncClient, conv: Conversation, sampling: Sampling) -> Completion:
+        reply = await self._post(client, self._body(conv, sampling, sampling.n, sampling.seed))
+        choices = list(reply.get("choices") or [])
+        warnings = []
+        if len(choices) < sampling.n:
+            warnings.append(f"server returned {len(choices)} of n={sampling.n} choices; "
+                            "requested the rest one at a time")
+            while len(choices) < sampling.n:
+                seed = None if sampling.seed is None else sampling.seed + len(choices)
+                more = (await self._post(client, self._body(conv, sampling, 1, seed))).get("choices") or []
+                if not more:
+                    raise InputError(f"{self.base_url}: the server returned no choices")
+                choices.extend(more[: sampling.n - len(choices)])
+        samples = [self._sample(c, sampling, warnings) for c in choices]
+        if len(choices) == 1 and (reply.get("usage") or {}).get("completion_tokens") is not None:
+            samples[0].tokens = reply["usage"]["completion_tokens"]
+        return Completion(samples, sorted(set(warnings)))
+
+    @staticmethod
+    def _sample(choice: dict[str, Any], sampling: Sampling, warnings: list[str]) -> Sample:
+        message = choice.get("message") or {}
+        logprob = None
+        if sampling.logprobs:
+            content = (choice.get("logprobs") or {}).get("content")
+            if content:
+                logprob = sum(t["logprob"] for t in content)
+            else:
+                warnings.append("server returned no logprobs")
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        if reasoning:  # a server-side reasoning parser already split the answer off
+            return Sample(text, reasoning.strip(), text.strip(), logprob=logprob,
+                          finish_reason=choice.get("finish_reason"))
+        return Sample.from_text(text, sampling.stop, logprob=logprob, finish_reason=choice.get("finish_reason"))
+
+    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(1, self.retries + 1):
+            try:
+                response = await client.post("/chat/completions", json=body)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if attempt == self.retries:
+                    raise InputError(f"{self.base_url}: {type(exc).__name__} after {attempt} attempts") from None
+                reason = type(exc).__name__
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                if response.status_code not in RETRY_STATUS or attempt == self.retries:
+                    raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
+                reason = f"HTTP {response.status_code}"
+            delay = min(60.0, 2 ** (attempt - 1)) * (0.5 + random.random())
+            print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "model": self.model, "base_url": self.base_url,
+                "concurrency": self.concurrency, **self.chat.__dict__}
