@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 
@@ -20,19 +22,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(command: list[str], port: int, timeout: float = 180) -> Iterator[str]:
-    """Start a server, wait until /v1/models answers, yield its base URL, stop it."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+def serve(command: list[str], port: int, timeout: float = 120) -> Iterator[str]:
+    """Start a server, wait until it answers HTTP at all, yield its base URL, stop it.
+
+    Any status counts: `transformers serve` answers /v1/models with 500 offline (it scans the Hub cache).
+    """
+    with tempfile.TemporaryFile(mode="w+") as log:  # a pipe would fill up and stall a chatty server
+        yield from _run(command, port, timeout, log)
+
+
+def _run(command: list[str], port: int, timeout: float, log: IO[str]) -> Iterator[str]:
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
+                log.seek(0)
+                raise RuntimeError(f"server exited {proc.returncode}: {log.read()[-3000:]}")
             try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
+                httpx.get(f"{base}/models", timeout=2)
+                break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)

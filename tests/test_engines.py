@@ -77,3 +77,24 @@ def test_openai_engine_errors_are_clear_and_client_errors_not_retried(vllm_serve
     closed = OpenAIEngine("m", ChatOptions(), "http://127.0.0.1:9/v1", retries=2)
     with pytest.raises(InputError, match="after 2 attempts"):
         closed.generate(CONVS[:1], Sampling(max_tokens=5))
+
+
+def test_openai_engine_tolerates_transformers_serve(tiny_model: Path) -> None:
+    """`transformers serve` ignores n and logprobs and keeps the stop string: detected, reported, handled."""
+    import sys
+
+    from servers import free_port, serve
+
+    from sftkit.engines.openai_compat import OpenAIEngine
+
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(tiny_model), "--host",
+               "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    with serve(command, port) as url:
+        remote = OpenAIEngine(str(tiny_model), ChatOptions(), url, concurrency=2)
+        (done,) = remote.generate(CONVS[:1], Sampling(max_tokens=20, temperature=1.0, n=3, logprobs=True,
+                                                     stop=("boxed",)))
+    assert len(done.samples) == 3
+    assert any("returned 1 of n=3" in w for w in done.warnings)
+    assert "server returned no logprobs" in done.warnings
+    assert all(s.logprob is None and "boxed" not in s.text for s in done.samples)
