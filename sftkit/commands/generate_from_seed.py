@@ -1,0 +1,62 @@
+"""Generate new problems with solutions from seed problems (the predecessor's generateFromSeed.py).
+
+For each seed, --n generations; each must yield a JSON object {"question", "answer"} (a fenced
+block, bare JSON or a trailing object). Unparseable, empty or seed-copying generations go to
+<output>.rejects.jsonl with a reason and are counted. Whole chunks of --save-per-iteration seeds
+go to the engine at once (vLLM batches them continuously) and are checkpointed, so a killed shard
+resumes. The default prompt uses {{question}} and {{answer}}; --prompt-file replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+from sftkit import cli, prompts, report
+from sftkit.data.sources import open_source
+from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.generation import DEFAULT_PROMPT, SeedGenerator
+from sftkit.stage import run_stage
+
+STAGE = "generate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser(__doc__)
+    cli.add_input_args(p, aliases=("--input-file",))
+    cli.add_field_args(p)
+    add_engine_args(p)
+    add_sampling_args(p, max_tokens=4096, temperature=0.3)
+    o = p.add_argument_group("output")
+    cli.add(o, "--output", "--output-file", env=True, default="results/generated.jsonl",
+            help=".jsonl, .json or .parquet; parts of a sharded run go to <output>.parts/")
+    cli.add(o, "--save-per-iteration", type=int, default=512, dest="checkpoint_every",
+            help="seeds per engine call and checkpoint")
+    cli.add_shard_args(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    template = prompts.load(args.prompt_file, DEFAULT_PROMPT, {"question"})
+    spec, shard = cli.input_spec(args), cli.shard_of(args)
+    sampling = sampling_of(args)
+    chat = ChatOptions(args.system_prompt, args.enable_thinking)
+    prompt_id = {"prompt_file": args.prompt_file, "prompt_sha256": hashlib.sha256(template.encode()).hexdigest()[:16]}
+    settings = {"input": spec.__dict__, "model": args.model, "sampling": sampling.to_json(), "chat": chat.__dict__,
+                **prompt_id, "fields": [args.question_field, args.answer_field, args.id_field]}
+    source = open_source(spec)
+    engine = make_engine(args, chat, seed=args.seed)
+    provenance = {**engine.describe(), "sampling": sampling.to_json(), **prompt_id}
+    step = SeedGenerator(engine, sampling, template, args.question_field, args.answer_field, args.id_field,
+                         provenance)
+    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=step,
+                    every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
+                    overwrite=args.overwrite)
+    report.print_table(f"generation: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
+    if not run.merged:
+        print(f"part written to {Path(str(args.output) + '.parts')}; merge with "
+              f"python hpc/merge_shards.py --output {args.output}", file=sys.stderr)
+    return 0

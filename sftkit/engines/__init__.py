@@ -1,0 +1,79 @@
+"""Inference engines behind one interface: vLLM offline, transformers, OpenAI-compatible endpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+from sftkit import cli
+from sftkit.engines.base import ChatOptions, Engine, Sampling
+
+
+def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: tuple[str, ...] = ()) -> None:
+    """Engine flags. ``prefix`` names a second engine on the same command (e.g. ``judgement-``)."""
+    g = p.add_argument_group(f"{prefix or 'inference '}engine".replace("-", " "))
+    dest = prefix.replace("-", "_")
+    cli.add(g, f"--{prefix}model", *model_flags, dest=f"{dest}model", env=not prefix,
+            help="model: Hub id or local folder")
+    cli.add(g, f"--{prefix}engine", dest=f"{dest}engine", choices=("vllm", "hf", "openai"), default="vllm")
+    cli.add(g, f"--{prefix}tp", dest=f"{dest}tp", type=int, default=1, help="vLLM tensor-parallel size")
+    cli.add(g, f"--{prefix}pp", dest=f"{dest}pp", type=int, default=1, help="vLLM pipeline-parallel size")
+    cli.add(g, f"--{prefix}dtype", dest=f"{dest}dtype", default="auto",
+            help="auto (bf16 on GPU for Qwen3-style checkpoints), bf16, fp16, fp32")
+    cli.add(g, f"--{prefix}max-model-len", dest=f"{dest}max_model_len", type=int)
+    cli.add(g, f"--{prefix}gpu-memory-utilization", dest=f"{dest}gpu_memory_utilization", type=float, default=0.9)
+    cli.add(g, f"--{prefix}batch-size" if prefix else "--engine-batch-size", dest=f"{dest}engine_batch_size",
+            type=int, default=16,
+            help="hf engine: sequences per forward pass")
+    cli.add(g, f"--{prefix}base-url", dest=f"{dest}base_url", help="openai engine: e.g. http://127.0.0.1:8000/v1")
+    cli.add(g, f"--{prefix}concurrency", dest=f"{dest}concurrency", type=int, default=16,
+            help="openai engine: requests in flight")
+    cli.add(g, f"--{prefix}enforce-eager", dest=f"{dest}enforce_eager", action="store_true",
+            help="vLLM: no CUDA graphs (faster start; required on CPU)")
+
+
+def add_sampling_args(p: argparse.ArgumentParser, max_tokens: int = 4096, temperature: float = 0.0) -> None:
+    g = p.add_argument_group("sampling and chat")
+    cli.add(g, "--max-tokens", type=int, default=max_tokens)
+    cli.add(g, "--temperature", type=float, default=temperature)
+    cli.add(g, "--top-p", type=float, default=1.0)
+    cli.add(g, "--n", type=int, default=1, help="samples per prompt")
+    cli.add(g, "--seed", type=int, default=0)
+    cli.add(g, "--system-prompt", help="system message prepended to every conversation")
+    cli.add(g, "--prompt-file", help="prompt template with {{placeholders}} (see README)")
+    think = g.add_mutually_exclusive_group()
+    cli.add(think, "--enable-thinking", dest="enable_thinking", action="store_true", default=None,
+            help="Qwen3-style templates: let the model think (reasoning kept apart from the answer)")
+    cli.add(think, "--no-thinking", dest="enable_thinking", action="store_false", help="turn thinking off")
+
+
+def sampling_of(args: argparse.Namespace) -> Sampling:
+    return Sampling(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, n=args.n,
+                    seed=args.seed)
+
+
+def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", seed: int = 0) -> Engine:
+    dest = prefix.replace("-", "_")
+    get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731 - a local accessor
+    model, kind = get("model"), get("engine")
+    if not model:
+        raise cli.InputError(f"--{prefix}model is required")
+    if kind == "hf":
+        from sftkit.engines.hf import HFEngine
+
+        return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"))
+    if kind == "openai":
+        from sftkit import secrets
+        from sftkit.engines.openai_compat import OpenAIEngine
+
+        if not get("base_url"):
+            raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
+        return OpenAIEngine(model, chat, get("base_url"), secrets.api_key(get("base_url")),
+                            concurrency=get("concurrency"))
+    from sftkit.engines.vllm_offline import VLLMEngine
+
+    return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"), max_model_len=get("max_model_len"),
+                      gpu_memory_utilization=get("gpu_memory_utilization"), seed=seed,
+                      enforce_eager=get("enforce_eager"))
+
+
+__all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "make_engine", "sampling_of"]
