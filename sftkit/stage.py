@@ -59,10 +59,15 @@ class StageRun:
 
 def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
               process: Callable[[Batch], StageResult], every: int, batch_size: int, on_bad_record: str,
-              sort: list[dict[str, str]] | None = None, overwrite: bool = False) -> StageRun:
-    """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded."""
+              sort: list[dict[str, str]] | None = None, overwrite: bool = False,
+              subset: dict[str, str] | None = None) -> StageRun:
+    """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded.
+
+    With ``subset={"field": F, "all_to": PATH}`` the parts hold every record, the merge writes all of
+    them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
+    """
     num_rows = source.num_rows()
-    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite)
+    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset)
     resumed = None
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)

@@ -61,9 +61,10 @@ class ShardRun:
     """Checkpointed writer for one shard. ``add`` batches as they are processed, then ``finish``."""
 
     def __init__(self, output: str | Path, shard: Shard, num_rows: int, stage: str, settings: dict[str, Any],
-                 every: int, sort: list[dict[str, str]] | None = None, overwrite: bool = False) -> None:
+                 every: int, sort: list[dict[str, str]] | None = None, overwrite: bool = False,
+                 subset: dict[str, str] | None = None) -> None:
         self.dir = parts_dir(output)
-        self.shard, self.stage, self.every, self.sort = shard, stage, max(1, every), sort
+        self.shard, self.stage, self.every, self.sort, self.subset = shard, stage, max(1, every), sort, subset
         self.num_rows, self.rows = num_rows, shard.rows(num_rows)
         name = shard.name
         self.data = self.dir / f"{name}.jsonl"
@@ -178,6 +179,7 @@ class ShardRun:
             "records": sum(c["records"] for c in self._chunks), "rejects": n_rejects,
             "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
             "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
+            "subset": self.subset,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
             **{k.lower(): os.environ[k] for k in _PROVENANCE_ENV if k in os.environ},
         }

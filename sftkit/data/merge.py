@@ -72,11 +72,16 @@ def merge(output: str | Path, num_shards: int | None = None,
     check_complete(output, markers, num_shards)
     parts = [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
     sort = sort if sort is not None else markers[0].get("sort")
+    subset = markers[0].get("subset")
     if sort:
         order = _sorted_locations(parts, sort)
-        count = write_lines(output, lambda: _read_at(parts, order))
+        lines = lambda: _read_at(parts, order)  # noqa: E731 - re-readable stream for write_lines
     else:
-        count = write_lines(output, lambda: _read_all(parts))
+        lines = lambda: _read_all(parts)  # noqa: E731
+    target = subset["all_to"] if subset else output
+    count = write_lines(target, lines)
+    if subset:
+        kept = write_lines(output, lambda: (line for line in lines() if orjson.loads(line).get(subset["field"])))
     expected = sum(m["records"] for m in markers)
     if count != expected:
         raise RuntimeError(f"{output}: wrote {count} records but the shard markers count {expected}")
@@ -91,6 +96,7 @@ def merge(output: str | Path, num_shards: int | None = None,
         counts.update(m["counts"])
     stats = {
         "output": str(output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
+        **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
         "shards": len(markers),
         "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
         "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects else None,

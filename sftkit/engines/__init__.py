@@ -8,12 +8,15 @@ from sftkit import cli
 from sftkit.engines.base import ChatOptions, Engine, Sampling
 
 
-def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: tuple[str, ...] = ()) -> None:
-    """Engine flags. ``prefix`` names a second engine on the same command (e.g. ``judgement-``)."""
+def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: tuple[str, ...] = (),
+                    many: bool = False) -> None:
+    """Engine flags. ``prefix`` names another engine on the same command (e.g. ``judgement-``);
+    ``many`` lets its model flag repeat (several judges)."""
     g = p.add_argument_group(f"{prefix or 'inference '}engine".replace("-", " "))
     dest = prefix.replace("-", "_")
     cli.add(g, f"--{prefix}model", *model_flags, dest=f"{dest}model", env=not prefix,
-            help="model: Hub id or local folder")
+            action="append" if many else "store",
+            help="model: Hub id or local folder" + (", repeatable" if many else ""))
     cli.add(g, f"--{prefix}engine", dest=f"{dest}engine", choices=("vllm", "hf", "openai"), default="vllm")
     cli.add(g, f"--{prefix}tp", dest=f"{dest}tp", type=int, default=1, help="vLLM tensor-parallel size")
     cli.add(g, f"--{prefix}pp", dest=f"{dest}pp", type=int, default=1, help="vLLM pipeline-parallel size")

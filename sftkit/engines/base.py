@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -85,3 +86,10 @@ class Engine(Protocol):
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+def with_chat(engine: Engine, chat: ChatOptions) -> Engine:
+    """The same loaded model under other chat options (a judge with thinking off reuses the solver)."""
+    clone = copy.copy(engine)
+    clone.chat = chat  # type: ignore[attr-defined]
+    return clone

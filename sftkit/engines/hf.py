@@ -42,7 +42,9 @@ class HFEngine:
                                  add_special_tokens=False).to(self.device)
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed + start)
-            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": sampling.n,
+            # greedy decoding gives n identical samples: decode once, repeat
+            per = 1 if sampling.temperature == 0 else sampling.n
+            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": per,
                                       "pad_token_id": self.tokenizer.pad_token_id,
                                       "return_dict_in_generate": True, "output_scores": sampling.logprobs}
             if sampling.temperature > 0:
@@ -61,13 +63,13 @@ class HFEngine:
             for k, i in enumerate(idx):
                 samples = []
                 for j in range(sampling.n):
-                    row = new[k * sampling.n + j]
+                    row = new[k * per + j % per]
                     ids = [t for t in row.tolist() if t != self.tokenizer.pad_token_id]
                     finished = self.tokenizer.eos_token_id in ids
                     text = self.tokenizer.decode(ids, skip_special_tokens=True)
                     samples.append(Sample.from_text(
                         text, sampling.stop, tokens=len(ids), finish_reason="stop" if finished else "length",
-                        logprob=logprobs[k * sampling.n + j] if logprobs else None))
+                        logprob=logprobs[k * per + j % per] if logprobs else None))
                 results[i] = Completion(samples)
         return [results[i] for i in range(len(prompts))]
 

@@ -1,0 +1,108 @@
+"""Solve each problem --samples times and keep rows whose pass rate is in [--min-pass-rate, --max-pass-rate]
+(the predecessor's OpenMathReasoningFiltering.py).
+
+Each candidate's final answer (the text after any <think> block) is checked with math-verify
+against --answer-field (the gold expected_answer). Candidates math-verify cannot parse go to the
+judges (--judge fallback, the default), every candidate does with --judge always, none with
+--judge never. Judges run at temperature 0 with thinking off and must end with "VERDICT: yes|no";
+other endings are recorded as unparseable or truncated, never counted. With several
+--judgement-model flags a candidate is correct when --min-votes say yes (default: a majority).
+--judge-only judges the existing answers in --candidate-field (a string or a list) without solving.
+Kept rows go to --output; every row, with its samples and verdicts, to --full-output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+from sftkit import cli, prompts, report
+from sftkit.data.errors import InputError
+from sftkit.data.sources import open_source
+from sftkit.engines import ChatOptions, Sampling, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.engines.base import with_chat
+from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, SolveAndJudge
+from sftkit.stage import run_stage
+
+STAGE = "llm_filter"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser(__doc__)
+    cli.add_input_args(p)
+    cli.add_field_args(p)
+    add_engine_args(p, prefix="inference-")
+    add_engine_args(p, prefix="judgement-", many=True)
+    add_sampling_args(p, max_tokens=4096, temperature=0.7)
+    g = p.add_argument_group("filter")
+    cli.add(g, "--samples", type=int, default=4, help="solutions per problem (k)")
+    cli.add(g, "--judge", choices=("fallback", "always", "never"), default="fallback")
+    cli.add(g, "--min-votes", type=int, help="yes votes that make a candidate correct (default: majority)")
+    cli.add(g, "--judge-max-tokens", type=int, default=1024)
+    cli.add(g, "--judge-thinking", action="store_true", help="let judges think (default: off)")
+    cli.add(g, "--judge-prompt-file", help="judge template using {{question}}, {{gold}}, {{candidate}}")
+    cli.add(g, "--min-pass-rate", type=float, default=0.0)
+    cli.add(g, "--max-pass-rate", type=float, default=1.0)
+    cli.add(g, "--judge-only", action="store_true", help="judge --candidate-field instead of solving")
+    cli.add(g, "--candidate-field", help="existing answers to judge with --judge-only")
+    o = p.add_argument_group("output")
+    cli.add(o, "--output", env=True, default="results/llm_filtered.jsonl", help="kept rows")
+    cli.add(o, "--full-output", help="every row with samples and verdicts (default: <output stem>.full.jsonl)")
+    cli.add(o, "--save-per-iteration", "--vllm-batch-size", type=int, default=256, dest="checkpoint_every",
+            help="problems per engine call and checkpoint")
+    cli.add_shard_args(p)
+    return p
+
+
+def full_output(args: argparse.Namespace) -> str:
+    out = Path(args.output)
+    return args.full_output or str(out.with_name(out.stem + ".full" + out.suffix))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.judge_only and not args.candidate_field:
+        raise InputError("--judge-only needs --candidate-field")
+    if not args.judge_only and not args.inference_model:
+        raise InputError("--inference-model is required (or --judge-only with --candidate-field)")
+    judges_wanted = args.judge != "never"
+    if judges_wanted and not args.judgement_model:
+        raise InputError("--judge fallback/always needs --judgement-model (or --judge never)")
+    spec, shard = cli.input_spec(args), cli.shard_of(args)
+    solve_prompt = prompts.load(args.prompt_file, SOLVE_PROMPT, {"question"})
+    judge_prompt = prompts.load(args.judge_prompt_file, JUDGE_PROMPT, {"question", "gold", "candidate"})
+    solve_sampling = Sampling(**{**sampling_of(args).to_json(), "n": args.samples, "stop": ()})
+    judge_sampling = Sampling(max_tokens=args.judge_max_tokens, temperature=0.0, seed=args.seed)
+    solver_chat = ChatOptions(args.system_prompt, args.enable_thinking)
+    judge_chat = ChatOptions(None, bool(args.judge_thinking))
+    source = open_source(spec)
+    solver = None if args.judge_only else make_engine(args, solver_chat, "inference-", seed=args.seed)
+    judges = []
+    for model in (args.judgement_model or []) if judges_wanted else []:
+        if solver is not None and model == args.inference_model and args.judgement_engine == args.inference_engine:
+            judges.append(with_chat(solver, judge_chat))  # one copy of the weights serves both roles
+            continue
+        one = copy.copy(args)
+        one.judgement_model = model
+        judges.append(make_engine(one, judge_chat, "judgement-", seed=args.seed))
+    min_votes = args.min_votes or len(judges) // 2 + 1
+    provenance = {"solver": solver.describe() if solver else None, "judges": [j.describe() for j in judges],
+                  "solve_sampling": solve_sampling.to_json(), "judge_sampling": judge_sampling.to_json(),
+                  "judge_mode": args.judge, "min_votes": min_votes}
+    step = SolveAndJudge(solver, judges, solve_sampling, judge_sampling, args.question_field, args.answer_field,
+                         args.id_field, args.judge, min_votes, args.min_pass_rate, args.max_pass_rate, solve_prompt,
+                         judge_prompt, args.candidate_field, provenance)
+    settings = {"input": spec.__dict__, "provenance": provenance, "prompts": [solve_prompt, judge_prompt],
+                "band": [args.min_pass_rate, args.max_pass_rate], "candidate_field": args.candidate_field}
+    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=step,
+                    every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
+                    overwrite=args.overwrite, subset={"field": "kept", "all_to": full_output(args)})
+    report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
+    if run.merged:
+        report.print_summary("output", {"kept rows": run.merged["kept"], "file": args.output,
+                                        "every row": full_output(args)})
+    else:
+        print(f"part written; merge with python hpc/merge_shards.py --output {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,122 @@
+"""The solve-and-judge filter: verdict parsing, votes, math-verify counts, and the stage on real engines."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_script
+
+from sftkit.filtering import decide, parse_verdict, verify_answer
+
+FILTER = "hpc/llm_filter.py"
+
+
+@pytest.mark.parametrize(("text", "finish", "expected"), [
+    ("Same value.\nVERDICT: yes", "stop", "yes"),
+    ("They differ.\n\nverdict: No.", "stop", "no"),
+    ("**VERDICT: YES**", "stop", "yes"),
+    ("VERDICT: yes\nActually, wait, no.", "stop", "unparseable"),  # only the last line counts
+    ("The answer looks right", "stop", "unparseable"),
+    ("Let me check the candidate carefully and", "length", "truncated"),
+    ("", "stop", "unparseable"),
+])
+def test_verdicts_are_parsed_strictly(text: str, finish: str, expected: str) -> None:
+    assert parse_verdict(text, finish) == expected
+
+
+def test_votes_need_min_yes_and_garbage_never_counts() -> None:
+    assert decide(["yes", "no", "yes"], 2) is True
+    assert decide(["yes", "no", "unparseable"], 2) is False
+    assert decide(["unparseable", "truncated"], 1) is None
+
+
+def test_math_verify_decides_equivalence_not_substrings() -> None:
+    assert verify_answer("7", "The answer is \\boxed{7}.") is True
+    assert verify_answer("7", "so \\boxed{\\frac{14}{2}}") is True
+    assert verify_answer("7", "The answer is \\boxed{17}") is False  # '7' is a substring of '17'
+    assert verify_answer("\\frac{1}{2}", "\\boxed{0.5}") is True
+    assert verify_answer("7", "I do not know") is None
+
+
+@pytest.fixture
+def judged(tmp_path: Path) -> Path:
+    rows = ([{"id": f"right{i}", "problem": f"What is {i} + 1?", "expected_answer": str(i + 1),
+              "candidate": f"So the answer is \\boxed{{{i + 1}}}."} for i in range(5)]
+            + [{"id": f"wrong{i}", "problem": f"What is {i} + 1?", "expected_answer": str(i + 1),
+                "candidate": f"\\boxed{{{i + 11}}}"} for i in range(3)]
+            + [{"id": f"vague{i}", "problem": "What is 2 + 2?", "expected_answer": "4",
+                "candidate": "It is even, I think."} for i in range(2)])
+    path = tmp_path / "candidates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_judge_only_counts_are_exact_through_math_verify(judged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kept.jsonl"
+    run_script(FILTER, "--input", str(judged), "--judge-only", "--candidate-field", "candidate", "--judge", "never",
+               "--min-pass-rate", "1", "--output", str(out))
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    every = [json.loads(line) for line in (tmp_path / "kept.full.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in kept) == [f"right{i}" for i in range(5)]
+    assert len(every) == 10 and {r["id"]: r["pass_rate"] for r in every}["wrong0"] == 0.0
+    assert [r["samples"][0]["correct"] for r in every if r["id"].startswith("vague")] == [None, None]
+    counts = json.loads(Path(f"{out}.stats.json").read_text())["counts"]
+    assert (counts["candidates True"], counts["candidates False"], counts["candidates undecided"]) == (5, 3, 2)
+
+
+def test_unparseable_candidates_go_to_the_judge(judged: Path, tmp_path: Path, tiny_model: Path) -> None:
+    out = tmp_path / "kept.jsonl"
+    run_script(FILTER, "--input", str(judged), "--judge-only", "--candidate-field", "candidate",
+               "--judgement-model", str(tiny_model), "--judgement-model", str(tiny_model), "--judgement-engine", "hf",
+               "--judgement-dtype", "fp32", "--judge-max-tokens", "24", "--output", str(out))
+    every = {r["id"]: r for r in map(json.loads, (tmp_path / "kept.full.jsonl").read_text().splitlines())}
+    for rid, row in every.items():
+        sample = row["samples"][0]
+        if rid.startswith("vague"):  # math-verify cannot parse it: both judges were asked
+            assert [v["judge"] for v in sample["verdicts"]] == [str(tiny_model)] * 2
+            assert all(v["verdict"] in ("yes", "no", "unparseable", "truncated") for v in sample["verdicts"])
+        else:
+            assert "verdicts" not in sample and sample["correct"] == rid.startswith("right")
+    assert every["right0"]["filter"]["min_votes"] == 2
+
+
+def test_solving_filter_shards_merge_to_one_run_and_resume_after_a_kill(tiny_model: Path, tmp_path: Path) -> None:
+    data = tmp_path / "problems.jsonl"
+    data.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)}) + "\n"
+                            for i in range(40)))
+    common = ["--input", str(data), "--inference-model", str(tiny_model), "--inference-engine", "hf",
+              "--inference-batch-size", "1", "--inference-dtype", "fp32", "--samples", "2", "--temperature", "0",
+              "--max-tokens", "40", "--judge", "never", "--min-pass-rate", "0.5", "--save-per-iteration", "2"]
+    run_script(FILTER, *common, "--output", str(tmp_path / "one.jsonl"))
+    for i in range(2):
+        run_script(FILTER, *common, "--shard", f"{i}/2", "--output", str(tmp_path / "two.jsonl"))
+    run_script("hpc/merge_shards.py", "--output", str(tmp_path / "two.jsonl"))
+    for name in ("one.jsonl", "one.full.jsonl"):
+        assert (tmp_path / name).read_text() == (tmp_path / name.replace("one", "two")).read_text()
+    every = [json.loads(line) for line in (tmp_path / "one.full.jsonl").read_text().splitlines()]
+    assert len(every) == 40 and {r["n_samples"] for r in every} == {2}
+    for row in every:  # pass rate from math-verify's verdicts, and the band decides what is kept
+        assert row["n_correct"] == sum(bool(c["correct"]) for c in row["samples"])
+        assert row["pass_rate"] == row["n_correct"] / 2 and row["kept"] == (row["pass_rate"] >= 0.5)
+    kept = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert kept == [r for r in every if r["kept"]]
+
+    killed = tmp_path / "killed.jsonl"
+    ckpt = Path(f"{killed}.parts") / "part-00000-of-00001.ckpt"
+    worker = subprocess.Popen([sys.executable, str(REPO / FILTER), *common, "--output", str(killed)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    while len(list(ckpt.glob("chunk-*.json"))) < 3 and worker.poll() is None:
+        time.sleep(0.01)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert worker.returncode == -signal.SIGKILL and not killed.exists()
+    resumed = run_script(FILTER, *common, "--output", str(killed))
+    assert "resuming at row" in resumed.stderr
+    assert killed.read_text() == (tmp_path / "one.jsonl").read_text()
+    assert (tmp_path / "killed.full.jsonl").read_text() == (tmp_path / "one.full.jsonl").read_text()
