@@ -124,3 +124,27 @@ def test_local_executor_runs_the_same_shards_without_slurm(demo_data: Path, tmp_
     assert proc.returncode == 0, proc.stderr
     assert "[task 2]" in proc.stdout and "merged 3 shards" in proc.stdout
     assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+
+
+@pytest.mark.parametrize("gres", ["fake", "none"])
+def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path, tmp_path: Path, gres: str) -> None:
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"What is {i} + 1?", "expected_answer": str(i + 1)}) + "\n"
+                                for i in range(6)))
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **({"SBATCH_GRES": "none"} if gres == "none" else {})}
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "filter", "--shards", "2", "-c", "1", "--mem=2G", "--",
+                           "--input", str(problems), "--inference-model", str(tiny_model), "--inference-engine",
+                           "hf", "--inference-dtype", "fp32", "--samples", "2", "--max-tokens", "24", "--judge",
+                           "never", "--output", "out/kept.jsonl"], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    merge = re.search(r"merge job (\d+)", proc.stdout).group(1)
+    assert wait_done(merge) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    every = [json.loads(line) for line in (tmp_path / "out/kept.full.jsonl").read_text().splitlines()]
+    assert len(every) == 6 and all(r["n_samples"] == 2 for r in every)
+    markers = [json.loads(p.read_text()) for p in (tmp_path / "out/kept.jsonl.parts").glob("*.done")]
+    gpus = [m.get("cuda_visible_devices") for m in markers]
+    if gres == "fake":  # each task was given one of the node's fake GPUs
+        assert all(g in {"0", "1", "2", "3"} for g in gpus)
+    else:  # SBATCH_GRES=none overrides the script's #SBATCH --gres line
+        assert gpus == [None, None]
