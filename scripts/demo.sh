@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# The demo: label filter, then length selection, on the bundled synthetic OpenMathReasoning data.
+# The demo, on the bundled synthetic OpenMathReasoning data and a tiny model built offline:
+# label filter -> length selection -> generation from seeds -> LLM filter -> dataset folder + dry-run upload.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=results/demo
 DATA=data/demo/openmath_demo.jsonl
+MODEL=$OUT/tiny-model
+TINY=(--dtype fp32 --engine hf)
 
-echo "== 1. label filter: keep problems with pass rate <= 0.6 (sharded run of 2, merged)"
-for i in 0 1; do
-  "$PY" selectors/label_filter.py --input "$DATA" --filter-by-pass-rate 0.6 \
-      --shard "$i/2" --save-per-iteration 500 --output "$OUT/filtered.jsonl"
-done
-"$PY" hpc/merge_shards.py --output "$OUT/filtered.jsonl"
+echo "== 1. label filter: keep problems with pass rate <= 0.6 (2 local shards, merged)"
+slurm/submit.sh --local label_filter --shards 2 -- --input "$DATA" --filter-by-pass-rate 0.6 \
+    --save-per-iteration 500 --output "$OUT/filtered.jsonl"
 
 echo "== 2. length selection: 300 seeds favouring long solutions"
 "$PY" selectors/length_selector.py --input "$OUT/filtered.jsonl" --total_samples 300 --num_bins 6 \
     --curve_sharpness 2.0 --output "$OUT/selected_seeds.json"
 
-echo "== 3. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
+echo "== 3. a tiny chat model, built offline (~15 s)"
+[ -f "$MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$MODEL"
+
+echo "== 4. new problems from the first 12 seeds (a tiny model: expect many rejects)"
+"$PY" hpc/generate_from_seed.py --model "$MODEL" "${TINY[@]}" --input_file "$OUT/selected_seeds.json" \
+    --max-samples 12 --n 2 --max_tokens 64 --temperature 0.5 --output_file "$OUT/generated.jsonl"
+
+echo "== 5. solve-and-judge filter on the first 12 seeds: 2 solutions each, math-verify, then the judge"
+"$PY" hpc/llm_filter.py --input "$OUT/selected_seeds.json" --max-samples 12 --samples 2 \
+    --inference-model "$MODEL" --inference-engine hf --inference-dtype fp32 --max-tokens 48 --temperature 0.7 \
+    --judgement-model "$MODEL" --judgement-engine hf --judgement-dtype fp32 --judge-max-tokens 24 \
+    --max-pass-rate 0.5 --output "$OUT/llm_filtered.jsonl"
+
+echo "== 6. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
 DS=$OUT/dataset
-mkdir -p "$DS/filtered" "$DS/seeds"
+mkdir -p "$DS/filtered" "$DS/seeds" "$DS/generated" "$DS/llm_filtered"
 cp "$OUT/filtered.jsonl" "$OUT/filtered.jsonl.stats.json" "$DS/filtered/"
 cp "$OUT/selected_seeds.json" "$OUT/selected_seeds.json.stats.json" "$DS/seeds/"
+cp "$OUT/generated.jsonl" "$OUT/generated.jsonl.stats.json" "$DS/generated/"
+cp "$OUT/llm_filtered.full.jsonl" "$OUT/llm_filtered.jsonl.stats.json" "$DS/llm_filtered/"
 "$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
     --tags sft math synthetic --dry-run
 
-echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json, selected_seeds.lengths.png, dataset/ (README.md)"
+echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json (+ .lengths.png), generated.jsonl,"
+echo "llm_filtered.jsonl (+ .full.jsonl), dataset/ (README.md card)"

@@ -57,6 +57,7 @@ def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = No
         help="'hub' forces datasets.load_dataset, even for a local folder")
     add(g, "--streaming", action="store_true", help="stream a Hub dataset instead of downloading it")
     add(g, "--batch-size", type=int, default=8192, help="rows read per batch")
+    add(g, "--max-samples", type=int, help="use only the first N rows of the input")
     add(g, "--on-bad-record", choices=BAD_RECORD_POLICIES, default="error",
         help="'error' stops at the first bad row naming its file and line; 'skip' quarantines bad rows "
              "to <output>.rejects.jsonl and counts them")
@@ -87,7 +88,7 @@ def input_spec(args: argparse.Namespace) -> InputSpec:
             raise InputError(f"--dataset_spec {args.dataset_spec!r} disagrees with --dataset-config {config!r}")
         config = spec_config or config
         split = spec_split or split
-    return InputSpec(args.input, config or None, split, args.input_format, args.streaming)
+    return InputSpec(args.input, config or None, split, args.input_format, args.streaming, args.max_samples)
 
 
 def shard_of(args: argparse.Namespace) -> Shard:

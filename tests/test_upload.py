@@ -114,6 +114,15 @@ def test_true_type_conflict_names_file_and_column(folder: Path) -> None:
     assert "column 'problem' is string in gen/g.jsonl but struct<nested: int64> in gen/h.jsonl" in proc.stderr
 
 
+def test_a_config_of_empty_files_is_reported_and_left_off_the_card(folder: Path) -> None:
+    (folder / "nothing").mkdir()
+    (folder / "nothing" / "empty.jsonl").write_text("")
+    proc = _run(folder)
+    assert "nothing/empty.jsonl" in proc.stdout and "empty" in proc.stdout
+    configs = [c["config_name"] for c in DatasetCard.load(folder / "README.md").data.to_dict()["configs"]]
+    assert configs == ["cot", "gen"]
+
+
 def test_original_readme_supplies_the_body(folder: Path) -> None:
     (folder / "original_README.log").write_text("# Hand written\n\nOur own words.\n")
     _run(folder)

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
     for path in removed:
         print(f"removed {path}: its source is gone", file=sys.stderr)
-    summaries = [summarize(root, name) for name in discover(root)]
+    summaries = [summary for name in discover(root) if (summary := summarize(root, name)).files]
+    if not summaries:
+        raise InputError(f"--dataset_path {root}: every data file is empty; nothing to publish")
     opts = CardOptions(args.repo_id, args.split, args.license, args.language, args.task_categories, args.tags,
                        args.pretty_name, args.text_field)
     field = text_field(summaries, args.text_field)

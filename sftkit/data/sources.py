@@ -36,6 +36,7 @@ class InputSpec:
     split: str = "train"
     format: str = "auto"
     streaming: bool = False
+    max_rows: int | None = None  # the predecessor's --max_samples: only the first N rows
 
 
 class Source(Protocol):
@@ -49,6 +50,11 @@ class Source(Protocol):
 
 
 def open_source(spec: InputSpec) -> Source:
+    source = _open(spec)
+    return source if spec.max_rows is None else FirstRows(source, spec.max_rows)
+
+
+def _open(spec: InputSpec) -> Source:
     if spec.format == "hub":
         return HubSource(spec)
     files = _local_files(spec.input)
@@ -57,6 +63,31 @@ def open_source(spec: InputSpec) -> Source:
             raise InputError(f"--input {spec.input}: no such file, folder or glob match")
         return HubSource(spec)
     return FileSource(spec.input, [(f, _file_format(f, spec.format)) for f in files])
+
+
+class FirstRows:
+    """The first ``limit`` rows of a source; shards and percentages are cut from that count."""
+
+    def __init__(self, source: Source, limit: int) -> None:
+        self.source, self.limit, self.name = source, limit, source.name
+
+    def num_rows(self) -> int:
+        return min(self.limit, self.source.num_rows())
+
+    def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
+        return self.source.batches(start, min(stop, self.limit), batch_size)
+
+    def iter_all(self, batch_size: int) -> Iterator[Batch]:
+        for batch in self.source.iter_all(batch_size):
+            if batch.start >= self.limit:
+                return
+            if batch.stop > self.limit:
+                keep = np.flatnonzero(batch.indices < self.limit)
+                cut = batch.select(keep)
+                cut.stop, cut.rejects = self.limit, [r for r in batch.rejects if r.index < self.limit]
+                yield cut
+                return
+            yield batch
 
 
 def _local_files(pattern: str) -> list[str] | None:

@@ -258,8 +258,12 @@ def convert_config(root: Path, config: str, sources: list[SourceFile], manifest:
         if schema is not None:
             unified = schema if unified is None else _unify(unified, schema, first, src.rel)
             first = first or src.rel
-    if unified is None:
-        raise InputError(f"{root / config}: every file is empty")
+    if unified is None:  # nothing to publish: reported as empty, and the config is left off the card
+        for src in sources:
+            manifest.files[src.rel] = {"sha256": hashes[src.rel], "rows": 0, "output": src.output_rel, "schema": None}
+        manifest.configs.pop(config, None)
+        _remove_stale(root, config, set())
+        return [FileResult(src, 0, "empty") for src in sources]
     encoded = _encode(unified)
     results = []
     for src in sources:
