@@ -31,6 +31,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/length_selector.py
 	$(PY) bench/upload.py
+	$(PY) bench/generate.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache
