@@ -1,0 +1,1 @@
+"""Difficulty: gold-answer log-probability, ensemble accuracy, IRT, and a composite score."""
