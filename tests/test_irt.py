@@ -49,3 +49,31 @@ def test_agrees_with_girth_rasch_on_binary_data() -> None:
     r = pearsonr(ours.beta, theirs).statistic
     print(f"\nagreement with girth.rasch_mml on 300 x 200 binary responses: Pearson {r:.4f}")
     assert r >= 0.98
+
+
+def test_refit_from_responses_carries_fields_and_scores_every_item(tmp_path) -> None:
+    import json
+
+    from conftest import run_script
+
+    correct, total, beta = simulate(models=4, samples=4, items=300, seed=5)
+    path = tmp_path / "responses.jsonl"
+    with open(path, "w") as fh:
+        for i in range(300):
+            responses = {f"m{m}": [int(correct[m, i]), int(total[m, i])] for m in range(4)}
+            lp = None if i % 10 == 0 else float(-beta[i] + np.random.default_rng(i).normal(0, 0.3))
+            fh.write(json.dumps({"id": f"q{i}", "question": f"Q{i}", "responses": responses, "avg_logprob": lp})
+                     + "\n")
+    run_script("hpc/difficulty_scorer.py", "--from-responses", str(path), "--output", str(tmp_path / "s.jsonl"))
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in scored] == [f"q{i}" for i in range(300)] and scored[0]["question"] == "Q0"
+    z = np.array([r["difficulty_z"] for r in scored])
+    assert abs(z.mean()) < 1e-9 and abs(z.std() - 1) < 1e-9  # standardized over the whole dataset
+    assert spearmanr(z, beta).statistic > 0.9
+    assert all(0 <= r["ensemble_acc"] <= 1 and r["irt_beta_se"] > 0 for r in scored)
+    assert (tmp_path / "s.difficulty.png").exists()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "responses": {"m": [5, 4]}}\n')
+    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(bad), "--output",
+                      str(tmp_path / "b.jsonl"), check=False)
+    assert proc.returncode == 2 and "must be [correct, total]" in proc.stderr
