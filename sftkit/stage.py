@@ -53,7 +53,6 @@ class StageResult:
 @dataclass
 class StageRun:
     marker: dict[str, Any]
-    resumed_from: int | None
     merged: dict[str, Any] | None
 
 
@@ -68,14 +67,12 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
     """
     num_rows = source.num_rows()
     run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset)
-    resumed = None
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
         marker = run.marker_data()
     else:
         start = run.resume_from()
         if start > run.rows.start:
-            resumed = start
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
                   file=sys.stderr)
         with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
@@ -92,4 +89,4 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
                                       stop[0])
         marker = run.finish()
     merged = merge(output) if shard.is_whole else None
-    return StageRun(marker, resumed, merged)
+    return StageRun(marker, merged)
