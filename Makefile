@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/length_selector.py
 	$(PY) bench/upload.py
 	$(PY) bench/generate.py
+	$(PY) bench/difficulty.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache
