@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                            [(p, (root / p).stat().st_size) for p in plan.add])
         print(f"dry run: {len(plan.add)} files, {plan.bytes:,} bytes; nothing was sent")
         return 0
-    url = push(api, root, args.repo_id, args.private, plan, args.commit_message)
+    url = push(api, root, args.repo_id, plan, args.commit_message)
     report.print_summary(f"pushed to {args.repo_id} ({visibility})", {
         "files sent": len(plan.add), "files deleted": len(plan.delete), "unchanged on the Hub": len(plan.unchanged),
         "bytes sent": plan.bytes, "commit": url or "nothing changed, no commit"})

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from sftkit import report
-from sftkit.upload.layout import DATA_DIR
+from sftkit.upload.layout import DATA_DIR, is_scratch
 
 HISTOGRAM = "length_histogram.png"
 _EXAMPLE_CHARS = 300
@@ -86,7 +86,7 @@ def load_snippet(repo_id: str, config: str, split: str) -> str:
 def _provenance(root: Path) -> list[tuple[str, str, str]]:
     rows = []
     for path in sorted(root.rglob("*.stats.json")):
-        if any(p.startswith(".") or p.endswith(".parts") for p in path.relative_to(root).parts):
+        if is_scratch(path.relative_to(root)):
             continue
         stats = orjson.loads(path.read_bytes())
         keep = ("model", "settings", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed",

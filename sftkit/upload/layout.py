@@ -28,10 +28,13 @@ class SourceFile:
     output_rel: str  # e.g. "data/cot/part1.parquet"
 
 
+def is_scratch(rel: Path) -> bool:
+    """Hidden files and stages' ``*.parts/`` folders: never data, never uploaded."""
+    return any(p.startswith(".") or p.endswith(".parts") for p in rel.parts)
+
+
 def _is_side_file(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return (any(p.startswith(".") or p.endswith(".parts") for p in parts)
-            or path.name.endswith((".stats.json", ".rejects.jsonl")))
+    return is_scratch(path.relative_to(root)) or path.name.endswith((".stats.json", ".rejects.jsonl"))
 
 
 def discover(root: Path) -> dict[str, list[SourceFile]]:

@@ -20,7 +20,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from sftkit.data.errors import InputError
 from sftkit.upload.convert import sha256_file
-from sftkit.upload.layout import DATA_DIR, MANIFEST
+from sftkit.upload.layout import DATA_DIR, MANIFEST, README_SOURCE, is_scratch
 
 T = TypeVar("T")
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -39,9 +39,8 @@ def upload_files(root: Path) -> list[str]:
     out = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if (not path.is_file() or any(p.startswith(".") or p.endswith(".parts") for p in rel.parts)
-                or path.name.endswith(".rejects.jsonl") or rel.as_posix() == MANIFEST
-                or path.name.lower() == "original_readme.log"):
+        if (not path.is_file() or is_scratch(rel) or path.name.endswith(".rejects.jsonl")
+                or rel.as_posix() == MANIFEST or path.name.lower() == README_SOURCE):
             continue
         out.append(rel.as_posix())
     return out
@@ -93,7 +92,7 @@ def remote_files(api: HfApi, repo_id: str) -> dict[str, Any]:
     return {e.path: e for e in entries if hasattr(e, "blob_id")}
 
 
-def push(api: HfApi, root: Path, repo_id: str, private: bool, plan: UploadPlan, message: str) -> str | None:
+def push(api: HfApi, root: Path, repo_id: str, plan: UploadPlan, message: str) -> str | None:
     """One commit with the plan's operations; None when there is nothing to send."""
     if not plan.add and not plan.delete:
         return None
