@@ -46,9 +46,10 @@ def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool =
 
 
 def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = None,
-                   default_split: str = "train", aliases: tuple[str, ...] = ()) -> None:
+                   default_split: str = "train", aliases: tuple[str, ...] = (), required: bool = True) -> None:
+    """Input flags; ``required=False`` for commands with another way in (e.g. --from-responses)."""
     g = p.add_argument_group("input")
-    add(g, "--input", *aliases, required=default_input is None, default=default_input, env=True,
+    add(g, "--input", *aliases, required=required and default_input is None, default=default_input, env=True,
         help="Hub dataset id, local .json/.jsonl/.parquet file, folder, or glob")
     add(g, "--dataset-config", help="Hub dataset configuration (subset)", env=True)
     add(g, "--split", default=default_split, help="Hub dataset split", env=True)

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from sftkit.answers import verify_answer
 from sftkit.data.batch import Batch
 from sftkit.engines.base import Engine, Sampling
 from sftkit.prompts import fill
@@ -51,17 +52,6 @@ def decide(verdicts: list[str], min_votes: int) -> bool | None:
     if not usable:
         return None
     return verdicts.count("yes") >= min_votes
-
-
-def verify_answer(gold: str, candidate: str) -> bool | None:
-    """math-verify's verdict; None when either side has no parseable answer."""
-    from math_verify import parse, verify
-
-    gold_parsed = parse(gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$")
-    candidate_parsed = parse(candidate)
-    if not gold_parsed or not candidate_parsed:
-        return None
-    return bool(verify(gold_parsed, candidate_parsed))
 
 
 @dataclass

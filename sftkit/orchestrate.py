@@ -3,6 +3,7 @@
     python -m sftkit.orchestrate script STAGE              -> entry script, relative to the repo
     python -m sftkit.orchestrate output STAGE -- ARGS...   -> the --output those ARGS give the stage
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
+    python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
 
 Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
 """
@@ -23,6 +24,7 @@ class Stage:
     module: str
     script: str
     sharded: bool
+    merges_itself: bool = False  # its own `--merge` (e.g. a global fit after joining the parts)
 
 
 STAGES = {
@@ -31,6 +33,7 @@ STAGES = {
     "upload": Stage("sftkit.commands.upload_data", "upload/upload_data.py", False),
     "filter": Stage("sftkit.commands.llm_filter", "hpc/llm_filter.py", True),
     "generate": Stage("sftkit.commands.generate_from_seed", "hpc/generate_from_seed.py", True),
+    "difficulty_scorer": Stage("sftkit.commands.difficulty_scorer", "hpc/difficulty_scorer.py", True, True),
 }
 
 
@@ -52,6 +55,16 @@ def missing_tasks(output: str, shards: int, workers: int = 1) -> list[int]:
     return sorted({i // workers for i in range(shards) if f"{shard_of(i, shards, 'N').name}.done" not in done})
 
 
+def merge_stage(name: str, num_shards: int | None, args: list[str]) -> int:
+    """The merge job: the generic ordered join, or the stage's own ``--merge`` with its arguments."""
+    shards = ["--num-shards", str(num_shards)] if num_shards else []
+    if stage(name).merges_itself:
+        return importlib.import_module(stage(name).module).main([*args, "--merge", *shards])
+    from sftkit.commands import merge_shards
+
+    return merge_shards.main(["--output", output_of(name, args), *shards])
+
+
 def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "script":
@@ -61,6 +74,9 @@ def main(argv: list[str]) -> int:
     elif command == "output":
         args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
         print(output_of(rest[0], args))
+    elif command == "merge":
+        args = rest[3:] if rest[2:3] == ["--"] else rest[2:]
+        return merge_stage(rest[0], int(rest[1]) or None, args)
     elif command == "missing":
         print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
     else:

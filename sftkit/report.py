@@ -36,23 +36,30 @@ def _cell(value: Any) -> str:
 
 
 def histogram_png(path: str | Path, series: dict[str, np.ndarray], title: str, xlabel: str,
-                  edges: np.ndarray | None = None, bins: int = 60) -> Path:
-    """Overlaid histograms on a log-x axis (text lengths span decades), with optional bin edges."""
+                  edges: np.ndarray | None = None, bins: int = 60, log_x: bool = True) -> Path:
+    """Overlaid histograms, on a log-x axis by default (text lengths span decades), with optional bin
+    edges; ``log_x=False`` for scores that can be negative."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     values = [np.asarray(v, dtype=np.float64) for v in series.values() if len(v)]
-    lo = max(1.0, min(float(v.min()) for v in values)) if values else 1.0
-    hi = max(lo * 10, max(float(v.max()) for v in values)) if values else 10.0
-    grid = np.geomspace(lo, hi, bins)
+    if log_x:
+        lo = max(1.0, min(float(v.min()) for v in values)) if values else 1.0
+        hi = max(lo * 10, max(float(v.max()) for v in values)) if values else 10.0
+        grid = np.geomspace(lo, hi, bins)
+    else:
+        lo = min(float(v.min()) for v in values) if values else 0.0
+        hi = max(lo + 1e-9, max(float(v.max()) for v in values)) if values else 1.0
+        grid = np.linspace(lo, hi, bins)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for label, data in series.items():
         ax.hist(np.clip(data, lo, hi), bins=grid, alpha=0.55, label=f"{label} ({len(data):,})")
     for edge in edges if edges is not None else []:
         ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")

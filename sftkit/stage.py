@@ -59,8 +59,9 @@ class StageRun:
 def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
               process: Callable[[Batch], StageResult], every: int, batch_size: int, on_bad_record: str,
               sort: list[dict[str, str]] | None = None, overwrite: bool = False,
-              subset: dict[str, str] | None = None) -> StageRun:
-    """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded.
+              subset: dict[str, str] | None = None, merge_whole: bool = True) -> StageRun:
+    """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
+    (unless ``merge_whole`` is False: a stage that merges its own way).
 
     With ``subset={"field": F, "all_to": PATH}`` the parts hold every record, the merge writes all of
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
@@ -88,5 +89,5 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
                     raise Interrupted(f"{shard.name} saved up to row {row:,} after {stop[0]}; run again to resume",
                                       stop[0])
         marker = run.finish()
-    merged = merge(output) if shard.is_whole else None
+    merged = merge(output) if shard.is_whole and merge_whole else None
     return StageRun(marker, merged)

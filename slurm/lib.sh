@@ -97,6 +97,6 @@ sftkit_stage() {
     return 0
   fi
   if [ "$workers" -gt 1 ] && [ -z "${SLURM_ARRAY_TASK_ID:-}" ]; then  # one job, several workers: merge here
-    "$PYTHON" "$ROOT/hpc/merge_shards.py" --output "$("$PYTHON" -m sftkit.orchestrate output "$stage" -- "$@")"
+    "$PYTHON" -m sftkit.orchestrate merge "$stage" "${SFTKIT_NUM_SHARDS:-$workers}" -- "$@"
   fi
 }

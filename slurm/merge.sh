@@ -1,5 +1,6 @@
 #!/bin/bash
-# Merge job of a sharded stage (submitted by slurm/submit.sh with --dependency=afterany).
+# Merge job of a sharded stage (submitted by slurm/submit.sh with --dependency=afterany):
+#   merge.sh STAGE NUM_SHARDS -- <the stage's arguments>
 # It checks completeness itself: with missing shards it fails, names them, and prints the
 # command that reruns only those ($SFTKIT_RESUBMIT). SFTKIT_MERGE_POLL: seconds between checks
 # for requeued tasks of the array (default 30).
@@ -22,7 +23,7 @@ if [ -n "${SFTKIT_ARRAY_JOB:-}" ]; then
     sleep "${SFTKIT_MERGE_POLL:-30}"
   done
 fi
-if ! "$PYTHON" "$ROOT/hpc/merge_shards.py" "$@"; then
+if ! "$PYTHON" -m sftkit.orchestrate merge "$@"; then
   echo "[sftkit] merge failed. To rerun only the missing shards, then merge again:"
   echo "  ${SFTKIT_RESUBMIT:-slurm/submit.sh STAGE --shards N --missing-only -- <the same stage arguments>}"
   exit 1

@@ -5,7 +5,8 @@
 #   slurm/submit.sh [--local] STAGE [--shards N] [--max-parallel M] [--workers-per-task W]
 #                   [--missing-only] [sbatch options...] -- <stage arguments>
 #
-#   STAGE               label_filter, length_selector, upload (a slurm/run_STAGE.sh)
+#   STAGE               a slurm/run_STAGE.sh: label_filter, length_selector, filter, generate,
+#                       difficulty_scorer, upload
 #   --shards N          split the stage into N shards: an array of N/W tasks + a merge job
 #   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
 #   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1)
@@ -17,7 +18,7 @@
 # task makes it fail, naming the shard, instead of leaving it pending forever.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
 ORIGINAL=("$@")
@@ -88,7 +89,7 @@ if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id 
     echo "  $resubmit" >&2
     exit 1
   fi
-  exec "$PYTHON" "$ROOT/hpc/merge_shards.py" --output "$OUTPUT" --num-shards "$SHARDS"
+  exec "$PYTHON" -m sftkit.orchestrate merge "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}"
 fi
 
 LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
@@ -104,7 +105,7 @@ else
 fi
 merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${dep[@]}" \
         --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
-        "$ROOT/slurm/merge.sh" --output "$OUTPUT" --num-shards "$SHARDS")
+        "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")
 merge=${merge%%;*}
 name=$(sed -n 's/^#SBATCH --job-name=//p' "$ROOT/slurm/run_$STAGE.sh")
 if [ -n "$LIST" ]; then

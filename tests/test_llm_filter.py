@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_script
 
-from sftkit.filtering import decide, parse_verdict, verify_answer
+from sftkit.answers import verify_answer
+from sftkit.filtering import decide, parse_verdict
 
 FILTER = "hpc/llm_filter.py"
 

@@ -120,7 +120,7 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
         subprocess.run(["bash", "-n", str(path)], check=True)
         text = path.read_text()
         assert not re.search(r"/home/|/Users/|/volume/|#SBATCH\s+(-p|--partition)", text), path
-        if path.name in ("run_generate.sh", "run_filter.sh"):
+        if path.name in ("run_generate.sh", "run_filter.sh", "run_difficulty_scorer.sh"):
             assert re.search(r"#SBATCH\s+--gres=gpu:", text) and "#SBATCH --requeue" in text, path
         elif path.name.startswith("run_"):
             assert "#SBATCH --requeue" in text or "selector" in text or "upload" in text, path

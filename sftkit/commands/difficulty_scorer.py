@@ -1,40 +1,165 @@
-"""Score how hard each question is: gold-answer log-probability, ensemble accuracy, IRT difficulty, and
-a composite difficulty_z (formula in sftkit/difficulty/composite.py and the README).
+"""Score how hard each question is, with several small models (<=8B): gold-answer log-probability,
+ensemble accuracy, IRT difficulty, and a composite difficulty_z.
 
-This version refits from saved responses without loading any model:
-    hpc/difficulty_scorer.py --from-responses responses.jsonl --output scored.jsonl
-FILE is JSONL, one line per item: {"id": ..., "responses": {"<model>": [correct, total], ...},
-"avg_logprob": <float or null>} plus any other fields, which are carried through. The IRT fit is
-global over every item (Rasch by default, --irt-model 2pl), MAP with normal priors.
+Per shard (GPU), one model at a time, each loaded once:
+  1. avg_logprob: mean log-probability per token of --answer-field given the question, under
+     --primary-model (chat template, thinking off; only answer tokens count; answers cut to
+     --max-sequence-length are flagged truncated).
+  2. every answering model (the primary unless --exclude-primary, plus --ensemble-models) answers
+     each question --samples times; math-verify decides correctness against --answer-field, a
+     normalized exact match where it cannot parse. Per item and model: [correct, total].
+The merge (CPU) fits IRT over all items at once and writes --output:
+    difficulty_z = z( w_lp * z(-avg_logprob) + w_irt * z(irt_beta) )
+with z() over the whole dataset; accuracy counts once, through irt_beta (Rasch by default, --irt-model
+2pl; MAP with normal priors, so all-right and all-wrong items stay finite). It also writes the
+responses file (<output stem>.responses.jsonl), from which --from-responses refits without any model:
+    hpc/difficulty_scorer.py --from-responses scores.responses.jsonl --output refit.jsonl --irt-model 2pl
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
+import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 
-from sftkit import cli, report
+from sftkit import cli, prompts, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
 from sftkit.data.errors import InputError
+from sftkit.data.merge import merge
+from sftkit.data.shards import Shard
+from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
 from sftkit.difficulty.composite import Weights, score
+from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
+from sftkit.difficulty.passes import EnsemblePass, Join, Loaded, LogprobPass, model_slug, pass_output
+from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.engines.base import Engine
+from sftkit.filtering import SOLVE_PROMPT
+from sftkit.stage import run_stage
+
+STAGE = "difficulty_scorer"
+DEFAULT_PRIMARY = "microsoft/Phi-4-mini-reasoning"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    cli.add(p, "--from-responses", required=True, help="JSONL of items with per-model [correct, total]")
-    cli.add(p, "--output", required=True, help=".jsonl, .json or .parquet")
-    cli.add(p, "--irt-model", choices=("rasch", "2pl"), default="rasch")
-    cli.add(p, "--irt-prior-sd", type=float, default=2.0, help="sd of the normal prior on beta")
-    cli.add(p, "--logprob-weight", type=float, default=1.0, help="w_lp in difficulty_z")
-    cli.add(p, "--irt-weight", type=float, default=1.0, help="w_irt in difficulty_z")
+    cli.add_input_args(p, required=False)
+    cli.add_field_args(p)
+    add_engine_args(p, model_flags=("--primary-model",), default_model=DEFAULT_PRIMARY)
+    add_sampling_args(p, max_tokens=1024, temperature=0.7, max_tokens_aliases=("--max-new-tokens",), n_flag=False)
+    g = p.add_argument_group("difficulty")
+    cli.add(g, "--ensemble-models", nargs="+", default=[], help="more answering models (space or comma separated)")
+    cli.add(g, "--exclude-primary", action="store_true", help="the primary model scores log-probability only")
+    cli.add(g, "--samples", type=int, default=4, help="answers per question and model")
+    cli.add(g, "--max-sequence-length", type=int, default=2048,
+            help="question + answer tokens for log-probability; longer answers are cut and flagged truncated")
+    cli.add(g, "--max-input-length", type=int, default=2048,
+            help="prompt tokens an answering model may get; longer questions are not sent to it (counted)")
+    cli.add(g, "--use-float32", dest="dtype", action="store_const", const="fp32", help="same as --dtype fp32")
+    cli.add(g, "--logprob-token-budget", type=int, default=16384,
+            help="hf engine: padded tokens per log-probability batch (halved on out-of-memory)")
+    f = p.add_argument_group("global fit")
+    cli.add(f, "--irt-model", choices=("rasch", "2pl"), default="rasch")
+    cli.add(f, "--irt-prior-sd", type=float, default=2.0, help="sd of the normal prior on beta")
+    cli.add(f, "--logprob-weight", type=float, default=1.0, help="w_lp in difficulty_z")
+    cli.add(f, "--irt-weight", type=float, default=1.0, help="w_irt in difficulty_z")
+    cli.add(f, "--from-responses", help="refit from a responses JSONL file, loading no model")
+    cli.add(f, "--merge", action="store_true", help="merge the shards' parts of --output, then fit")
+    cli.add(f, "--num-shards", type=int, help="with --merge: the expected shard count")
+    o = p.add_argument_group("output")
+    cli.add(o, "--output", env=True, required=True, help="scores: .jsonl, .json or .parquet")
+    cli.add(o, "--responses-output", help="per-item responses (default: <output stem>.responses.jsonl)")
+    cli.add(o, "--save-per-iteration", type=int, default=1024, dest="checkpoint_every",
+            help="rows per engine call and checkpoint")
+    cli.add_shard_args(p)
     return p
 
 
-def read_items(path: Path) -> list[dict]:
+def responses_path(args: argparse.Namespace) -> Path:
+    out = Path(args.output)
+    return Path(args.responses_output or out.with_name(out.stem + ".responses.jsonl"))
+
+
+def answering_models(args: argparse.Namespace) -> list[str]:
+    extra = [m for part in args.ensemble_models for m in part.split(",") if m]
+    models = list(dict.fromkeys(([] if args.exclude_primary else [args.model]) + extra))
+    if not models:
+        raise InputError("no answering model: drop --exclude-primary or give --ensemble-models")
+    slugs = [model_slug(m) for m in models]
+    if len(set(slugs)) != len(slugs):
+        raise InputError(f"models {models} need distinct file names; got {slugs}")
+    return models
+
+
+def load_engine(args: argparse.Namespace, chat: ChatOptions, model: str) -> Engine:
+    """One model's engine, with a context just long enough for both passes unless --max-model-len says."""
+    one = copy.copy(args)
+    one.model = model
+    one.max_model_len = args.max_model_len or max(args.max_sequence_length, args.max_input_length + args.max_tokens)
+    return make_engine(one, chat, seed=args.seed)
+
+
+def score_shard(args: argparse.Namespace, shard: Shard) -> None:
+    """Run this shard's passes, then join them into <output>.parts."""
+    if args.engine == "openai":
+        raise InputError("the difficulty scorer needs local weights: --engine vllm or hf")
+    spec = cli.input_spec(args)
+    models = answering_models(args)
+    source = open_source(spec)
+    sampling = sampling_of(args, n=args.samples)
+    chat = ChatOptions(args.system_prompt, args.enable_thinking)
+    template = prompts.load(args.prompt_file, SOLVE_PROMPT, {"question"})
+    loaded = Loaded()
+
+    def engine(model: str) -> Engine:
+        return loaded.get(("engine", model), lambda: load_engine(args, chat, model))
+
+    def scorer() -> GoldLogprobScorer | VLLMGoldLogprob:
+        if args.engine == "vllm":  # the primary's engine serves both its passes
+            return VLLMGoldLogprob(engine(args.model).llm, args.max_sequence_length)
+        return loaded.get(("scorer", args.model), lambda: GoldLogprobScorer(
+            args.model, args.max_sequence_length, args.logprob_token_budget, args.dtype,
+            disable_flash_attention=args.disable_flash_attention))
+
+    common = {"input": spec.__dict__, "fields": [args.question_field, args.answer_field],
+              "engine": args.engine, "dtype": args.dtype}
+    passes: list[tuple[str, dict[str, Any], Any]] = [(
+        "logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
+        LogprobPass(scorer, args.question_field, args.answer_field))]
+    prompt_sha = hashlib.sha256(template.encode()).hexdigest()[:16]
+    for model in models:
+        settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
+                    "prompt_sha256": prompt_sha, "max_input_length": args.max_input_length}
+        passes.append((f"answers-{model_slug(model)}", settings,
+                       EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
+                                    args.question_field, args.answer_field)))
+    markers = {}
+    for name, settings, process in passes:
+        markers[name] = run_stage(stage=f"{STAGE}:{name}", source=source, shard=shard,
+                                  output=pass_output(args.output, name), settings=settings, process=process,
+                                  every=args.checkpoint_every, batch_size=args.checkpoint_every,
+                                  on_bad_record=args.on_bad_record, overwrite=args.overwrite,
+                                  merge_whole=False).marker
+    loaded.release()
+    join = Join(args.output, shard, "logprob", {m: f"answers-{model_slug(m)}" for m in models}, args.id_field,
+                args.question_field, args.answer_field)
+    run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
+                    settings={"id_field": args.id_field, "passes": {n: s for n, s, _ in passes}}, process=join,
+                    every=max(args.checkpoint_every, 8192), batch_size=8192, on_bad_record=args.on_bad_record,
+                    overwrite=args.overwrite, merge_whole=False)
+    report.print_table(f"difficulty scorer: {shard.name}", ["pass", "counts"],
+                       [(n, ", ".join(f"{k} {v:,}" for k, v in sorted(m["counts"].items())))
+                        for n, m in markers.items()])
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
     items = []
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -52,24 +177,57 @@ def read_items(path: Path) -> list[dict]:
     return items
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    scored = score(read_items(Path(args.from_responses)), Weights(args.logprob_weight, args.irt_weight),
-                   args.irt_model, args.irt_prior_sd)
-    write_lines(args.output, lambda: (dumps_line(r) for r in scored))
+def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source: str) -> None:
+    """The global fit over every item, the scores file, its histogram, stats and summary."""
+    scored = score(items, Weights(args.logprob_weight, args.irt_weight), args.irt_model, args.irt_prior_sd)
     out = Path(args.output)
+    write_lines(out, lambda: (dumps_line(r) for r in scored))
     z = np.array([r["difficulty_z"] for r in scored])
     beta = np.array([r["irt_beta"] for r in scored])
-    plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"),
-                                {"difficulty_z + 4": z + 4, "irt_beta + 6": beta + 6},
-                                f"difficulty of {len(scored):,} items (shifted to be positive for the log axis)",
-                                "score")
-    stats = {"stage": "difficulty_scorer", "items": len(scored), "irt_model": args.irt_model,
-             "weights": {"logprob": args.logprob_weight, "irt": args.irt_weight},
+    plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"), {"difficulty_z": z, "irt_beta": beta},
+                                f"difficulty of {len(scored):,} items", "score", log_x=False)
+    ids = Counter(r.get("id") for r in scored)
+    duplicates = sum(c - 1 for c in ids.values() if c > 1)
+    models = sorted({m for r in scored for m in r.get("responses", {})})
+    stats = {"stage": STAGE, "source": source, "items": len(scored), "models": models, "irt_model": args.irt_model,
+             "irt_prior_sd": args.irt_prior_sd, "weights": {"logprob": args.logprob_weight, "irt": args.irt_weight},
              "ensemble_acc_mean": float(np.mean([r["ensemble_acc"] for r in scored])),
-             "irt_beta_range": [float(beta.min()), float(beta.max())]}
+             "irt_beta_range": [float(beta.min()), float(beta.max())], "duplicate_ids": duplicates,
+             "truncated": sum(bool(r.get("truncated")) for r in scored)}
     write_json_atomic(f"{out}.stats.json", stats)
-    report.print_summary("difficulty (refit from responses)", {
-        "items": len(scored), "IRT model": args.irt_model, "mean ensemble accuracy": stats["ensemble_acc_mean"],
+    acc = {m: [0, 0] for m in models}
+    for r in scored:
+        for m, (c, t) in r.get("responses", {}).items():
+            acc[m][0] += c
+            acc[m][1] += t
+    report.print_table("accuracy per model", ["model", "correct", "answers", "accuracy"],
+                       [(m, c, t, c / t if t else float("nan")) for m, (c, t) in acc.items()])
+    if duplicates:
+        print(f"warning: {duplicates} items share an id with another; joining scores back by id is ambiguous",
+              file=sys.stderr)
+    report.print_summary("difficulty", {
+        "items": len(scored), "from": source, "IRT model": args.irt_model,
+        "mean ensemble accuracy": stats["ensemble_acc_mean"], "answers truncated": stats["truncated"],
         "beta min / max": f"{beta.min():.2f} / {beta.max():.2f}", "output": str(out), "histogram": str(plot)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    responses = responses_path(args)
+    if args.from_responses:
+        fit_and_write(args, read_items(Path(args.from_responses)), args.from_responses)
+        return 0
+    if args.merge:
+        merge(args.output, args.num_shards, into=responses)
+    else:
+        if not args.input:
+            raise InputError("--input is required (or --from-responses FILE, or --merge after sharded runs)")
+        shard = cli.shard_of(args)
+        score_shard(args, shard)
+        if not shard.is_whole:
+            print(f"part written; after every shard: python hpc/difficulty_scorer.py --merge --output {args.output}",
+                  file=sys.stderr)
+            return 0
+        merge(args.output, into=responses)
+    fit_and_write(args, read_items(responses), str(responses))
     return 0

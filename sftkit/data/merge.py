@@ -64,9 +64,10 @@ def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards
         raise IncompleteShardsError(f"{folder}: cannot merge: {'; '.join(problems)}{hint}")
 
 
-def merge(output: str | Path, num_shards: int | None = None,
-          sort: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """Merge ``<output>.parts`` into ``output`` and write ``<output>.stats.json``; returns the stats."""
+def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str, str]] | None = None,
+          into: str | Path | None = None) -> dict[str, Any]:
+    """Merge ``<output>.parts`` into ``output`` (or ``into``, for stages that post-process the merged
+    records into ``output``) and write ``<that file>.stats.json``; returns the stats."""
     started = time.time()
     markers = load_markers(output)
     check_complete(output, markers, num_shards)
@@ -78,13 +79,13 @@ def merge(output: str | Path, num_shards: int | None = None,
         lines = lambda: _read_at(parts, order)  # noqa: E731 - re-readable stream for write_lines
     else:
         lines = lambda: _read_all(parts)  # noqa: E731
-    target = subset["all_to"] if subset else output
+    target = subset["all_to"] if subset else into or output
     count = write_lines(target, lines)
     if subset:
         kept = write_lines(output, lambda: (line for line in lines() if orjson.loads(line).get(subset["field"])))
     expected = sum(m["records"] for m in markers)
     if count != expected:
-        raise RuntimeError(f"{output}: wrote {count} records but the shard markers count {expected}")
+        raise RuntimeError(f"{target}: wrote {count} records but the shard markers count {expected}")
     rejects = [p.with_suffix(".rejects.jsonl") for p in parts if p.with_suffix(".rejects.jsonl").exists()]
     rejects_out = Path(f"{output}.rejects.jsonl")
     if rejects:
@@ -95,7 +96,7 @@ def merge(output: str | Path, num_shards: int | None = None,
     for m in markers:
         counts.update(m["counts"])
     stats = {
-        "output": str(output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
+        "output": str(into or output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
         **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
         "shards": len(markers),
         "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
@@ -105,7 +106,7 @@ def merge(output: str | Path, num_shards: int | None = None,
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
         "merge_seconds": round(time.time() - started, 3),
     }
-    write_json_atomic(f"{output}.stats.json", stats)
+    write_json_atomic(f"{into or output}.stats.json", stats)
     return stats
 
 

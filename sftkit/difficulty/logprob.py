@@ -6,12 +6,17 @@ separately, so the prompt/answer boundary is exact and only answer tokens count.
 by length and batched under a token budget, so padding is small; a batch that runs out of memory is
 split in half and retried, never dropped. Too long an input loses answer tokens from the end,
 never question tokens, and is flagged ``truncated``.
+
+Two backends share the tokenization: transformers forward passes (any device), and vLLM's
+``prompt_logprobs`` (GPU nodes), which reuses the vLLM engine the ensemble pass samples with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from sftkit.engines.hf import torch_dtype
 
 
 @dataclass
@@ -21,21 +26,11 @@ class GoldLogprob:
     truncated: bool
 
 
-class GoldLogprobScorer:
-    def __init__(self, model: str, max_sequence_length: int = 2048, token_budget: int = 16384,
-                 dtype: str = "auto", device: str | None = None, disable_flash_attention: bool = False) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+class GoldEncoder:
+    """Question and answer token ids with an exact boundary: the two are tokenized separately."""
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        kwargs: dict[str, Any] = {"dtype": {"auto": "auto", "fp32": torch.float32, "bf16": torch.bfloat16,
-                                            "fp16": torch.float16}[dtype]}
-        if disable_flash_attention:
-            kwargs["attn_implementation"] = "eager"
-        self.lm = AutoModelForCausalLM.from_pretrained(model, **kwargs).to(self.device).eval()
-        self.max_len, self.budget = max_sequence_length, token_budget
-        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+    def __init__(self, tokenizer: Any, max_sequence_length: int) -> None:
+        self.tokenizer, self.max_len = tokenizer, max_sequence_length
 
     def encode(self, question: str, answer: str) -> tuple[list[int], list[int], bool]:
         messages = [{"role": "user", "content": question}]
@@ -49,13 +44,31 @@ class GoldLogprobScorer:
         room = max(0, self.max_len - len(prompt_ids))
         return prompt_ids, answer_ids[:room], len(answer_ids) > room
 
+
+class GoldLogprobScorer(GoldEncoder):
+    """The transformers backend."""
+
+    def __init__(self, model: str, max_sequence_length: int = 2048, token_budget: int = 16384,
+                 dtype: str = "auto", device: str | None = None, disable_flash_attention: bool = False) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        super().__init__(AutoTokenizer.from_pretrained(model), max_sequence_length)
+        kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype)}
+        if disable_flash_attention:
+            kwargs["attn_implementation"] = "eager"
+        self.lm = AutoModelForCausalLM.from_pretrained(model, **kwargs).to(self.device).eval()
+        self.budget = token_budget
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
     def score(self, pairs: list[tuple[str, str]]) -> list[GoldLogprob]:
         encoded = [self.encode(q, a) for q, a in pairs]
         order = sorted(range(len(pairs)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
         results: dict[int, GoldLogprob] = {}
         batch: list[int] = []
-        for i in order:
-            longest = max([len(encoded[j][0]) + len(encoded[j][1]) for j in [*batch, i]])
+        for i in order:  # ascending length: the newest pair is the longest of its batch
+            longest = len(encoded[i][0]) + len(encoded[i][1])
             if batch and longest * (len(batch) + 1) > self.budget:
                 self._run(batch, encoded, results)
                 batch = []
@@ -100,3 +113,29 @@ class GoldLogprobScorer:
             picked = logprobs[row, positions, torch.tensor(a)]
             out.append(GoldLogprob(float(picked.mean()), len(a), truncated))
         return out
+
+
+class VLLMGoldLogprob(GoldEncoder):
+    """The vLLM backend: ``prompt_logprobs`` over question + answer token ids, one ``generate`` call per
+    batch; vLLM schedules and chunks the prompts itself, so no bucketing is needed here."""
+
+    def __init__(self, llm: Any, max_sequence_length: int) -> None:
+        super().__init__(llm.get_tokenizer(), max_sequence_length)
+        self.llm = llm
+
+    def score(self, pairs: list[tuple[str, str]]) -> list[GoldLogprob]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        encoded = [self.encode(q, a) for q, a in pairs]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p + a) for p, a, _ in encoded],
+                                    SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
+        results = []
+        for (p, a, truncated), out in zip(encoded, outputs):
+            if not a:
+                results.append(GoldLogprob(None, 0, truncated))
+                continue
+            # position t holds the log-probability of prompt token t given the tokens before it
+            picked = [out.prompt_logprobs[len(p) + k][token].logprob for k, token in enumerate(a)]
+            results.append(GoldLogprob(sum(picked) / len(picked), len(a), truncated))
+        return results

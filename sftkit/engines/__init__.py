@@ -9,13 +9,13 @@ from sftkit.engines.base import ChatOptions, Engine, Sampling
 
 
 def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: tuple[str, ...] = (),
-                    many: bool = False) -> None:
+                    many: bool = False, default_model: str | None = None) -> None:
     """Engine flags. ``prefix`` names another engine on the same command (e.g. ``judgement-``);
     ``many`` lets its model flag repeat (several judges)."""
     g = p.add_argument_group(f"{prefix or 'inference '}engine".replace("-", " "))
     dest = prefix.replace("-", "_")
     cli.add(g, f"--{prefix}model", *model_flags, dest=f"{dest}model", env=not prefix,
-            action="append" if many else "store",
+            action="append" if many else "store", default=default_model,
             help="model: Hub id or local folder" + (", repeatable" if many else ""))
     cli.add(g, f"--{prefix}engine", dest=f"{dest}engine", choices=("vllm", "hf", "openai"), default="vllm")
     cli.add(g, f"--{prefix}tp", dest=f"{dest}tp", type=int, default=1, help="vLLM tensor-parallel size")
@@ -32,14 +32,19 @@ def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: t
             help="openai engine: requests in flight")
     cli.add(g, f"--{prefix}enforce-eager", dest=f"{dest}enforce_eager", action="store_true",
             help="vLLM: no CUDA graphs (faster start; required on CPU)")
+    cli.add(g, f"--{prefix}disable-flash-attention", dest=f"{dest}disable_flash_attention", action="store_true",
+            help="eager attention (transformers) or the Triton backend (vLLM), where flash-attention fails")
 
 
-def add_sampling_args(p: argparse.ArgumentParser, max_tokens: int = 4096, temperature: float = 0.0) -> None:
+def add_sampling_args(p: argparse.ArgumentParser, max_tokens: int = 4096, temperature: float = 0.0,
+                      max_tokens_aliases: tuple[str, ...] = (), n_flag: bool = True) -> None:
+    """Sampling flags; commands with their own sample count (``--samples``) pass ``n_flag=False``."""
     g = p.add_argument_group("sampling and chat")
-    cli.add(g, "--max-tokens", type=int, default=max_tokens)
+    cli.add(g, "--max-tokens", *max_tokens_aliases, type=int, default=max_tokens, help="new tokens per sample")
     cli.add(g, "--temperature", type=float, default=temperature)
     cli.add(g, "--top-p", type=float, default=1.0)
-    cli.add(g, "--n", type=int, default=1, help="samples per prompt")
+    if n_flag:
+        cli.add(g, "--n", type=int, default=1, help="samples per prompt")
     cli.add(g, "--seed", type=int, default=0)
     cli.add(g, "--system-prompt", help="system message prepended to every conversation")
     cli.add(g, "--prompt-file", help="prompt template with {{placeholders}} (see README)")
@@ -49,9 +54,10 @@ def add_sampling_args(p: argparse.ArgumentParser, max_tokens: int = 4096, temper
     cli.add(think, "--no-thinking", dest="enable_thinking", action="store_false", help="turn thinking off")
 
 
-def sampling_of(args: argparse.Namespace) -> Sampling:
-    return Sampling(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, n=args.n,
-                    seed=args.seed)
+def sampling_of(args: argparse.Namespace, n: int | None = None) -> Sampling:
+    """Sampling from the flags; ``n`` for commands that count samples with a flag of their own."""
+    return Sampling(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+                    n=args.n if n is None else n, seed=args.seed)
 
 
 def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", seed: int = 0) -> Engine:
@@ -63,7 +69,8 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
     if kind == "hf":
         from sftkit.engines.hf import HFEngine
 
-        return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"))
+        return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"),
+                        disable_flash_attention=get("disable_flash_attention"))
     if kind == "openai":
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
@@ -76,7 +83,7 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
 
     return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"), max_model_len=get("max_model_len"),
                       gpu_memory_utilization=get("gpu_memory_utilization"), seed=seed,
-                      enforce_eager=get("enforce_eager"))
+                      enforce_eager=get("enforce_eager"), disable_flash_attention=get("disable_flash_attention"))
 
 
 __all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "make_engine", "sampling_of"]

@@ -79,6 +79,17 @@ class ChatOptions:
         return {} if self.enable_thinking is None else {"enable_thinking": self.enable_thinking}
 
 
+def render(tokenizer: Any, chat: ChatOptions, conversation: Conversation) -> str:
+    """The prompt text a local engine feeds its model, through the tokenizer's chat template."""
+    return tokenizer.apply_chat_template(chat.messages(conversation), tokenize=False, add_generation_prompt=True,
+                                         **chat.template_kwargs())
+
+
+def prompt_lengths(tokenizer: Any, chat: ChatOptions, conversations: list[Conversation]) -> list[int]:
+    """Prompt tokens per conversation, to keep prompts over a budget away from the engine."""
+    return [len(tokenizer(render(tokenizer, chat, c), add_special_tokens=False)["input_ids"]) for c in conversations]
+
+
 class Engine(Protocol):
     name: str
     model: str

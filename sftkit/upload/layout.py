@@ -29,8 +29,8 @@ class SourceFile:
 
 
 def is_scratch(rel: Path) -> bool:
-    """Hidden files and stages' ``*.parts/`` folders: never data, never uploaded."""
-    return any(p.startswith(".") or p.endswith(".parts") for p in rel.parts)
+    """Hidden files and stages' ``*.parts/`` and ``*.passes/`` folders: never data, never uploaded."""
+    return any(p.startswith(".") or p.endswith((".parts", ".passes")) for p in rel.parts)
 
 
 def _is_side_file(path: Path, root: Path) -> bool:

@@ -1,0 +1,196 @@
+"""The scorer's model passes over one shard, and the join of their results.
+
+Each model is loaded once per shard and scores every row of it before the next model loads (the
+predecessor reloaded every model for every 10k-row section). Each pass is a checkpointed stage of
+its own under ``<output>.passes/``: a killed job resumes inside the pass it was in, and a finished
+pass is never redone; its model is not even loaded. Pass records are keyed by global row number,
+so the join needs no unique ids.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sftkit.answers import is_correct
+from sftkit.data.batch import Batch
+from sftkit.data.checkpoint import parts_dir
+from sftkit.data.errors import InputError, Reject
+from sftkit.data.shards import Shard
+from sftkit.engines.base import Engine, Sampling
+from sftkit.prompts import fill
+from sftkit.stage import StageResult
+
+
+def passes_dir(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".passes")
+
+
+def pass_output(output: str | Path, name: str) -> Path:
+    return passes_dir(output) / f"{name}.jsonl"
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe, readable and unique name for a model id or path."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_") or "model"
+
+
+@dataclass
+class Pair:
+    row: int
+    question: str
+    answer: str
+
+
+def valid_pairs(batch: Batch, question_field: str, answer_field: str) -> tuple[list[Pair], list[Reject]]:
+    """Rows with a non-empty question and answer; the others are rejects naming the row and field."""
+    batch.require([question_field, answer_field])
+    pairs, rejects = [], []
+    questions, answers = batch.values(question_field), batch.values(answer_field)
+    for pos, (row, q, a) in enumerate(zip(batch.indices.tolist(), questions, answers)):
+        empty = [name for name, v in ((question_field, q), (answer_field, a)) if v is None or str(v).strip() == ""]
+        if empty:
+            record = batch.rows[pos] if batch.rows is not None else batch.table.slice(pos, 1).to_pylist()[0]
+            rejects.append(Reject(row, batch.location(pos), f"empty {', '.join(empty)}", record))
+        else:
+            pairs.append(Pair(row, str(q), str(a)))
+    return pairs, rejects
+
+
+class Loaded:
+    """The one model in memory. Asking for another frees the current one first, so a shard never
+    holds two models' weights at once. A model that cannot load stops the run, named: never skipped."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str] | None = None
+        self.value: Any = None
+
+    def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
+        """``key`` is (role, model); ``load`` builds it when it is not the one in memory."""
+        if key != self.key:
+            self.release()
+            try:
+                self.value = load()
+            except Exception as exc:
+                raise InputError(f"model {key[1]!r} failed to load: {type(exc).__name__}: {exc}") from exc
+            self.key = key
+        return self.value
+
+    def release(self) -> None:
+        if self.value is None:
+            return
+        close = getattr(self.value, "close", None)
+        if close is not None:
+            close()
+        self.value = self.key = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+@dataclass
+class LogprobPass:
+    """avg_logprob, n_answer_tokens and truncated for each row, under the primary model."""
+
+    scorer: Callable[[], Any]  # loads (or reuses) the scorer on first use only
+    question_field: str
+    answer_field: str
+
+    def __call__(self, batch: Batch) -> StageResult:
+        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        results = self.scorer().score([(p.question, p.answer) for p in pairs]) if pairs else []
+        counts = Counter(rows=len(pairs), truncated=sum(r.truncated for r in results),
+                         **{"no answer tokens": sum(r.avg_logprob is None for r in results)})
+        return StageResult([{"row": p.row, **asdict(r)} for p, r in zip(pairs, results)], rejects, counts)
+
+
+@dataclass
+class EnsemblePass:
+    """How many of ``sampling.n`` answers of one model are right, per row. Prompts longer than
+    ``max_input_tokens`` are not sent (total 0, counted); a sample cut at the token limit is wrong."""
+
+    engine: Callable[[], Engine]
+    sampling: Sampling
+    prompt: str
+    max_input_tokens: int
+    question_field: str
+    answer_field: str
+
+    def __call__(self, batch: Batch) -> StageResult:
+        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        counts: Counter = Counter(rows=len(pairs))
+        if not pairs:
+            return StageResult([], rejects, counts)
+        engine = self.engine()
+        conversations = [[{"role": "user", "content": fill(self.prompt, {"question": p.question}, "prompt")}]
+                         for p in pairs]
+        fits = [n <= self.max_input_tokens for n in engine.prompt_lengths(conversations)]
+        sent = [c for c, ok in zip(conversations, fits) if ok]
+        completions = iter(engine.generate(sent, self.sampling) if sent else [])
+        records = []
+        for pair, ok in zip(pairs, fits):
+            if not ok:
+                counts["prompt over --max-input-length"] += 1
+                records.append({"row": pair.row, "correct": 0, "total": 0, "cut": 0})
+                continue
+            samples = next(completions).samples
+            correct = sum(is_correct(pair.answer, s.answer) for s in samples)
+            cut = sum(s.finish_reason == "length" for s in samples)
+            counts.update({"samples": len(samples), "correct": correct, "samples cut at --max-new-tokens": cut})
+            records.append({"row": pair.row, "correct": correct, "total": len(samples), "cut": cut})
+        return StageResult(records, rejects, counts)
+
+
+@dataclass
+class Join:
+    """One responses line per row: id, question, answer, the log-probability fields and every
+    model's [correct, total], read from this shard's pass parts."""
+
+    output: str | Path
+    shard: Shard
+    logprob_pass: str
+    ensemble_passes: dict[str, str]  # model -> pass name
+    id_field: str
+    question_field: str
+    answer_field: str
+
+    def __post_init__(self) -> None:
+        self._by_pass: dict[str, dict[int, dict[str, Any]]] = {}
+
+    def _results(self, name: str) -> dict[int, dict[str, Any]]:
+        if name not in self._by_pass:
+            part = parts_dir(pass_output(self.output, name)) / f"{self.shard.name}.jsonl"
+            with open(part, "rb") as fh:
+                self._by_pass[name] = {r["row"]: r for r in map(orjson.loads, fh)}
+        return self._by_pass[name]
+
+    def __call__(self, batch: Batch) -> StageResult:
+        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        valid = {p.row for p in pairs}
+        records = []
+        for rec, row in zip(batch.records(self.id_field), batch.indices.tolist()):
+            if row not in valid:
+                continue
+            lp = self._results(self.logprob_pass)[row]
+            responses = {}
+            for model, name in self.ensemble_passes.items():
+                hit = self._results(name)[row]
+                responses[model] = [hit["correct"], hit["total"]]
+            records.append({"id": rec[self.id_field], "question": rec[self.question_field],
+                            "answer": rec[self.answer_field], "avg_logprob": lp["avg_logprob"],
+                            "n_answer_tokens": lp["n_answer_tokens"], "truncated": lp["truncated"],
+                            "responses": responses})
+        return StageResult(records, rejects, Counter(items=len(records)))
