@@ -38,8 +38,8 @@ def final_answer(text: str) -> str:
 
 def normalize(answer: str) -> str:
     """Case, surrounding $ and spaces, a trailing period, and "The answer is" do not matter."""
-    text = _SPACE.sub(" ", answer).strip().strip("$").strip().rstrip(".").strip().lower()
-    return text.removeprefix("the answer is").removeprefix(":").strip()
+    text = _SPACE.sub(" ", answer).strip().lower().removeprefix("the answer is").strip().removeprefix(":")
+    return text.strip().rstrip(".").strip().strip("$").strip()
 
 
 def is_correct(gold: str, candidate: str) -> bool:

@@ -77,6 +77,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_ensemble(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> list[Path]:
+    """Three tiny models of different sizes and seeds, so they differ in ability (difficulty scoring)."""
+    from sftkit.models.tiny import TinySpec, build_tiny_model
+
+    folder = tmp_path_factory.mktemp("ensemble")
+    return [tiny_model, build_tiny_model(folder / "small", TinySpec(hidden=64, layers=1, heads=2, seed=1)),
+            build_tiny_model(folder / "deep", TinySpec(hidden=96, layers=3, heads=3, seed=2, steps=400))]
+
+
+@pytest.fixture(scope="session")
 def vllm_engine(tiny_model: Path):
     from sftkit.engines.base import ChatOptions
     from sftkit.engines.vllm_offline import VLLMEngine

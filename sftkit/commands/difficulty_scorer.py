@@ -102,7 +102,9 @@ def load_engine(args: argparse.Namespace, chat: ChatOptions, model: str) -> Engi
     """One model's engine, with a context just long enough for both passes unless --max-model-len says."""
     one = copy.copy(args)
     one.model = model
-    one.max_model_len = args.max_model_len or max(args.max_sequence_length, args.max_input_length + args.max_tokens)
+    # + 1: scoring a prompt's log-probabilities still asks vLLM for one new token
+    one.max_model_len = args.max_model_len or max(args.max_sequence_length + 1,
+                                                  args.max_input_length + args.max_tokens)
     return make_engine(one, chat, seed=args.seed)
 
 
