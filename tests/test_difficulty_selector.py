@@ -1,0 +1,85 @@
+"""selectors/difficulty_selector.py on real scorer output: bands, top-k, quantiles, target bins, the join."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_script
+
+SELECTOR = "selectors/difficulty_selector.py"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """300 synthetic rows, simulated responses of 5 models, scored by the real --from-responses fit."""
+    from sftkit.synthetic import write_dataset
+
+    folder = tmp_path_factory.mktemp("select")
+    data = write_dataset(folder / "seeds.jsonl", 300, seed=3)
+    rng = np.random.default_rng(0)
+    theta, beta = np.linspace(-1.5, 1.5, 5), rng.normal(0, 1.5, 300)
+    correct = rng.binomial(4, 1 / (1 + np.exp(-(theta[:, None] - beta[None, :]))))
+    with open(folder / "responses.jsonl", "w") as fh:
+        for i in range(300):
+            fh.write(json.dumps({"id": f"seeds-{i}", "avg_logprob": float(-1 - beta[i] + rng.normal(0, 0.5)),
+                                 "responses": {f"m{m}": [int(correct[m, i]), 4] for m in range(5)}}) + "\n")
+    run_script("hpc/difficulty_scorer.py", "--from-responses", str(folder / "responses.jsonl"),
+               "--output", str(folder / "scores.jsonl"))
+    return data, folder / "scores.jsonl"
+
+
+def select(scored: tuple[Path, Path], out: Path, *flags: str) -> list[dict]:
+    data, scores = scored
+    run_script(SELECTOR, "--scores", str(scores), "--input", str(data), *flags, "--output", str(out))
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def scores_by_id(scored: tuple[Path, Path]) -> dict[str, dict]:
+    return {r["id"]: r for r in map(json.loads, scored[1].read_text().splitlines())}
+
+
+def test_accuracy_band_keeps_every_original_field(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    picked = select(scored, tmp_path / "band.jsonl", "--min-acc", "0.1", "--max-acc", "0.9")
+    scores = scores_by_id(scored)
+    expected = [i for i, s in scores.items() if 0.1 <= s["ensemble_acc"] <= 0.9]
+    assert [r["id"] for r in picked] == expected and 0 < len(picked) < 300
+    originals = [json.loads(line) for line in scored[0].read_text().splitlines()]
+    for rec in picked:
+        row = originals[int(rec["id"].split("-")[1])]
+        assert {k: rec[k] for k in row} == row  # problem, solution, answer, pass rate ... all kept
+        assert rec["difficulty_z"] == scores[rec["id"]]["difficulty_z"] and "responses" in rec
+
+
+def test_top_k_and_quantile_range_follow_difficulty_z(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    z = {i: s["difficulty_z"] for i, s in scores_by_id(scored).items()}
+    top = select(scored, tmp_path / "top.jsonl", "--top-k", "25")
+    assert {r["id"] for r in top} == set(sorted(z, key=z.get, reverse=True)[:25])
+    harder_half = select(scored, tmp_path / "half.jsonl", "--quantile-range", "0.5", "1")
+    median = float(np.median(list(z.values())))
+    assert len(harder_half) == 150 and all(r["difficulty_z"] >= median for r in harder_half)
+
+
+def test_target_distribution_sums_exactly_and_leans_hard(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    flags = ("--total-samples", "60", "--num-bins", "4", "--target", "hard", "--min-acc", "0.05")
+    picked = select(scored, tmp_path / "hard.jsonl", *flags)
+    bins = json.loads((tmp_path / "hard.jsonl.stats.json").read_text())["bins"]
+    assert len(picked) == 60 == sum(b["quota"] for b in bins) == sum(b["selected"] for b in bins)
+    assert [b["selected"] for b in bins] == sorted(b["selected"] for b in bins) and bins[0]["selected"] < 10
+    assert all(r["ensemble_acc"] >= 0.05 for r in picked)
+    again = select(scored, tmp_path / "again.jsonl", *flags)
+    other = select(scored, tmp_path / "other.jsonl", *flags, "--seed", "7")
+    assert again == picked and other != picked
+    assert (tmp_path / "hard.difficulty.png").stat().st_size > 1000
+
+
+def test_scores_from_another_dataset_are_a_named_error(scored: tuple[Path, Path], tmp_path: Path) -> None:
+    data, scores = scored
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text(scores.read_text().replace('"id":"seeds-5"', '"id":"elsewhere-5"'))
+    proc = run_script(SELECTOR, "--scores", str(foreign), "--input", str(data), "--output",
+                      str(tmp_path / "x.jsonl"), check=False)
+    assert proc.returncode == 2 and "1 chosen ids are not in --input" in proc.stderr and "elsewhere-5" in proc.stderr
+    alone = tmp_path / "alone.jsonl"
+    run_script(SELECTOR, "--scores", str(scores), "--top-k", "3", "--output", str(alone))
+    assert [set(json.loads(line)) >= {"id", "difficulty_z"} for line in alone.read_text().splitlines()] == [True] * 3
