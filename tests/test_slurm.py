@@ -148,3 +148,21 @@ def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path,
         assert all(g in {"0", "1", "2", "3"} for g in gpus)
     else:  # SBATCH_GRES=none overrides the script's #SBATCH --gres line
         assert gpus == [None, None]
+
+
+def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_model: Path, tmp_path: Path) -> None:
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"What is {i} + 2?", "expected_answer": str(i + 2)}) + "\n"
+                                for i in range(8)))
+    args = ["--input", str(problems), "--primary-model", str(tiny_model), "--engine", "hf", "--use-float32",
+            "--samples", "2", "--temperature", "0", "--max-new-tokens", "16", "--max-sequence-length", "64",
+            "--max-input-length", "48"]
+    ids, _ = submit(tmp_path, "difficulty_scorer", "--shards", "2", "-c", "1", "--mem=2G", "--", *args,
+                    "--output", "out/scores.jsonl")
+    assert wait_done(ids["merge"]) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    markers = [json.loads(p.read_text()) for p in (tmp_path / "out/scores.jsonl.parts").glob("*.done")]
+    assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
+    assert all(m["cuda_visible_devices"] in {"0", "1", "2", "3"} for m in markers)  # a GPU script: gres asked
+    run_script("hpc/difficulty_scorer.py", *args, "--output", str(tmp_path / "local.jsonl"))
+    assert (tmp_path / "out/scores.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "out/scores.responses.jsonl").exists()
