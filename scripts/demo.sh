@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The demo, on the bundled synthetic OpenMathReasoning data and a tiny model built offline:
-# label filter -> length selection -> generation from seeds -> LLM filter -> dataset folder + dry-run upload.
+# label filter -> length selection -> generation from seeds -> LLM filter -> difficulty scoring and
+# selection -> dataset folder + dry-run upload.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=results/demo
 DATA=data/demo/openmath_demo.jsonl
 MODEL=$OUT/tiny-model
+SMALL_MODEL=$OUT/tiny-model-small
 TINY=(--dtype fp32 --engine hf)
 
 echo "== 1. label filter: keep problems with pass rate <= 0.6 (2 local shards, merged)"
@@ -30,15 +32,28 @@ echo "== 5. solve-and-judge filter on the first 12 seeds: 2 solutions each, math
     --judgement-model "$MODEL" --judgement-engine hf --judgement-dtype fp32 --judge-max-tokens 24 \
     --max-pass-rate 0.5 --output "$OUT/llm_filtered.jsonl"
 
-echo "== 6. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
+echo "== 6. difficulty of the first 40 seeds: log-probability + 2 tiny models x 2 answers, 2 local shards, IRT fit"
+echo "   (tiny models solve almost none of these, so here difficulty_z comes mostly from the log-probability)"
+[ -f "$SMALL_MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$SMALL_MODEL" --hidden 64 --layers 1 --seed 1
+slurm/submit.sh --local difficulty_scorer --shards 2 -- --input "$OUT/selected_seeds.json" --max-samples 40 \
+    --primary-model "$MODEL" --ensemble-models "$SMALL_MODEL" "${TINY[@]}" --samples 2 --max-new-tokens 32 \
+    --max-sequence-length 512 --max-input-length 256 --output "$OUT/difficulty.jsonl"
+
+echo "== 7. pick 12 of them by difficulty, leaning hard, with every original field joined back"
+"$PY" selectors/difficulty_selector.py --scores "$OUT/difficulty.jsonl" --input "$OUT/selected_seeds.json" \
+    --total-samples 12 --num-bins 3 --target hard --output "$OUT/difficulty_selected.jsonl"
+
+echo "== 8. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
 DS=$OUT/dataset
-mkdir -p "$DS/filtered" "$DS/seeds" "$DS/generated" "$DS/llm_filtered"
+mkdir -p "$DS/filtered" "$DS/seeds" "$DS/generated" "$DS/llm_filtered" "$DS/hard_seeds"
 cp "$OUT/filtered.jsonl" "$OUT/filtered.jsonl.stats.json" "$DS/filtered/"
 cp "$OUT/selected_seeds.json" "$OUT/selected_seeds.json.stats.json" "$DS/seeds/"
 cp "$OUT/generated.jsonl" "$OUT/generated.jsonl.stats.json" "$DS/generated/"
 cp "$OUT/llm_filtered.full.jsonl" "$OUT/llm_filtered.jsonl.stats.json" "$DS/llm_filtered/"
+cp "$OUT/difficulty_selected.jsonl" "$OUT/difficulty_selected.jsonl.stats.json" "$DS/hard_seeds/"
 "$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
     --tags sft math synthetic --dry-run
 
 echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json (+ .lengths.png), generated.jsonl,"
-echo "llm_filtered.jsonl (+ .full.jsonl), dataset/ (README.md card)"
+echo "llm_filtered.jsonl (+ .full.jsonl), difficulty.jsonl (+ .responses.jsonl, .difficulty.png),"
+echo "difficulty_selected.jsonl, dataset/ (README.md card)"
