@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftkit.difficulty.logprob import GoldLogprobScorer
+from sftkit.difficulty.logprob import GoldLogprob, GoldLogprobScorer, VLLMGoldLogprob
 
 PAIRS = [("What is 3 + 4?", "The answer is \\boxed{7}."), ("Compute 12 times 2.", "24"),
          ("What is 40 + 9?", "<think>\n40 plus 9 is 49.\n</think>\n\nThe answer is \\boxed{49}."),
@@ -40,6 +40,8 @@ def test_long_inputs_lose_answer_tokens_never_question_tokens(tiny_model: Path) 
     (result,) = scorer.score([PAIRS[2]])
     assert result.truncated and result.n_answer_tokens == 24 - len(prompt)
     assert result.avg_logprob == pytest.approx(by_hand(scorer, *PAIRS[2]), abs=1e-5)
+    scorer.max_len = len(prompt) - 1  # the question alone is too long: nothing is scored, and it says so
+    assert scorer.score([PAIRS[2], PAIRS[2]]) == [GoldLogprob(None, 0, True)] * 2
 
 
 def test_a_batch_that_runs_out_of_memory_is_split_not_dropped(tiny_model: Path, monkeypatch) -> None:
@@ -56,3 +58,13 @@ def test_a_batch_that_runs_out_of_memory_is_split_not_dropped(tiny_model: Path, 
     monkeypatch.setattr(scorer, "_forward", small_memory)
     assert [r.avg_logprob for r in scorer.score(PAIRS)] == pytest.approx(expected, abs=1e-6)
     assert sizes == [5, 2, 3, 1, 2]  # 5 fails, halves to 2 + 3, the 3 fails again and halves to 1 + 2
+
+
+def test_vllm_prompt_logprobs_equal_the_transformers_values(tiny_model: Path, vllm_engine) -> None:
+    pairs = [*PAIRS, ("What is 2 + 2? " * 12, "4")]  # the last question alone is over the limit
+    hf = GoldLogprobScorer(str(tiny_model), dtype="fp32", max_sequence_length=28).score(pairs)
+    ours = VLLMGoldLogprob(vllm_engine.llm, 28).score(pairs)
+    assert [(r.n_answer_tokens, r.truncated) for r in ours] == [(r.n_answer_tokens, r.truncated) for r in hf]
+    assert ours[-1] == GoldLogprob(None, 0, True) and any(r.truncated and r.n_answer_tokens for r in ours)
+    for a, b in zip(ours[:-1], hf[:-1]):
+        assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)

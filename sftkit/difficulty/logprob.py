@@ -26,6 +26,11 @@ class GoldLogprob:
     truncated: bool
 
 
+def no_answer_left(encoded: list[tuple[list[int], list[int], bool]]) -> dict[int, GoldLogprob]:
+    """Results for pairs whose question alone fills --max-sequence-length: nothing to score or send."""
+    return {i: GoldLogprob(None, 0, truncated) for i, (_, a, truncated) in enumerate(encoded) if not a}
+
+
 class GoldEncoder:
     """Question and answer token ids with an exact boundary: the two are tokenized separately."""
 
@@ -64,8 +69,9 @@ class GoldLogprobScorer(GoldEncoder):
 
     def score(self, pairs: list[tuple[str, str]]) -> list[GoldLogprob]:
         encoded = [self.encode(q, a) for q, a in pairs]
-        order = sorted(range(len(pairs)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
-        results: dict[int, GoldLogprob] = {}
+        results = no_answer_left(encoded)
+        order = sorted((i for i in range(len(pairs)) if i not in results),
+                       key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
         batch: list[int] = []
         for i in order:  # ascending length: the newest pair is the longest of its batch
             longest = len(encoded[i][0]) + len(encoded[i][1])
@@ -101,17 +107,14 @@ class GoldLogprobScorer(GoldEncoder):
         for row, (p, a, _) in enumerate(items):
             ids[row, :len(p) + len(a)] = torch.tensor(p + a)
             mask[row, :len(p) + len(a)] = 1
-        with torch.no_grad():
-            logits = self.lm(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1).cpu()
         out = []
-        for row, (p, a, truncated) in enumerate(items):
-            if not a:
-                out.append(GoldLogprob(None, 0, truncated))
-                continue
-            positions = torch.arange(len(p) - 1, len(p) + len(a) - 1)  # token t is predicted at t - 1
-            picked = logprobs[row, positions, torch.tensor(a)]
-            out.append(GoldLogprob(float(picked.mean()), len(a), truncated))
+        with torch.no_grad():
+            logits = self.lm(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            for row, (p, a, truncated) in enumerate(items):
+                # token t is predicted at t - 1; softmax in fp32 over answer positions only, to spare memory
+                predicting = logits[row, len(p) - 1:len(p) + len(a) - 1].float().log_softmax(dim=-1)
+                picked = predicting[torch.arange(len(a)), torch.tensor(a, device=predicting.device)]
+                out.append(GoldLogprob(float(picked.mean()), len(a), truncated))
         return out
 
 
@@ -128,14 +131,14 @@ class VLLMGoldLogprob(GoldEncoder):
         from vllm.inputs import TokensPrompt
 
         encoded = [self.encode(q, a) for q, a in pairs]
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p + a) for p, a, _ in encoded],
-                                    SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
-        results = []
-        for (p, a, truncated), out in zip(encoded, outputs):
-            if not a:
-                results.append(GoldLogprob(None, 0, truncated))
-                continue
+        results = no_answer_left(encoded)
+        todo = [i for i in range(len(pairs)) if i not in results]
+        prompts = [TokensPrompt(prompt_token_ids=encoded[i][0] + encoded[i][1]) for i in todo]
+        outputs = self.llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0),
+                                    use_tqdm=False) if prompts else []
+        for i, out in zip(todo, outputs):
+            p, a, truncated = encoded[i]
             # position t holds the log-probability of prompt token t given the tokens before it
             picked = [out.prompt_logprobs[len(p) + k][token].logprob for k, token in enumerate(a)]
-            results.append(GoldLogprob(sum(picked) / len(picked), len(a), truncated))
-        return results
+            results[i] = GoldLogprob(sum(picked) / len(picked), len(a), truncated)
+        return [results[i] for i in range(len(pairs))]
