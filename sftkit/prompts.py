@@ -8,6 +8,7 @@ escaping. A placeholder without a value is an error naming it and the template.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def fill(template: str, values: dict[str, object], where: str = "prompt") -> str
     if missing:
         raise InputError(f"{where}: no value for {', '.join(sorted(missing))}; available: {', '.join(sorted(values))}")
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+
+
+def sha256(template: str) -> str:
+    """A short content hash: outputs and checkpoints name the exact prompt, whatever file held it."""
+    return hashlib.sha256(template.encode()).hexdigest()[:16]
 
 
 def load(path: str | None, default: str, required: set[str]) -> str:

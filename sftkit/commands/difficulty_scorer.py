@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -135,10 +134,9 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     passes: list[tuple[str, dict[str, Any], Any]] = [(
         "logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
         LogprobPass(scorer, args.question_field, args.answer_field))]
-    prompt_sha = hashlib.sha256(template.encode()).hexdigest()[:16]
     for model in models:
         settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
-                    "prompt_sha256": prompt_sha, "max_input_length": args.max_input_length}
+                    "prompt_sha256": prompts.sha256(template), "max_input_length": args.max_input_length}
         passes.append((f"answers-{model_slug(model)}", settings,
                        EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
                                     args.question_field, args.answer_field)))
@@ -153,9 +151,9 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     join = Join(args.output, shard, "logprob", {m: f"answers-{model_slug(m)}" for m in models}, args.id_field,
                 args.question_field, args.answer_field)
     run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
-                    settings={"id_field": args.id_field, "passes": {n: s for n, s, _ in passes}}, process=join,
-                    every=max(args.checkpoint_every, 8192), batch_size=8192, on_bad_record=args.on_bad_record,
-                    overwrite=args.overwrite, merge_whole=False)
+              settings={"id_field": args.id_field, "passes": {n: s for n, s, _ in passes}}, process=join,
+              every=max(args.checkpoint_every, 8192), batch_size=8192, on_bad_record=args.on_bad_record,
+              overwrite=args.overwrite, merge_whole=False)
     report.print_table(f"difficulty scorer: {shard.name}", ["pass", "counts"],
                        [(n, ", ".join(f"{k} {v:,}" for k, v in sorted(m["counts"].items())))
                         for n, m in markers.items()])

@@ -10,7 +10,6 @@ resumes. The default prompt uses {{question}} and {{answer}}; --prompt-file repl
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     spec, shard = cli.input_spec(args), cli.shard_of(args)
     sampling = sampling_of(args)
     chat = ChatOptions(args.system_prompt, args.enable_thinking)
-    prompt_id = {"prompt_file": args.prompt_file, "prompt_sha256": hashlib.sha256(template.encode()).hexdigest()[:16]}
+    prompt_id = {"prompt_file": args.prompt_file, "prompt_sha256": prompts.sha256(template)}
     settings = {"input": spec.__dict__, "model": args.model, "sampling": sampling.to_json(), "chat": chat.__dict__,
                 **prompt_id, "fields": [args.question_field, args.answer_field, args.id_field]}
     source = open_source(spec)

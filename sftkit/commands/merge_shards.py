@@ -8,9 +8,9 @@ Writes <output>.stats.json with counts and timings.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sftkit import cli, report
+from sftkit.data.checkpoint import parts_dir
 from sftkit.data.errors import InputError
 from sftkit.data.merge import load_markers, merge
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sort = [] if args.no_sort else [_sort_key(s) for s in args.sort_by] if args.sort_by else None
-    markers = load_markers(args.output) if Path(f"{args.output}.parts").is_dir() else []
+    markers = load_markers(args.output) if parts_dir(args.output).is_dir() else []
     if markers and markers[0]["stage"] == "difficulty_scorer":  # its merge is a global fit, not a concatenation
         raise InputError(f"{args.output} comes from the difficulty scorer: merge it with "
                          f"python hpc/difficulty_scorer.py --merge --output {args.output}")

@@ -29,13 +29,10 @@ from sftkit.prompts import fill
 from sftkit.stage import StageResult
 
 
-def passes_dir(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".passes")
-
-
 def pass_output(output: str | Path, name: str) -> Path:
-    return passes_dir(output) / f"{name}.jsonl"
+    """Where pass ``name`` of the stage writing ``output`` keeps its parts: ``<output>.passes/``."""
+    output = Path(output)
+    return output.with_name(output.name + ".passes") / f"{name}.jsonl"
 
 
 def model_slug(model: str) -> str:
@@ -87,18 +84,15 @@ class Loaded:
     def release(self) -> None:
         if self.value is None:
             return
-        close = getattr(self.value, "close", None)
+        import torch
+
+        close = getattr(self.value, "close", None)  # the vLLM engine stops its engine core
         if close is not None:
             close()
         self.value = self.key = None
         gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 @dataclass
@@ -144,13 +138,13 @@ class EnsemblePass:
         for pair, ok in zip(pairs, fits):
             if not ok:
                 counts["prompt over --max-input-length"] += 1
-                records.append({"row": pair.row, "correct": 0, "total": 0, "cut": 0})
+                records.append({"row": pair.row, "correct": 0, "total": 0})
                 continue
             samples = next(completions).samples
             correct = sum(is_correct(pair.answer, s.answer) for s in samples)
             cut = sum(s.finish_reason == "length" for s in samples)
             counts.update({"samples": len(samples), "correct": correct, "samples cut at --max-new-tokens": cut})
-            records.append({"row": pair.row, "correct": correct, "total": len(samples), "cut": cut})
+            records.append({"row": pair.row, "correct": correct, "total": len(samples)})
         return StageResult(records, rejects, counts)
 
 
