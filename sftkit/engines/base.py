@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 Message = dict[str, str]
 Conversation = list[Message]
 
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,12 @@ class Sampling:
 
 @dataclass
 class Sample:
-    """One generation. ``reasoning`` is the ``<think>`` block, kept apart from the final ``answer``."""
+    """One generation. ``reasoning`` is the ``<think>`` block, kept apart from the final ``answer``.
+
+    ``truncated``: the sample hit the token limit (``finish_reason == "length"``) or its ``<think>``
+    block never closed. Such a sample has no final answer (``answer`` is empty; ``text`` keeps all),
+    so a ``\\boxed{}`` the model was still doubting can never count as its answer.
+    """
 
     text: str
     reasoning: str | None
@@ -37,17 +40,39 @@ class Sample:
     tokens: int | None = None
     logprob: float | None = None
     finish_reason: str | None = None
+    truncated: bool = False
 
     @classmethod
-    def from_text(cls, text: str, stop: tuple[str, ...] = (), **kwargs: Any) -> Sample:
+    def from_text(cls, text: str, stop: tuple[str, ...] = (), opened: bool = False,
+                  finish_reason: str | None = None, **kwargs: Any) -> Sample:
+        """``opened``: the prompt itself ended in ``<think>`` (DeepSeek-R1 templates, Qwen3 thinking on),
+        so the completion carries only the closing tag."""
         text = cut_at_stop(text, stop)
-        match = _THINK.match(text)
-        if match:
-            return cls(text, match.group(1).strip(), text[match.end():].strip(), **kwargs)
-        if "</think>" in text:  # the prompt opened the block (thinking forced on by the template)
-            reasoning, _, answer = text.partition("</think>")
-            return cls(text, reasoning.strip(), answer.strip(), **kwargs)
-        return cls(text, None, text.strip(), **kwargs)
+        reasoning, answer, closed = split_reasoning(text, opened)
+        truncated = finish_reason == "length" or not closed
+        return cls(text, reasoning, "" if truncated else answer, finish_reason=finish_reason, truncated=truncated,
+                   **kwargs)
+
+
+def split_reasoning(text: str, opened: bool = False) -> tuple[str | None, str, bool]:
+    """(reasoning, answer, closed): the answer is what follows the last ``</think>``; ``closed`` is
+    False when a ``<think>`` block (in the text, or opened by the prompt) never ends."""
+    head, tag, answer = text.rpartition("</think>")
+    if tag:
+        before, opening, inside = head.partition("<think>")
+        return (inside if opening else before).strip(), answer.strip(), True
+    before, opening, inside = text.partition("<think>")
+    if opening:
+        return inside.strip(), "", False
+    if opened:
+        return text.strip(), "", False
+    return None, text.strip(), True
+
+
+def opens_reasoning(tokenizer: Any, chat: ChatOptions) -> bool:
+    """Whether this chat template starts the assistant turn inside ``<think>``."""
+    probe = render(tokenizer, chat, [{"role": "user", "content": "1 + 1?"}])
+    return probe.rstrip().endswith("<think>")
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
@@ -58,8 +83,12 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 @dataclass
 class Completion:
+    """The samples for one prompt. ``refused`` says why a prompt was never sent (it has no samples):
+    a prompt over the model's context would make vLLM refuse the whole chunk, on every retry."""
+
     samples: list[Sample]
     warnings: list[str] = field(default_factory=list)
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
