@@ -20,6 +20,65 @@ def test_reasoning_is_split_from_the_answer() -> None:
     assert cut_at_stop("abc STOP def", ("STOP",)) == "abc " and cut_at_stop("abc", ("x",)) == "abc"
 
 
+@pytest.mark.parametrize(("text", "finish", "opened", "reasoning", "answer", "truncated"), [
+    ("<think>\nso maybe \\boxed{42}? wait", "length", False, "so maybe \\boxed{42}? wait", "", True),
+    ("<think>\nso \\boxed{42}. Let me double-check", "stop", False, "so \\boxed{42}. Let me double-check", "", True),
+    ("So the answer is \\boxed{42}, but wait", "length", False, None, "", True),  # R1: the template opened it
+    ("So the answer is \\boxed{42}, but wait", "stop", True, "So the answer is \\boxed{42}, but wait", "", True),
+    ("Checked.\n</think>\n\n\\boxed{42}", "stop", True, "Checked.", "\\boxed{42}", False),
+    ("Checked.\n</think>\n\n\\boxed{42}", "stop", False, "Checked.", "\\boxed{42}", False),
+    ("<think>\n</think>\n\n\\boxed{42}", "stop", False, "", "\\boxed{42}", False),
+    ("\\boxed{42}", "length", False, None, "", True),  # finished or not, the limit cut it
+])
+def test_a_sample_without_a_finished_answer_is_truncated(text: str, finish: str, opened: bool,
+                                                         reasoning: str | None, answer: str, truncated: bool) -> None:
+    s = Sample.from_text(text, opened=opened, finish_reason=finish)
+    assert (s.reasoning, s.answer, s.truncated, s.text) == (reasoning, answer, truncated, text)
+
+
+def test_hf_engine_without_a_pad_token_still_sees_where_samples_end(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from sftkit.engines.hf import HFEngine
+
+    no_pad = tmp_path / "no-pad"
+    shutil.copytree(tiny_model, no_pad)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tok.pad_token = None
+    tok.save_pretrained(no_pad)
+    assert AutoTokenizer.from_pretrained(no_pad).pad_token is None
+    greedy = Sampling(max_tokens=40)
+    chat = ChatOptions(enable_thinking=False)
+    with_pad = HFEngine(str(tiny_model), chat, batch_size=5, dtype="fp32").generate(CONVS, greedy)
+    without = HFEngine(str(no_pad), chat, batch_size=5, dtype="fp32").generate(CONVS, greedy)
+    finishes = [c.samples[0].finish_reason for c in with_pad]
+    assert "stop" in finishes
+    assert [c.samples[0].finish_reason for c in without] == finishes
+    assert [c.samples[0].text for c in without] == [c.samples[0].text for c in with_pad]
+    assert [c.samples[0].tokens for c in without] == [c.samples[0].tokens for c in with_pad]
+
+
+LONG = [{"role": "user", "content": "What is 1 + 1? " * 200}]
+
+
+def test_vllm_never_sends_a_prompt_over_the_context(vllm_engine) -> None:
+    completions = vllm_engine.generate([CONVS[0], LONG, CONVS[1]], Sampling(max_tokens=8))
+    assert completions[1].samples == [] and completions[1].refused.startswith("prompt has ")
+    assert "the model's context is 512" in completions[1].refused
+    assert [len(completions[k].samples) for k in (0, 2)] == [1, 1] and completions[0].refused is None
+
+
+def test_hf_never_sends_a_prompt_over_the_context(tiny_model: Path) -> None:
+    from sftkit.engines.hf import HFEngine
+
+    hf = HFEngine(str(tiny_model), ChatOptions(enable_thinking=False), dtype="fp32", max_model_len=64)
+    completions = hf.generate([CONVS[0], LONG], Sampling(max_tokens=8))
+    assert len(completions[0].samples) == 1 and completions[1].samples == []
+    assert "the model's context is 64" in completions[1].refused
+
+
 def test_hf_and_vllm_greedy_outputs_match(tiny_model: Path, vllm_engine) -> None:
     from sftkit.engines.hf import HFEngine
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, run_script
 
 from sftkit.answers import verify_answer
+from sftkit.engines.base import Sample
 from sftkit.filtering import decide, parse_verdict
 
 FILTER = "hpc/llm_filter.py"
@@ -21,18 +22,26 @@ FILTER = "hpc/llm_filter.py"
     ("Same value.\nVERDICT: yes", "stop", "yes"),
     ("They differ.\n\nverdict: No.", "stop", "no"),
     ("**VERDICT: YES**", "stop", "yes"),
+    ("The values agree.\n\n**VERDICT:** yes", "stop", "yes"),
+    ("## Verdict: no", "stop", "no"),
     ("VERDICT: yes\nActually, wait, no.", "stop", "unparseable"),  # only the last line counts
     ("The answer looks right", "stop", "unparseable"),
     ("Let me check the candidate carefully and", "length", "truncated"),
+    ("VERDICT: yes", "length", "truncated"),  # cut at the limit: no final answer, whatever it says
+    ("<think>\nThe candidate says 7, the gold is 7, so VERDICT: yes", "stop", "truncated"),  # never closed
+    ("<think>\nSame.\n</think>\n\nVERDICT: yes", "stop", "yes"),
     ("", "stop", "unparseable"),
 ])
 def test_verdicts_are_parsed_strictly(text: str, finish: str, expected: str) -> None:
-    assert parse_verdict(text, finish) == expected
+    assert parse_verdict(Sample.from_text(text, finish_reason=finish)) == expected
 
 
-def test_votes_need_min_yes_and_garbage_never_counts() -> None:
+def test_unusable_votes_are_neither_yes_nor_no() -> None:
     assert decide(["yes", "no", "yes"], 2) is True
-    assert decide(["yes", "no", "unparseable"], 2) is False
+    assert decide(["no", "no", "unparseable"], 2) is False  # 2 yes are out of reach
+    assert decide(["yes", "no", "unparseable"], 2) is None  # the third vote would have decided
+    assert decide(["yes", "unparseable", "truncated"], 2) is None
+    assert decide(["unparseable"], 1) is None and decide(["no"], 1) is False
     assert decide(["unparseable", "truncated"], 1) is None
 
 

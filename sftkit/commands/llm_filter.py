@@ -2,11 +2,19 @@
 (the predecessor's OpenMathReasoningFiltering.py).
 
 Each candidate's final answer (the text after any <think> block) is checked with math-verify
-against --answer-field (the gold expected_answer). Candidates math-verify cannot parse go to the
-judges (--judge fallback, the default), every candidate does with --judge always, none with
---judge never. Judges run at temperature 0 with thinking off and must end with "VERDICT: yes|no";
-other endings are recorded as unparseable or truncated, never counted. With several
---judgement-model flags a candidate is correct when --min-votes say yes (default: a majority).
+against --answer-field (the gold expected_answer). A candidate cut at --max-tokens, or whose <think>
+never closed, has no final answer: it counts as incorrect, is recorded as truncated (counted per
+model in the summary) and goes to no judge. Candidates math-verify cannot parse go to the judges
+(--judge fallback, the default), every candidate does with --judge always, none with --judge never.
+Judges run at temperature 0 with thinking off and must end with "VERDICT: yes|no"; other endings
+are recorded as unparseable, truncated or refused, and are neither yes nor no. With several
+--judgement-model flags a candidate is correct once --min-votes say yes (default: a majority),
+incorrect once that many yes votes can no longer be reached even if every unusable vote were a yes,
+and undecided otherwise. pass_rate = correct / decided candidates; a row with no decided candidate
+gets pass_rate null, is never kept, and is counted as undecided.
+Rows with a missing, null, empty or non-text question, gold answer (a number is taken as its text)
+or candidate are bad input (--on-bad-record); a solve prompt over the model's context is never
+sent, and its row goes to <output>.rejects.jsonl with the prompt's length.
 --judge-only judges the existing answers in --candidate-field (a string or a list) without solving.
 Kept rows go to --output; every row, with its samples and verdicts, to --full-output.
 """
@@ -88,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         one.judgement_model = model
         judges.append(make_engine(one, judge_chat, "judgement-", seed=args.seed))
     min_votes = args.min_votes or len(judges) // 2 + 1
+    if judges and not 1 <= min_votes <= len(judges):
+        raise InputError(f"--min-votes {min_votes} with {len(judges)} judge(s): give 1 to {len(judges)}")
     provenance = {"solver": solver.describe() if solver else None, "judges": [j.describe() for j in judges],
                   "solve_sampling": solve_sampling.to_json(), "judge_sampling": judge_sampling.to_json(),
                   "judge_mode": args.judge, "min_votes": min_votes}

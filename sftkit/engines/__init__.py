@@ -70,7 +70,7 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
         from sftkit.engines.hf import HFEngine
 
         return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"),
-                        disable_flash_attention=get("disable_flash_attention"))
+                        disable_flash_attention=get("disable_flash_attention"), max_model_len=get("max_model_len"))
     if kind == "openai":
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -116,7 +117,21 @@ def render(tokenizer: Any, chat: ChatOptions, conversation: Conversation) -> str
 
 def prompt_lengths(tokenizer: Any, chat: ChatOptions, conversations: list[Conversation]) -> list[int]:
     """Prompt tokens per conversation, to keep prompts over a budget away from the engine."""
-    return [len(tokenizer(render(tokenizer, chat, c), add_special_tokens=False)["input_ids"]) for c in conversations]
+    if not conversations:
+        return []
+    texts = [render(tokenizer, chat, c) for c in conversations]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def send_fitting(conversations: list[Conversation], lengths: list[int], limit: int | None,
+                 run: Callable[[list[Conversation]], list[Completion]]) -> list[Completion]:
+    """Run only the prompts that leave room for at least one new token; the others come back refused,
+    with their length, and are never sent (one would make vLLM refuse the whole call)."""
+    refused = {i: f"prompt has {n:,} tokens, the model's context is {limit:,} (--max-model-len)"
+               for i, n in enumerate(lengths) if limit is not None and n >= limit}
+    sent = [c for i, c in enumerate(conversations) if i not in refused]
+    done = iter(run(sent) if sent else [])
+    return [Completion([], refused=refused[i]) if i in refused else next(done) for i in range(len(conversations))]
 
 
 class Engine(Protocol):

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths, render
+from sftkit.engines.base import (
+    ChatOptions,
+    Completion,
+    Conversation,
+    Sample,
+    Sampling,
+    opens_reasoning,
+    prompt_lengths,
+    render,
+    send_fitting,
+)
 
 
 def torch_dtype(name: str) -> Any:
@@ -22,27 +32,39 @@ class HFEngine:
     name = "hf"
 
     def __init__(self, model: str, chat: ChatOptions, batch_size: int = 16, dtype: str = "auto",
-                 device: str | None = None, disable_flash_attention: bool = False) -> None:
+                 device: str | None = None, disable_flash_attention: bool = False,
+                 max_model_len: int | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model, self.chat, self.batch_size = model, chat, max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
-        if self.tokenizer.pad_token is None:
+        if self.tokenizer.pad_token is None:  # pads only the prompts; a sample ends at its first EOS
             self.tokenizer.pad_token = self.tokenizer.eos_token
         attention = {"attn_implementation": "eager"} if disable_flash_attention else {}
         self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype(dtype), **attention)
         self.lm = self.lm.to(self.device).eval()
         self.dtype = str(self.lm.dtype).removeprefix("torch.")
+        positions = getattr(self.lm.config, "max_position_embeddings", None)
+        limits = [x for x in (max_model_len, positions) if x]
+        self.max_model_len = min(limits) if limits else None
+        configured = self.lm.generation_config.eos_token_id
+        self.eos = {self.tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])}
+        self.eos.discard(None)
 
     def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
         return prompt_lengths(self.tokenizer, self.chat, conversations)
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        return send_fitting(conversations, self.prompt_lengths(conversations), self.max_model_len,
+                            lambda sent: self._generate(sent, sampling))
+
+    def _generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         import torch
 
         prompts = [render(self.tokenizer, self.chat, c) for c in conversations]
+        opened = opens_reasoning(self.tokenizer, self.chat)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         results: dict[int, Completion] = {}
         for start in range(0, len(order), self.batch_size):
@@ -65,22 +87,30 @@ class HFEngine:
             with torch.no_grad():
                 out = self.lm.generate(**enc, **kwargs)
             new = out.sequences[:, enc["input_ids"].shape[1]:]
-            logprobs = None
-            if sampling.logprobs:
-                scores = self.lm.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-                logprobs = scores.masked_fill(new == self.tokenizer.pad_token_id, 0).sum(dim=1).tolist()
+            scores = (self.lm.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+                      if sampling.logprobs else None)
             for k, i in enumerate(idx):
                 samples = []
                 for j in range(sampling.n):
-                    row = new[k * per + j % per]
-                    ids = [t for t in row.tolist() if t != self.tokenizer.pad_token_id]
-                    finished = self.tokenizer.eos_token_id in ids
+                    row = k * per + j % per
+                    ids, ended = self._own_tokens(new[row].tolist())
                     text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                    stopped = ended or any(s in text for s in sampling.stop)
                     samples.append(Sample.from_text(
-                        text, sampling.stop, tokens=len(ids), finish_reason="stop" if finished else "length",
-                        logprob=logprobs[k * per + j % per] if logprobs else None))
+                        text, sampling.stop, opened, tokens=len(ids), finish_reason="stop" if stopped else "length",
+                        logprob=float(scores[row, :len(ids)].sum()) if scores is not None else None))
                 results[i] = Completion(samples)
         return [results[i] for i in range(len(prompts))]
+
+    def _own_tokens(self, row: list[int]) -> tuple[list[int], bool]:
+        """A sample's tokens through its first EOS, and whether it ended there. What follows is padding,
+        which is EOS itself for a tokenizer without a pad token (so "is there padding" cannot tell)."""
+        for t, token in enumerate(row):
+            if token in self.eos:
+                return row[:t + 1], True
+            if token == self.tokenizer.pad_token_id:  # a sequence that stopped at a stop string
+                return row[:t], False
+        return row, False
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": self.model, "dtype": self.dtype, "device": self.device,

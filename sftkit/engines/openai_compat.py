@@ -2,25 +2,36 @@
 
 Requests run concurrently (asyncio, ``concurrency`` at once), retry with jittered exponential
 backoff on 429, 5xx, timeouts and connection errors, and fail at once with the server's message on
-other 4xx answers. Servers differ: some return fewer choices than ``n`` (the rest are requested one
-at a time), some no logprobs, some keep the stop string; each case is detected and reported in
-the completion's warnings, never assumed away.
+other 4xx answers, except a prompt over the model's context: that one request comes back refused,
+so one long prompt never takes its chunk down. Servers differ: some return fewer choices than ``n``
+(the rest are requested one at a time), some no logprobs, some keep the stop string; each case is
+detected and reported in the completion's warnings, never assumed away. Greedy ``n > 1`` is decoded
+once and repeated (``vllm serve`` refuses it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import sys
+from functools import cached_property
 from typing import Any
 
 import httpx
 
 from sftkit.data.errors import InputError
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling
+from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
 from sftkit.secrets import Secret
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# how vLLM, SGLang and OpenAI word "this prompt does not fit the context"
+_OVER_CONTEXT = re.compile(r"context length|context_length_exceeded|maximum model length|max_model_len|"
+                           r"prompt is too long|too many tokens", re.IGNORECASE)
+
+
+class Refused(Exception):
+    """The server will not take this one prompt (it is over the model's context)."""
 
 
 class OpenAIEngine:
@@ -60,20 +71,26 @@ class OpenAIEngine:
         return body
 
     async def _complete(self, client: httpx.AsyncClient, conv: Conversation, sampling: Sampling) -> Completion:
-        reply = await self._post(client, self._body(conv, sampling, sampling.n, sampling.seed))
+        # greedy decoding gives n identical samples: decode once, repeat
+        repeat = sampling.n if sampling.temperature == 0 else 1
+        wanted = sampling.n // repeat
+        try:
+            reply = await self._post(client, self._body(conv, sampling, wanted, sampling.seed))
+        except Refused as exc:
+            return Completion([], refused=str(exc))
         choices = list(reply.get("choices") or [])
         warnings = []
-        if len(choices) < sampling.n:
-            warnings.append(f"server returned {len(choices)} of n={sampling.n} choices; "
+        if len(choices) < wanted:
+            warnings.append(f"server returned {len(choices)} of n={wanted} choices; "
                             "requested the rest one at a time")
-            while len(choices) < sampling.n:
+            while len(choices) < wanted:
                 seed = None if sampling.seed is None else sampling.seed + len(choices)
                 more = (await self._post(client, self._body(conv, sampling, 1, seed))).get("choices") or []
                 if not more:
                     raise InputError(f"{self.base_url}: the server returned no choices")
-                choices.extend(more[: sampling.n - len(choices)])
-        samples = [self._sample(c, sampling, warnings) for c in choices]
-        if len(choices) == 1 and (reply.get("usage") or {}).get("completion_tokens") is not None:
+                choices.extend(more[: wanted - len(choices)])
+        samples = [self._sample(c, sampling, warnings) for c in choices for _ in range(repeat)]
+        if len(choices) == 1 and repeat == 1 and (reply.get("usage") or {}).get("completion_tokens") is not None:
             samples[0].tokens = reply["usage"]["completion_tokens"]
         return Completion(samples, sorted(set(warnings)))
 
@@ -89,9 +106,8 @@ class OpenAIEngine:
                 warnings.append("server returned no logprobs")
         text = message.get("content") or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if reasoning:  # a server-side reasoning parser already split the answer off
-            return Sample(text, reasoning.strip(), text.strip(), logprob=logprob,
-                          finish_reason=choice.get("finish_reason"))
+        if reasoning:  # a server-side reasoning parser split it off: put the block back, parse as one text
+            text = f"<think>\n{reasoning.strip()}\n</think>\n\n{text}"
         return Sample.from_text(text, sampling.stop, logprob=logprob, finish_reason=choice.get("finish_reason"))
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +121,8 @@ class OpenAIEngine:
             else:
                 if response.status_code < 400:
                     return response.json()
+                if response.status_code == 400 and _OVER_CONTEXT.search(response.text):
+                    raise Refused(f"{self.base_url} refused the prompt: {response.text[:300]}")
                 if response.status_code not in RETRY_STATUS or attempt == self.retries:
                     raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
                 reason = f"HTTP {response.status_code}"
@@ -112,6 +130,20 @@ class OpenAIEngine:
             print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, where this machine has it (a local folder or the Hub cache)."""
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.model)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.model}: counting prompt tokens needs the model's tokenizer on this machine "
+                             f"(hf download {self.model} --include '*.json' '*.model'), but: {exc}") from None
+
+    def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
+        return prompt_lengths(self.tokenizer, self.chat, conversations)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": self.model, "base_url": self.base_url,

@@ -7,7 +7,16 @@ import json
 import zlib
 from typing import Any
 
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
+from sftkit.engines.base import (
+    ChatOptions,
+    Completion,
+    Conversation,
+    Sample,
+    Sampling,
+    opens_reasoning,
+    prompt_lengths,
+    send_fitting,
+)
 
 
 def request_seed(seed: int | None, conversation: Conversation) -> int | None:
@@ -41,6 +50,10 @@ class VLLMEngine:
         self.llm = LLM(model=model, **{k: v for k, v in self.settings.items() if v is not None})
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        return send_fitting(conversations, self.prompt_lengths(conversations), self.llm.model_config.max_model_len,
+                            lambda sent: self._generate(sent, sampling))
+
+    def _generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         from vllm import SamplingParams
 
         # greedy decoding gives n identical samples; vLLM refuses n > 1 there, so decode once and repeat
@@ -51,7 +64,8 @@ class VLLMEngine:
                   for c in conversations]
         outputs = self.llm.chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
                                 chat_template_kwargs=self.chat.template_kwargs() or None)
-        return [Completion([self._sample(o, sampling) for o in out.outputs for _ in range(repeat)])
+        opened = opens_reasoning(self.llm.get_tokenizer(), self.chat)
+        return [Completion([self._sample(o, sampling, opened) for o in out.outputs for _ in range(repeat)])
                 for out in outputs]
 
     def close(self) -> None:
@@ -63,8 +77,8 @@ class VLLMEngine:
         return prompt_lengths(self.llm.get_tokenizer(), self.chat, conversations)
 
     @staticmethod
-    def _sample(output: Any, sampling: Sampling) -> Sample:
-        return Sample.from_text(output.text, sampling.stop, tokens=len(output.token_ids),
+    def _sample(output: Any, sampling: Sampling, opened: bool) -> Sample:
+        return Sample.from_text(output.text, sampling.stop, opened, tokens=len(output.token_ids),
                                 logprob=output.cumulative_logprob if sampling.logprobs else None,
                                 finish_reason=output.finish_reason)
 

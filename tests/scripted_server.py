@@ -1,0 +1,74 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for replaying realistic completions.
+
+    python tests/scripted_server.py SCRIPT.json PORT LOG.jsonl
+
+Tiny random models show that an engine runs; they never write what a 32B reasoning model writes.
+This server answers each request with completions written out in the script, with their
+``finish_reason``, so the real stages (engine client, parsing, math-verify) meet realistic text.
+
+SCRIPT is a JSON list of entries: ``{"match": [substrings], "choices": [{"content", "finish_reason",
+"reasoning_content"?}], "status"?, "error"?}``. The first entry whose substrings all occur in the
+request's messages answers; ``n`` choices are taken from its list in turn. An entry with
+``status`` answers that HTTP status and ``error`` text instead. A request that matches nothing gets
+HTTP 404, so a test never passes on text nobody wrote. Every request is logged as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def answer(script: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON reply for one chat request."""
+    text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    entry = next((e for e in script if all(s in text for s in e["match"])), None)
+    if entry is None:
+        return 404, {"error": {"message": f"no scripted completion for: {text[:200]!r}"}}
+    if "status" in entry:
+        return entry["status"], {"error": {"message": entry["error"], "type": "BadRequestError"}}
+    n = int(body.get("n") or 1)
+    picked = [entry["choices"][k % len(entry["choices"])] for k in range(n)]
+    choices = [{"index": k, "finish_reason": c.get("finish_reason", "stop"),
+                "message": {"role": "assistant", "content": c.get("content"),
+                            **({"reasoning_content": c["reasoning_content"]} if "reasoning_content" in c else {})}}
+               for k, c in enumerate(picked)]
+    tokens = sum(len(str(c.get("content") or "").split()) for c in picked)
+    return 200, {"id": "scripted", "object": "chat.completion", "model": body.get("model"), "choices": choices,
+                 "usage": {"prompt_tokens": len(text.split()), "completion_tokens": tokens}}
+
+
+def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._reply(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            status, payload = answer(script, body)
+            with lock, open(log_path, "a") as log:
+                log.write(json.dumps({"request": body, "status": status}) + "\n")
+            self._reply(status, payload)
+
+        def log_message(self, *args: Any) -> None:  # the JSON log says it all
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as fh:
+        serve(json.load(fh), int(sys.argv[2]), sys.argv[3])
