@@ -157,3 +157,15 @@ def test_openai_engine_tolerates_transformers_serve(tiny_model: Path) -> None:
     assert any("returned 1 of n=3" in w for w in done.warnings)
     assert "server returned no logprobs" in done.warnings
     assert all(s.logprob is None and "boxed" not in s.text for s in done.samples)
+
+
+def test_a_template_that_opens_think_is_detected(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from sftkit.engines.base import opens_reasoning
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    assert not opens_reasoning(tok, ChatOptions()) and not opens_reasoning(tok, ChatOptions(enable_thinking=False))
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}")  # R1-style
+    assert opens_reasoning(tok, ChatOptions())
