@@ -151,3 +151,31 @@ def test_generation_keeps_latex_byte_exact_and_rejects_cut_generations(server: t
     for rec in kept.values():
         for text in (rec["question"], rec["answer"]):
             assert not any(ord(ch) < 32 and ch != "\n" for ch in text)
+
+
+def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path], tmp_path: Path,
+                                                        tiny_model: Path) -> None:
+    from sftkit.data.shards import WHOLE
+    from sftkit.data.sources import InputSpec, open_source
+    from sftkit.difficulty.passes import EnsemblePass
+    from sftkit.engines.base import ChatOptions, Sampling
+    from sftkit.engines.openai_compat import OpenAIEngine
+    from sftkit.filtering import SOLVE_PROMPT
+    from sftkit.stage import run_stage
+
+    url, _ = server
+    wanted = {"qwen3-right-and-substring-wrong": [1, 2], "r1-closing-tag-only": [2, 2],
+              "cut-mid-think-while-doubting": [0, 2], "latex-equivalent-forms": [2, 2], "over-the-context": [0, 0]}
+    solve = [s for s in CORPUS["solve"] if s["id"] in wanted]
+    data = write_jsonl(tmp_path / "items.jsonl", [{"id": s["id"], "problem": s["problem"],
+                                                   "expected_answer": s["expected_answer"]} for s in solve])
+    engine = OpenAIEngine(str(tiny_model), ChatOptions(), url)  # the tiny model's tokenizer counts prompt tokens
+    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 4096,
+                        "problem", "expected_answer")
+    out = tmp_path / "answers.jsonl"
+    run = run_stage(stage="answers", source=open_source(InputSpec(str(data))), shard=WHOLE, output=out,
+                    settings={}, process=step, every=8, batch_size=8, on_bad_record="error")
+    got = {solve[r["row"]]["id"]: [r["correct"], r["total"]] for r in read_jsonl(out)}
+    assert got == wanted
+    assert run.marker["counts"]["samples truncated (no final answer)"] == 2
+    assert run.marker["counts"]["prompts refused by the engine"] == 1
