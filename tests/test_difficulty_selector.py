@@ -83,3 +83,32 @@ def test_scores_from_another_dataset_are_a_named_error(scored: tuple[Path, Path]
     alone = tmp_path / "alone.jsonl"
     run_script(SELECTOR, "--scores", str(scores), "--top-k", "3", "--output", str(alone))
     assert [set(json.loads(line)) >= {"id", "difficulty_z"} for line in alone.read_text().splitlines()] == [True] * 3
+
+
+def write_responses(path: Path, items: int, seed: int, unanswered: set[int] = frozenset(),
+                    no_logprob: set[int] = frozenset(), partial: set[int] = frozenset()) -> np.ndarray:
+    """Simulated responses of 5 models (4 samples each); ``unanswered`` items have every total 0 (their
+    prompt fit no model), ``partial`` ones only from the first two models. Returns the true betas."""
+    rng = np.random.default_rng(seed)
+    theta, beta = np.linspace(-1.5, 1.5, 5), rng.normal(0, 1.5, items)
+    correct = rng.binomial(4, 1 / (1 + np.exp(-(theta[:, None] - beta[None, :]))))
+    with open(path, "w") as fh:
+        for i in range(items):
+            pairs = {f"m{m}": [0, 0] if i in unanswered or (i in partial and m >= 2) else [int(correct[m, i]), 4]
+                     for m in range(5)}
+            lp = None if i in no_logprob else float(-1 - beta[i] + rng.normal(0, 0.5))
+            fh.write(json.dumps({"id": f"seeds-{i}", "avg_logprob": lp, "responses": pairs}) + "\n")
+    return beta
+
+
+def test_items_without_a_logprob_keep_the_spread_of_beta(tmp_path: Path) -> None:
+    """Half the items lack avg_logprob; their difficulty_z must not be squeezed toward 0."""
+    beta = write_responses(tmp_path / "r.jsonl", 400, seed=6, no_logprob=set(range(0, 400, 2)))
+    run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"),
+               "--output", str(tmp_path / "s.jsonl"))
+    z = np.array([json.loads(line)["difficulty_z"] for line in (tmp_path / "s.jsonl").read_text().splitlines()])
+    beta_only, full = z[0::2], z[1::2]
+    print(f"\nsd of difficulty_z: beta-only {beta_only.std():.3f}, full {full.std():.3f}")
+    assert 0.85 < beta_only.std() / full.std() < 1.15
+    assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0)
+    assert np.corrcoef(beta_only, beta[0::2])[0, 1] > 0.8 and np.corrcoef(full, beta[1::2])[0, 1] > 0.8
