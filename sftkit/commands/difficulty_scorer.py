@@ -140,13 +140,13 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
               "engine": args.engine, "dtype": args.dtype}
     passes: list[tuple[str, dict[str, Any], Any]] = [(
         "logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
-        LogprobPass(scorer, args.question_field, args.answer_field))]
+        LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
     for model in models:
         settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
                     "prompt_sha256": prompts.sha256(template), "max_input_length": args.max_input_length}
         passes.append((f"answers-{model_slug(model)}", settings,
                        EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
-                                    args.question_field, args.answer_field)))
+                                    args.id_field, args.question_field, args.answer_field)))
     markers = {}
     for name, settings, process in passes:
         markers[name] = run_stage(stage=f"{STAGE}:{name}", source=source, shard=shard,
