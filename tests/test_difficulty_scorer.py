@@ -77,9 +77,12 @@ def test_scores_every_item_with_every_model_and_a_global_fit(one_run: Path, tiny
         assert {"question", "answer", "avg_logprob", "n_answer_tokens", "truncated", "ensemble_acc", "irt_beta",
                 "irt_beta_se", "difficulty_z"} <= r.keys() and set(r["responses"]) == models
         correct, total = (sum(pair[k] for pair in r["responses"].values()) for k in (0, 1))
-        assert r["ensemble_acc"] == pytest.approx(correct / max(total, 1)) and r["irt_beta_se"] > 0
+        if total:
+            assert r["ensemble_acc"] == pytest.approx(correct / total) and r["irt_beta_se"] > 0
         assert r["avg_logprob"] < 0 and r["n_answer_tokens"] > 0
-    assert all(pair == [0, 0] for pair in scored[LONG_QUESTION]["responses"].values())  # over --max-input-length
+    long = scored[LONG_QUESTION]  # over --max-input-length for every model: accuracy unknown, not 0
+    assert all(pair == [0, 0] for pair in long["responses"].values())
+    assert long["ensemble_acc"] is long["irt_beta"] is long["irt_beta_se"] is None
     assert all(pair[1] == 3 for i, r in enumerate(scored) if i != LONG_QUESTION for pair in r["responses"].values())
     assert scored[LONG_ANSWER]["truncated"] and sum(r["truncated"] for r in scored) == 1
     accuracy = [sum(r["responses"][m][0] for r in scored) for m in sorted(models)]
@@ -95,6 +98,7 @@ def test_scores_every_item_with_every_model_and_a_global_fit(one_run: Path, tiny
     assert one_run.with_name("one.difficulty.png").stat().st_size > 1000
     stats = json.loads(Path(f"{one_run}.stats.json").read_text())
     assert stats["items"] == 40 and stats["truncated"] == 1 and stats["duplicate_ids"] == 0
+    assert stats["unanswered"] == 1
 
 
 def test_refit_from_the_responses_file_reproduces_the_scores(one_run: Path, tmp_path: Path) -> None:

@@ -83,3 +83,80 @@ def test_scores_from_another_dataset_are_a_named_error(scored: tuple[Path, Path]
     alone = tmp_path / "alone.jsonl"
     run_script(SELECTOR, "--scores", str(scores), "--top-k", "3", "--output", str(alone))
     assert [set(json.loads(line)) >= {"id", "difficulty_z"} for line in alone.read_text().splitlines()] == [True] * 3
+
+
+def write_responses(path: Path, items: int, seed: int, unanswered: set[int] = frozenset(),
+                    no_logprob: set[int] = frozenset(), partial: set[int] = frozenset()) -> np.ndarray:
+    """Simulated responses of 5 models (4 samples each); ``unanswered`` items have every total 0 (their
+    prompt fit no model), ``partial`` ones only from the first two models. Returns the true betas."""
+    rng = np.random.default_rng(seed)
+    theta, beta = np.linspace(-1.5, 1.5, 5), rng.normal(0, 1.5, items)
+    correct = rng.binomial(4, 1 / (1 + np.exp(-(theta[:, None] - beta[None, :]))))
+    with open(path, "w") as fh:
+        for i in range(items):
+            pairs = {f"m{m}": [0, 0] if i in unanswered or (i in partial and m >= 2) else [int(correct[m, i]), 4]
+                     for m in range(5)}
+            lp = None if i in no_logprob else float(-1 - beta[i] + rng.normal(0, 0.5))
+            fh.write(json.dumps({"id": f"seeds-{i}", "avg_logprob": lp, "responses": pairs}) + "\n")
+    return beta
+
+
+def test_items_no_model_answered_are_null_left_out_of_the_fit_and_never_selected(tmp_path: Path) -> None:
+    unanswered, partial = {3, 50, 120}, {7, 8}
+    write_responses(tmp_path / "r.jsonl", 200, seed=4, unanswered=unanswered | {199}, partial=partial,
+                    no_logprob={199})
+    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"),
+                      "--output", str(tmp_path / "s.jsonl"))
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    for i in unanswered | {199}:
+        assert scored[i]["ensemble_acc"] is scored[i]["irt_beta"] is scored[i]["irt_beta_se"] is None
+    assert all(isinstance(scored[i]["difficulty_z"], float) for i in unanswered)  # from the log-probability
+    assert scored[199]["difficulty_z"] is None  # no log-probability either
+    for i in partial:  # a cell with total 0 only carries no information; the other models' answers count
+        pairs = scored[i]["responses"]
+        assert scored[i]["ensemble_acc"] == (pairs["m0"][0] + pairs["m1"][0]) / 8 and scored[i]["irt_beta"] is not None
+    # left out of the fit: the answered items' betas are those of a fit without the unanswered lines
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    (tmp_path / "answered.jsonl").write_text("".join(f"{line}\n" for i, line in enumerate(lines)
+                                                     if i not in unanswered | {199}))
+    run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "answered.jsonl"),
+               "--output", str(tmp_path / "a.jsonl"))
+    alone = [json.loads(line)["irt_beta"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [r["irt_beta"] for r in scored if r["irt_beta"] is not None] == pytest.approx(alone, abs=1e-6)
+    stats = json.loads((tmp_path / "s.jsonl.stats.json").read_text())
+    answered_acc = [r["ensemble_acc"] for r in scored if r["ensemble_acc"] is not None]
+    assert stats["unanswered"] == 4 and stats["no_difficulty_z"] == 1
+    assert stats["ensemble_acc_mean"] == pytest.approx(np.mean(answered_acc))
+    assert stats["irt_beta_range"] == [min(alone), max(alone)]
+    assert "unanswered items" in proc.stdout and "per model" in proc.stdout
+
+    hard = tmp_path / "hard.jsonl"
+    out = run_script(SELECTOR, "--scores", str(tmp_path / "s.jsonl"), "--max-acc", "0.1", "--output", str(hard))
+    picked = {json.loads(line)["id"] for line in hard.read_text().splitlines()}
+    assert picked == {r["id"] for r in scored if r["ensemble_acc"] is not None and r["ensemble_acc"] <= 0.1}
+    assert picked and not picked & {f"seeds-{i}" for i in unanswered | {199}}
+    selected = json.loads((tmp_path / "hard.jsonl.stats.json").read_text())
+    assert selected["unanswered"] == 4 and selected["no_difficulty_z"] == 0
+    assert "unanswered (accuracy unknown)" in out.stdout
+
+    # an answered item without a difficulty_z is skipped too, and counted on its own
+    scored[10]["difficulty_z"] = None
+    (tmp_path / "holes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
+    run_script(SELECTOR, "--scores", str(tmp_path / "holes.jsonl"), "--quantile-range", "0", "1",
+               "--output", str(tmp_path / "all.jsonl"))
+    kept = {json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()}
+    assert len(kept) == 195 and "seeds-10" not in kept
+    assert json.loads((tmp_path / "all.jsonl.stats.json").read_text())["no_difficulty_z"] == 1
+
+
+def test_items_without_a_logprob_keep_the_spread_of_beta(tmp_path: Path) -> None:
+    """Half the items lack avg_logprob; their difficulty_z must not be squeezed toward 0."""
+    beta = write_responses(tmp_path / "r.jsonl", 400, seed=6, no_logprob=set(range(0, 400, 2)))
+    run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"),
+               "--output", str(tmp_path / "s.jsonl"))
+    z = np.array([json.loads(line)["difficulty_z"] for line in (tmp_path / "s.jsonl").read_text().splitlines()])
+    beta_only, full = z[0::2], z[1::2]
+    print(f"\nsd of difficulty_z: beta-only {beta_only.std():.3f}, full {full.std():.3f}")
+    assert 0.85 < beta_only.std() / full.std() < 1.15
+    assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0)
+    assert np.corrcoef(beta_only, beta[0::2])[0, 1] > 0.8 and np.corrcoef(full, beta[1::2])[0, 1] > 0.8

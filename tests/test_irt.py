@@ -77,3 +77,33 @@ def test_refit_from_responses_carries_fields_and_scores_every_item(tmp_path) -> 
     proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(bad), "--output",
                       str(tmp_path / "b.jsonl"), check=False)
     assert proc.returncode == 2 and "must be [correct, total]" in proc.stderr
+
+
+def test_a_cell_with_total_zero_carries_no_information() -> None:
+    correct, total, _ = simulate(models=4, samples=4, items=200, seed=7)
+    base = fit_irt(correct, total)
+    # a model that answered nothing changes no beta, and its ability stays at the prior's 0
+    silent = fit_irt(np.vstack([correct, np.zeros(200)]), np.vstack([total, np.zeros(200)]))
+    assert silent.beta == pytest.approx(base.beta, abs=1e-6) and silent.theta[-1] == 0
+    # one item answered by only two models: a finite beta from their answers, a wider standard error
+    total[2:, 0], correct[2:, 0] = 0, 0
+    partial = fit_irt(correct, total)
+    assert np.isfinite(partial.beta[0]) and partial.beta_se[0] > base.beta_se[0]
+    # no model at all: the prior alone (beta 0, se = prior sd), which is why the composite leaves it out
+    total[:, 0], correct[:, 0] = 0, 0
+    none = fit_irt(correct, total, prior_sd=2.0)
+    assert none.beta[0] == pytest.approx(0, abs=1e-6) and none.beta_se[0] == pytest.approx(2.0)
+
+
+def test_each_availability_group_gets_its_own_terms_on_one_scale() -> None:
+    from sftkit.difficulty.composite import Weights, combine
+
+    rng = np.random.default_rng(8)
+    z_lp, z_irt = rng.normal(0, 1, 8), rng.normal(0, 1, 8)
+    z_lp[[4, 5]], z_irt[[6, 7]], z_lp[7] = np.nan, np.nan, np.nan  # 0-3 both, 4-5 beta only, 6 lp only, 7 none
+    out = combine(z_lp, z_irt, Weights(1.0, 2.0))
+    mixed = z_lp[:4] + 2 * z_irt[:4]
+    d = np.concatenate([(mixed - mixed.mean()) / mixed.std(), z_irt[4:6], z_lp[6:7]])
+    assert out[:7] == pytest.approx((d - d.mean()) / d.std()) and np.isnan(out[7])
+    no_lp = combine(z_lp, z_irt, Weights(0.0, 1.0))  # a weight of 0 makes its term absent
+    assert np.isnan(no_lp[6:]).all() and no_lp[:6] == pytest.approx(combine(np.full(8, np.nan), z_irt, Weights())[:6])

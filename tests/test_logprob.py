@@ -1,5 +1,6 @@
 """Gold-answer log-probability: batched and bucketed equals a hand computation, truncation, OOM split."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,25 @@ def test_vllm_prompt_logprobs_equal_the_transformers_values(tiny_model: Path, vl
     assert ours[-1] == GoldLogprob(None, 0, True) and any(r.truncated and r.n_answer_tokens for r in ours)
     for a, b in zip(ours[:-1], hf[:-1]):
         assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)
+
+
+def test_halves_of_an_out_of_memory_batch_run_after_its_memory_is_released() -> None:
+    """No model: a scripted forward pass that fits two items, and records whether an exception (whose
+    traceback would pin the failed batch's activations) is still being handled when it runs."""
+    scorer = GoldLogprobScorer.__new__(GoldLogprobScorer)
+    scorer.device = "cpu"
+    encoded = [([1, 2], [10 + i] * (i + 1), i == 4) for i in range(5)]
+    calls = []
+
+    def small_memory(items: list[tuple[list[int], list[int], bool]]) -> list[GoldLogprob]:
+        calls.append((len(items), sys.exc_info()))
+        if len(items) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return [GoldLogprob(-sum(a) / len(a), len(a), cut) for _, a, cut in items]
+
+    scorer._forward = small_memory
+    results: dict[int, GoldLogprob] = {}
+    scorer._run(list(range(5)), encoded, results)
+    assert [results[i] for i in range(5)] == [GoldLogprob(-10.0 - i, i + 1, i == 4) for i in range(5)]
+    assert [n for n, _ in calls] == [5, 2, 3, 1, 2]
+    assert all(info == (None, None, None) for _, info in calls)

@@ -8,11 +8,18 @@ Per shard (GPU), one model at a time, each loaded once:
   2. every answering model (the primary unless --exclude-primary, plus --ensemble-models) answers
      each question --samples times; math-verify decides correctness against --answer-field, a
      normalized exact match where it cannot parse. Per item and model: [correct, total].
-The merge (CPU) fits IRT over all items at once and writes --output:
-    difficulty_z = z( w_lp * z(-avg_logprob) + w_irt * z(irt_beta) )
-with z() over the whole dataset; accuracy counts once, through irt_beta (Rasch by default, --irt-model
-2pl; MAP with normal priors, so all-right and all-wrong items stay finite). It also writes the
-responses file (<output stem>.responses.jsonl), from which --from-responses refits without any model:
+The merge (CPU) fits IRT over all items at once and writes --output. With z() over the whole dataset,
+z_lp = z(-avg_logprob) and z_irt = z(irt_beta), an item's difficulty_z is z(d) over the items with a d:
+    both terms      d = w_lp * z_lp + w_irt * z_irt, mean removed and divided by its sd over these items
+    beta only       d = z_irt
+    log-prob only   d = z_lp
+    neither         null (a term whose weight is 0 counts as absent)
+so an item without a log-probability keeps beta's full spread. Accuracy counts once, through irt_beta
+(Rasch by default, --irt-model 2pl; MAP with normal priors, so all-right and all-wrong items stay
+finite). An item no model answered (its prompt over --max-input-length, or refused, for every model)
+gets ensemble_acc, irt_beta and irt_beta_se null and stays out of the fit; the difficulty selector
+skips it. The merge also writes the responses file (<output stem>.responses.jsonl), from which
+--from-responses refits without any model:
     hpc/difficulty_scorer.py --from-responses scores.responses.jsonl --output refit.jsonl --irt-model 2pl
 """
 
@@ -133,13 +140,13 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
               "engine": args.engine, "dtype": args.dtype}
     passes: list[tuple[str, dict[str, Any], Any]] = [(
         "logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
-        LogprobPass(scorer, args.question_field, args.answer_field))]
+        LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
     for model in models:
         settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
                     "prompt_sha256": prompts.sha256(template), "max_input_length": args.max_input_length}
         passes.append((f"answers-{model_slug(model)}", settings,
                        EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
-                                    args.question_field, args.answer_field)))
+                                    args.id_field, args.question_field, args.answer_field)))
     markers = {}
     for name, settings, process in passes:
         markers[name] = run_stage(stage=f"{STAGE}:{name}", source=source, shard=shard,
@@ -182,8 +189,8 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
     scored = score(items, Weights(args.logprob_weight, args.irt_weight), args.irt_model, args.irt_prior_sd)
     out = Path(args.output)
     write_lines(out, lambda: (dumps_line(r) for r in scored))
-    z = np.array([r["difficulty_z"] for r in scored])
-    beta = np.array([r["irt_beta"] for r in scored])
+    z, beta, acc_of = (np.array([r[f] for r in scored if r[f] is not None], dtype=np.float64)
+                       for f in ("difficulty_z", "irt_beta", "ensemble_acc"))
     plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"), {"difficulty_z": z, "irt_beta": beta},
                                 f"difficulty of {len(scored):,} items", "score", log_x=False)
     ids = Counter(r.get("id") for r in scored)
@@ -191,9 +198,10 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
     models = sorted({m for r in scored for m in r.get("responses", {})})
     stats = {"stage": STAGE, "source": source, "items": len(scored), "models": models, "irt_model": args.irt_model,
              "irt_prior_sd": args.irt_prior_sd, "weights": {"logprob": args.logprob_weight, "irt": args.irt_weight},
-             "ensemble_acc_mean": float(np.mean([r["ensemble_acc"] for r in scored])),
-             "irt_beta_range": [float(beta.min()), float(beta.max())], "duplicate_ids": duplicates,
-             "truncated": sum(bool(r.get("truncated")) for r in scored)}
+             "unanswered": len(scored) - len(acc_of), "no_difficulty_z": len(scored) - len(z),
+             "ensemble_acc_mean": float(acc_of.mean()) if len(acc_of) else None,
+             "irt_beta_range": [float(beta.min()), float(beta.max())] if len(beta) else None,
+             "duplicate_ids": duplicates, "truncated": sum(bool(r.get("truncated")) for r in scored)}
     write_json_atomic(f"{out}.stats.json", stats)
     acc = {m: [0, 0] for m in models}
     for r in scored:
@@ -207,8 +215,11 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
               file=sys.stderr)
     report.print_summary("difficulty", {
         "items": len(scored), "from": source, "IRT model": args.irt_model,
-        "mean ensemble accuracy": stats["ensemble_acc_mean"], "answers truncated": stats["truncated"],
-        "beta min / max": f"{beta.min():.2f} / {beta.max():.2f}", "output": str(out), "histogram": str(plot)})
+        "unanswered items (accuracy unknown)": stats["unanswered"],
+        "mean ensemble accuracy (answered items)": stats["ensemble_acc_mean"] if len(acc_of) else "n/a",
+        "answers truncated": stats["truncated"], "no difficulty_z": stats["no_difficulty_z"],
+        "beta min / max": f"{beta.min():.2f} / {beta.max():.2f}" if len(beta) else "n/a", "output": str(out),
+        "histogram": str(plot)})
 
 
 def main(argv: list[str] | None = None) -> int:

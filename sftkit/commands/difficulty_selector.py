@@ -1,7 +1,8 @@
 """Pick seed problems by difficulty from hpc/difficulty_scorer.py's --output, and join the scores back
 to the full records of --input by id, so every original field is kept.
 
-Filters first, then at most one picker:
+Items with a null ensemble_acc (no model answered them: accuracy unknown, not 0) or a null difficulty_z
+are skipped and counted. Filters first, then at most one picker:
   --min-acc/--max-acc      keep ensemble_acc in a band, e.g. 0.1-0.9: neither trivial nor hopeless
   --quantile-range LO HI   keep difficulty_z between its LO and HI quantiles, e.g. 0.5 1 = the harder half
   --top-k K                the K hardest (highest difficulty_z)
@@ -90,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output_format(args.output)
     items = read_scores(args.scores)
-    acc = np.array([float(i["ensemble_acc"]) for i in items])
-    z = np.array([float(i["difficulty_z"]) for i in items])
+    acc, z = (np.array([np.nan if i[f] is None else float(i[f]) for i in items], dtype=np.float64)
+              for f in ("ensemble_acc", "difficulty_z"))
+    unanswered = int(np.isnan(acc).sum())
+    no_z = int((~np.isnan(acc) & np.isnan(z)).sum())
     choice = choose(acc, z, min_acc=args.min_acc, max_acc=args.max_acc,
                     quantile_range=tuple(args.quantile_range) if args.quantile_range else None, top=args.top_k,
                     total=args.total_samples, num_bins=args.num_bins, target=args.target,
@@ -103,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     if rejects:
         write_lines(f"{out}.rejects.jsonl", lambda: (dumps_line(r.to_json()) for r in rejects))
     plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"),
-                                {"scored": z, "selected": z[choice.chosen]},
+                                {"scored": z[np.isfinite(z)], "selected": z[choice.chosen]},
                                 f"difficulty_z: {len(records):,} of {len(items):,} items", "difficulty_z",
                                 log_x=False)
     stats = {"stage": "difficulty_selector", "scores": args.scores, "input": args.input, "items": len(items),
-             "after_filters": choice.candidates, "selected": len(records), "rejects": len(rejects),
+             "unanswered": unanswered, "no_difficulty_z": no_z, "after_filters": choice.candidates,
+             "selected": len(records), "rejects": len(rejects),
              "band": [args.min_acc, args.max_acc], "quantile_range": args.quantile_range, "top_k": args.top_k,
              "total_samples": args.total_samples, "target": args.target, "seed": args.seed, "bins": choice.bins}
     write_json_atomic(f"{out}.stats.json", stats)
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                            [(b["bin"], f"{b['from']:.2f} - {b['to']:.2f}", b["weight"], b["available"], b["quota"],
                              b["selected"]) for b in choice.bins])
     report.print_summary("difficulty selector", {
-        "scored items": len(items), "after filters": choice.candidates, "selected": len(records),
+        "scored items": len(items), "skipped: unanswered (accuracy unknown)": unanswered,
+        "skipped: no difficulty_z": no_z, "after filters": choice.candidates, "selected": len(records),
         "mean accuracy of selected": float(acc[choice.chosen].mean()) if len(chosen) else float("nan"),
         "rejected input rows": len(rejects), "output": str(out), "histogram": str(plot)})
     if args.total_samples and len(records) < args.total_samples:

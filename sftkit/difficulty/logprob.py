@@ -89,14 +89,17 @@ class GoldLogprobScorer(GoldEncoder):
 
         try:
             results.update(zip(batch, self._forward([encoded[i] for i in batch])))
+            return
         except torch.OutOfMemoryError:
             if len(batch) == 1:
                 raise
-            if self.device == "cuda":
-                torch.cuda.empty_cache()
-            half = len(batch) // 2
-            self._run(batch[:half], encoded, results)
-            self._run(batch[half:], encoded, results)
+        # halves run only here, past the except block: while it is open, the exception's traceback keeps
+        # the failed forward's frames, and with them its activations, alive on the device
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+        half = len(batch) // 2
+        self._run(batch[:half], encoded, results)
+        self._run(batch[half:], encoded, results)
 
     def _forward(self, items: list[tuple[list[int], list[int], bool]]) -> list[GoldLogprob]:
         import torch

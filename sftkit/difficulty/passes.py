@@ -23,6 +23,7 @@ from sftkit.answers import is_correct
 from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import parts_dir
 from sftkit.data.errors import InputError, Reject
+from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.shards import Shard
 from sftkit.engines.base import Engine, Sampling
 from sftkit.prompts import fill
@@ -47,18 +48,15 @@ class Pair:
     answer: str
 
 
-def valid_pairs(batch: Batch, question_field: str, answer_field: str) -> tuple[list[Pair], list[Reject]]:
-    """Rows with a non-empty question and answer; the others are rejects naming the row and field."""
+def valid_pairs(batch: Batch, id_field: str, question_field: str, answer_field: str
+                ) -> tuple[list[Pair], list[Reject]]:
+    """Rows whose question is non-empty text and whose answer is non-empty text or a number; the others
+    are rejects naming the row and field (a list or a number as the question is never sent as text)."""
     batch.require([question_field, answer_field])
-    pairs, rejects = [], []
-    questions, answers = batch.values(question_field), batch.values(answer_field)
-    for pos, (row, q, a) in enumerate(zip(batch.indices.tolist(), questions, answers)):
-        empty = [name for name, v in ((question_field, q), (answer_field, a)) if v is None or str(v).strip() == ""]
-        if empty:
-            record = batch.rows[pos] if batch.rows is not None else batch.table.slice(pos, 1).to_pylist()[0]
-            rejects.append(Reject(row, batch.location(pos), f"empty {', '.join(empty)}", record))
-        else:
-            pairs.append(Pair(row, str(q), str(a)))
+    positions, records, rejects = usable_rows(batch, id_field, [TextField(question_field),
+                                                                TextField(answer_field, numbers=True)])
+    pairs = [Pair(int(batch.indices[pos]), rec[question_field], rec[answer_field])
+             for pos, rec in zip(positions, records)]
     return pairs, rejects
 
 
@@ -100,11 +98,12 @@ class LogprobPass:
     """avg_logprob, n_answer_tokens and truncated for each row, under the primary model."""
 
     scorer: Callable[[], Any]  # loads (or reuses) the scorer on first use only
+    id_field: str
     question_field: str
     answer_field: str
 
     def __call__(self, batch: Batch) -> StageResult:
-        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
         results = self.scorer().score([(p.question, p.answer) for p in pairs]) if pairs else []
         counts = Counter(rows=len(pairs), truncated=sum(r.truncated for r in results),
                          **{"no answer tokens": sum(r.avg_logprob is None for r in results)})
@@ -114,17 +113,20 @@ class LogprobPass:
 @dataclass
 class EnsemblePass:
     """How many of ``sampling.n`` answers of one model are right, per row. Prompts longer than
-    ``max_input_tokens`` are not sent (total 0, counted); a sample cut at the token limit is wrong."""
+    ``max_input_tokens``, and prompts the engine refused, are not answered (total 0, counted). A
+    truncated sample (cut at the token limit, or inside an unclosed ``<think>``) has no final answer:
+    it is wrong without being checked, and counted."""
 
     engine: Callable[[], Engine]
     sampling: Sampling
     prompt: str
     max_input_tokens: int
+    id_field: str
     question_field: str
     answer_field: str
 
     def __call__(self, batch: Batch) -> StageResult:
-        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
         counts: Counter = Counter(rows=len(pairs))
         if not pairs:
             return StageResult([], rejects, counts)
@@ -136,14 +138,15 @@ class EnsemblePass:
         completions = iter(engine.generate(sent, self.sampling) if sent else [])
         records = []
         for pair, ok in zip(pairs, fits):
-            if not ok:
-                counts["prompt over --max-input-length"] += 1
+            completion = next(completions) if ok else None
+            samples = completion.samples if completion is not None and completion.refused is None else None
+            if samples is None:
+                counts["prompts refused by the engine" if ok else "prompt over --max-input-length"] += 1
                 records.append({"row": pair.row, "correct": 0, "total": 0})
                 continue
-            samples = next(completions).samples
-            correct = sum(is_correct(pair.answer, s.answer) for s in samples)
-            cut = sum(s.finish_reason == "length" for s in samples)
-            counts.update({"samples": len(samples), "correct": correct, "samples cut at --max-new-tokens": cut})
+            correct = sum(not s.truncated and is_correct(pair.answer, s.answer) for s in samples)
+            counts.update({"samples": len(samples), "correct": correct,
+                           "samples truncated (no final answer)": sum(s.truncated for s in samples)})
             records.append({"row": pair.row, "correct": correct, "total": len(samples)})
         return StageResult(records, rejects, counts)
 
@@ -172,7 +175,7 @@ class Join:
         return self._by_pass[name]
 
     def __call__(self, batch: Batch) -> StageResult:
-        pairs, rejects = valid_pairs(batch, self.question_field, self.answer_field)
+        pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
         valid = {p.row for p in pairs}
         records = []
         for rec, row in zip(batch.records(self.id_field), batch.indices.tolist()):

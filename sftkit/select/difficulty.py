@@ -28,10 +28,13 @@ class Choice:
 
 def band(acc: np.ndarray, z: np.ndarray, min_acc: float, max_acc: float,
          quantile_range: tuple[float, float] | None) -> np.ndarray:
-    """Positions inside the accuracy band and, if given, between the two quantiles of difficulty_z."""
-    keep = (acc >= min_acc) & (acc <= max_acc)
-    if quantile_range is not None:
-        lo, hi = np.quantile(z, quantile_range)
+    """Positions inside the accuracy band and, if given, between the two quantiles of difficulty_z (taken
+    over the items with both values). An unknown (NaN) accuracy or difficulty_z is never inside: 0.0 would
+    make an item no model answered look hopelessly hard."""
+    known = np.isfinite(acc) & np.isfinite(z)
+    keep = known & (acc >= min_acc) & (acc <= max_acc)
+    if quantile_range is not None and known.any():
+        lo, hi = np.quantile(z[known], quantile_range)
         keep &= (z >= lo) & (z <= hi)
     return np.flatnonzero(keep)
 
