@@ -170,12 +170,12 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
     data = write_jsonl(tmp_path / "items.jsonl", [{"id": s["id"], "problem": s["problem"],
                                                    "expected_answer": s["expected_answer"]} for s in solve])
     engine = OpenAIEngine(str(tiny_model), ChatOptions(), url)  # the tiny model's tokenizer counts prompt tokens
-    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 4096,
+    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 4096, "id",
                         "problem", "expected_answer")
     out = tmp_path / "answers.jsonl"
     run = run_stage(stage="answers", source=open_source(InputSpec(str(data))), shard=WHOLE, output=out,
                     settings={}, process=step, every=8, batch_size=8, on_bad_record="error")
     got = {solve[r["row"]]["id"]: [r["correct"], r["total"]] for r in read_jsonl(out)}
-    assert got == wanted
+    assert got == wanted  # the old code counted the doubted \boxed{40} of the cut samples: [2, 2]
     assert run.marker["counts"]["samples truncated (no final answer)"] == 2
     assert run.marker["counts"]["prompts refused by the engine"] == 1
