@@ -12,8 +12,11 @@ LaTeX command (``LATEX_COMMANDS``), keep their backslash; otherwise ``\\n`` is a
 ``"noon.\\n\\nHow far"`` keeps its line breaks); any escape invalid in JSON keeps its backslash.
 
 A kept question or answer holds no control character but newline: ``\\r\\n`` and ``\\r`` become
-``\\n``, a tab a space, and any other one rejects the generation. So do an empty field and a copy
-of the seed.
+``\\n``, a tab a space, and any other one rejects the generation. So do a sample cut at the token
+limit or inside an unclosed ``<think>`` (even if a partial object parses), an empty field, and a
+copy of the seed. A prompt the engine refused (never sent) is quarantined once per seed. Seed rows
+whose question (or, when the prompt uses ``{{answer}}``, answer) is not usable text are bad input
+rows, left to ``--on-bad-record``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 
 from sftkit.data.batch import Batch
 from sftkit.data.errors import Reject
-from sftkit.engines.base import Engine, Sampling
-from sftkit.prompts import fill
+from sftkit.data.fields import TextField, usable_rows
+from sftkit.engines.base import Engine, Sample, Sampling
+from sftkit.prompts import fill, placeholders
 from sftkit.stage import StageResult
 
 DEFAULT_PROMPT = """Here is a seed math problem and its answer.
@@ -54,6 +58,9 @@ LATEX_COMMANDS = frozenset((
     "triangle", "triangledown", "triangleleft", "trianglelefteq", "triangleq", "triangleright", "trianglerighteq",
     "tt", "twoheadrightarrow",
 ))
+
+LENGTH_CUT = "cut at the token limit (finish_reason=length)"
+NEVER_CLOSED = "reasoning never closed"
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _SPACE = re.compile(r"\s+")
@@ -262,6 +269,15 @@ def parse_generated(text: str, seed_question: str) -> tuple[dict[str, str] | Non
     return {"question": question, "answer": answer}, None
 
 
+def parse_sample(sample: Sample, seed_question: str) -> tuple[dict[str, str] | None, str | None]:
+    """As ``parse_generated``, but a cut sample is rejected first: a partial object may still parse."""
+    if sample.finish_reason == "length":
+        return None, LENGTH_CUT
+    if sample.truncated:
+        return None, NEVER_CLOSED
+    return parse_generated(sample.answer, seed_question)
+
+
 @dataclass
 class SeedGenerator:
     """Per batch of seeds: one chunked engine call, then parse; bad generations are quarantined."""
@@ -275,25 +291,37 @@ class SeedGenerator:
     provenance: dict[str, Any]
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require([self.question_field])
-        seeds = batch.records(self.id_field)
-        prompts = [fill(self.template, {"question": s.get(self.question_field, ""),
-                                        "answer": s.get(self.answer_field, "")}, "generation prompt") for s in seeds]
-        completions = self.engine.generate([[{"role": "user", "content": p}] for p in prompts], self.sampling)
-        records, quarantine, counts = [], [], Counter(seeds=len(seeds))
-        for pos, (seed, completion) in enumerate(zip(seeds, completions)):
+        fields = [TextField(self.question_field)]
+        if "answer" in placeholders(self.template):
+            fields.append(TextField(self.answer_field, numbers=True))
+        batch.require([f.name for f in fields])
+        positions, seeds, rejects = usable_rows(batch, self.id_field, fields)
+        prompts = [fill(self.template, {"question": s[self.question_field], "answer": s.get(self.answer_field, "")},
+                        "generation prompt") for s in seeds]
+        conversations = [[{"role": "user", "content": p}] for p in prompts]
+        completions = self.engine.generate(conversations, self.sampling) if conversations else []
+        records, quarantine, counts = [], [], Counter(seeds=len(batch))
+        if rejects:
+            counts["seed rows unusable (bad input)"] += len(rejects)
+        for pos, seed, completion in zip(positions, seeds, completions, strict=True):
+            index, location, seed_id = int(batch.indices[pos]), batch.location(pos), seed[self.id_field]
             for warning in completion.warnings:
                 counts[f"engine warning: {warning}"] += 1
+            if completion.refused:
+                counts["seeds refused (prompt never sent)"] += 1
+                quarantine.append(Reject(index, location, completion.refused,
+                                         {"seed_id": seed_id, "sample": None, "text": None}))
+                continue
             for k, sample in enumerate(completion.samples):
                 counts["generated"] += 1
-                parsed, why = parse_generated(sample.answer, str(seed.get(self.question_field, "")))
+                parsed, why = parse_sample(sample, seed[self.question_field])
                 if why:
                     counts[f"rejected: {why}"] += 1
-                    quarantine.append(Reject(int(batch.indices[pos]), batch.location(pos), why,
-                                             {"seed_id": seed[self.id_field], "sample": k, "text": sample.text}))
+                    quarantine.append(Reject(index, location, why, {"seed_id": seed_id, "sample": k,
+                                                                    "text": sample.text}))
                     continue
                 counts["kept"] += 1
-                records.append({"id": f"{seed[self.id_field]}-gen{k}", "seed_id": seed[self.id_field], **parsed,
-                                "reasoning": sample.reasoning, "seed_question": seed.get(self.question_field),
+                records.append({"id": f"{seed_id}-gen{k}", "seed_id": seed_id, **parsed,
+                                "reasoning": sample.reasoning, "seed_question": seed[self.question_field],
                                 "generation": {**self.provenance, "sample": k, "finish_reason": sample.finish_reason}})
-        return StageResult(records, counts=counts, quarantine=quarantine)
+        return StageResult(records, rejects, counts, quarantine)
