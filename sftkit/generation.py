@@ -1,8 +1,8 @@
 """New problems from seed problems: the prompt, parsing what the model wrote, and quarantine of the rest.
 
-Tagged blocks, ``<question>…</question>`` and ``<answer>…</answer>``, are read first: nothing inside
-them needs escaping, so LaTeX comes through as written. The last complete block of each is taken (a
-model may write drafts first), byte-exact apart from surrounding whitespace.
+The default prompt asks for two tagged blocks, ``<question>…</question>`` and ``<answer>…</answer>``,
+because nothing inside them needs escaping: LaTeX goes in as written. The last complete block of each
+is taken (a model may write drafts first), byte-exact apart from surrounding whitespace.
 
 JSON is still accepted (a fenced block, the whole text, or a trailing object), decoded by a parser
 that keeps LaTeX: strict JSON reads ``\\frac`` as a form feed and ``\\times`` as a tab, and refuses
@@ -40,7 +40,8 @@ Problem: {{question}}
 Answer: {{answer}}
 
 Write one new problem that is different from the seed but uses a related idea, and solve it.
-Reply with only a JSON object: {"question": "<the new problem>", "answer": "<its final answer>"}"""
+Reply with the new problem between <question> and </question>, then only its final answer between <answer> and
+</answer>. Write math as usual (LaTeX is fine): nothing inside the tags is escaped."""
 
 # After ``\n`` or ``\t`` a run of letters is ambiguous: ``\nHow`` is a newline before "How", ``\neq`` is
 # LaTeX. These names are read as LaTeX. Only names starting with n or t matter: after ``\b``, ``\f``
