@@ -1,9 +1,27 @@
-"""New problems from seed problems: prompt, robust JSON extraction, and quarantine of bad generations."""
+"""New problems from seed problems: the prompt, parsing what the model wrote, and quarantine of the rest.
+
+The default prompt asks for two tagged blocks, ``<question>…</question>`` and ``<answer>…</answer>``,
+because nothing inside them needs escaping: LaTeX goes in as written. The last complete block of each
+is taken (a model may write drafts first), byte-exact apart from surrounding whitespace.
+
+JSON is still accepted (a fenced block, the whole text, or a trailing object), decoded by a parser
+that keeps LaTeX: strict JSON reads ``\\frac`` as a form feed and ``\\times`` as a tab, and refuses
+``\\sqrt`` outright. Its string rules (``_escape``): ``\\"``, ``\\\\``, ``\\/`` and ``\\uXXXX`` are
+standard; ``\\b``, ``\\f``, ``\\r`` before a letter, and ``\\n``, ``\\t`` whose run of letters is a
+LaTeX command (``LATEX_COMMANDS``), keep their backslash; otherwise ``\\n`` is a newline (so
+``"noon.\\n\\nHow far"`` keeps its line breaks); any escape invalid in JSON keeps its backslash.
+
+A kept question or answer holds no control character but newline: ``\\r\\n`` and ``\\r`` become
+``\\n``, a tab a space, and any other one rejects the generation. So do a sample cut at the token
+limit or inside an unclosed ``<think>`` (even if a partial object parses), an empty field, and a
+copy of the seed. A prompt the engine refused (never sent) is quarantined once per seed. Seed rows
+whose question (or, when the prompt uses ``{{answer}}``, answer) is not usable text are bad input
+rows, left to ``--on-bad-record``.
+"""
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -11,8 +29,9 @@ from typing import Any
 
 from sftkit.data.batch import Batch
 from sftkit.data.errors import Reject
-from sftkit.engines.base import Engine, Sampling
-from sftkit.prompts import fill
+from sftkit.data.fields import TextField, usable_rows
+from sftkit.engines.base import Engine, Sample, Sampling
+from sftkit.prompts import fill, placeholders
 from sftkit.stage import StageResult
 
 DEFAULT_PROMPT = """Here is a seed math problem and its answer.
@@ -21,32 +40,182 @@ Problem: {{question}}
 Answer: {{answer}}
 
 Write one new problem that is different from the seed but uses a related idea, and solve it.
-Reply with only a JSON object: {"question": "<the new problem>", "answer": "<its final answer>"}"""
+Reply with the new problem between <question> and </question>, then only its final answer between <answer> and
+</answer>. Write math as usual (LaTeX is fine): nothing inside the tags is escaped."""
+
+# After ``\n`` or ``\t`` a run of letters is ambiguous: ``\nHow`` is a newline before "How", ``\neq`` is
+# LaTeX. These names are read as LaTeX. Only names starting with n or t matter: after ``\b``, ``\f``
+# and ``\r`` a letter always means LaTeX (a backspace, form feed or carriage return before a word is
+# never meant). Left out on purpose: ``\ni`` (a newline before "i.e.").
+LATEX_COMMANDS = frozenset((
+    "nabla", "natural", "ncong", "ne", "nearrow", "neg", "neq", "newline", "nexists", "ngeq", "ngeqq",
+    "ngeqslant", "ngtr", "nLeftarrow", "nleftarrow", "nleftrightarrow", "nleq", "nleqq", "nleqslant", "nless",
+    "nmid", "noindent", "nolimits", "nonumber", "normalsize", "not", "notag", "notin", "nparallel", "nprec",
+    "nRightarrow", "nrightarrow", "nshortmid", "nsim", "nsubseteq", "nsucc", "nsupseteq", "ntriangleleft",
+    "ntriangleright", "nu", "nvdash", "nwarrow",
+    "tan", "tanh", "tau", "tbinom", "text", "textbf", "textcolor", "textdegree", "textit", "textnormal", "textrm",
+    "textsc", "textsf", "textsl", "textstyle", "textsubscript", "textsuperscript", "texttt", "textup", "tfrac",
+    "therefore", "theta", "thickapprox", "thicksim", "thinspace", "tilde", "times", "tiny", "to", "top",
+    "triangle", "triangledown", "triangleleft", "trianglelefteq", "triangleq", "triangleright", "trianglerighteq",
+    "tt", "twoheadrightarrow",
+))
+
+LENGTH_CUT = "cut at the token limit (finish_reason=length)"
+NEVER_CLOSED = "reasoning never closed"
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
+_PLAIN = re.compile(r'[^"\\]*')
+_LETTERS = re.compile(r"[A-Za-z]+")
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+class _NotJSON(ValueError):
+    """The text at this position is not a JSON value, even leniently read."""
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """Past JSON's own whitespace (not Unicode's: a form feed there is not JSON)."""
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def _escape(text: str, pos: int) -> tuple[str, int]:
+    """The text a backslash at ``pos`` (inside a string) stands for, and where reading goes on."""
+    letter = text[pos + 1: pos + 2]
+    if not letter:
+        raise _NotJSON("a string ends in a backslash")
+    if letter in '"\\/':
+        return letter, pos + 2
+    if letter == "u" and _HEX4.fullmatch(text, pos + 2, pos + 6):
+        code = int(text[pos + 2: pos + 6], 16)
+        if 0xD800 <= code < 0xDC00 and text[pos + 6: pos + 8] == "\\u" and _HEX4.fullmatch(text, pos + 8, pos + 12):
+            low = int(text[pos + 8: pos + 12], 16)
+            if 0xDC00 <= low < 0xE000:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), pos + 12
+        if 0xD800 <= code < 0xE000:
+            raise _NotJSON("a lone surrogate escape")  # no UTF-8 writer could store it
+        return chr(code), pos + 6
+    if letter in _ESCAPES:
+        name = _LETTERS.match(text, pos + 1).group()
+        if len(name) == 1 or (letter in "nt" and name not in LATEX_COMMANDS):
+            return _ESCAPES[letter], pos + 2
+    return "\\", pos + 1  # a LaTeX command or TeX punctuation (\sqrt, \(, \,): the backslash is text
+
+
+def _string(text: str, pos: int) -> tuple[str, int]:
+    """A string literal whose opening quote is just before ``pos``; raw control characters are allowed."""
+    parts = []
+    while True:
+        plain = _PLAIN.match(text, pos)
+        parts.append(plain.group())
+        pos = plain.end()
+        if pos >= len(text):
+            raise _NotJSON("an unterminated string")
+        if text[pos] == '"':
+            return "".join(parts), pos + 1
+        piece, pos = _escape(text, pos)
+        parts.append(piece)
+
+
+def _value(text: str, pos: int) -> tuple[Any, int]:
+    """The JSON value starting at ``pos`` (after any space), and the position after it."""
+    pos = _skip_space(text, pos)
+    char = text[pos: pos + 1]
+    if char == '"':
+        return _string(text, pos + 1)
+    if char in ("{", "["):
+        return _container(text, pos + 1, char == "{")
+    number = _JSON_NUMBER.match(text, pos)
+    if number:
+        value = float(number.group()) if number.group(1) or number.group(2) else int(number.group())
+        return value, number.end()
+    for word, value in (("true", True), ("false", False), ("null", None)):
+        if text.startswith(word, pos):
+            return value, pos + len(word)
+    raise _NotJSON(f"no JSON value at {pos}")
+
+
+def _container(text: str, pos: int, is_object: bool) -> tuple[Any, int]:
+    """An object or array whose opening bracket is just before ``pos``."""
+    items: list[Any] = []
+    close = "}" if is_object else "]"
+    pos = _skip_space(text, pos)
+    if text[pos: pos + 1] == close:
+        return ({} if is_object else []), pos + 1
+    while True:
+        if is_object:
+            pos = _skip_space(text, pos)
+            if text[pos: pos + 1] != '"':
+                raise _NotJSON(f"no key at {pos}")
+            key, pos = _string(text, pos + 1)
+            pos = _skip_space(text, pos)
+            if text[pos: pos + 1] != ":":
+                raise _NotJSON(f"no ':' at {pos}")
+            value, pos = _value(text, pos + 1)
+            items.append((key, value))
+        else:
+            value, pos = _value(text, pos)
+            items.append(value)
+        pos = _skip_space(text, pos)
+        char = text[pos: pos + 1]
+        if char == close:
+            return (dict(items) if is_object else items), pos + 1
+        if char != ",":
+            raise _NotJSON(f"no ',' or {close!r} at {pos}")
+        pos += 1
+
+
+def loads_keeping_latex(text: str, start: int = 0, whole: bool = True) -> tuple[Any, int]:
+    """Decode JSON whose strings may hold unescaped LaTeX (module docstring); ``whole``: nothing but
+    space may follow. Raises ValueError if the text is not JSON even so."""
+    try:
+        value, end = _value(text, start)
+    except RecursionError as exc:
+        raise _NotJSON("nested too deeply") from exc
+    if whole and _skip_space(text, end) != len(text):
+        raise _NotJSON(f"text after the value at {end}")
+    return value, end
 
 
 def extract_json_object(text: str) -> dict[str, Any] | None:
     """The object in a fenced block, the whole text, or the last object in it; None if there is none."""
-    candidates = [m.strip() for m in reversed(_FENCE.findall(text))] + [text.strip()]
-    for candidate in candidates:
+    for candidate in [m.strip() for m in reversed(_FENCE.findall(text))] + [text.strip()]:
         try:
-            value = json.loads(candidate)
-        except json.JSONDecodeError:
+            value, _ = loads_keeping_latex(candidate)
+        except ValueError:
             continue
         if isinstance(value, dict):
             return value
-    decoder = json.JSONDecoder()
     for start in reversed([m.start() for m in re.finditer(r"\{", text)]):
         try:
-            value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+            value, _ = loads_keeping_latex(text, start, whole=False)
+        except ValueError:
             continue
         if isinstance(value, dict):
             return value
     return None
+
+
+def last_block(text: str, tag: str) -> str | None:
+    """The text of the last complete ``<tag>…</tag>`` (drafts before it are ignored), stripped."""
+    close = text.rfind(f"</{tag}>")
+    start = text.rfind(f"<{tag}>", 0, close) if close >= 0 else -1
+    return None if start < 0 else text[start + len(tag) + 2: close].strip()
+
+
+def clean_text(value: str, name: str) -> tuple[str | None, str | None]:
+    """(text, None) with line ends as ``\\n`` and tabs as spaces, or (None, the control character found)."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    bad = _CONTROL.search(value)
+    if bad:
+        return None, f"control character U+{ord(bad.group()):04X} in {name}"
+    return value.strip(), None
 
 
 def _normal(text: str) -> str:
@@ -62,23 +231,52 @@ def _copies(question: str, seed: str) -> bool:
         difflib.SequenceMatcher(None, a, b).ratio() >= 0.9)
 
 
-def parse_generated(text: str, seed_question: str) -> tuple[dict[str, str] | None, str | None]:
-    """({question, answer}, None), or (None, why it is rejected)."""
-    if not text.strip():
-        return None, "empty generation"
+def _fields(text: str) -> tuple[Any, Any, str | None]:
+    """(question, answer, None) from the tagged blocks, else from a JSON object; or why there are none."""
+    question, answer = last_block(text, "question"), last_block(text, "answer")
+    if question is not None and answer is not None:
+        return question, answer, None
     obj = extract_json_object(text)
     if obj is None:
-        return None, "no JSON object in the generation"
+        if question is None and answer is None:
+            return None, None, "no <question>/<answer> blocks and no JSON object in the generation"
+        missing = "answer" if answer is None else "question"
+        return None, None, f"no complete <{missing}>…</{missing}> block and no JSON object"
     question, answer = obj.get("question"), obj.get("answer")
     if isinstance(answer, int | float) and not isinstance(answer, bool):
         answer = str(answer)
     if not isinstance(question, str) or not isinstance(answer, str):
-        return None, "JSON object lacks a string 'question' and 'answer'"
-    if not question.strip() or not answer.strip():
+        return None, None, "JSON object lacks a string 'question' and 'answer'"
+    return question, answer, None
+
+
+def parse_generated(text: str, seed_question: str) -> tuple[dict[str, str] | None, str | None]:
+    """({question, answer}, None), or (None, why it is rejected)."""
+    if not text.strip():
+        return None, "empty generation"
+    question, answer, why = _fields(text)
+    if why:
+        return None, why
+    question, why = clean_text(question, "question")
+    if why:
+        return None, why
+    answer, why = clean_text(answer, "answer")
+    if why:
+        return None, why
+    if not question or not answer:
         return None, "empty question or answer"
     if _copies(question, seed_question):
         return None, "copies its seed problem"
-    return {"question": question.strip(), "answer": answer.strip()}, None
+    return {"question": question, "answer": answer}, None
+
+
+def parse_sample(sample: Sample, seed_question: str) -> tuple[dict[str, str] | None, str | None]:
+    """As ``parse_generated``, but a cut sample is rejected first: a partial object may still parse."""
+    if sample.finish_reason == "length":
+        return None, LENGTH_CUT
+    if sample.truncated:
+        return None, NEVER_CLOSED
+    return parse_generated(sample.answer, seed_question)
 
 
 @dataclass
@@ -94,25 +292,37 @@ class SeedGenerator:
     provenance: dict[str, Any]
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require([self.question_field])
-        seeds = batch.records(self.id_field)
-        prompts = [fill(self.template, {"question": s.get(self.question_field, ""),
-                                        "answer": s.get(self.answer_field, "")}, "generation prompt") for s in seeds]
-        completions = self.engine.generate([[{"role": "user", "content": p}] for p in prompts], self.sampling)
-        records, quarantine, counts = [], [], Counter(seeds=len(seeds))
-        for pos, (seed, completion) in enumerate(zip(seeds, completions)):
+        fields = [TextField(self.question_field)]
+        if "answer" in placeholders(self.template):
+            fields.append(TextField(self.answer_field, numbers=True))
+        batch.require([f.name for f in fields])
+        positions, seeds, rejects = usable_rows(batch, self.id_field, fields)
+        prompts = [fill(self.template, {"question": s[self.question_field], "answer": s.get(self.answer_field, "")},
+                        "generation prompt") for s in seeds]
+        conversations = [[{"role": "user", "content": p}] for p in prompts]
+        completions = self.engine.generate(conversations, self.sampling) if conversations else []
+        records, quarantine, counts = [], [], Counter(seeds=len(batch))
+        if rejects:
+            counts["seed rows unusable (bad input)"] += len(rejects)
+        for pos, seed, completion in zip(positions, seeds, completions, strict=True):
+            index, location, seed_id = int(batch.indices[pos]), batch.location(pos), seed[self.id_field]
             for warning in completion.warnings:
                 counts[f"engine warning: {warning}"] += 1
+            if completion.refused:
+                counts["seeds refused (prompt never sent)"] += 1
+                quarantine.append(Reject(index, location, completion.refused,
+                                         {"seed_id": seed_id, "sample": None, "text": None}))
+                continue
             for k, sample in enumerate(completion.samples):
                 counts["generated"] += 1
-                parsed, why = parse_generated(sample.answer, str(seed.get(self.question_field, "")))
+                parsed, why = parse_sample(sample, seed[self.question_field])
                 if why:
                     counts[f"rejected: {why}"] += 1
-                    quarantine.append(Reject(int(batch.indices[pos]), batch.location(pos), why,
-                                             {"seed_id": seed[self.id_field], "sample": k, "text": sample.text}))
+                    quarantine.append(Reject(index, location, why, {"seed_id": seed_id, "sample": k,
+                                                                    "text": sample.text}))
                     continue
                 counts["kept"] += 1
-                records.append({"id": f"{seed[self.id_field]}-gen{k}", "seed_id": seed[self.id_field], **parsed,
-                                "reasoning": sample.reasoning, "seed_question": seed.get(self.question_field),
+                records.append({"id": f"{seed_id}-gen{k}", "seed_id": seed_id, **parsed,
+                                "reasoning": sample.reasoning, "seed_question": seed[self.question_field],
                                 "generation": {**self.provenance, "sample": k, "finish_reason": sample.finish_reason}})
-        return StageResult(records, counts=counts, quarantine=quarantine)
+        return StageResult(records, rejects, counts, quarantine)

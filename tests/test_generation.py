@@ -1,16 +1,29 @@
-"""Generation from seeds: JSON extraction, quarantine, and the stage end to end on real engines."""
+"""Generation from seeds: tagged blocks and LaTeX-keeping JSON, quarantine, bad seed rows, and the stage
+end to end on real engines."""
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import run_script
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sftkit.data.errors import InputError
 from sftkit.data.shards import WHOLE
 from sftkit.data.sources import InputSpec, open_source
-from sftkit.engines.base import Sampling
-from sftkit.generation import DEFAULT_PROMPT, SeedGenerator, extract_json_object, parse_generated
+from sftkit.engines.base import Completion, Conversation, Sample, Sampling
+from sftkit.generation import (
+    DEFAULT_PROMPT,
+    LATEX_COMMANDS,
+    SeedGenerator,
+    extract_json_object,
+    loads_keeping_latex,
+    parse_generated,
+    parse_sample,
+)
 from sftkit.prompts import fill
 from sftkit.stage import run_stage
 
@@ -29,7 +42,9 @@ def test_json_is_extracted_from_fences_bare_text_or_a_trailing_object(text: str,
 def test_bad_generations_get_a_reason() -> None:
     seed = "What is 3 + 4?"
     assert parse_generated("", seed) == (None, "empty generation")
-    assert parse_generated("I cannot", seed)[1] == "no JSON object in the generation"
+    assert parse_generated("I cannot", seed)[1] == "no <question>/<answer> blocks and no JSON object in the generation"
+    assert parse_generated("<question>What is 10 + 5?</question> <answer>15", seed)[1] == (
+        "no complete <answer>…</answer> block and no JSON object")
     assert parse_generated('{"question": "x"}', seed)[1] == "JSON object lacks a string 'question' and 'answer'"
     assert parse_generated('{"question": " ", "answer": "1"}', seed)[1] == "empty question or answer"
     assert parse_generated('{"question": "what is 3 +  4?", "answer": "7"}', seed)[1] == "copies its seed problem"
@@ -41,6 +56,203 @@ def test_prompt_placeholders_are_filled_once() -> None:
     tricky = "What is {{answer}}? Use \\boxed{} and {\"json\": 1}."
     text = fill(DEFAULT_PROMPT, {"question": tricky, "answer": "42"})
     assert tricky in text and "Answer: 42" in text  # the question's own {{answer}} is not replaced
+
+
+LATEX = r"Compute $\frac{1}{2} \times \binom{4}{2}$, then $\sqrt{2}$, $\left( x \right)$, $\int_0^1 x\,dx$, " \
+        r"$a \neq b$, $\nabla f$, $\tan\theta$ in \text{cm}. Give \boxed{3} as a check."
+LATEX_JSON = '{"question": "' + LATEX.replace('"', '\\"') + r'", "answer": "\\frac{3}{2}"}'  # answer properly escaped
+
+
+@pytest.mark.parametrize("text", [
+    LATEX_JSON,
+    "Here it is:\n```json\n" + LATEX_JSON + "\n```\n",
+    "Let me write a problem about fractions and binomials. Final: " + LATEX_JSON,
+], ids=["bare", "fenced", "trailing"])
+def test_latex_in_json_keeps_every_backslash(text: str) -> None:
+    assert parse_generated(text, "What is 3 + 4?") == ({"question": LATEX, "answer": r"\frac{3}{2}"}, None)
+
+
+def test_json_repair_keeps_real_escapes() -> None:
+    text = ('{"question": "A train leaves at noon.\\n\\nHow far has it gone at $\\\\frac{3}{2}$ km per minute '
+            '(in \\text{km}) by 12:30?\\nCaf\\u00e9 stop: \\"none\\".", "answer": "45"}')
+    assert parse_generated(text, "What is 3 + 4?") == ({
+        "question": 'A train leaves at noon.\n\nHow far has it gone at $\\frac{3}{2}$ km per minute (in \\text{km}) '
+                    'by 12:30?\nCafé stop: "none".',
+        "answer": "45"}, None)
+    # a newline before a word and a LaTeX command after \n or \t, side by side
+    assert extract_json_object(r'{"question": "\nThe value of $\nu\tau$\nis\ttwice \to", "answer": "x"}') == {
+        "question": "\nThe value of $\\nu\\tau$\nis\ttwice \\to", "answer": "x"}
+
+
+_AFTER_CONTROL = re.compile(r"([\x08\x0c\r\n\t])([A-Za-z]*)")
+
+
+def _unambiguous(text: str) -> bool:
+    """No place where the repair reads JSON differently on purpose: a backspace, form feed or carriage
+    return before a letter, or a newline or tab whose escape runs into a LaTeX name (``\\nu``)."""
+    for control, run in _AFTER_CONTROL.findall(text):
+        if run and (control in "\x08\x0c\r" or {"\n": "n", "\t": "t"}[control] + run in LATEX_COMMANDS):
+            return False
+    return True
+
+
+_JSONISH = st.characters(codec="utf-8") | st.sampled_from(list('\n\t\r\x0c\\"/ nteqaubfrx'))
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(_JSONISH, max_size=40), max_size=4), st.booleans())
+def test_json_repair_reads_any_unambiguous_json_as_json_loads_does(value: dict[str, str], ascii_only: bool) -> None:
+    if all(_unambiguous(t) for t in [*value, *value.values()]):
+        text = json.dumps(value, ensure_ascii=ascii_only)
+        assert loads_keeping_latex(text) == (json.loads(text), len(text))
+
+
+def test_tagged_blocks_are_taken_byte_exact_and_the_last_pair_wins() -> None:
+    seed = "What is 3 + 4?"
+    text = "<question>\n" + LATEX + "\n</question>\n<answer> \\dfrac{3}{2} </answer>"
+    assert parse_generated(text, seed) == ({"question": LATEX, "answer": r"\dfrac{3}{2}"}, None)
+    drafts = ("Draft:\n<question>What is $2^{10}$?</question>\n<answer>1000</answer>\nThat answer is wrong, "
+              "and the problem is too easy. Final:\n<question>What is $2^{10} - \\binom{5}{2}$?</question>\n"
+              "<answer>1014</answer>\n")
+    assert parse_generated(drafts, seed) == ({"question": r"What is $2^{10} - \binom{5}{2}$?", "answer": "1014"},
+                                             None)
+    both = '<question>What is $\\frac{1}{4}$ of 20?</question><answer>5</answer> {"question": "x", "answer": "y"}'
+    assert parse_generated(both, seed)[0] == {"question": r"What is $\frac{1}{4}$ of 20?", "answer": "5"}
+
+
+def test_tags_after_a_think_block() -> None:
+    sample = Sample.from_text("<think>\nThe seed adds; mine can multiply. <question>draft</question>\n</think>\n\n"
+                              "<question>What is $6 \\times 7$?</question>\n<answer>42</answer>", finish_reason="stop")
+    assert sample.reasoning.startswith("The seed adds")
+    assert parse_generated(sample.answer, "What is 3 + 4?") == ({"question": r"What is $6 \times 7$?",
+                                                                  "answer": "42"}, None)
+    assert parse_sample(sample, "What is 3 + 4?") == parse_generated(sample.answer, "What is 3 + 4?")
+
+
+def test_control_characters_become_newline_and_space_or_reject() -> None:
+    seed = "What is 3 + 4?"
+    assert parse_generated("<question>Row 1:\t3\r\nRow 2:\t4\rSum them.</question><answer>7\t</answer>", seed) == (
+        {"question": "Row 1: 3\nRow 2: 4\nSum them.", "answer": "7"}, None)
+    assert parse_generated('{"question": "Columns:\\ta\\tb", "answer": "ab"}', seed) == (
+        {"question": "Columns: a b", "answer": "ab"}, None)
+    assert parse_generated('{"question": "Page 1\\u000cPage 2", "answer": "2"}', seed) == (
+        None, "control character U+000C in question")
+    assert parse_generated('{"question": "What is 5 + 6?", "answer": "\\f11"}', seed) == (
+        None, "control character U+000C in answer")
+    assert parse_generated("<question>What is 5\x00 + 6?</question><answer>11</answer>", seed) == (
+        None, "control character U+0000 in question")
+    assert parse_generated("<question>What is 5 + 6?</question><answer>11\x7f</answer>", seed) == (
+        None, "control character U+007F in answer")
+
+
+def test_cut_samples_are_rejected_even_when_a_partial_object_parses() -> None:
+    seed = "What is 3 + 4?"
+    cut = Sample.from_text('{"question": "What is 10 + 5?", "answer": "15"}', finish_reason="length")
+    assert parse_sample(cut, seed) == (None, "cut at the token limit (finish_reason=length)")
+    unclosed = Sample.from_text('<think>\nMaybe {"question": "What is 10 + 5?", "answer": "15"}', finish_reason="stop")
+    assert parse_sample(unclosed, seed) == (None, "reasoning never closed")
+
+
+class ScriptedEngine:
+    """Answers each prompt with the completion scripted for the seed question it contains; keeps the prompts."""
+
+    name = "scripted"
+    model = "scripted"
+
+    def __init__(self, script: dict[str, Completion]) -> None:
+        self.script = script
+        self.prompts: list[str] = []
+
+    def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+        prompts = [c[-1]["content"] for c in conversations]
+        self.prompts += prompts
+        return [self._reply(p) for p in prompts]
+
+    def _reply(self, prompt: str) -> Completion:
+        for question, done in self.script.items():
+            if question in prompt:
+                return done
+        raise AssertionError(f"a prompt no usable seed row makes was sent:\n{prompt}")
+
+    def describe(self) -> dict[str, str]:
+        return {"engine": self.name, "model": self.model}
+
+
+def _samples(*texts: tuple[str, str]) -> Completion:
+    return Completion([Sample.from_text(text, finish_reason=finish) for text, finish in texts])
+
+
+SCRIPT = {
+    "What is 2 + 3?": _samples(("<question>What is $\\sqrt{49} + 3$?</question><answer>10</answer>", "stop"),
+                               ('{"question": "What is 7 + 8?", "answer": "15"}', "length"),
+                               ('<think>\n{"question": "What is 7 + 8?", "answer": "15"}', "stop")),
+    "What is 4 + 4?": Completion([], refused="prompt has 9,000 tokens, the model's context is 4,096 (--max-model-len)"),
+    "What is 6 + 1?": _samples(("<question>What is 6 + 2?</question><answer>8</answer>", "stop")),
+}
+SEED_ROWS = [
+    {"id": "good", "problem": "What is 2 + 3?", "expected_answer": "5"},
+    {"id": "refused", "problem": "What is 4 + 4?", "expected_answer": 8},
+    {"id": "missing", "expected_answer": "1"},
+    {"id": "null", "problem": None, "expected_answer": "1"},
+    {"id": "empty", "problem": "", "expected_answer": "1"},
+    {"id": "list", "problem": ["What is 1 + 1?"], "expected_answer": "2"},
+    {"id": "no-answer", "problem": "What is 6 + 1?", "expected_answer": None},
+]
+
+
+def _generate(tmp_path: Path, template: str, policy: str, rows: list[dict] = SEED_ROWS) -> tuple:
+    tmp_path.mkdir(exist_ok=True)
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    engine = ScriptedEngine(SCRIPT)
+    step = SeedGenerator(engine, Sampling(n=3), template, "problem", "expected_answer", "id", engine.describe())
+    out = tmp_path / "gen.jsonl"
+    run = run_stage(stage="generate", source=open_source(InputSpec(str(seeds))), shard=WHOLE, output=out,
+                    settings={"t": 1}, process=step, every=10, batch_size=10, on_bad_record=policy)
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    return run.marker["counts"], kept, rejects, engine.prompts
+
+
+def test_seed_generator_quarantines_cut_and_refused_and_skips_bad_seed_rows(tmp_path: Path) -> None:
+    counts, kept, rejects, prompts = _generate(tmp_path, DEFAULT_PROMPT, "skip")
+    assert len(prompts) == 2 and "Answer: 8\n" in prompts[1]  # a numeric gold answer is its text
+    assert [(r["id"], r["question"], r["answer"]) for r in kept] == [("good-gen0", r"What is $\sqrt{49} + 3$?", "10")]
+    assert kept[0]["generation"]["engine"] == "scripted" and kept[0]["seed_question"] == "What is 2 + 3?"
+    by_where = {(r["location"], r["reason"]): r["record"] for r in rejects}
+    seeds = str(tmp_path / "seeds.jsonl")
+    assert set(by_where) == {
+        (f"{seeds}:1", "cut at the token limit (finish_reason=length)"),
+        (f"{seeds}:1", "reasoning never closed"),
+        (f"{seeds}:2", "prompt has 9,000 tokens, the model's context is 4,096 (--max-model-len)"),
+        (f"{seeds}:3", "field 'problem' is missing"),
+        (f"{seeds}:4", "field 'problem' is null"),
+        (f"{seeds}:5", "field 'problem' is empty"),
+        (f"{seeds}:6", "field 'problem' is a list, not text"),
+        (f"{seeds}:7", "field 'expected_answer' is null"),
+    }
+    assert by_where[(f"{seeds}:1", "cut at the token limit (finish_reason=length)")] == {
+        "seed_id": "good", "sample": 1, "text": '{"question": "What is 7 + 8?", "answer": "15"}'}
+    assert by_where[(f"{seeds}:2", "prompt has 9,000 tokens, the model's context is 4,096 (--max-model-len)")] == {
+        "seed_id": "refused", "sample": None, "text": None}
+    assert by_where[(f"{seeds}:6", "field 'problem' is a list, not text")]["id"] == "list"
+    assert counts == {"seeds": 7, "seed rows unusable (bad input)": 5, "seeds refused (prompt never sent)": 1,
+                      "generated": 3, "kept": 1, "rejected: cut at the token limit (finish_reason=length)": 1,
+                      "rejected: reasoning never closed": 1}
+
+
+def test_seed_generator_needs_the_answer_only_when_the_prompt_uses_it(tmp_path: Path) -> None:
+    counts, kept, rejects, prompts = _generate(tmp_path, "Make a harder problem from this one: {{question}}", "skip")
+    assert len(prompts) == 3 and [r["id"] for r in kept] == ["good-gen0", "no-answer-gen0"]
+    assert counts["seed rows unusable (bad input)"] == 4 and not any(r["reason"].startswith("field 'expected_answer'")
+                                                                    for r in rejects)
+    with pytest.raises(InputError, match="no field 'expected_answer'"):
+        _generate(tmp_path / "mapping", DEFAULT_PROMPT, "skip", [{"id": "a", "problem": "What is 2 + 3?"}])
+
+
+def test_bad_seed_row_under_on_bad_record_error_names_file_line_and_field(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as error:
+        _generate(tmp_path, DEFAULT_PROMPT, "error")
+    assert str(error.value).startswith(f"{tmp_path / 'seeds.jsonl'}:3: field 'problem' is missing (and 4 more")
 
 
 @pytest.fixture

@@ -1,8 +1,15 @@
 """Generate new problems with solutions from seed problems (the predecessor's generateFromSeed.py).
 
-For each seed, --n generations; each must yield a JSON object {"question", "answer"} (a fenced
-block, bare JSON or a trailing object). Unparseable, empty or seed-copying generations go to
-<output>.rejects.jsonl with a reason and are counted. Whole chunks of --save-per-iteration seeds
+For each seed, --n generations. The default prompt asks for the new problem between <question> and
+</question> and its final answer between <answer> and </answer>: nothing in them is escaped, so LaTeX
+comes through as written (the last complete block of each counts; drafts before it are ignored).
+A JSON object {"question", "answer"} is still accepted (a fenced block, bare JSON or a trailing
+object); its LaTeX keeps its backslashes (\\frac, \\sqrt), while \\n before a word is a newline.
+Tabs become spaces and \\r newlines. Rejected, to <output>.rejects.jsonl with a reason and counted: a
+generation with neither format, an empty or seed-copying problem, another control character, a
+sample cut at --max_tokens or inside an unclosed <think>, and a seed whose prompt the engine refused
+(over the context). Seed rows without a usable question (or answer, when the prompt uses
+{{answer}}) are bad input, handled by --on-bad-record. Whole chunks of --save-per-iteration seeds
 go to the engine at once (vLLM batches them continuously) and are checkpointed, so a killed shard
 resumes. The default prompt uses {{question}} and {{answer}}; --prompt-file replaces it.
 """

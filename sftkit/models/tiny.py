@@ -42,14 +42,14 @@ def _example(rng: random.Random) -> tuple[str, str]:
 
 
 def _seed_task(rng: random.Random) -> tuple[str, str]:
-    """The default generation prompt, answered in JSON: so the demo and tests get some parseable output."""
+    """The default generation prompt, answered in its tagged blocks: so the demo and tests get some parseable output."""
     from sftkit.generation import DEFAULT_PROMPT
     from sftkit.prompts import fill
 
     a, b, c, d = (rng.randint(0, 50) for _ in range(4))
     prompt = fill(DEFAULT_PROMPT, {"question": f"What is {a} + {b}?", "answer": a + b})
     empty_think = "<think>\n\n</think>\n\n" if rng.random() < 0.5 else ""  # as with enable_thinking=False
-    return prompt, empty_think + f'{{"question": "What is {c} + {d}?", "answer": "{c + d}"}}'
+    return prompt, empty_think + f"<question>What is {c} + {d}?</question>\n<answer>{c + d}</answer>"
 
 
 def _render(question: str, answer: str) -> str:
