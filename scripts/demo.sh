@@ -22,7 +22,7 @@ echo "== 2. length selection: 300 seeds favouring long solutions"
 echo "== 3. a tiny chat model, built offline (~15 s)"
 [ -f "$MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$MODEL"
 
-echo "== 4. new problems from the first 12 seeds (a tiny model: expect many rejects)"
+echo "== 4. new problems from the first 12 seeds (a tiny model: generations it cannot parse go to the rejects file)"
 "$PY" hpc/generate_from_seed.py --model "$MODEL" "${TINY[@]}" --input_file "$OUT/selected_seeds.json" \
     --max-samples 12 --n 2 --max_tokens 64 --temperature 0.5 --output_file "$OUT/generated.jsonl"
 
