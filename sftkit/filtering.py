@@ -40,17 +40,18 @@ Candidate answer: {{candidate}}
 Is the candidate's final answer equivalent to the gold answer? Think briefly, then end with a last
 line that is exactly "VERDICT: yes" or "VERDICT: no"."""
 
-_VERDICT = re.compile(r"^VERDICT\s*:\s*(yes|no)\.?$", re.IGNORECASE)
-_MARKUP = re.compile(r"[*_#`>]+")
+_VERDICT = re.compile(r"^VERDICT\s*:\s*(yes|no)\b\s*(\([^()]*\))?\s*[.!]*$", re.IGNORECASE)
+_MARKUP = re.compile(r"[*_#`>~=-]+")
 
 
 def parse_verdict(sample: Sample) -> str:
-    """'yes' or 'no' from the last non-empty line of the judge's answer only (Markdown emphasis
-    ignored); else 'truncated' (no final answer) or 'unparseable'."""
+    """'yes' or 'no' from the last line with words of the judge's answer only (Markdown emphasis,
+    fences and rules ignored; a closing parenthesis or '!' allowed); else 'truncated' (no final
+    answer) or 'unparseable'."""
     if sample.truncated:
         return "truncated"
-    lines = [line for line in sample.answer.strip().splitlines() if line.strip()]
-    match = _VERDICT.match(_MARKUP.sub("", lines[-1]).strip()) if lines else None
+    lines = [line for line in (_MARKUP.sub("", raw).strip() for raw in sample.answer.splitlines()) if line]
+    match = _VERDICT.match(lines[-1]) if lines else None
     return match.group(1).lower() if match else "unparseable"
 
 
@@ -84,8 +85,6 @@ class SolveAndJudge:
     provenance: dict[str, Any] | None = None
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require([self.question_field, self.answer_field] + ([self.candidate_field] if self.candidate_field
-                                                                  else []))
         fields = [TextField(self.question_field), TextField(self.answer_field, numbers=True)]
         if self.candidate_field:
             fields.append(TextField(self.candidate_field, many=True))
@@ -127,8 +126,9 @@ class SolveAndJudge:
         return [c.samples for c in completions], {i: c.refused for i, c in enumerate(completions) if c.refused}
 
     def _check(self, row: dict[str, Any], sample: Sample) -> dict[str, Any]:
-        """A candidate's record; a truncated one is wrong without asking math-verify or a judge."""
-        verified = False if sample.truncated else verify_answer(row[self.answer_field], sample.answer)
+        """A candidate's record; a truncated or empty one is wrong without asking math-verify or a judge."""
+        unanswered = sample.truncated or not sample.answer.strip()
+        verified = False if unanswered else verify_answer(row[self.answer_field], sample.answer)
         return {"answer": sample.answer, "verified": verified, "truncated": sample.truncated,
                 "finish_reason": sample.finish_reason}
 

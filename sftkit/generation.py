@@ -295,7 +295,6 @@ class SeedGenerator:
         fields = [TextField(self.question_field)]
         if "answer" in placeholders(self.template):
             fields.append(TextField(self.answer_field, numbers=True))
-        batch.require([f.name for f in fields])
         positions, seeds, rejects = usable_rows(batch, self.id_field, fields)
         prompts = [fill(self.template, {"question": s[self.question_field], "answer": s.get(self.answer_field, "")},
                         "generation prompt") for s in seeds]

@@ -160,3 +160,10 @@ def test_items_without_a_logprob_keep_the_spread_of_beta(tmp_path: Path) -> None
     assert 0.85 < beta_only.std() / full.std() < 1.15
     assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0)
     assert np.corrcoef(beta_only, beta[0::2])[0, 1] > 0.8 and np.corrcoef(full, beta[1::2])[0, 1] > 0.8
+
+
+def test_negative_weights_are_refused(tmp_path: Path) -> None:
+    write_responses(tmp_path / "r.jsonl", 20, seed=1)
+    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"), "--irt-weight",
+                      "-1", "--output", str(tmp_path / "s.jsonl"), check=False)
+    assert proc.returncode == 2 and "must be >= 0" in proc.stderr and not (tmp_path / "s.jsonl").exists()

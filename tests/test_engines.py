@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sftkit.engines.base import ChatOptions, Sample, Sampling, cut_at_stop
+from sftkit.engines.base import ChatOptions, Sample, Sampling, cut_at_stop, with_chat
 
 QUESTIONS = ["What is 12 + 30?", "Compute 7 times 2.", "What is 3 + 4?", "What is 1 + 1?", "What is 20 + 5?"]
 CONVS = [[{"role": "user", "content": q}] for q in QUESTIONS]
@@ -29,6 +29,11 @@ def test_reasoning_is_split_from_the_answer() -> None:
     ("Checked.\n</think>\n\n\\boxed{42}", "stop", False, "Checked.", "\\boxed{42}", False),
     ("<think>\n</think>\n\n\\boxed{42}", "stop", False, "", "\\boxed{42}", False),
     ("\\boxed{42}", "length", False, None, "", True),  # finished or not, the limit cut it
+    ("<think>a</think> The tag </think> above. \\boxed{12}", "stop", False, "a",
+     "The tag </think> above. \\boxed{12}", False),  # the first </think> closes; a quoted one is answer text
+    ("Quoting the question: <think> tags. \\boxed{3}", "stop", False, None,
+     "Quoting the question: <think> tags. \\boxed{3}", False),  # <think> opens a block only at the start
+    ("<think>a</think> So 42. <think> Or is it \\boxed{41}", "stop", False, "a", "", True),  # reopened, cut
 ])
 def test_a_sample_without_a_finished_answer_is_truncated(text: str, finish: str, opened: bool,
                                                          reasoning: str | None, answer: str, truncated: bool) -> None:
@@ -77,6 +82,22 @@ def test_hf_never_sends_a_prompt_over_the_context(tiny_model: Path) -> None:
     completions = hf.generate([CONVS[0], LONG], Sampling(max_tokens=8))
     assert len(completions[0].samples) == 1 and completions[1].samples == []
     assert "the model's context is 64" in completions[1].refused
+    prompt = hf.prompt_lengths([CONVS[0]])[0]
+    capped = HFEngine(str(tiny_model), ChatOptions(enable_thinking=False), dtype="fp32", max_model_len=prompt + 3)
+    sample = capped.generate([CONVS[0]], Sampling(max_tokens=40))[0].samples[0]
+    assert sample.tokens == 3 and sample.finish_reason == "length"  # generation stops at the context too
+
+
+def test_openai_reasoning_without_content_never_left_the_block() -> None:
+    from sftkit.engines.openai_compat import OpenAIEngine
+
+    def sample(message: dict, finish: str = "stop") -> Sample:
+        return OpenAIEngine._sample({"message": message, "finish_reason": finish}, Sampling(), [])
+
+    cut = sample({"content": None, "reasoning_content": "So maybe \\boxed{42}, but wait"})
+    assert cut.truncated and cut.answer == "" and cut.reasoning == "So maybe \\boxed{42}, but wait"
+    done = sample({"content": "\\boxed{42}", "reasoning_content": "Checked twice."})
+    assert not done.truncated and (done.reasoning, done.answer) == ("Checked twice.", "\\boxed{42}")
 
 
 def test_hf_and_vllm_greedy_outputs_match(tiny_model: Path, vllm_engine) -> None:
@@ -90,6 +111,13 @@ def test_hf_and_vllm_greedy_outputs_match(tiny_model: Path, vllm_engine) -> None
         assert a.samples[0].tokens == b.samples[0].tokens
         assert a.samples[0].logprob == pytest.approx(b.samples[0].logprob, abs=1e-3)
     assert len({c.samples[0].answer for c in ours}) > 1  # the model's outputs are not uniform
+    # the tiny tokenizer marks <think> special: decoding must keep it, or reasoning would become answer
+    thinking = ChatOptions()
+    ours, theirs = with_chat(hf, thinking).generate(CONVS, greedy), with_chat(vllm_engine, thinking).generate(
+        CONVS, greedy)
+    assert [c.samples[0].text for c in ours] == [c.samples[0].text for c in theirs]
+    reasoned = [c.samples[0] for c in ours if c.samples[0].reasoning]
+    assert reasoned and all("<think>" not in s.answer and "<|im_end|>" not in s.text for s in reasoned)
 
 
 def test_vllm_n_samples_seeded_and_thinking_control(tiny_model: Path, vllm_engine) -> None:

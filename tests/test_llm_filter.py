@@ -30,6 +30,10 @@ FILTER = "hpc/llm_filter.py"
     ("VERDICT: yes", "length", "truncated"),  # cut at the limit: no final answer, whatever it says
     ("<think>\nThe candidate says 7, the gold is 7, so VERDICT: yes", "stop", "truncated"),  # never closed
     ("<think>\nSame.\n</think>\n\nVERDICT: yes", "stop", "yes"),
+    ("Same day.\n\nVERDICT: yes\n```", "stop", "yes"),  # a closing fence is not the last line
+    ("Same day.\n\n---\nVERDICT: Yes!", "stop", "yes"),
+    ("VERDICT: yes (equivalent forms)", "stop", "yes"),
+    ("VERDICT: yes, but only if x > 0", "stop", "unparseable"),
     ("", "stop", "unparseable"),
 ])
 def test_verdicts_are_parsed_strictly(text: str, finish: str, expected: str) -> None:
@@ -43,6 +47,13 @@ def test_unusable_votes_are_neither_yes_nor_no() -> None:
     assert decide(["yes", "unparseable", "truncated"], 2) is None
     assert decide(["unparseable"], 1) is None and decide(["no"], 1) is False
     assert decide(["unparseable", "truncated"], 1) is None
+
+
+def test_numbers_as_gold_answers_become_the_text_a_person_writes() -> None:
+    from sftkit.data.fields import number_text
+
+    assert [number_text(x) for x in (7, 7.0, 0.25, 1e-05, 1e16)] == ["7", "7", "0.25", "0.00001", "10000000000000000"]
+    assert verify_answer(number_text(1e-05), "\\boxed{0.00001}") is True  # "1e-05" parses as E - 5
 
 
 def test_math_verify_decides_equivalence_not_substrings() -> None:
@@ -110,9 +121,11 @@ def test_solving_filter_shards_merge_to_one_run_and_resume_after_a_kill(tiny_mod
         assert (tmp_path / name).read_text() == (tmp_path / name.replace("one", "two")).read_text()
     every = [json.loads(line) for line in (tmp_path / "one.full.jsonl").read_text().splitlines()]
     assert len(every) == 40 and {r["n_samples"] for r in every} == {2}
-    for row in every:  # pass rate from math-verify's verdicts, and the band decides what is kept
-        assert row["n_correct"] == sum(bool(c["correct"]) for c in row["samples"])
-        assert row["pass_rate"] == row["n_correct"] / 2 and row["kept"] == (row["pass_rate"] >= 0.5)
+    for row in every:  # pass rate over decided candidates, and the band decides what is kept
+        decided = [c["correct"] for c in row["samples"] if c["correct"] is not None]
+        assert row["n_correct"] == sum(decided) and row["n_decided"] == len(decided)
+        assert row["pass_rate"] == (sum(decided) / len(decided) if decided else None)
+        assert row["kept"] == (row["pass_rate"] is not None and row["pass_rate"] >= 0.5)
     kept = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
     assert kept == [r for r in every if r["kept"]]
 

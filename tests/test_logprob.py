@@ -69,6 +69,9 @@ def test_vllm_prompt_logprobs_equal_the_transformers_values(tiny_model: Path, vl
     assert ours[-1] == GoldLogprob(None, 0, True) and any(r.truncated and r.n_answer_tokens for r in ours)
     for a, b in zip(ours[:-1], hf[:-1]):
         assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)
+    # --max-sequence-length over the engine's context (512): pairs are cut to fit, never refused as a batch
+    long = VLLMGoldLogprob(vllm_engine.llm, 2048).score([("What is 1 + 1?", "2 " * 600), PAIRS[0]])
+    assert long[0].truncated and long[0].n_answer_tokens > 0 and long[1].avg_logprob is not None
 
 
 def test_halves_of_an_out_of_memory_batch_run_after_its_memory_is_released() -> None:

@@ -118,6 +118,36 @@ def test_a_bad_row_is_a_one_line_error_naming_file_line_and_field(server: tuple[
                       "--output", str(tmp_path / "out.jsonl"), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{data}:2: field 'expected_answer' is missing" in proc.stderr
+    # a chunk in which no row has the field is still a per-row reject, whatever --save-per-iteration says
+    out = tmp_path / "skip.jsonl"
+    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never", "--on-bad-record",
+               "skip", "--save-per-iteration", "1", "--output", str(out))
+    assert [r["record"]["id"] for r in read_jsonl(Path(f"{out}.rejects.jsonl"))] == ["no-gold"]
+    assert [r["id"] for r in read_jsonl(tmp_path / "skip.full.jsonl")] == ["ok"]
+
+
+def test_a_server_that_refuses_every_prompt_is_an_error_not_a_quarantine(server: tuple[str, Path],
+                                                                         tmp_path: Path) -> None:
+    url, _ = server
+    refused = next(s for s in CORPUS["solve"] if "status" in s)
+    data = write_jsonl(tmp_path / "all.jsonl", [{"id": f"r{i}", "problem": refused["problem"], "expected_answer": "1"}
+                                                for i in range(3)])
+    proc = run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never",
+                      "--output", str(tmp_path / "out.jsonl"), check=False)
+    assert proc.returncode == 2 and "every prompt of this chunk was refused" in proc.stderr
+
+
+def test_a_judge_on_the_solvers_model_but_another_server_gets_its_own_requests(server: tuple[str, Path],
+                                                                               tmp_path: Path) -> None:
+    url, _ = server
+    judge_url = url.replace("127.0.0.1", "localhost")  # the same scripted server under another base URL
+    problem = next(s for s in CORPUS["solve"] if s["id"] == "judge-says-yes-in-markdown")
+    data = write_jsonl(tmp_path / "one.jsonl", [{"id": "j", "problem": problem["problem"],
+                                                 "expected_answer": problem["expected_answer"]}])
+    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), *remote(judge_url, "judgement-"),
+               "--samples", "1", "--output", str(tmp_path / "out.jsonl"))
+    row = read_jsonl(tmp_path / "out.full.jsonl")[0]
+    assert row["filter"]["judges"][0]["base_url"] == judge_url and row["pass_rate"] == 1.0
 
 
 def test_greedy_samples_are_decoded_once_and_repeated(server: tuple[str, Path], tmp_path: Path) -> None:

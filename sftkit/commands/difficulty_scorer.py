@@ -224,6 +224,9 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if min(args.logprob_weight, args.irt_weight) < 0:
+        raise InputError("--logprob-weight and --irt-weight must be >= 0 (a negative weight would turn a term's "
+                         "sign in items that have both terms only)")
     responses = responses_path(args)
     if args.from_responses:
         fit_and_write(args, read_items(Path(args.from_responses)), args.from_responses)

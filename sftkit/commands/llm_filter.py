@@ -89,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     solver = None if args.judge_only else make_engine(args, solver_chat, "inference-", seed=args.seed)
     judges = []
     for model in (args.judgement_model or []) if judges_wanted else []:
-        if solver is not None and model == args.inference_model and args.judgement_engine == args.inference_engine:
-            judges.append(with_chat(solver, judge_chat))  # one copy of the weights serves both roles
+        same_weights = args.judgement_engine == args.inference_engine != "openai"
+        same_server = args.judgement_engine == args.inference_engine == "openai" and (
+            args.judgement_base_url == args.inference_base_url)
+        if solver is not None and model == args.inference_model and (same_weights or same_server):
+            judges.append(with_chat(solver, judge_chat))  # one copy of the weights (or one server) serves both
             continue
         one = copy.copy(args)
         one.judgement_model = model

@@ -2,13 +2,16 @@
 
 Without them a missing gold answer raised a raw ``KeyError``, and ``None``, ``""`` or a list became
 the text ``"None"`` or ``"['nested']"``, was sent to the model, and came back as a confident
-``pass_rate 0.0, kept: true``.
+``pass_rate 0.0, kept: true``. The checks are per row, never per chunk, so whether a row is a
+reject cannot depend on ``--save-per-iteration``, shard boundaries or where a run resumed; a
+missing field's reason lists the fields the row has, for a wrong ``--answer-field`` mapping.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sftkit.data.batch import Batch
@@ -36,7 +39,7 @@ def _one(value: Any, numbers: bool) -> tuple[str | None, str | None]:
             return None, f"is a number ({value!r}), not text"
         if isinstance(value, float) and not math.isfinite(value):
             return None, f"is {value!r}, not an answer"
-        return str(value), None
+        return number_text(value), None
     if not isinstance(value, str):
         return None, f"is a {type(value).__name__}, not text"
     if not value.strip():
@@ -44,10 +47,18 @@ def _one(value: Any, numbers: bool) -> tuple[str | None, str | None]:
     return value, None
 
 
+def number_text(value: int | float) -> str:
+    """A number as a person writes it: ``7.0`` as ``7``, ``1e-05`` as ``0.00001`` (math-verify reads
+    ``1e-05`` as the expression E - 5)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
+
+
 def text_of(record: dict[str, Any], spec: TextField) -> tuple[str | list[str] | None, str | None]:
     """The field's text (a list of texts for ``many``), or why it cannot be used."""
     if spec.name not in record:
-        return None, f"field {spec.name!r} is missing"
+        return None, f"field {spec.name!r} is missing (the row has: {', '.join(map(str, list(record)[:12]))})"
     value = record[spec.name]
     if spec.many and isinstance(value, list):
         if not value:

@@ -126,7 +126,8 @@ class VLLMGoldLogprob(GoldEncoder):
     batch; vLLM schedules and chunks the prompts itself, so no bucketing is needed here."""
 
     def __init__(self, llm: Any, max_sequence_length: int) -> None:
-        super().__init__(llm.get_tokenizer(), max_sequence_length)
+        # vLLM refuses a whole call if one prompt leaves no room for its one new token
+        super().__init__(llm.get_tokenizer(), min(max_sequence_length, llm.model_config.max_model_len - 1))
         self.llm = llm
 
     def score(self, pairs: list[tuple[str, str]]) -> list[GoldLogprob]:

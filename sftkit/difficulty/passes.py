@@ -52,7 +52,6 @@ def valid_pairs(batch: Batch, id_field: str, question_field: str, answer_field: 
                 ) -> tuple[list[Pair], list[Reject]]:
     """Rows whose question is non-empty text and whose answer is non-empty text or a number; the others
     are rejects naming the row and field (a list or a number as the question is never sent as text)."""
-    batch.require([question_field, answer_field])
     positions, records, rejects = usable_rows(batch, id_field, [TextField(question_field),
                                                                 TextField(answer_field, numbers=True)])
     pairs = [Pair(int(batch.indices[pos]), rec[question_field], rec[answer_field])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -56,18 +57,29 @@ class Sample:
 
 
 def split_reasoning(text: str, opened: bool = False) -> tuple[str | None, str, bool]:
-    """(reasoning, answer, closed): the answer is what follows the last ``</think>``; ``closed`` is
-    False when a ``<think>`` block (in the text, or opened by the prompt) never ends."""
-    head, tag, answer = text.rpartition("</think>")
-    if tag:
-        before, opening, inside = head.partition("<think>")
-        return (inside if opening else before).strip(), answer.strip(), True
-    before, opening, inside = text.partition("<think>")
-    if opening:
+    """(reasoning, answer, closed). A block opens only at the very start (elsewhere ``<think>`` is
+    text, e.g. quoted from a question) or in the prompt; the first ``</think>`` closes it, so a tag
+    quoted in the answer stays in the answer. ``closed`` is False when the block never ends, or when
+    the answer opens another one and stops inside it."""
+    body = text.lstrip()
+    if body.startswith("<think>"):
+        inside, tag, answer = body.removeprefix("<think>").partition("</think>")
+    else:
+        inside, tag, answer = text.partition("</think>")
+        if not tag:
+            return (text.strip(), "", False) if opened else (None, text.strip(), True)
+    if not tag:
         return inside.strip(), "", False
-    if opened:
-        return text.strip(), "", False
-    return None, text.strip(), True
+    _, reopened, after = answer.rpartition("<think>")
+    return inside.strip(), answer.strip(), not (reopened and "</think>" not in after)
+
+
+def special_tokens(tokenizer: Any) -> re.Pattern[str] | None:
+    """The special tokens a decoded sample drops: all but the reasoning tags, which some tokenizers
+    mark special too (``skip_special_tokens`` would erase where the answer starts)."""
+    names = {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
+    names = (names | set(getattr(tokenizer, "all_special_tokens", []))) - {"<think>", "</think>"}
+    return re.compile("|".join(map(re.escape, sorted(names, key=len, reverse=True)))) if names else None
 
 
 def opens_reasoning(tokenizer: Any, chat: ChatOptions) -> bool:

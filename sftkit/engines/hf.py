@@ -14,6 +14,7 @@ from sftkit.engines.base import (
     prompt_lengths,
     render,
     send_fitting,
+    special_tokens,
 )
 
 
@@ -52,6 +53,7 @@ class HFEngine:
         configured = self.lm.generation_config.eos_token_id
         self.eos = {self.tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])}
         self.eos.discard(None)
+        self.specials = special_tokens(self.tokenizer)
 
     def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
         return prompt_lengths(self.tokenizer, self.chat, conversations)
@@ -75,7 +77,9 @@ class HFEngine:
                 torch.manual_seed(sampling.seed + start)
             # greedy decoding gives n identical samples: decode once, repeat
             per = 1 if sampling.temperature == 0 else sampling.n
-            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": per,
+            # a batch is left-padded to its longest prompt: no sample may run past the context
+            room = self.max_model_len - enc["input_ids"].shape[1] if self.max_model_len else sampling.max_tokens
+            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room), "num_return_sequences": per,
                                       "pad_token_id": self.tokenizer.pad_token_id,
                                       "return_dict_in_generate": True, "output_scores": sampling.logprobs}
             if sampling.temperature > 0:
@@ -94,7 +98,8 @@ class HFEngine:
                 for j in range(sampling.n):
                     row = k * per + j % per
                     ids, ended = self._own_tokens(new[row].tolist())
-                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                    text = self.tokenizer.decode(ids, skip_special_tokens=False)
+                    text = self.specials.sub("", text) if self.specials else text
                     stopped = ended or any(s in text for s in sampling.stop)
                     samples.append(Sample.from_text(
                         text, sampling.stop, opened, tokens=len(ids), finish_reason="stop" if stopped else "length",

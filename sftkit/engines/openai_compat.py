@@ -27,7 +27,7 @@ from sftkit.secrets import Secret
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # how vLLM, SGLang and OpenAI word "this prompt does not fit the context"
 _OVER_CONTEXT = re.compile(r"context length|context_length_exceeded|maximum model length|max_model_len|"
-                           r"prompt is too long|too many tokens", re.IGNORECASE)
+                           r"prompt is too long|too many tokens|context size|exceed_context_size", re.IGNORECASE)
 
 
 class Refused(Exception):
@@ -44,7 +44,11 @@ class OpenAIEngine:
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
-        return asyncio.run(self._generate_all(conversations, sampling))
+        completions = asyncio.run(self._generate_all(conversations, sampling))
+        if len(completions) > 1 and all(c.refused for c in completions):  # not one long prompt: a setting
+            raise InputError(f"every prompt of this chunk was refused: {completions[0].refused}. Is --max-tokens "
+                             "over the server's context?")
+        return completions
 
     async def _generate_all(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
@@ -106,8 +110,9 @@ class OpenAIEngine:
                 warnings.append("server returned no logprobs")
         text = message.get("content") or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if reasoning:  # a server-side reasoning parser split it off: put the block back, parse as one text
-            text = f"<think>\n{reasoning.strip()}\n</think>\n\n{text}"
+        if reasoning:  # a server-side reasoning parser split it off: put the block back, parse as one text;
+            # reasoning with no content means the model never left it
+            text = f"<think>\n{reasoning.strip()}" + (f"\n</think>\n\n{text}" if text.strip() else "")
         return Sample.from_text(text, sampling.stop, logprob=logprob, finish_reason=choice.get("finish_reason"))
 
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:

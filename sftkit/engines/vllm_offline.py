@@ -4,6 +4,7 @@ batching keeps the GPU full (the predecessor sent batches of 4 and got 50 s per 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -16,6 +17,7 @@ from sftkit.engines.base import (
     opens_reasoning,
     prompt_lengths,
     send_fitting,
+    special_tokens,
 )
 
 
@@ -60,12 +62,14 @@ class VLLMEngine:
         repeat = sampling.n if sampling.temperature == 0 else 1
         params = [SamplingParams(n=sampling.n // repeat, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_tokens, seed=request_seed(sampling.seed, c),
-                                 stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None)
+                                 stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None,
+                                 skip_special_tokens=False, spaces_between_special_tokens=False)
                   for c in conversations]
         outputs = self.llm.chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
                                 chat_template_kwargs=self.chat.template_kwargs() or None)
-        opened = opens_reasoning(self.llm.get_tokenizer(), self.chat)
-        return [Completion([self._sample(o, sampling, opened) for o in out.outputs for _ in range(repeat)])
+        tokenizer = self.llm.get_tokenizer()
+        opened, specials = opens_reasoning(tokenizer, self.chat), special_tokens(tokenizer)
+        return [Completion([self._sample(o, sampling, opened, specials) for o in out.outputs for _ in range(repeat)])
                 for out in outputs]
 
     def close(self) -> None:
@@ -77,8 +81,11 @@ class VLLMEngine:
         return prompt_lengths(self.llm.get_tokenizer(), self.chat, conversations)
 
     @staticmethod
-    def _sample(output: Any, sampling: Sampling, opened: bool) -> Sample:
-        return Sample.from_text(output.text, sampling.stop, opened, tokens=len(output.token_ids),
+    def _sample(output: Any, sampling: Sampling, opened: bool, specials: re.Pattern[str] | None) -> Sample:
+        """Special tokens are decoded (a tokenizer may mark ``<think>`` special) and dropped here, but
+        for the reasoning tags."""
+        text = specials.sub("", output.text) if specials else output.text
+        return Sample.from_text(text, sampling.stop, opened, tokens=len(output.token_ids),
                                 logprob=output.cumulative_logprob if sampling.logprobs else None,
                                 finish_reason=output.finish_reason)
 
