@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,7 +11,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
@@ -61,3 +63,16 @@ def _run(command: list[str], port: int, timeout: float, log: IO[str]) -> Iterato
 def vllm_server(model: str, port: int) -> list[str]:
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--dtype", "float32",
             "--max-model-len", "512", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def scripted(entries: list[dict[str, Any]], folder: Path) -> Iterator[tuple[str, Path]]:
+    """tests/scripted_server.py answering ``entries`` (see its docstring); yields its base URL and the
+    JSONL log of every request it got."""
+    (folder / "script.json").write_text(json.dumps(entries))
+    log = folder / "requests.jsonl"
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).with_name("scripted_server.py")), str(folder / "script.json"),
+               str(port), str(log)]
+    with serve(command, port, timeout=30) as url:
+        yield url, log

@@ -7,7 +7,6 @@ finish_reason; the stage code, the engine client, the parsing and math-verify al
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,9 @@ def script() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    from servers import free_port, serve
+    from servers import scripted
 
-    folder = tmp_path_factory.mktemp("scripted")
-    (folder / "script.json").write_text(json.dumps(script()))
-    log = folder / "requests.jsonl"
-    port = free_port()
-    command = [sys.executable, str(REPO / "tests" / "scripted_server.py"), str(folder / "script.json"), str(port),
-               str(log)]
-    with serve(command, port, timeout=30) as url:
+    with scripted(script(), tmp_path_factory.mktemp("scripted")) as (url, log):
         yield url, log
 
 
@@ -197,10 +190,13 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
     wanted = {"qwen3-right-and-substring-wrong": [1, 2], "r1-closing-tag-only": [2, 2],
               "cut-mid-think-while-doubting": [0, 2], "latex-equivalent-forms": [2, 2], "over-the-context": [0, 0]}
     solve = [s for s in CORPUS["solve"] if s["id"] in wanted]
+    solve.append({"id": "over --max-input-length", "problem": "How many primes are below " + "ten " * 300 + "?",
+                  "expected_answer": "4"})  # never sent: the server has no script for it
+    wanted[solve[-1]["id"]] = [0, 0]
     data = write_jsonl(tmp_path / "items.jsonl", [{"id": s["id"], "problem": s["problem"],
                                                    "expected_answer": s["expected_answer"]} for s in solve])
     engine = OpenAIEngine(str(tiny_model), ChatOptions(), url)  # the tiny model's tokenizer counts prompt tokens
-    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 4096, "id",
+    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 256, "id",
                         "problem", "expected_answer")
     out = tmp_path / "answers.jsonl"
     run = run_stage(stage="answers", source=open_source(InputSpec(str(data))), shard=WHOLE, output=out,
@@ -209,3 +205,4 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
     assert got == wanted  # the old code counted the doubted \boxed{40} of the cut samples: [2, 2]
     assert run.marker["counts"]["samples truncated (no final answer)"] == 2
     assert run.marker["counts"]["prompts refused by the engine"] == 1
+    assert run.marker["counts"]["prompt over --max-input-length"] == 1
