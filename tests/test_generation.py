@@ -241,7 +241,8 @@ def test_seed_generator_needs_the_answer_only_when_the_prompt_uses_it(tmp_path: 
 def test_bad_seed_row_under_on_bad_record_error_names_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         _generate(tmp_path, DEFAULT_PROMPT, "error")
-    assert str(error.value).startswith(f"{tmp_path / 'seeds.jsonl'}:3: field 'problem' is missing (and 4 more")
+    assert str(error.value).startswith(f"{tmp_path / 'seeds.jsonl'}:3: field 'problem' is missing "
+                                       "(the row has: id, expected_answer) (and 4 more")
 
 
 @pytest.fixture
