@@ -146,7 +146,10 @@ def test_openai_engine_against_a_real_vllm_server_matches_offline_vllm(tiny_mode
     remote = OpenAIEngine(str(tiny_model), ChatOptions(enable_thinking=False), vllm_server_url, concurrency=3)
     greedy = Sampling(max_tokens=40, logprobs=True)
     served, local = remote.generate(CONVS, greedy), vllm_engine.generate(CONVS, greedy)
-    assert [c.samples[0].text for c in served] == [c.samples[0].text for c in local]
+    # `vllm serve` drops special tokens from its text, and the tiny tokenizer marks <think> special (Qwen3's
+    # and DeepSeek-R1's do not); the OpenAI API has no portable switch for it, so compare without the tags
+    untagged = [c.samples[0].text.replace("<think>", "").replace("</think>", "") for c in local]
+    assert [c.samples[0].text for c in served] == untagged
     assert served[0].samples[0].logprob == pytest.approx(local[0].samples[0].logprob, abs=1e-3)
     assert all(not c.warnings for c in served)
     several = remote.generate(CONVS[:2], Sampling(max_tokens=20, temperature=1.0, n=3, seed=1, stop=("boxed",)))

@@ -198,7 +198,7 @@ def _generate(tmp_path: Path, template: str, policy: str, rows: list[dict] = SEE
 
 def test_seed_generator_quarantines_cut_and_refused_and_skips_bad_seed_rows(tmp_path: Path) -> None:
     counts, kept, rejects, prompts = _generate(tmp_path, DEFAULT_PROMPT, "skip")
-    assert len(prompts) == 2 and "Answer: 8\n" in prompts[1]  # a numeric gold answer is its text
+    assert len(prompts) == 2 and any("Answer: 8\n" in p for p in prompts)  # a numeric gold answer is its text
     assert [(r["id"], r["question"], r["answer"]) for r in kept] == [("good-gen0", r"What is $\sqrt{49} + 3$?", "10")]
     assert kept[0]["generation"]["engine"] == "openai" and kept[0]["seed_question"] == "What is 2 + 3?"
     by_where = {(r["location"], r["reason"]): r["record"] for r in rejects}
