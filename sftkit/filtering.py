@@ -136,7 +136,8 @@ class SolveAndJudge:
         if self.judge_mode == "never" or not self.judges:
             return
         todo = [(i, j) for i, row_checks in enumerate(checks) for j, c in enumerate(row_checks)
-                if not c["truncated"] and (self.judge_mode == "always" or c["verified"] is None)]
+                if not c["truncated"] and c["answer"].strip()  # an empty answer is wrong, never judged
+                and (self.judge_mode == "always" or c["verified"] is None)]
         if not todo:
             return
         conversations = [[{"role": "user", "content": fill(self.judge_prompt, {

@@ -29,7 +29,7 @@ from typing import Any
 
 from sftkit.data.batch import Batch
 from sftkit.data.errors import Reject
-from sftkit.data.fields import TextField, usable_rows
+from sftkit.data.fields import TextField, number_text, usable_rows
 from sftkit.engines.base import Engine, Sample, Sampling
 from sftkit.prompts import fill, placeholders
 from sftkit.stage import StageResult
@@ -71,7 +71,7 @@ _PLAIN = re.compile(r'[^"\\]*')
 _LETTERS = re.compile(r"[A-Za-z]+")
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
 
 
 class _NotJSON(ValueError):
@@ -244,7 +244,7 @@ def _fields(text: str) -> tuple[Any, Any, str | None]:
         return None, None, f"no complete <{missing}>…</{missing}> block and no JSON object"
     question, answer = obj.get("question"), obj.get("answer")
     if isinstance(answer, int | float) and not isinstance(answer, bool):
-        answer = str(answer)
+        answer = number_text(answer)
     if not isinstance(question, str) or not isinstance(answer, str):
         return None, None, "JSON object lacks a string 'question' and 'answer'"
     return question, answer, None

@@ -284,3 +284,11 @@ def test_generate_cli_sharded_runs_merge_to_the_single_run(tiny_model: Path, see
     run_script("hpc/merge_shards.py", "--output", str(tmp_path / "two.jsonl"))
     one, two = (tmp_path / "one.jsonl").read_text(), (tmp_path / "two.jsonl").read_text()
     assert one == two and one
+
+
+def test_c1_control_characters_and_line_separators_are_rejected_and_json_numbers_keep_their_digits() -> None:
+    seed = "What is 3 + 4?"
+    assert "U+0085" in parse_generated("<question>What is 7 + 8?\x85 Explain.</question><answer>15</answer>", seed)[1]
+    assert "U+2028" in parse_generated('{"question": "What is 7 + 8?\\u2028", "answer": "15"}', seed)[1]
+    assert parse_generated('{"question": "What is 10^{-5} written out?", "answer": 0.00001}', seed)[0]["answer"] == (
+        "0.00001")

@@ -53,6 +53,7 @@ def test_numbers_as_gold_answers_become_the_text_a_person_writes() -> None:
     from sftkit.data.fields import number_text
 
     assert [number_text(x) for x in (7, 7.0, 0.25, 1e-05, 1e16)] == ["7", "7", "0.25", "0.00001", "10000000000000000"]
+    assert number_text(1e23) == "1" + "0" * 23  # the digits written, not the binary expansion 99999999999999991611392
     assert verify_answer(number_text(1e-05), "\\boxed{0.00001}") is True  # "1e-05" parses as E - 5
 
 

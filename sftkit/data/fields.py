@@ -48,11 +48,12 @@ def _one(value: Any, numbers: bool) -> tuple[str | None, str | None]:
 
 
 def number_text(value: int | float) -> str:
-    """A number as a person writes it: ``7.0`` as ``7``, ``1e-05`` as ``0.00001`` (math-verify reads
-    ``1e-05`` as the expression E - 5)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
+    """A number as a person writes it: ``7.0`` as ``7``, ``1e-05`` as ``0.00001`` and ``1e23`` as
+    ``100000000000000000000000`` (math-verify reads ``1e-05`` as the expression E - 5)."""
+    if not isinstance(value, float):
+        return str(value)
+    text = format(Decimal(repr(value)), "f")  # the digits Python prints, never the binary expansion
+    return text.removesuffix(".0")
 
 
 def text_of(record: dict[str, Any], spec: TextField) -> tuple[str | list[str] | None, str | None]:
