@@ -1,32 +1,77 @@
 # Shared by every slurm/run_*.sh (sourced after ROOT is set). Nothing here names a user, node or partition.
 #
-# Environment (all optional):
-#   SFTKIT_CONDA_ENV        conda env to activate                 (default: none)
-#   SFTKIT_VENV             venv folder to activate               (default: $ROOT/.venv if it exists)
-#   SFTKIT_MODULES          modules to `module load` first         (default: none), e.g. "cuda/12.4"
-#   SFTKIT_PYTHON           python to run                          (default: python of the env)
+# Which Python runs the stage: the first that applies (the job log's second line names it):
+#   1. SFTKIT_CONDA_ENV     a conda env to activate, by name or path    } setting both is an error
+#      SFTKIT_VENV          a venv folder to activate                   }
+#   2. the environment active where you submitted (sbatch passes the submitting shell's environment on
+#      unless --export says otherwise): VIRTUAL_ENV, else CONDA_PREFIX unless it is conda's base env
+#      (`conda init` activates base in every shell, so an active base says nothing about the job)
+#   3. $ROOT/.venv, only when none of the above: it is what `make test` builds, with CPU torch
+#   4. whatever `python` is first on PATH
+# Other settings (all optional):
+#   SFTKIT_MODULES          modules to `module load` first          (default: none), e.g. "cuda/12.4"
+#   SFTKIT_PYTHON           python to run                           (default: python of the env above)
 #   SFTKIT_WORKERS_PER_TASK workers per task, each with its own GPUs and shard   (default: 1)
 #   SFTKIT_GPUS_PER_WORKER  GPUs each worker gets   (default: the task's GPUs / workers), e.g. 4 x TP2 on 8 GPUs
 set -euo pipefail
 
+_sftkit_conda_base() {  # is the active conda env conda's (or micromamba's) base?
+  [ "${CONDA_DEFAULT_ENV:-}" = base ] && return 0
+  [ -n "${CONDA_EXE:-}" ] && [ "$CONDA_PREFIX" = "$(dirname "$(dirname "$CONDA_EXE")")" ] && return 0
+  [ -n "${MAMBA_ROOT_PREFIX:-}" ] && [ "$CONDA_PREFIX" = "$MAMBA_ROOT_PREFIX" ]
+}
+
+_sftkit_use_active() {  # PREFIX KIND VAR: an environment that was active where the job was submitted
+  if [ ! -x "$1/bin/python" ]; then
+    echo "[sftkit] error: $3=$1 was active where you submitted, but there is no $1/bin/python on" \
+         "$(hostname). Deactivate it, or choose with SFTKIT_VENV or SFTKIT_CONDA_ENV." >&2
+    return 2
+  fi
+  export PATH="$1/bin:$PATH"  # first, even after SFTKIT_MODULES
+  SFTKIT_ENV_CHOSEN="$2 $1 (active where submitted: $3)"
+}
+
+# sftkit_activate: load SFTKIT_MODULES, activate the environment chosen as above, set PYTHON, and
+# say in SFTKIT_ENV_CHOSEN what was chosen and why (the banner prints it).
 sftkit_activate() {
   if [ -n "${SFTKIT_MODULES:-}" ]; then
     # shellcheck disable=SC2086  # a list of module names
     module load $SFTKIT_MODULES
   fi
+  if [ -n "${SFTKIT_CONDA_ENV:-}" ] && [ -n "${SFTKIT_VENV:-}" ]; then
+    echo "[sftkit] error: both SFTKIT_CONDA_ENV ($SFTKIT_CONDA_ENV) and SFTKIT_VENV ($SFTKIT_VENV) are set; keep one" >&2
+    return 2
+  fi
+  set +u  # activation scripts are not written for `set -u`
   if [ -n "${SFTKIT_CONDA_ENV:-}" ]; then
+    local conda=${CONDA_EXE:-$(command -v conda || true)}
+    if [ -z "$conda" ]; then
+      echo "[sftkit] error: SFTKIT_CONDA_ENV is set but conda is not found here; load it with SFTKIT_MODULES" >&2
+      return 2
+    fi
     # shellcheck disable=SC1091
-    source "$(conda info --base)/etc/profile.d/conda.sh"
+    source "$("$conda" info --base)/etc/profile.d/conda.sh"
     conda activate "$SFTKIT_CONDA_ENV"
+    SFTKIT_ENV_CHOSEN="conda env $SFTKIT_CONDA_ENV at ${CONDA_PREFIX:-?} (SFTKIT_CONDA_ENV)"
   elif [ -n "${SFTKIT_VENV:-}" ]; then
     # shellcheck disable=SC1091
     source "$SFTKIT_VENV/bin/activate"
+    SFTKIT_ENV_CHOSEN="venv $SFTKIT_VENV (SFTKIT_VENV)"
+  elif [ -n "${VIRTUAL_ENV:-}" ]; then
+    _sftkit_use_active "$VIRTUAL_ENV" venv VIRTUAL_ENV
+  elif [ -n "${CONDA_PREFIX:-}" ] && ! _sftkit_conda_base; then
+    _sftkit_use_active "$CONDA_PREFIX" "conda env" CONDA_PREFIX
   elif [ -f "$ROOT/.venv/bin/activate" ]; then
     # shellcheck disable=SC1091
     source "$ROOT/.venv/bin/activate"
+    SFTKIT_ENV_CHOSEN="venv $ROOT/.venv (the repo's: no environment set or active)"
+  else
+    SFTKIT_ENV_CHOSEN="none set or active (python from PATH)"
   fi
+  set -u
   export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
   PYTHON=${SFTKIT_PYTHON:-python}
+  if [ -n "${SFTKIT_PYTHON:-}" ]; then SFTKIT_ENV_CHOSEN+=", python from SFTKIT_PYTHON"; fi
 }
 
 sftkit_banner() {
@@ -36,6 +81,7 @@ sftkit_banner() {
   fi
   echo "[sftkit] $(date '+%F %T') host=$(hostname) job=${SLURM_JOB_ID:-local} task=${SLURM_ARRAY_TASK_ID:--}" \
        "restart=${SLURM_RESTART_COUNT:-0} gpus=${CUDA_VISIBLE_DEVICES:-none} log=${log:-stdout}"
+  echo "[sftkit] environment: ${SFTKIT_ENV_CHOSEN:-?}; python: $(command -v "$PYTHON" || echo "$PYTHON (not found)")"
 }
 
 _SFTKIT_PIDS=()

@@ -23,6 +23,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # vLLM's CPU build, kept small and in-process: one engine per test session
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+# Slurm jobs and local workers run the python running the tests, whichever checkout or environment it is
+os.environ.setdefault("SFTKIT_PYTHON", sys.executable)
 
 
 def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

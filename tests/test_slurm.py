@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_script
+from fake_envs import clean_env, fake_env, fake_repo
 from slurm_cluster import wait_done, wait_running
 
 pytestmark = pytest.mark.usefixtures("slurm")
@@ -47,6 +48,22 @@ def test_scripts_run_unmodified_through_sbatch_from_any_folder(demo_data: Path, 
     assert (tmp_path / "filtered.jsonl").read_bytes() == reference(tmp_path, demo_data)
     log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
     assert "[sftkit]" in log and "job=" in log and "label filter" in log
+
+
+def test_an_environment_active_at_submit_beats_the_repo_venv(demo_data: Path, tmp_path: Path) -> None:
+    """sbatch passes the submitting shell's environment on: the (GPU) venv activated there runs the job,
+    not the repository's own .venv (`make test`'s, with CPU torch), and the log names the choice."""
+    repo, venv = fake_repo(tmp_path / "repo"), fake_env(tmp_path / "gpu-venv", "gpu venv")
+    (tmp_path / "logs").mkdir()
+    env = clean_env(VIRTUAL_ENV=str(venv), PATH=f"{venv}/bin:{os.environ['PATH']}")
+    proc = subprocess.run(["sbatch", "--wait", *SMALL, str(repo / "slurm/run_label_filter.sh"), "--input",
+                           str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "f.jsonl"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=180)
+    log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
+    assert proc.returncode == 0, proc.stderr + log
+    assert f"environment: venv {venv} (active where submitted: VIRTUAL_ENV); python: {venv}/bin/python" in log
+    assert "python of gpu venv" in log and "python of repo .venv" not in log
+    assert (tmp_path / "f.jsonl").read_bytes() == reference(tmp_path, demo_data)
 
 
 def test_universal_length_selector_submits_a_job(demo_data: Path, tmp_path: Path) -> None:
