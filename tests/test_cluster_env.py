@@ -1,14 +1,21 @@
-"""The first day on a real GPU cluster, checked without Slurm: which Python environment slurm/lib.sh chooses."""
+"""The first day on a real GPU cluster, checked without Slurm: which Python environment slurm/lib.sh chooses,
+and the GPU preflight of the GPU stages."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_script
 from fake_envs import clean_env, fake_conda, fake_env, fake_repo
+
+from sftkit import preflight
+from sftkit.data.errors import InputError
+from sftkit.orchestrate import STAGES, stage
 
 
 def activate(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -59,3 +66,60 @@ def test_environment_conflicts_and_stale_environments_are_refused(envs: dict[str
     assert both.returncode == 2 and "both SFTKIT_CONDA_ENV" in both.stderr
     gone = activate(envs["repo"], VIRTUAL_ENV=str(tmp_path / "deleted-venv"))
     assert gone.returncode == 2 and f"no {tmp_path}/deleted-venv/bin/python" in gone.stderr
+
+
+NO_MODEL = "no-such-org/no-such-model"
+GPU_STAGES = {"filter": ["--inference-engine", "hf", "--inference-model", NO_MODEL, "--judge", "never"],
+              "generate": ["--engine", "hf", "--model", NO_MODEL],
+              "difficulty_scorer": ["--engine", "hf", "--primary-model", NO_MODEL]}
+
+
+@pytest.mark.parametrize("name", GPU_STAGES)
+def test_a_gpu_stage_given_gpus_stops_when_torch_is_a_cpu_build(demo_data: Path, tmp_path: Path, name: str) -> None:
+    proc = run_script(STAGES[name].script, "--input", str(demo_data), *GPU_STAGES[name], "--output",
+                      str(tmp_path / "out.jsonl"), env={"CUDA_VISIBLE_DEVICES": "0", "SFTKIT_ALLOW_CPU": "0"},
+                      check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: this job was given GPUs (CUDA_VISIBLE_DEVICES=0)")
+    assert f"{sys.executable} (torch " in error and "is a CPU build of torch" in error
+    assert "SFTKIT_CONDA_ENV=NAME or SFTKIT_VENV=PATH" in error and "SFTKIT_ALLOW_CPU=1" in error
+    assert not (tmp_path / "out.jsonl.parts").exists()  # stopped before any work
+
+
+@pytest.mark.parametrize(("env", "given"), [
+    ({}, None),
+    ({"CUDA_VISIBLE_DEVICES": "2,3"}, "CUDA_VISIBLE_DEVICES=2,3"),
+    ({"SLURM_JOB_GPUS": "5"}, "SLURM_JOB_GPUS=5"),
+    ({"SLURM_STEP_GPUS": "0,1"}, "SLURM_STEP_GPUS=0,1"),
+    ({"CUDA_VISIBLE_DEVICES": "", "SLURM_JOB_GPUS": "5"}, None),  # hidden on purpose
+    ({"CUDA_VISIBLE_DEVICES": "-1"}, None),
+    ({"CUDA_VISIBLE_DEVICES": "NoDevFiles", "SLURM_JOB_GPUS": "0"}, None),
+])
+def test_which_jobs_count_as_given_gpus(env: dict[str, str], given: str | None) -> None:
+    assert preflight.gpus_given(env) == given
+
+
+def test_the_preflight_opt_out_and_stages_that_use_no_local_gpu() -> None:
+    gpu_job = {"CUDA_VISIBLE_DEVICES": "0"}
+    with pytest.raises(InputError, match="CPU build"):
+        preflight.check_gpus(1, gpu_job)
+    preflight.check_gpus(1, {**gpu_job, "SFTKIT_ALLOW_CPU": "1"})  # a CPU run on purpose
+    preflight.check_gpus(0, gpu_job)  # nothing local uses a GPU
+    preflight.check_gpus(1, {"SLURM_JOB_GPUS": ""})  # no GPUs given
+
+    def needed(name: str, *args: str) -> int:
+        module = importlib.import_module(stage(name).module)
+        return module.gpus_needed(module.build_parser().parse_args([*args, "--input", "i", "--output", "o.jsonl"]))
+
+    server = ["--base-url", "http://127.0.0.1:8000/v1"]
+    assert needed("generate", "--engine", "openai", "--model", "m", *server) == 0
+    assert needed("filter", "--inference-engine", "openai", "--inference-model", "m", "--inference-base-url",
+                  server[1], "--judge", "never") == 0
+    assert needed("filter", "--judge-only", "--candidate-field", "c", "--judgement-model", "j",
+                  "--judgement-engine", "openai", "--judgement-base-url", server[1]) == 0
+    assert needed("filter", "--inference-model", "m", "--inference-tp", "2", "--judgement-model", "j",
+                  "--judgement-tp", "4", "--judgement-pp", "2") == 8
+    assert needed("generate", "--model", "m", "--tp", "2", "--pp", "2") == 4
+    assert needed("difficulty_scorer", "--engine", "hf") == 1
+    assert needed("difficulty_scorer", "--merge") == 0

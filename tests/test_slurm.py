@@ -16,8 +16,9 @@ pytestmark = pytest.mark.usefixtures("slurm")
 SMALL = ["-c", "1", "--mem=1G"]  # two such tasks fit the 2-CPU test node at once
 
 
-def submit(cwd: Path, *args: str, check: bool = True) -> tuple[dict[str, str], str]:
-    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+def submit(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> tuple[dict[str, str], str]:
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **(env or {})}
     proc = subprocess.run([str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, env=env)
     if check and proc.returncode:
@@ -148,7 +149,9 @@ def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path,
     problems = tmp_path / "problems.jsonl"
     problems.write_text("".join(json.dumps({"problem": f"What is {i} + 1?", "expected_answer": str(i + 1)}) + "\n"
                                 for i in range(6)))
-    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **({"SBATCH_GRES": "none"} if gres == "none" else {})}
+    # the fake GPUs come with CUDA_VISIBLE_DEVICES and SLURM_JOB_GPUS, and torch here is a CPU build: on purpose
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", "SFTKIT_ALLOW_CPU": "1",
+           **({"SBATCH_GRES": "none"} if gres == "none" else {})}
     proc = subprocess.run([str(REPO / "slurm/submit.sh"), "filter", "--shards", "2", "-c", "1", "--mem=2G", "--",
                            "--input", str(problems), "--inference-model", str(tiny_model), "--inference-engine",
                            "hf", "--inference-dtype", "fp32", "--samples", "2", "--max-tokens", "24", "--judge",
@@ -175,7 +178,7 @@ def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_mode
             "--samples", "2", "--temperature", "0", "--max-new-tokens", "16", "--max-sequence-length", "64",
             "--max-input-length", "48"]
     ids, _ = submit(tmp_path, "difficulty_scorer", "--shards", "2", "-c", "1", "--mem=2G", "--", *args,
-                    "--output", "out/scores.jsonl")
+                    "--output", "out/scores.jsonl", env={"SFTKIT_ALLOW_CPU": "1"})  # fake GPUs, CPU torch
     assert wait_done(ids["merge"]) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
     markers = [json.loads(p.read_text()) for p in (tmp_path / "out/scores.jsonl.parts").glob("*.done")]
     assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
@@ -183,3 +186,19 @@ def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_mode
     run_script("hpc/difficulty_scorer.py", *args, "--output", str(tmp_path / "local.jsonl"))
     assert (tmp_path / "out/scores.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert (tmp_path / "out/scores.responses.jsonl").exists()
+
+
+def test_a_gpu_job_whose_torch_cannot_use_its_gpus_stops_at_once_naming_the_python(tmp_path: Path) -> None:
+    """A job given (fake) GPUs by Slurm, run by a CPU build of torch, fails before loading anything."""
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
+    ids, _ = submit(tmp_path, "filter", "-c", "1", "--mem=1G", "--", "--input", str(problems), "--inference-engine",
+                    "hf", "--inference-model", "no-such-org/no-such-model", "--judge", "never", "--output", "k.jsonl",
+                    env={"SFTKIT_ALLOW_CPU": "0"})
+    assert wait_done(ids["job"]) == "FAILED"
+    log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['job']}.out")).read_text()
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in log, log
+    assert "was given GPUs (CUDA_VISIBLE_DEVICES=" in errors[0] and "is a CPU build of torch" in errors[0]
+    assert os.environ["SFTKIT_PYTHON"] in errors[0]
+    assert "SFTKIT_CONDA_ENV" in errors[0] and "SFTKIT_ALLOW_CPU=1" in errors[0]
