@@ -1,5 +1,5 @@
 """The first day on a real GPU cluster, checked without Slurm: which Python environment slurm/lib.sh chooses,
-and the GPU preflight of the GPU stages."""
+the GPU preflight of the GPU stages, and models a compute node cannot get."""
 
 from __future__ import annotations
 
@@ -123,3 +123,46 @@ def test_the_preflight_opt_out_and_stages_that_use_no_local_gpu() -> None:
     assert needed("generate", "--model", "m", "--tp", "2", "--pp", "2") == 4
     assert needed("difficulty_scorer", "--engine", "hf") == 1
     assert needed("difficulty_scorer", "--merge") == 0
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("filter", GPU_STAGES["filter"]),
+    ("generate", GPU_STAGES["generate"]),
+    ("generate", ["--engine", "vllm", "--model", NO_MODEL]),  # stops before vLLM even starts
+    ("difficulty_scorer", GPU_STAGES["difficulty_scorer"]),
+    ("length_selector", ["--length-unit", "tokens", "--tokenizer", NO_MODEL, "--total_samples", "10"]),
+])
+def test_a_model_the_node_cannot_get_stops_with_one_line_naming_it(demo_data: Path, tmp_path: Path, name: str,
+                                                                   args: list[str]) -> None:
+    """HF_HUB_OFFLINE=1 (set for every test) and a model that is in no cache: how an offline node sees it."""
+    proc = run_script(STAGES[name].script, "--input", str(demo_data), *args, "--output", str(tmp_path / "o.jsonl"),
+                      check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr  # one line, no traceback
+    assert proc.stderr.startswith(f"error: model '{NO_MODEL}'") and "HF_HUB_OFFLINE is set" in proc.stderr
+    assert f"`hf download {NO_MODEL}" in proc.stderr and "then run the job with HF_HUB_OFFLINE=1" in proc.stderr
+
+
+def test_every_scoring_model_is_checked_before_the_first_loads(demo_data: Path, tmp_path: Path) -> None:
+    primary = tmp_path / "primary"  # a folder: it passes the check, and would fail to load
+    primary.mkdir()
+    proc = run_script(STAGES["difficulty_scorer"].script, "--input", str(demo_data), "--engine", "hf",
+                      "--primary-model", str(primary), "--ensemble-models", NO_MODEL, "--output",
+                      str(tmp_path / "o.jsonl"), check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: model '{NO_MODEL}'"), proc.stderr
+    assert not (tmp_path / "o.jsonl.passes").exists()
+    missing = run_script(STAGES["filter"].script, "--input", str(demo_data), "--inference-engine", "hf",
+                         "--inference-model", str(tmp_path / "gone"), "--judge", "never", "--output",
+                         str(tmp_path / "k.jsonl"), check=False)
+    assert missing.returncode == 2 and f"model folder '{tmp_path}/gone' does not exist" in missing.stderr
+
+
+def test_a_server_models_tokenizer_names_what_to_download() -> None:
+    from sftkit.engines.base import ChatOptions
+    from sftkit.engines.openai_compat import OpenAIEngine
+
+    engine = OpenAIEngine(NO_MODEL, ChatOptions(), "http://127.0.0.1:8000/v1")
+    with pytest.raises(InputError, match=r"its tokenizer, to count prompt tokens.*"
+                                         rf"`hf download {NO_MODEL} --include '\*.json' '\*.model'`"):
+        engine.tokenizer  # noqa: B018 - a cached property that loads
+

@@ -47,6 +47,7 @@ from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
 from sftkit.difficulty.passes import EnsemblePass, Join, Loaded, LogprobPass, model_slug, pass_output
 from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.engines.base import Engine
+from sftkit.engines.hub import require_model
 from sftkit.filtering import SOLVE_PROMPT
 from sftkit.stage import run_stage
 
@@ -126,6 +127,8 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     preflight.check_gpus(gpus_needed(args))
     spec = cli.input_spec(args)
     models = answering_models(args)
+    for model in dict.fromkeys([args.model, *models]):  # every model, before hours with the first
+        require_model(model)
     source = open_source(spec)
     sampling = sampling_of(args, n=args.samples)
     chat = ChatOptions(args.system_prompt, args.enable_thinking)
