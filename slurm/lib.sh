@@ -12,7 +12,10 @@
 #   SFTKIT_MODULES          modules to `module load` first          (default: none), e.g. "cuda/12.4"
 #   SFTKIT_PYTHON           python to run                           (default: python of the env above)
 #   SFTKIT_WORKERS_PER_TASK workers per task, each with its own GPUs and shard   (default: 1)
-#   SFTKIT_GPUS_PER_WORKER  GPUs each worker gets   (default: the task's GPUs / workers), e.g. 4 x TP2 on 8 GPUs
+#   SFTKIT_GPUS_PER_WORKER  GPUs each worker gets   (default: the task's GPUs / workers), e.g. 4 x TP2 on 8 GPUs;
+#                           checked against the stage's tensor x pipeline parallel size before any worker starts
+#   SFTKIT_ALLOW_CPU=1      run a GPU stage on CPU on purpose (otherwise a job given GPUs whose torch cannot
+#                           use them stops at once, naming the python)
 set -euo pipefail
 
 _sftkit_conda_base() {  # is the active conda env conda's (or micromamba's) base?
@@ -90,36 +93,72 @@ _sftkit_forward() {  # pass a stop signal on: each worker checkpoints and exits 
   kill -"$1" "${_SFTKIT_PIDS[@]}" 2>/dev/null || true
 }
 
+# _sftkit_gpus WORKERS NEEDED: set PER (GPUs per worker, 0: do not split) from CUDA_VISIBLE_DEVICES,
+# or refuse when the workers cannot each get the NEEDED GPUs their engines use (tp x pp).
+_sftkit_gpus() {
+  local workers=$1 needed=$2 n=${#_SFTKIT_GPUS[@]}
+  if [ "$n" -eq 0 ]; then
+    PER=0
+    [ "$workers" -gt 1 ] || return 0
+    local why=""
+    if [ -n "${SLURM_JOB_GPUS:-}${SLURM_STEP_GPUS:-}" ]; then
+      why="this job has GPUs (SLURM_JOB_GPUS=${SLURM_JOB_GPUS:-${SLURM_STEP_GPUS:-}})"
+    elif [ "$needed" -gt 0 ] && [ "${SFTKIT_ALLOW_CPU:-0}" = 0 ]; then
+      why="the stage runs its model on GPUs (SFTKIT_ALLOW_CPU=1 for a CPU run)"
+    fi
+    if [ -n "$why" ]; then
+      echo "[sftkit] error: $workers workers but no CUDA_VISIBLE_DEVICES to split among them, and $why:" \
+           "every worker would use every GPU. Set CUDA_VISIBLE_DEVICES to the task's GPUs." >&2
+      return 2
+    fi
+    return 0
+  fi
+  PER=${SFTKIT_GPUS_PER_WORKER:-$(( n / workers ))}
+  if [ "$needed" -eq 0 ] && [ "$PER" -eq 0 ]; then return 0; fi  # nothing here uses a GPU: no split needed
+  local want=$(( needed > 1 ? needed : 1 ))
+  if [ "$PER" -lt 1 ] || [ $(( PER * workers )) -gt "$n" ]; then
+    echo "[sftkit] error: $workers workers x $(( PER > want ? PER : want )) GPU(s) each need more than the $n GPU(s)" \
+         "of this task (CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES): ask for --gres=gpu:$(( workers * want ))" \
+         "or run fewer workers" >&2
+    return 2
+  fi
+  if [ "$needed" -gt "$PER" ]; then
+    echo "[sftkit] error: each worker runs an engine on $needed GPUs (tensor x pipeline parallel) but gets $PER" \
+         "of this task's $n: ask for --gres=gpu:$(( workers * needed )), run fewer workers, or set" \
+         "SFTKIT_GPUS_PER_WORKER" >&2
+    return 2
+  fi
+}
+
 # sftkit_stage STAGE ARGS...: run the stage's entry script with ARGS in SFTKIT_WORKERS_PER_TASK
 # workers, each with its own GPU subset and shard. Waits for all; fails if any fails. A worker
 # stopped by USR1 (sent before the time limit) saves a checkpoint and exits 75; the task then
-# requeues itself. On TERM (preemption, scontrol requeue, scancel) workers save and exit 143,
-# and Slurm, which sent it, decides whether the task comes back.
+# requeues itself. On TERM (preemption, scontrol requeue, scancel) workers save and exit 143, and
+# Slurm, which sent it, decides whether the task comes back.
 sftkit_stage() {
   local stage=$1; shift
   sftkit_activate
   sftkit_banner
-  local script workers gpus=() per w subset rc status=0 requeue=0
+  local script workers needed w subset rc status=0 requeue=0
   script=$("$PYTHON" -m sftkit.orchestrate script "$stage")
+  needed=$("$PYTHON" -m sftkit.orchestrate gpus-needed "$stage" -- "$@")
   workers=${SFTKIT_WORKERS_PER_TASK:-1}
-  IFS=, read -ra gpus <<< "${CUDA_VISIBLE_DEVICES:-}"
-  per=${SFTKIT_GPUS_PER_WORKER:-$(( ${#gpus[@]} / workers ))}
-  if [ "${#gpus[@]}" -gt 0 ] && [ $(( per * workers )) -gt "${#gpus[@]}" ]; then
-    echo "[sftkit] $workers workers x $per GPUs needs more than the ${#gpus[@]} GPUs of this task" >&2
-    return 1
-  fi
+  _SFTKIT_GPUS=()
+  IFS=, read -ra _SFTKIT_GPUS <<< "${CUDA_VISIBLE_DEVICES:-}"
+  _sftkit_gpus "$workers" "$needed"
   trap '_sftkit_forward USR1' USR1
   trap '_sftkit_forward TERM' TERM
   _SFTKIT_PIDS=()
   for (( w = 0; w < workers; w++ )); do
-    subset=$(IFS=,; echo "${gpus[*]:$(( w * per )):$per}")
+    subset=""
+    if [ "$PER" -gt 0 ]; then subset=$(IFS=,; echo "${_SFTKIT_GPUS[*]:$(( w * PER )):$PER}"); fi
     (
       if [ "$workers" -gt 1 ]; then export SFTKIT_WORKER_INDEX=$w SFTKIT_WORKERS_PER_TASK=$workers; fi
       if [ -n "$subset" ]; then export CUDA_VISIBLE_DEVICES=$subset; fi
       exec "$PYTHON" "$ROOT/$script" "$@"
     ) &
     _SFTKIT_PIDS+=($!)
-    echo "[sftkit] worker $w: pid $! gpus=${subset:-none}"
+    echo "[sftkit] worker $w: pid $! gpus=${subset:-${CUDA_VISIBLE_DEVICES:-none}}"
   done
   for pid in "${_SFTKIT_PIDS[@]}"; do
     while true; do

@@ -166,3 +166,19 @@ def test_a_server_models_tokenizer_names_what_to_download() -> None:
                                          rf"`hf download {NO_MODEL} --include '\*.json' '\*.model'`"):
         engine.tokenizer  # noqa: B018 - a cached property that loads
 
+
+@pytest.mark.parametrize("gpus_from", ["SLURM_JOB_GPUS", "nothing"])
+def test_several_gpu_workers_without_cuda_visible_devices_are_refused(demo_data: Path, tmp_path: Path,
+                                                                      gpus_from: str) -> None:
+    """Every worker would see every GPU: refused, on a GPU job or for a GPU stage not run on CPU on purpose."""
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env.update(SFTKIT_ALLOW_CPU="0", **({"SLURM_JOB_GPUS": "0,1"} if gpus_from == "SLURM_JOB_GPUS" else {}))
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "filter", "--shards", "2", "--workers-per-task",
+                           "2", "--", "--input", str(demo_data), "--inference-engine", "hf", "--inference-model",
+                           NO_MODEL, "--judge", "never", "--output", "k.jsonl"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "2 workers but no CUDA_VISIBLE_DEVICES to split among them" in proc.stdout
+    assert ("this job has GPUs (SLURM_JOB_GPUS=0,1)" if gpus_from == "SLURM_JOB_GPUS" else
+            "the stage runs its model on GPUs (SFTKIT_ALLOW_CPU=1 for a CPU run)") in proc.stdout
+    assert "worker 0: pid" not in proc.stdout

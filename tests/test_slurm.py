@@ -202,3 +202,22 @@ def test_a_gpu_job_whose_torch_cannot_use_its_gpus_stops_at_once_naming_the_pyth
     assert "was given GPUs (CUDA_VISIBLE_DEVICES=" in errors[0] and "is a CPU build of torch" in errors[0]
     assert os.environ["SFTKIT_PYTHON"] in errors[0]
     assert "SFTKIT_CONDA_ENV" in errors[0] and "SFTKIT_ALLOW_CPU=1" in errors[0]
+
+
+@pytest.mark.parametrize(("split", "tp", "refusal"), [
+    (["--workers-per-task", "4", "--gres=gpu:1"], "1",
+     "4 workers x 1 GPU(s) each need more than the 1 GPU(s) of this task (CUDA_VISIBLE_DEVICES=0)"),
+    (["--workers-per-task", "2", "--gres=gpu:2"], "2",
+     "each worker runs an engine on 2 GPUs (tensor x pipeline parallel) but gets 1 of this task's 2"),
+])
+def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(tmp_path: Path, split: list[str], tp: str,
+                                                                      refusal: str) -> None:
+    """Before: four workers on the one GPU, or a TP2 engine squeezed onto one; now the task fails first."""
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
+    ids, _ = submit(tmp_path, "filter", "--shards", split[1], *split, "-c", "1", "--mem=1G", "--", "--input",
+                    str(problems), "--inference-model", "no-such-org/no-such-model", "--inference-tp", tp,
+                    "--judge", "never", "--output", "k.jsonl")
+    assert wait_done(ids["array"]) == "FAILED"
+    log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['array']}_0.out")).read_text()
+    assert f"[sftkit] error: {refusal}" in log and "worker 0: pid" not in log, log
