@@ -14,6 +14,11 @@
 #   SFTKIT_WORKERS_PER_TASK workers per task, each with its own GPUs and shard   (default: 1)
 #   SFTKIT_GPUS_PER_WORKER  GPUs each worker gets   (default: the task's GPUs / workers), e.g. 4 x TP2 on 8 GPUs;
 #                           checked against the stage's tensor x pipeline parallel size before any worker starts
+#   SFTKIT_WORKER_STAGGER   seconds between worker starts, so engines do not all load at once  (default: 5)
+#   SFTKIT_PORT_BASE        first port of the per-worker port blocks (default: 12000): each worker gets 16
+#                           ports, MASTER_PORT the first and VLLM_PORT the next, from the job id (local runs:
+#                           the task, or the pid) and worker index, so neither the workers of a job nor two
+#                           jobs on one node race for a port
 #   SFTKIT_ALLOW_CPU=1      run a GPU stage on CPU on purpose (otherwise a job given GPUs whose torch cannot
 #                           use them stops at once, naming the python)
 set -euo pipefail
@@ -87,10 +92,11 @@ sftkit_banner() {
   echo "[sftkit] environment: ${SFTKIT_ENV_CHOSEN:-?}; python: $(command -v "$PYTHON" || echo "$PYTHON (not found)")"
 }
 
-_SFTKIT_PIDS=()
+_SFTKIT_PIDS=() _SFTKIT_STOP=""
 _sftkit_forward() {  # pass a stop signal on: each worker checkpoints and exits with code 75
+  _SFTKIT_STOP=$1
   echo "[sftkit] received $1, asking ${#_SFTKIT_PIDS[@]} worker(s) to checkpoint"
-  kill -"$1" "${_SFTKIT_PIDS[@]}" 2>/dev/null || true
+  if [ "${#_SFTKIT_PIDS[@]}" -gt 0 ]; then kill -"$1" "${_SFTKIT_PIDS[@]}" 2>/dev/null || true; fi
 }
 
 # _sftkit_gpus WORKERS NEEDED: set PER (GPUs per worker, 0: do not split) from CUDA_VISIBLE_DEVICES,
@@ -131,34 +137,51 @@ _sftkit_gpus() {
 }
 
 # sftkit_stage STAGE ARGS...: run the stage's entry script with ARGS in SFTKIT_WORKERS_PER_TASK
-# workers, each with its own GPU subset and shard. Waits for all; fails if any fails. A worker
-# stopped by USR1 (sent before the time limit) saves a checkpoint and exits 75; the task then
-# requeues itself. On TERM (preemption, scontrol requeue, scancel) workers save and exit 143, and
-# Slurm, which sent it, decides whether the task comes back.
+# workers, each with its own GPU subset, port block and shard, started SFTKIT_WORKER_STAGGER seconds
+# apart. Waits for all; fails if any fails. A worker stopped by USR1 (sent before the time limit)
+# saves a checkpoint and exits 75; the task then requeues itself. On TERM (preemption, scontrol
+# requeue, scancel) workers save and exit 143, and Slurm, which sent it, decides whether the task
+# comes back.
 sftkit_stage() {
   local stage=$1; shift
   sftkit_activate
   sftkit_banner
-  local script workers needed w subset rc status=0 requeue=0
+  local script workers needed w subset rc status=0 requeue=0 port stagger
+  local job=${SLURM_JOB_ID:-${SLURM_ARRAY_TASK_ID:-$$}} port_base=${SFTKIT_PORT_BASE:-12000}  # local: task or pid
   script=$("$PYTHON" -m sftkit.orchestrate script "$stage")
   needed=$("$PYTHON" -m sftkit.orchestrate gpus-needed "$stage" -- "$@")
   workers=${SFTKIT_WORKERS_PER_TASK:-1}
+  stagger=${SFTKIT_WORKER_STAGGER:-5}
   _SFTKIT_GPUS=()
   IFS=, read -ra _SFTKIT_GPUS <<< "${CUDA_VISIBLE_DEVICES:-}"
   _sftkit_gpus "$workers" "$needed"
   trap '_sftkit_forward USR1' USR1
   trap '_sftkit_forward TERM' TERM
-  _SFTKIT_PIDS=()
+  _SFTKIT_PIDS=() _SFTKIT_STOP=""
   for (( w = 0; w < workers; w++ )); do
+    if [ "$w" -gt 0 ] && [ "$stagger" != 0 ]; then  # engines loading at once contend for disk, memory and ports
+      sleep "$stagger" &
+      wait "$!" || kill "$!" 2>/dev/null || true  # a stop signal ends the wait early
+    fi
+    if [ -n "$_SFTKIT_STOP" ]; then
+      echo "[sftkit] not starting workers $w-$(( workers - 1 )) after $_SFTKIT_STOP"
+      if [ "$_SFTKIT_STOP" = USR1 ]; then requeue=1; else status=143; fi
+      break
+    fi
     subset=""
     if [ "$PER" -gt 0 ]; then subset=$(IFS=,; echo "${_SFTKIT_GPUS[*]:$(( w * PER )):$PER}"); fi
+    # a block of 16 ports per worker, from job id and worker: with up to 16 workers per job, two jobs
+    # on a node share a block only if their ids differ by a multiple of 80 (vLLM still skips a busy port)
+    port=$(( port_base + ((job * 16 + w) % 1280) * 16 ))
     (
       if [ "$workers" -gt 1 ]; then export SFTKIT_WORKER_INDEX=$w SFTKIT_WORKERS_PER_TASK=$workers; fi
       if [ -n "$subset" ]; then export CUDA_VISIBLE_DEVICES=$subset; fi
+      export MASTER_PORT=$port VLLM_PORT=$(( port + 1 ))
       exec "$PYTHON" "$ROOT/$script" "$@"
     ) &
     _SFTKIT_PIDS+=($!)
-    echo "[sftkit] worker $w: pid $! gpus=${subset:-${CUDA_VISIBLE_DEVICES:-none}}"
+    echo "[sftkit] worker $w: pid $! gpus=${subset:-${CUDA_VISIBLE_DEVICES:-none}} ports=$port-$(( port + 15 ))" \
+         "started=$(date +%s)"
   done
   for pid in "${_SFTKIT_PIDS[@]}"; do
     while true; do

@@ -1,14 +1,20 @@
 """The first day on a real GPU cluster, checked without Slurm: which Python environment slurm/lib.sh chooses,
-the GPU preflight of the GPU stages, and models a compute node cannot get."""
+the GPU preflight of the GPU stages, models a compute node cannot get, and GPUs, ports and start times of the
+workers of a task (through the local executor)."""
 
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import REPO, run_script
 from fake_envs import clean_env, fake_conda, fake_env, fake_repo
@@ -182,3 +188,43 @@ def test_several_gpu_workers_without_cuda_visible_devices_are_refused(demo_data:
     assert ("this job has GPUs (SLURM_JOB_GPUS=0,1)" if gpus_from == "SLURM_JOB_GPUS" else
             "the stage runs its model on GPUs (SFTKIT_ALLOW_CPU=1 for a CPU run)") in proc.stdout
     assert "worker 0: pid" not in proc.stdout
+
+
+def test_each_worker_has_its_own_ports_and_they_start_staggered(demo_data: Path, tmp_path: Path) -> None:
+    """Several TP engines starting at once on one node race for ports: each worker gets a block of its own
+    (VLLM_PORT and MASTER_PORT in its environment, recorded in its shard's marker), starts seconds apart."""
+    env = {**os.environ, "SFTKIT_WORKER_STAGGER": "2", "VLLM_PORT": "8000", "MASTER_PORT": "29500"}  # ignored
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--shards", "4",
+                           "--workers-per-task", "2", "--", "--input", str(demo_data), "--filter-by-pass-rate",
+                           "0.4", "--output", "out/f.jsonl"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    markers = [orjson.loads(p.read_bytes()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
+    ports = [(int(m["vllm_port"]), int(m["master_port"])) for m in markers]
+    assert len(ports) == 4 and len({v for v, _ in ports}) == 4 and all(v == m + 1 for v, m in ports)
+    blocks = sorted(m for _, m in ports)
+    assert all(b - a >= 16 for a, b in itertools.pairwise(blocks)), blocks  # blocks of 16 never overlap
+    for task in ("0", "1"):
+        started = [int(t) for t in re.findall(rf"\[task {task}\] \[sftkit\] worker \d: .* started=(\d+)", proc.stdout)]
+        assert len(started) == 2 and started[1] - started[0] >= 2, proc.stdout
+
+
+def test_a_stop_signal_during_the_stagger_starts_no_more_workers(big_jsonl: Path, tmp_path: Path) -> None:
+    """USR1 (the time limit is near) while later workers wait their turn: the started one saves, the rest
+    never start, and the task counts as one to requeue (exit 0 here, outside Slurm)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(SFTKIT_WORKER_STAGGER="60", SFTKIT_WORKERS_PER_TASK="2", SFTKIT_ROOT=str(REPO))
+    run = subprocess.Popen(["bash", str(REPO / "slurm/run_label_filter.sh"), "--input", str(big_jsonl),
+                            "--filter-by-pass-rate", "0.4", "--output", "f.jsonl"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "worker 0: pid" in line:
+            break
+    time.sleep(1)
+    run.send_signal(signal.SIGUSR1)
+    out = "".join(lines) + run.communicate(timeout=30)[0]
+    assert run.returncode == 0, out
+    assert "not starting workers 1-1 after USR1" in out and "worker 1: pid" not in out
+    assert re.search(r"worker pid \d+ exited (0|75)", out)
