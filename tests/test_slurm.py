@@ -221,3 +221,31 @@ def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(tmp_path: 
     assert wait_done(ids["array"]) == "FAILED"
     log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['array']}_0.out")).read_text()
     assert f"[sftkit] error: {refusal}" in log and "worker 0: pid" not in log, log
+
+
+def test_workers_per_task_without_shards_is_one_job_of_that_many_workers(demo_data: Path, tmp_path: Path) -> None:
+    """Before, --workers-per-task without --shards was ignored: one worker did everything."""
+    ids, out = submit(tmp_path, "label_filter", "--workers-per-task", "2", "--gres=gpu:2", "-c", "2", "--mem=1G",
+                      "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    assert "merge job" not in out and "2 workers on 2 shards" in out
+    assert wait_done(ids["job"]) == "COMPLETED"
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
+    assert [(m["shard"], m["cuda_visible_devices"]) for m in markers] == [
+        ("part-00000-of-00002", "0"), ("part-00001-of-00002", "1")]
+    assert markers[0]["vllm_port"] != markers[1]["vllm_port"]
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)  # merged by the job
+    log = (tmp_path / "logs" / f"sftkit-label-filter-{ids['job']}.out").read_text()
+    assert "worker 1: pid" in log and "merged 2 shards" in log
+
+
+def test_workers_per_task_without_shards_runs_locally_too(demo_data: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--workers-per-task", "3", "--",
+                           "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((tmp_path / "out/f.jsonl.parts").glob("*-of-00003.done"))) == 3
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+    refused = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "length_selector", "--workers-per-task", "2",
+                              "--", "--input", str(demo_data)], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "not a sharded stage; drop --workers-per-task" in refused.stderr
