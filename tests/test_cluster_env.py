@@ -228,3 +228,27 @@ def test_a_stop_signal_during_the_stagger_starts_no_more_workers(big_jsonl: Path
     assert run.returncode == 0, out
     assert "not starting workers 1-1 after USR1" in out and "worker 1: pid" not in out
     assert re.search(r"worker pid \d+ exited (0|75)", out)
+
+
+def test_a_hub_repository_without_the_probed_file_is_left_to_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online, a repository that exists but has no config.json (Mistral format, GGUF) is not "unavailable"."""
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    from sftkit.engines.hub import require_model
+
+    class RemoteMissing(EntryNotFoundError):
+        pass
+
+    def no_file(repo: str, file: str) -> str:
+        raise RemoteMissing(f"{file} is not in {repo}")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_file)
+    require_model("org/mistral-format")
+
+    def offline(repo: str, file: str) -> str:
+        raise LocalEntryNotFoundError("not in the cache")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(InputError, match="hf download org/mistral-format"):
+        require_model("org/mistral-format")

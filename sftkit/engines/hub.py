@@ -44,9 +44,14 @@ def require_model(model: str, file: str = "config.json", needs: str = "", includ
             raise InputError(f"model folder {model!r} does not exist (a Hub model is named ORG/NAME)")
         return
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
         hf_hub_download(model, file)
+    except EntryNotFoundError as exc:
+        if isinstance(exc, LocalEntryNotFoundError):
+            raise unavailable(model, one_line(exc), needs, include) from None
+        # the Hub has the repository, without this file (a Mistral-format or GGUF repo): the library decides
     except Exception as exc:  # offline, not found, gated, a malformed id: all mean "not usable from here"
         raise unavailable(model, one_line(exc), needs, include) from None
 
