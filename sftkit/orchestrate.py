@@ -4,6 +4,7 @@
     python -m sftkit.orchestrate output STAGE -- ARGS...   -> the --output those ARGS give the stage
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
     python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
+    python -m sftkit.orchestrate gpus-needed STAGE -- ARGS -> GPUs one worker of the stage uses (tp x pp; 0: none)
 
 Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
 """
@@ -48,6 +49,13 @@ def output_of(name: str, args: list[str]) -> str:
     return str(parser.parse_args(args).output)
 
 
+def gpus_needed(name: str, args: list[str]) -> int:
+    """GPUs one worker of the stage needs with these arguments: the stage's own ``gpus_needed``, else none."""
+    module = importlib.import_module(stage(name).module)
+    needed = getattr(module, "gpus_needed", None)
+    return needed(module.build_parser().parse_args(args)) if needed else 0
+
+
 def missing_tasks(output: str, shards: int, workers: int = 1) -> list[int]:
     """Array tasks owning at least one shard without a completion marker."""
     folder = parts_dir(output)
@@ -77,6 +85,9 @@ def main(argv: list[str]) -> int:
     elif command == "merge":
         args = rest[3:] if rest[2:3] == ["--"] else rest[2:]
         return merge_stage(rest[0], int(rest[1]) or None, args)
+    elif command == "gpus-needed":
+        args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
+        print(gpus_needed(rest[0], args))
     elif command == "missing":
         print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
     else:

@@ -9,7 +9,8 @@
 #                       difficulty_scorer, upload
 #   --shards N          split the stage into N shards: an array of N/W tasks + a merge job
 #   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
-#   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1)
+#   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1); without
+#                       --shards, one job of W workers on W shards, merged by the job itself
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --local             run here, without Slurm: same shards, markers, resume and merge
 #   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
@@ -18,7 +19,7 @@
 # task makes it fail, naming the shard, instead of leaving it pending forever.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
 ORIGINAL=("$@")
@@ -53,6 +54,13 @@ for arg in "${ORIGINAL[@]}"; do
 done
 case " $resubmit " in *" --missing-only "*) ;; *) resubmit+=" --missing-only" ;; esac
 
+if [ -z "$SHARDS" ] && [ "$WORKERS" -gt 1 ]; then  # one job, W workers on W shards; lib.sh merges at its end
+  orchestrate sharded "$STAGE" || { echo "error: $STAGE is not a sharded stage; drop --workers-per-task" >&2; exit 2; }
+  export SFTKIT_WORKERS_PER_TASK=$WORKERS SFTKIT_NUM_SHARDS=$WORKERS
+  if [ "$LOCAL" = 1 ]; then
+    exec env -u SLURM_JOB_ID -u SLURM_ARRAY_TASK_ID SFTKIT_ROOT="$ROOT" bash "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}"
+  fi
+fi
 if [ -z "$SHARDS" ]; then  # a single job
   if [ "$LOCAL" = 1 ]; then exec "$PYTHON" "$ROOT/$SCRIPT" "${STAGE_ARGS[@]}"; fi
   LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
@@ -60,7 +68,11 @@ if [ -z "$SHARDS" ]; then  # a single job
         "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
   jid=${jid%%;*}
   name=$(scontrol show job "$jid" 2>/dev/null | sed -n 's/^JobId=[0-9]* JobName=//p' | head -1)
-  echo "submitted $STAGE: job $jid"
+  if [ "$WORKERS" -gt 1 ]; then
+    echo "submitted $STAGE: job $jid ($WORKERS workers on $WORKERS shards, merged by the job)"
+  else
+    echo "submitted $STAGE: job $jid"
+  fi
   echo "log: $LOG_DIR/${name:-<job-name>}-$jid.out"
   exit 0
 fi

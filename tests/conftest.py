@@ -23,6 +23,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # vLLM's CPU build, kept small and in-process: one engine per test session
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+# Slurm jobs and local workers run the python running the tests, whichever checkout or environment it is
+os.environ.setdefault("SFTKIT_PYTHON", sys.executable)
+# the tests run the GPU stages on CPU on purpose (CPU torch, fake Slurm GPUs): no GPU preflight
+os.environ.setdefault("SFTKIT_ALLOW_CPU", "1")
+# several workers of a task start at once, not seconds apart
+os.environ.setdefault("SFTKIT_WORKER_STAGGER", "0")
 
 
 def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -126,3 +126,38 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
         elif path.name.startswith("run_"):
             assert "#SBATCH --requeue" in text or "selector" in text or "upload" in text, path
             assert not re.search(r"#SBATCH\s+--(gres|gpus)", text), f"{path} is a CPU script"
+
+
+def _gpu_examples() -> list[tuple[str, str]]:
+    """(where, command) for each GPU-stage command in the README's cluster section and the slurm/ scripts'
+    comments, continuation lines joined."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Running on a cluster"):]
+    texts = [("README", section[:section.index("\n## ", 5)])] + [
+        (p.name, "\n".join(line.lstrip("#") for line in p.read_text().splitlines() if line.startswith("#")))
+        for p in sorted((REPO / "slurm").glob("*.sh"))]
+    stage = "(?:filter|generate|difficulty_scorer)"
+    pattern = rf"(?:slurm/submit\.sh {stage}|sbatch \S*run_{stage}\.sh)"
+    return [(where, cmd) for where, text in texts
+            for cmd in re.findall(pattern + r"[^\n`]*", re.sub(r"\\\n\s*", "", text))]
+
+
+def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> None:
+    """The README's rule (What a worker needs): GPUs >= workers x tp x pp; CPUs >= workers x (2 + 2 x GPUs per
+    worker); memory >= 16G per worker + the weights once (2 GB per billion parameters). Defaults: the scripts'."""
+    examples = _gpu_examples()
+    assert any("--workers-per-task" in cmd for _, cmd in examples)  # the predecessor's 4 x TP2 is among them
+    for where, cmd in examples:
+        def flag(pattern: str, default: float, text: str = cmd) -> float:
+            values = [float(v) for v in re.findall(pattern, text)]
+            return max(values) if values else default
+
+        workers = flag(r"--workers-per-task (\d+)", 1)
+        gpus = flag(r"--gres=gpu:(\d+)", 1)
+        cpus = flag(r"(?:-c |--cpus-per-task=)(\d+)", 8)
+        mem = flag(r"--mem=(\d+)G", 64)
+        per_engine = flag(r"--(?:inference-|judgement-)?tp (\d+)", 1) * flag(r"--(?:inference-|judgement-)?pp (\d+)", 1)
+        billions = flag(r"[-/](\d+(?:\.\d+)?)B\b", 8)
+        assert gpus >= workers * per_engine, (where, cmd)
+        assert cpus >= workers * (2 + 2 * gpus / workers), (where, cmd)
+        assert mem >= 16 * workers + 2 * billions, (where, cmd)

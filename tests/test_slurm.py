@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_script
+from fake_envs import clean_env, fake_env, fake_repo
 from slurm_cluster import wait_done, wait_running
 
 pytestmark = pytest.mark.usefixtures("slurm")
 SMALL = ["-c", "1", "--mem=1G"]  # two such tasks fit the 2-CPU test node at once
 
 
-def submit(cwd: Path, *args: str, check: bool = True) -> tuple[dict[str, str], str]:
-    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+def submit(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> tuple[dict[str, str], str]:
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **(env or {})}
     proc = subprocess.run([str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, env=env)
     if check and proc.returncode:
@@ -47,6 +49,22 @@ def test_scripts_run_unmodified_through_sbatch_from_any_folder(demo_data: Path, 
     assert (tmp_path / "filtered.jsonl").read_bytes() == reference(tmp_path, demo_data)
     log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
     assert "[sftkit]" in log and "job=" in log and "label filter" in log
+
+
+def test_an_environment_active_at_submit_beats_the_repo_venv(demo_data: Path, tmp_path: Path) -> None:
+    """sbatch passes the submitting shell's environment on: the (GPU) venv activated there runs the job,
+    not the repository's own .venv (`make test`'s, with CPU torch), and the log names the choice."""
+    repo, venv = fake_repo(tmp_path / "repo"), fake_env(tmp_path / "gpu-venv", "gpu venv")
+    (tmp_path / "logs").mkdir()
+    env = clean_env(VIRTUAL_ENV=str(venv), PATH=f"{venv}/bin:{os.environ['PATH']}")
+    proc = subprocess.run(["sbatch", "--wait", *SMALL, str(repo / "slurm/run_label_filter.sh"), "--input",
+                           str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "f.jsonl"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=180)
+    log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
+    assert proc.returncode == 0, proc.stderr + log
+    assert f"environment: venv {venv} (active where submitted: VIRTUAL_ENV); python: {venv}/bin/python" in log
+    assert "python of gpu venv" in log and "python of repo .venv" not in log
+    assert (tmp_path / "f.jsonl").read_bytes() == reference(tmp_path, demo_data)
 
 
 def test_universal_length_selector_submits_a_job(demo_data: Path, tmp_path: Path) -> None:
@@ -131,7 +149,9 @@ def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path,
     problems = tmp_path / "problems.jsonl"
     problems.write_text("".join(json.dumps({"problem": f"What is {i} + 1?", "expected_answer": str(i + 1)}) + "\n"
                                 for i in range(6)))
-    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **({"SBATCH_GRES": "none"} if gres == "none" else {})}
+    # the fake GPUs come with CUDA_VISIBLE_DEVICES and SLURM_JOB_GPUS, and torch here is a CPU build: on purpose
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", "SFTKIT_ALLOW_CPU": "1",
+           **({"SBATCH_GRES": "none"} if gres == "none" else {})}
     proc = subprocess.run([str(REPO / "slurm/submit.sh"), "filter", "--shards", "2", "-c", "1", "--mem=2G", "--",
                            "--input", str(problems), "--inference-model", str(tiny_model), "--inference-engine",
                            "hf", "--inference-dtype", "fp32", "--samples", "2", "--max-tokens", "24", "--judge",
@@ -158,7 +178,7 @@ def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_mode
             "--samples", "2", "--temperature", "0", "--max-new-tokens", "16", "--max-sequence-length", "64",
             "--max-input-length", "48"]
     ids, _ = submit(tmp_path, "difficulty_scorer", "--shards", "2", "-c", "1", "--mem=2G", "--", *args,
-                    "--output", "out/scores.jsonl")
+                    "--output", "out/scores.jsonl", env={"SFTKIT_ALLOW_CPU": "1"})  # fake GPUs, CPU torch
     assert wait_done(ids["merge"]) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
     markers = [json.loads(p.read_text()) for p in (tmp_path / "out/scores.jsonl.parts").glob("*.done")]
     assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
@@ -166,3 +186,66 @@ def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_mode
     run_script("hpc/difficulty_scorer.py", *args, "--output", str(tmp_path / "local.jsonl"))
     assert (tmp_path / "out/scores.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert (tmp_path / "out/scores.responses.jsonl").exists()
+
+
+def test_a_gpu_job_whose_torch_cannot_use_its_gpus_stops_at_once_naming_the_python(tmp_path: Path) -> None:
+    """A job given (fake) GPUs by Slurm, run by a CPU build of torch, fails before loading anything."""
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
+    ids, _ = submit(tmp_path, "filter", "-c", "1", "--mem=1G", "--", "--input", str(problems), "--inference-engine",
+                    "hf", "--inference-model", "no-such-org/no-such-model", "--judge", "never", "--output", "k.jsonl",
+                    env={"SFTKIT_ALLOW_CPU": "0"})
+    assert wait_done(ids["job"]) == "FAILED"
+    log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['job']}.out")).read_text()
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in log, log
+    assert "was given GPUs (CUDA_VISIBLE_DEVICES=" in errors[0] and "is a CPU build of torch" in errors[0]
+    assert os.environ["SFTKIT_PYTHON"] in errors[0]
+    assert "SFTKIT_CONDA_ENV" in errors[0] and "SFTKIT_ALLOW_CPU=1" in errors[0]
+
+
+@pytest.mark.parametrize(("split", "tp", "refusal"), [
+    (["--workers-per-task", "4", "--gres=gpu:1"], "1",
+     "4 workers x 1 GPU(s) each need more than the 1 GPU(s) of this task (CUDA_VISIBLE_DEVICES=0)"),
+    (["--workers-per-task", "2", "--gres=gpu:2"], "2",
+     "each worker runs an engine on 2 GPUs (tensor x pipeline parallel) but gets 1 of this task's 2"),
+])
+def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(tmp_path: Path, split: list[str], tp: str,
+                                                                      refusal: str) -> None:
+    """Before: four workers on the one GPU, or a TP2 engine squeezed onto one; now the task fails first."""
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
+    ids, _ = submit(tmp_path, "filter", "--shards", split[1], *split, "-c", "1", "--mem=1G", "--", "--input",
+                    str(problems), "--inference-model", "no-such-org/no-such-model", "--inference-tp", tp,
+                    "--judge", "never", "--output", "k.jsonl")
+    assert wait_done(ids["array"]) == "FAILED"
+    log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['array']}_0.out")).read_text()
+    assert f"[sftkit] error: {refusal}" in log and "worker 0: pid" not in log, log
+
+
+def test_workers_per_task_without_shards_is_one_job_of_that_many_workers(demo_data: Path, tmp_path: Path) -> None:
+    """Before, --workers-per-task without --shards was ignored: one worker did everything."""
+    ids, out = submit(tmp_path, "label_filter", "--workers-per-task", "2", "--gres=gpu:2", "-c", "2", "--mem=1G",
+                      "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    assert "merge job" not in out and "2 workers on 2 shards" in out
+    assert wait_done(ids["job"]) == "COMPLETED"
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
+    assert [(m["shard"], m["cuda_visible_devices"]) for m in markers] == [
+        ("part-00000-of-00002", "0"), ("part-00001-of-00002", "1")]
+    assert markers[0]["vllm_port"] != markers[1]["vllm_port"]
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)  # merged by the job
+    log = (tmp_path / "logs" / f"sftkit-label-filter-{ids['job']}.out").read_text()
+    assert "worker 1: pid" in log and "merged 2 shards" in log
+
+
+def test_workers_per_task_without_shards_runs_locally_too(demo_data: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--workers-per-task", "3", "--",
+                           "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((tmp_path / "out/f.jsonl.parts").glob("*-of-00003.done"))) == 3
+    assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
+    refused = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "length_selector", "--workers-per-task", "2",
+                              "--", "--input", str(demo_data)], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "not a sharded stage; drop --workers-per-task" in refused.stderr

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from sftkit import cli, prompts, report
+from sftkit import cli, preflight, prompts, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
 from sftkit.data.errors import InputError
 from sftkit.data.merge import merge
@@ -45,8 +45,9 @@ from sftkit.data.writers import write_lines
 from sftkit.difficulty.composite import Weights, score
 from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
 from sftkit.difficulty.passes import EnsemblePass, Join, Loaded, LogprobPass, model_slug, pass_output
-from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.engines.base import Engine
+from sftkit.engines.hub import require_model
 from sftkit.filtering import SOLVE_PROMPT
 from sftkit.stage import run_stage
 
@@ -114,12 +115,20 @@ def load_engine(args: argparse.Namespace, chat: ChatOptions, model: str) -> Engi
     return make_engine(one, chat, seed=args.seed)
 
 
+def gpus_needed(args: argparse.Namespace) -> int:
+    """GPUs a scoring worker uses (one model at a time); a merge or a refit from responses loads no model."""
+    return 0 if args.merge or args.from_responses else engine_gpus(args)
+
+
 def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     """Run this shard's passes, then join them into <output>.parts."""
     if args.engine == "openai":
         raise InputError("the difficulty scorer needs local weights: --engine vllm or hf")
+    preflight.check_gpus(gpus_needed(args))
     spec = cli.input_spec(args)
     models = answering_models(args)
+    for model in dict.fromkeys([args.model, *models]):  # every model, before hours with the first
+        require_model(model)
     source = open_source(spec)
     sampling = sampling_of(args, n=args.samples)
     chat = ChatOptions(args.system_prompt, args.enable_thinking)

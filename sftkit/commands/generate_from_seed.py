@@ -20,9 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from sftkit import cli, prompts, report
+from sftkit import cli, preflight, prompts, report
 from sftkit.data.sources import open_source
-from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.generation import DEFAULT_PROMPT, SeedGenerator
 from sftkit.stage import run_stage
 
@@ -44,8 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def gpus_needed(args: argparse.Namespace) -> int:
+    """GPUs one worker's engine uses (none with --engine openai)."""
+    return engine_gpus(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    preflight.check_gpus(gpus_needed(args))
     template = prompts.load(args.prompt_file, DEFAULT_PROMPT, {"question"})
     spec, shard = cli.input_spec(args), cli.shard_of(args)
     sampling = sampling_of(args)

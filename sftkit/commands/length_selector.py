@@ -57,7 +57,10 @@ def char_measure(field: str) -> Measure:
 def token_measure(field: str, tokenizer_path: str) -> Measure:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_path)
+    from sftkit.engines.hub import model_files
+
+    with model_files(tokenizer_path, "tokenizer_config.json", " (--tokenizer)", " --include '*.json' '*.model'"):
+        tok = AutoTokenizer.from_pretrained(tokenizer_path)
 
     def measure(batch: Batch) -> np.ndarray:
         chars = batch.char_lengths(field)

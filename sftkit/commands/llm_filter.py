@@ -26,10 +26,18 @@ import copy
 import sys
 from pathlib import Path
 
-from sftkit import cli, prompts, report
+from sftkit import cli, preflight, prompts, report
 from sftkit.data.errors import InputError
 from sftkit.data.sources import open_source
-from sftkit.engines import ChatOptions, Sampling, add_engine_args, add_sampling_args, make_engine, sampling_of
+from sftkit.engines import (
+    ChatOptions,
+    Sampling,
+    add_engine_args,
+    add_sampling_args,
+    engine_gpus,
+    make_engine,
+    sampling_of,
+)
 from sftkit.engines.base import with_chat
 from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, SolveAndJudge
 from sftkit.stage import run_stage
@@ -69,8 +77,16 @@ def full_output(args: argparse.Namespace) -> str:
     return args.full_output or str(out.with_name(out.stem + ".full" + out.suffix))
 
 
+def gpus_needed(args: argparse.Namespace) -> int:
+    """GPUs one worker needs: solver and judges are loaded side by side on the same GPUs, so the largest."""
+    solver = 0 if args.judge_only else engine_gpus(args, "inference-")
+    judges = engine_gpus(args, "judgement-") if args.judge != "never" and args.judgement_model else 0
+    return max(solver, judges)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    preflight.check_gpus(gpus_needed(args))
     if args.judge_only and not args.candidate_field:
         raise InputError("--judge-only needs --candidate-field")
     if not args.judge_only and not args.inference_model:

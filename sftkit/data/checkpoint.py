@@ -32,7 +32,7 @@ from sftkit.data.errors import InputError, Reject
 from sftkit.data.shards import Shard
 
 _PROVENANCE_ENV = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
-                   "CUDA_VISIBLE_DEVICES")
+                   "CUDA_VISIBLE_DEVICES", "VLLM_PORT", "MASTER_PORT")
 
 
 def parts_dir(output: str | Path) -> Path:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftkit.engines.hf import torch_dtype
+from sftkit.engines.hub import model_files
 
 
 @dataclass
@@ -59,11 +60,13 @@ class GoldLogprobScorer(GoldEncoder):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        super().__init__(AutoTokenizer.from_pretrained(model), max_sequence_length)
         kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype)}
         if disable_flash_attention:
             kwargs["attn_implementation"] = "eager"
-        self.lm = AutoModelForCausalLM.from_pretrained(model, **kwargs).to(self.device).eval()
+        with model_files(model):
+            super().__init__(AutoTokenizer.from_pretrained(model), max_sequence_length)
+            self.lm = AutoModelForCausalLM.from_pretrained(model, **kwargs)
+        self.lm = self.lm.to(self.device).eval()
         self.budget = token_budget
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 

@@ -26,6 +26,7 @@ from sftkit.data.errors import InputError, Reject
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.shards import Shard
 from sftkit.engines.base import Engine, Sampling
+from sftkit.engines.hub import one_line
 from sftkit.prompts import fill
 from sftkit.stage import StageResult
 
@@ -73,8 +74,10 @@ class Loaded:
             self.release()
             try:
                 self.value = load()
+            except InputError:  # already says what and why (a model this machine cannot get)
+                raise
             except Exception as exc:
-                raise InputError(f"model {key[1]!r} failed to load: {type(exc).__name__}: {exc}") from exc
+                raise InputError(f"model {key[1]!r} failed to load: {one_line(exc)}") from exc
             self.key = key
         return self.value
 

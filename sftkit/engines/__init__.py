@@ -60,6 +60,18 @@ def sampling_of(args: argparse.Namespace, n: int | None = None) -> Sampling:
                     n=args.n if n is None else n, seed=args.seed)
 
 
+def engine_gpus(args: argparse.Namespace, prefix: str = "") -> int:
+    """GPUs the engine these flags describe uses on this machine: tp x pp for vLLM, one for transformers
+    (which places a model on one device), none for a server reached over HTTP."""
+    dest = prefix.replace("-", "_")
+    kind = getattr(args, f"{dest}engine")
+    if kind == "openai":
+        return 0
+    if kind == "hf":
+        return 1
+    return getattr(args, f"{dest}tp") * getattr(args, f"{dest}pp")
+
+
 def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", seed: int = 0) -> Engine:
     dest = prefix.replace("-", "_")
     get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731 - a local accessor
@@ -86,4 +98,5 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
                       enforce_eager=get("enforce_eager"), disable_flash_attention=get("disable_flash_attention"))
 
 
-__all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "make_engine", "sampling_of"]
+__all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "engine_gpus", "make_engine",
+           "sampling_of"]

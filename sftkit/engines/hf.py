@@ -16,6 +16,7 @@ from sftkit.engines.base import (
     send_fitting,
     special_tokens,
 )
+from sftkit.engines.hub import model_files
 
 
 def torch_dtype(name: str) -> Any:
@@ -40,11 +41,12 @@ class HFEngine:
 
         self.model, self.chat, self.batch_size = model, chat, max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+        attention = {"attn_implementation": "eager"} if disable_flash_attention else {}
+        with model_files(model):
+            self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+            self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype(dtype), **attention)
         if self.tokenizer.pad_token is None:  # pads only the prompts; a sample ends at its first EOS
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        attention = {"attn_implementation": "eager"} if disable_flash_attention else {}
-        self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype(dtype), **attention)
         self.lm = self.lm.to(self.device).eval()
         self.dtype = str(self.lm.dtype).removeprefix("torch.")
         positions = getattr(self.lm.config, "max_position_embeddings", None)

@@ -22,6 +22,7 @@ import httpx
 
 from sftkit.data.errors import InputError
 from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
+from sftkit.engines.hub import model_files, one_line
 from sftkit.secrets import Secret
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -141,11 +142,13 @@ class OpenAIEngine:
         """The model's tokenizer, where this machine has it (a local folder or the Hub cache)."""
         from transformers import AutoTokenizer
 
+        needs = " (its tokenizer, to count prompt tokens)"
         try:
-            return AutoTokenizer.from_pretrained(self.model)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{self.model}: counting prompt tokens needs the model's tokenizer on this machine "
-                             f"(hf download {self.model} --include '*.json' '*.model'), but: {exc}") from None
+            with model_files(self.model, "tokenizer_config.json", needs, " --include '*.json' '*.model'"):
+                return AutoTokenizer.from_pretrained(self.model)
+        except ValueError as exc:
+            raise InputError(f"{self.model}: counting prompt tokens needs the model's tokenizer, but: "
+                             f"{one_line(exc)}") from None
 
     def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
         return prompt_lengths(self.tokenizer, self.chat, conversations)

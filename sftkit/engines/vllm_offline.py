@@ -19,6 +19,7 @@ from sftkit.engines.base import (
     send_fitting,
     special_tokens,
 )
+from sftkit.engines.hub import require_model
 
 
 def request_seed(seed: int | None, conversation: Conversation) -> int | None:
@@ -35,6 +36,7 @@ class VLLMEngine:
     def __init__(self, model: str, chat: ChatOptions, tp: int = 1, pp: int = 1, dtype: str = "auto",
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, seed: int = 0,
                  enforce_eager: bool = False, disable_flash_attention: bool = False) -> None:
+        require_model(model)  # before vLLM starts, whose engine-core failure would hide the cause
         from vllm import LLM
         from vllm.platforms import current_platform
 

@@ -1,0 +1,70 @@
+"""Model files: a local folder, or a Hub id that this machine has in its cache or can download.
+
+Compute nodes are often offline. A model that is neither here nor downloadable must stop the run with
+one line that names it and says how to fetch it beforehand, not with a transformers traceback minutes
+into a job (or, with vLLM, an engine-core failure that hides the cause).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sftkit.data.errors import InputError
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def is_local(model: str) -> bool:
+    """A folder rather than a Hub id: what exists here, or what cannot be an ``org/name`` id."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or Path(model).expanduser().exists()
+
+
+def unavailable(model: str, reason: str, needs: str = "", include: str = "") -> InputError:
+    """The one line for a Hub model this machine does not have and cannot download."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        reason = f"HF_HUB_OFFLINE is set and it is not in the Hub cache {constants.HF_HUB_CACHE}"
+    return InputError(
+        f"model {model!r}{needs} is not on this machine and cannot be downloaded here ({reason}). Compute nodes are "
+        f"often offline: on a machine with internet, with the same HF_HOME, run `hf download {model}{include}`, "
+        "then run the job with HF_HUB_OFFLINE=1.")
+
+
+def require_model(model: str, file: str = "config.json", needs: str = "", include: str = "") -> None:
+    """Stop now unless ``model`` is a local folder, or a Hub id whose ``file`` is cached or downloadable
+    (only that small file is fetched here; the library loading the model fetches the rest)."""
+    if is_local(model):
+        if not Path(model).expanduser().is_dir():
+            raise InputError(f"model folder {model!r} does not exist (a Hub model is named ORG/NAME)")
+        return
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        hf_hub_download(model, file)
+    except EntryNotFoundError as exc:
+        if isinstance(exc, LocalEntryNotFoundError):
+            raise unavailable(model, one_line(exc), needs, include) from None
+        # the Hub has the repository, without this file (a Mistral-format or GGUF repo): the library decides
+    except Exception as exc:  # offline, not found, gated, a malformed id: all mean "not usable from here"
+        raise unavailable(model, one_line(exc), needs, include) from None
+
+
+@contextmanager
+def model_files(model: str, file: str = "config.json", needs: str = "", include: str = "") -> Iterator[None]:
+    """Around transformers' ``from_pretrained`` calls: check first, and turn files missing during the load
+    (a partial download) into the same one line. vLLM gets ``require_model`` only: its OSErrors are not all
+    about files (a port in use)."""
+    require_model(model, file, needs, include)
+    try:
+        yield
+    except OSError as exc:
+        if is_local(model):
+            raise InputError(f"model {model!r} failed to load: {one_line(exc)}") from None
+        raise unavailable(model, one_line(exc), needs, include) from None
