@@ -67,7 +67,8 @@ def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = No
 def add_field_args(p: argparse.ArgumentParser, **defaults: str) -> None:
     g = p.add_argument_group("fields")
     add(g, "--id-field", default=defaults.get("id", "id"), env=True,
-        help="row id; rows without one get '<file stem>-<row number>'")
+        help="row id; rows without one get '<file>-<row number>', <file> being its path below the input "
+             "folder without extension")
     add(g, "--question-field", default=defaults.get("question", "problem"), env=True)
     add(g, "--answer-field", default=defaults.get("answer", "expected_answer"), env=True)
     add(g, "--solution-field", default=defaults.get("solution", "generated_solution"), env=True)

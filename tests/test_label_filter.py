@@ -21,11 +21,14 @@ def _lines(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def _expected(data: Path, max_rate: float, min_rate: float = 0.0) -> list[dict]:
+def _expected(data: Path, max_rate: float, min_rate: float = 0.0, problem_type: str | None = "has_answer_extracted"
+              ) -> list[dict]:
     """A plain reference: parse every label with float(), filter, sort globally."""
     rows = []
     for i, rec in enumerate(_lines(data)):
         label = rec["pass_rate_72b_tir"]
+        if problem_type and rec["problem_type"] != problem_type:
+            continue
         if label != "n/a" and min_rate <= float(label) <= max_rate:
             rows.append((float(label), -len(rec["generated_solution"]), i, {**rec, "id": f"{data.stem}-{i}"}))
     return [r[-1] for r in sorted(rows, key=lambda r: r[:3])]
@@ -52,10 +55,28 @@ def test_filter_keeps_the_right_rows_sorted_globally(demo_data: Path, tmp_path: 
     assert len(expected) > 50
     assert _lines(out) == expected  # includes rows of the last partial chunk (2000 % 333 != 0)
     stats = json.loads(Path(f"{out}.stats.json").read_text())
-    labels = [r["pass_rate_72b_tir"] for r in _lines(demo_data)]
+    labels = [r["pass_rate_72b_tir"] for r in _lines(demo_data) if r["problem_type"] == "has_answer_extracted"]
     assert stats["counts"]["no_label"] == labels.count("n/a") > 0
+    assert stats["counts"]["other_problem_type"] == 2000 - len(labels) > 0
     assert stats["counts"]["kept"] == len(expected) and stats["counts"]["rows"] == 2000
     assert "no label ('n/a')" in proc.stdout
+
+
+def test_only_rows_with_an_extracted_answer_by_default_when_the_data_says(demo_data: Path, tmp_path: Path) -> None:
+    """The predecessor kept only has_answer_extracted rows; 'any' keeps every type; no field, no filter."""
+    types = {r["problem_type"] for r in _lines(demo_data)}
+    assert len(types) > 1
+    run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "d.jsonl"))
+    run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.5", "--problem-type", "any",
+               "--output", str(tmp_path / "any.jsonl"))
+    assert _lines(tmp_path / "d.jsonl") == _expected(demo_data, 0.5)
+    assert _lines(tmp_path / "any.jsonl") == _expected(demo_data, 0.5, problem_type=None)
+    assert len(_lines(tmp_path / "any.jsonl")) > len(_lines(tmp_path / "d.jsonl"))
+    untyped = tmp_path / "untyped.jsonl"
+    untyped.write_bytes(b"".join(orjson.dumps({k: v for k, v in r.items() if k != "problem_type"}) + b"\n"
+                                 for r in _lines(demo_data)))
+    run_script(FILTER, "--input", str(untyped), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "u.jsonl"))
+    assert len(_lines(tmp_path / "u.jsonl")) == len(_lines(tmp_path / "any.jsonl"))
 
 
 def test_problem_type_filter_counts_what_it_excludes(demo_data: Path, tmp_path: Path) -> None:

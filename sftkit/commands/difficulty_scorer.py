@@ -37,7 +37,7 @@ import orjson
 
 from sftkit import cli, preflight, prompts, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.errors import InputError
+from sftkit.data.errors import InputError, Reject, enforce_policy
 from sftkit.data.merge import merge
 from sftkit.data.shards import Shard
 from sftkit.data.sources import open_source
@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 def responses_path(args: argparse.Namespace) -> Path:
     out = Path(args.output)
     return Path(args.responses_output or out.with_name(out.stem + ".responses.jsonl"))
+
+
+def rejects_path(args: argparse.Namespace) -> Path:
+    """Where unusable responses-file lines are quarantined (the scoring passes keep their own rejects)."""
+    return Path(f"{args.output}.responses.rejects.jsonl")
 
 
 def answering_models(args: argparse.Namespace) -> list[str]:
@@ -175,8 +180,28 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
                         for n, m in markers.items()])
 
 
-def read_items(path: Path) -> list[dict[str, Any]]:
-    items = []
+def item_problem(item: Any) -> str | None:
+    """Why a responses-file line cannot be scored, or None: the shape the fit relies on, checked per line."""
+    if not isinstance(item, dict):
+        return "not a JSON object"
+    responses = item.get("responses", {})
+    if not isinstance(responses, dict):
+        return f"field 'responses' must be {{\"<model>\": [correct, total]}}, got {responses!r}"
+    for model, pair in responses.items():
+        counts = isinstance(pair, list) and len(pair) == 2 and all(type(x) is int for x in pair)
+        if not (counts and 0 <= pair[0] <= pair[1]):
+            return f"field 'responses'[{model!r}] must be [correct, total] with 0 <= correct <= total, got {pair!r}"
+    logprob = item.get("avg_logprob")
+    if logprob is not None and (type(logprob) not in (int, float) or not np.isfinite(logprob)):
+        return f"field 'avg_logprob' must be a number or null, got {logprob!r}"
+    return None
+
+
+def read_items(path: Path, on_bad_record: str, rejects_to: Path) -> list[dict[str, Any]]:
+    """The items of a responses file; a bad line stops the run naming it, or is quarantined under skip."""
+    items, rejects = [], []
+    if not path.is_file():
+        raise InputError(f"{path}: no such responses file")
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -184,12 +209,19 @@ def read_items(path: Path) -> list[dict[str, Any]]:
             try:
                 item = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({exc})") from None
-            if not isinstance(item, dict):
-                raise InputError(f"{path}:{lineno}: not a JSON object")
-            items.append(item)
+                item, why = line.decode("utf-8", "replace").rstrip("\n"), f"malformed JSON ({exc})"
+            else:
+                why = item_problem(item)
+            if why is None:
+                items.append(item)
+            else:
+                rejects += enforce_policy([Reject(lineno - 1, f"{path}:{lineno}", why, item)], on_bad_record)
+    rejects_to.unlink(missing_ok=True)  # an earlier run's quarantine must not look like this one's
+    if rejects:
+        write_lines(rejects_to, lambda: (dumps_line(r.to_json()) for r in rejects))
+        print(f"warning: {len(rejects):,} lines of {path} quarantined to {rejects_to}", file=sys.stderr)
     if not items:
-        raise InputError(f"{path}: no items")
+        raise InputError(f"{path}: no items" + (f" ({len(rejects):,} quarantined to {rejects_to})" if rejects else ""))
     return items
 
 
@@ -238,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                          "sign in items that have both terms only)")
     responses = responses_path(args)
     if args.from_responses:
-        fit_and_write(args, read_items(Path(args.from_responses)), args.from_responses)
+        fit_and_write(args, read_items(Path(args.from_responses), args.on_bad_record, rejects_path(args)),
+                      args.from_responses)
         return 0
     if args.merge:
         merge(args.output, args.num_shards, into=responses)
@@ -252,5 +285,5 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 0
         merge(args.output, into=responses)
-    fit_and_write(args, read_items(responses), str(responses))
+    fit_and_write(args, read_items(responses, args.on_bad_record, rejects_path(args)), str(responses))
     return 0

@@ -92,11 +92,15 @@ def main(argv: list[str] | None = None) -> int:
                            args.seed, args.id_field, args.on_bad_record, field,
                            stats_sample=args.sample_size_for_stats, batch_size=args.batch_size,
                            shuffle=args.shuffle)
-    write_lines(args.output, lambda: (dumps_line(r) for r in sel.records))
     out = Path(args.output)
     rejects_path = Path(f"{out}.rejects.jsonl")
     if sel.rejects:
         write_lines(rejects_path, lambda: (dumps_line(r.to_json()) for r in sel.rejects))
+    if not len(sel.plan.lengths):
+        why = f"{len(sel.rejects):,} rejected (see {rejects_path})" if sel.rejects else "none had a usable value"
+        raise InputError(f"--input {args.input}: {sel.rows_seen:,} rows read, {why}; no {field!r} length to "
+                         f"select by, so {out} was not written")
+    write_lines(args.output, lambda: (dumps_line(r) for r in sel.records))
     plan = sel.plan
     bounds = [0.0, *plan.edges.tolist(), float("inf")]
     selected_per_bin = np.bincount(np.searchsorted(plan.edges, plan.selected_lengths, side="right"),

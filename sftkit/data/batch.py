@@ -29,12 +29,15 @@ class Batch:
     rows: list[dict[str, Any]] | None = None
     lines: list[int] | None = None
     rejects: list[Reject] = field(default_factory=list)
+    id_prefix: str | None = None  # set by sources that know a name unique across the input
 
     def __len__(self) -> int:
         return len(self.indices)
 
     @property
     def stem(self) -> str:
+        if self.id_prefix is not None:
+            return self.id_prefix
         name = self.file.rstrip("/").rsplit("/", 1)[-1]
         return name.split(".", 1)[0] or name
 
@@ -89,10 +92,13 @@ class Batch:
             table=self.table.take(pa.array(positions)) if self.table is not None else None,
             rows=[self.rows[p] for p in positions] if self.rows is not None else None,
             lines=[self.lines[p] for p in positions] if self.lines is not None else None,
+            id_prefix=self.id_prefix,
         )
 
     def records(self, id_field: str) -> list[dict[str, Any]]:
-        """Rows as dicts. A row without an id gets ``<file stem>-<row in file>``, stable across reruns."""
+        """Rows as dicts. A row without an id gets ``<file>-<row in file>``, stable across reruns; ``<file>``
+        is the path below the input folder without its extension, so ``cot/train.jsonl`` and
+        ``tir/train.jsonl`` (or ``data.v1.jsonl`` and ``data.v2.jsonl``) never share an id."""
         out = self.table.to_pylist() if self.table is not None else [dict(r) for r in self.rows or []]
         stem = self.stem
         for rec, idx in zip(out, self.indices.tolist()):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -65,6 +67,16 @@ def _open(spec: InputSpec) -> Source:
     return FileSource(spec.input, [(f, _file_format(f, spec.format)) for f in files])
 
 
+def id_prefixes(files: list[str]) -> dict[str, str]:
+    """Each file's path below the files' common folder, without its format suffix: unique per file."""
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
+    out = {}
+    for f in files:
+        rel = Path(os.path.relpath(os.path.abspath(f), root)).as_posix()
+        out[f] = rel[: -len(Path(f).suffix)] if Path(f).suffix in FILE_FORMATS else rel
+    return out
+
+
 class FirstRows:
     """The first ``limit`` rows of a source; shards and percentages are cut from that count."""
 
@@ -90,21 +102,54 @@ class FirstRows:
             yield batch
 
 
+_SIDE_DIRS = (".parts", ".passes", ".ckpt")
+_SIDE_FILES = (".rejects.jsonl", ".stats.json", ".done")
+
+
+def side_file(relative: Path) -> str | None:
+    """Why a file under an input folder is one of ours or hidden rather than data, or None if it is data.
+
+    A folder that also holds earlier outputs must not feed their parts, rejects, stats or
+    checkpoints back in as rows.
+    """
+    for part in relative.parts[:-1]:
+        if part.startswith("."):
+            return "hidden"
+        if part.endswith(_SIDE_DIRS):
+            return f"in {part[part.rindex('.'):]}/"
+    if relative.name.startswith("."):
+        return "hidden"
+    return next((f"*{suffix}" for suffix in _SIDE_FILES if relative.name.endswith(suffix)), None)
+
+
+def _data_files(paths: list[Path], root: Path, what: str) -> list[str]:
+    """The data files among ``paths``; says how many were read and which were skipped, and why."""
+    skipped = Counter(why for p in paths if (why := side_file(p.relative_to(root))) is not None)
+    found = sorted(str(p) for p in paths if side_file(p.relative_to(root)) is None)
+    if not found:
+        raise InputError(f"--input {what}: no {'/'.join(FILE_FORMATS)} data files"
+                         + (f" (skipped {_counts(skipped)})" if skipped else ""))
+    print(f"input {what}: {len(found):,} file{'s' * (len(found) != 1)} read"
+          + (f", skipped {_counts(skipped)}" if skipped else ""), file=sys.stderr)
+    return found
+
+
+def _counts(skipped: Counter) -> str:
+    return ", ".join(f"{n:,} {why}" for why, n in sorted(skipped.items()))
+
+
 def _local_files(pattern: str) -> list[str] | None:
     """Files named by a path, a folder (searched recursively) or a glob; None if it names nothing local."""
     path = Path(pattern)
     if path.is_file():
         return [str(path)]
     if path.is_dir():
-        found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix in FILE_FORMATS)
-        if not found:
-            raise InputError(f"--input {pattern}: folder has no {'/'.join(FILE_FORMATS)} files")
-        return found
+        return _data_files([p for p in path.rglob("*") if p.is_file() and p.suffix in FILE_FORMATS], path, pattern)
     if glob.has_magic(pattern):
-        found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not found:
+        matches = [Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+        if not matches:
             raise InputError(f"--input {pattern}: the glob matches no files")
-        return found
+        return _data_files(matches, Path(os.path.commonpath([p.parent for p in matches])), pattern)
     return None
 
 
@@ -123,6 +168,7 @@ class FileSource:
     def __init__(self, name: str, files: list[tuple[str, str]]) -> None:
         self.name = name
         self.files = files
+        self.id_prefix = id_prefixes([path for path, _ in files])
         self._json_cache: dict[str, list[Any]] = {}
 
     @cached_property
@@ -137,7 +183,7 @@ class FileSource:
 
     def _count(self, path: str, fmt: str) -> int:
         if fmt == "parquet":
-            return pq.ParquetFile(path).metadata.num_rows
+            return parquet_file(path).metadata.num_rows
         if fmt == "jsonl":
             with open(path, "rb") as fh:
                 return sum(1 for line in fh if line.strip())
@@ -161,6 +207,7 @@ class FileSource:
             end = offset
             for batch in self._reader(fmt)(path, offset, 0, _UNBOUNDED, batch_size):
                 end = batch.stop
+                batch.id_prefix = self.id_prefix[path]
                 yield batch
             offset = end
 
@@ -173,7 +220,9 @@ class FileSource:
             a, b = max(start, lo), min(stop, hi)
             if a >= b:
                 continue
-            yield from self._reader(fmt)(path, lo, a - lo, b - lo, batch_size)
+            for batch in self._reader(fmt)(path, lo, a - lo, b - lo, batch_size):
+                batch.id_prefix = self.id_prefix[path]
+                yield batch
 
     def _json_batches(self, path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
         data = self._json_array(path)
@@ -193,9 +242,17 @@ class FileSource:
                         rows=rows, rejects=rejects)
 
 
+def parquet_file(path: str | Path) -> pq.ParquetFile:
+    """Open a Parquet file; a corrupt or truncated one is an input error that names it."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({exc})") from exc
+
+
 def _parquet_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
     """Rows [a, b) of one Parquet file, reading only the row groups that overlap them."""
-    pf = pq.ParquetFile(path)
+    pf = parquet_file(path)
     groups, first, pos = [], None, 0
     for g in range(pf.num_row_groups):
         n = pf.metadata.row_group(g).num_rows
@@ -270,6 +327,12 @@ class HubSource:
         except FileNotFoundError as exc:
             raise InputError(f"--input {spec.input}: not a local path, and the Hub has no such dataset "
                              f"({exc})") from exc
+        except ConnectionError as exc:
+            raise InputError(f"--input {spec.input}: not a local path, and the Hugging Face Hub cannot be reached "
+                             f"({exc}). On a node without internet, download it beforehand where there is: "
+                             f"`hf download {spec.input} --repo-type dataset --local-dir data/{spec.input}` and pass "
+                             f"--input data/{spec.input}, or load it once into a shared HF_HOME cache and run with "
+                             "HF_DATASETS_OFFLINE=1") from exc
         except ValueError as exc:
             raise InputError(f"--input {spec.input} (config={spec.config}, split={spec.split}): {exc}") from exc
 

@@ -37,7 +37,7 @@ def write_lines(path: str | Path, lines: Callable[[], Iterable[bytes]]) -> int:
     fmt = output_format(path)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            return _write_parquet(tmp, lines)
+            return _write_parquet(tmp, lines, Path(path))
         with open(tmp, "wb") as out:
             if fmt == "jsonl":
                 count = 0
@@ -70,17 +70,69 @@ def _chunks(lines: Iterable[bytes]) -> Iterator[list[dict]]:
         yield chunk
 
 
-def _write_parquet(path: Path, lines: Callable[[], Iterable[bytes]]) -> int:
-    schema = None
+def _kind(value: object) -> str:
+    """The JSON kind of a value as Parquet sees it: ints and floats share a numeric column."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "text", list: "list", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _conflict(records: list[dict], shown: Path, exc: Exception) -> InputError:
+    """Name the field and the first two records that disagree on its type, not Arrow's bare message."""
+    first: dict[str, tuple[str, int]] = {}
+    for n, rec in enumerate(records, 1):
+        for name, value in rec.items():
+            if value is None:
+                continue
+            kind = _kind(value)
+            seen = first.setdefault(name, (kind, n))
+            if seen[0] != kind:
+                return InputError(
+                    f"{shown}: field {name!r} is {seen[0]} in record {seen[1]:,} ({_short(records[seen[1] - 1])}) "
+                    f"and {kind} in record {n:,} ({_short(rec)}); Parquet needs one type per column: "
+                    "fix the input or write .jsonl")
+    return InputError(f"{shown}: records disagree on a column type ({exc})")
+
+
+def _short(record: dict) -> str:
+    text = orjson.dumps(record).decode()
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _compatible(a: pa.Field, b: pa.Field) -> bool:
+    try:
+        pa.unify_schemas([pa.schema([a]), pa.schema([b])], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return False
+    return True
+
+
+def _table(chunk: list[dict], shown: Path, schema: pa.Schema | None = None) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(chunk, schema=schema)
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise _conflict(chunk, shown, exc) from exc
+
+
+def _write_parquet(path: Path, lines: Callable[[], Iterable[bytes]], shown: Path) -> int:
+    schema, seen = None, 0
     for chunk in _chunks(lines()):
-        part = pa.Table.from_pylist(chunk).schema
+        part = _table(chunk, shown).schema
         try:
             schema = part if schema is None else pa.unify_schemas([schema, part], promote_options="permissive")
         except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-            raise InputError(f"{path.name}: records disagree on a column type ({exc})") from exc
+            names = [f.name for f in part if f.name in schema.names and not _compatible(schema.field(f.name), f)]
+            raise InputError(f"{shown}: field {', '.join(map(repr, names)) or '?'} is "
+                             f"{', '.join(str(schema.field(n).type) for n in names)} in records 1-{seen:,} and "
+                             f"{', '.join(str(part.field(n).type) for n in names)} in records {seen + 1:,}-"
+                             f"{seen + len(chunk):,}; Parquet needs one type per column: fix the input or write "
+                             f".jsonl ({exc})") from exc
+        seen += len(chunk)
     count = 0
     with pq.ParquetWriter(path, schema or pa.schema([]), compression="zstd") as writer:
         for chunk in _chunks(lines()):
-            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            writer.write_table(_table(chunk, shown, schema))
             count += len(chunk)
     return count
