@@ -1,11 +1,12 @@
-# Two commands do all set-up: `make demo` and `make test`. Each builds .venv if it is missing.
+# Two commands do all set-up: `make demo` and `make test` (`make test-fast` for the edit-test loop).
+# Each builds .venv if it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra
+
+# the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, README "Test tiers")
+test-fast: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -ra -m "not slurm and not models and not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -162,3 +162,19 @@ def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> N
         assert gpus >= workers * per_engine, (where, cmd)
         assert cpus >= workers * (2 + 2 * gpus / workers), (where, cmd)
         assert mem >= 16 * workers + 2 * billions, (where, cmd)
+
+
+def test_the_fast_tier_leaves_out_slurm_and_model_tests() -> None:
+    """`make test-fast` selects by the markers conftest sets from each test's fixtures, transitive ones too."""
+    expression = re.search(r'^test-fast:.*?-m "([^"]+)"', (REPO / "Makefile").read_text(), re.S | re.M).group(1)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "-m", expression], cwd=REPO, capture_output=True, text=True, check=True)
+    selected = {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
+    assert not any(t.startswith("tests/test_slurm.py") for t in selected)
+    for left_out in ("tests/test_engines.py::test_vllm_never_sends_a_prompt_over_the_context",  # vllm_engine
+                     "tests/test_difficulty_scorer.py::test_refit_from_the_responses_file_reproduces_the_scores",
+                     "tests/test_label_filter.py::test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing"):
+        assert left_out not in selected
+    assert {"tests/test_upload.py::test_convert_unify_card_and_load_dataset",
+            "tests/test_keys.py::test_the_global_key_goes_only_where_it_belongs",
+            "tests/test_project.py::test_the_fast_tier_leaves_out_slurm_and_model_tests"} <= selected
