@@ -248,6 +248,9 @@ def test_date_like_strings_stay_strings_next_to_ordinary_string_files(folder: Pa
     row = next(r for r in gen if r["n"] == 2)
     assert (row["problem"], row["answer"]) == ("2021-03-04", "1999-12-31T23:59:59")
     assert row["meta"] == {"when": "2021-03-04"} and row["days"] == ["2021-03-05"]
+    manifest = folder / ".sftkit-upload.json"  # one written by the old rules (timestamps) is not trusted
+    manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1', 1))
+    assert _run(folder).stdout.count("converted") == 5
 
 
 def test_invalid_utf8_is_rejected_with_file_and_line(folder: Path) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -22,7 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from sftkit import report
 from sftkit.data.errors import InputError
 from sftkit.upload.layout import DATA_DIR, is_scratch
-from sftkit.upload.local_paths import publishable
+from sftkit.upload.local_paths import published_json
 
 HISTOGRAM = "length_histogram.png"
 _EXAMPLE_CHARS = 300
@@ -96,7 +95,7 @@ def _provenance(root: Path) -> list[tuple[str, str, str]]:
     for path in sorted(root.rglob("*.stats.json")):
         if is_scratch(path.relative_to(root)):
             continue
-        stats = publishable(orjson.loads(path.read_bytes()), root)
+        stats = published_json(path, root)
         keep = ("model", "settings", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed",
                 "records", "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
         details = ", ".join(f"{k}={json.dumps(stats[k], ensure_ascii=False)}" for k in keep if k in stats)

@@ -285,16 +285,23 @@ def _decode(text: str) -> pa.Schema:
 
 
 class Manifest:
-    """Per source: content hash, schema, rows and output; plus the schema each config was written with."""
+    """Per source: content hash, schema, rows and output; plus the schema each config was written with.
+
+    ``VERSION`` changes with the conversion rules (2: strings are no longer read as timestamps), and a
+    manifest of another version is ignored, so every source is converted again under the new rules."""
+
+    VERSION = 2
 
     def __init__(self, root: Path) -> None:
         self.path = root / MANIFEST
         data = orjson.loads(self.path.read_bytes()) if self.path.exists() else {}
+        if data.get("version") != self.VERSION:
+            data = {}
         self.files: dict[str, dict[str, Any]] = data.get("files", {})
         self.configs: dict[str, str] = data.get("configs", {})
 
     def save(self) -> None:
-        write_json_atomic(self.path, {"version": 1, "files": self.files, "configs": self.configs})
+        write_json_atomic(self.path, {"version": self.VERSION, "files": self.files, "configs": self.configs})
 
 
 def convert_config(root: Path, config: str, sources: list[SourceFile], manifest: Manifest) -> list[FileResult]:

@@ -12,6 +12,10 @@ import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+import orjson
+
+from sftkit.data.errors import InputError
+
 # an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL or a word ("a/b", "3/4")
 _ABSOLUTE = re.compile(r"(?<![\w.:/\\~-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
 
@@ -36,3 +40,11 @@ def publishable(value: Any, root: Path) -> Any:
     if isinstance(value, dict):
         return {publishable(k, root): publishable(v, root) for k, v in value.items()}
     return value
+
+
+def published_json(path: Path, root: Path) -> Any:
+    """A stats file as it may be published: its JSON, absolute paths made relative to ``root``."""
+    try:
+        return publishable(orjson.loads(path.read_bytes()), root)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None

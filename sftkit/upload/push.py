@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import random
 import sys
 import time
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -26,7 +26,7 @@ from sftkit.engines.hub import one_line
 from sftkit.upload.card import HISTOGRAM
 from sftkit.upload.convert import sha256_file
 from sftkit.upload.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
-from sftkit.upload.local_paths import publishable
+from sftkit.upload.local_paths import published_json
 
 T = TypeVar("T")
 CARD = "README.md"
@@ -66,7 +66,7 @@ def upload_files(root: Path, source_configs: Collection[str]) -> list[str]:
 def payload(root: Path, rel: str) -> bytes | Path:
     """What is sent for ``rel``: stats files without local absolute paths, any other file as it is."""
     if rel.endswith(".stats.json"):
-        return orjson.dumps(publishable(orjson.loads((root / rel).read_bytes()), root), option=orjson.OPT_INDENT_2)
+        return orjson.dumps(published_json(root / rel, root), option=orjson.OPT_INDENT_2)
     return root / rel
 
 
@@ -97,13 +97,13 @@ def plan_upload(root: Path, remote: dict[str, Any], source_configs: Collection[s
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What the Hub client raises when the network fails: httpx2's errors (huggingface_hub 1.x and later),
-    which are neither ConnectionError nor OSError, and OS-level errors."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError, OSError, httpx.TransportError]
-    with contextlib.suppress(ImportError):
-        import httpx2
-
-        errors.append(httpx2.TransportError)
+    """What the Hub client raises when the network fails: httpx2's or httpx's transport errors (huggingface_hub
+    2.x, 1.x; neither is a ConnectionError or OSError), or requests' (0.x). Local file errors are not retried."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests.exceptions", ("ConnectionError", "Timeout"))):
+        with contextlib.suppress(ImportError):
+            errors += [getattr(importlib.import_module(module), name) for name in names]
     return tuple(errors)
 
 
