@@ -167,10 +167,13 @@ def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> N
 def test_the_fast_tier_leaves_out_slurm_and_model_tests() -> None:
     """`make test-fast` selects by the markers conftest sets from each test's fixtures, transitive ones too."""
     expression = re.search(r'^test-fast:.*?-m "([^"]+)"', (REPO / "Makefile").read_text(), re.S | re.M).group(1)
+    files = ["test_slurm", "test_cluster_env", "test_engines", "test_difficulty_scorer", "test_label_filter",
+             "test_upload", "test_keys", "test_project"]
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-m", expression], cwd=REPO, capture_output=True, text=True, check=True)
+                           "-m", expression, *(f"tests/{f}.py" for f in files)], cwd=REPO, capture_output=True,
+                          text=True, check=True)
     selected = {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
-    assert not any(t.startswith("tests/test_slurm.py") for t in selected)
+    assert not any(t.startswith(("tests/test_slurm.py", "tests/test_cluster_env.py")) for t in selected)
     for left_out in ("tests/test_engines.py::test_vllm_never_sends_a_prompt_over_the_context",  # vllm_engine
                      "tests/test_difficulty_scorer.py::test_refit_from_the_responses_file_reproduces_the_scores",
                      "tests/test_label_filter.py::test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing"):
