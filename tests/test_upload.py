@@ -344,7 +344,8 @@ def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
                      "data/gen/g.parquet", "length_histogram.png"]
     assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == [
         "data/cot/gone.parquet", "data/gone/x.parquet"]
-    card = "---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n---\n"  # once ours
+    card = ("---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
+            "- config_name: notes\n  data_files: notes/*.json\n---\n")  # the user's own
     _hub(monkeypatch, tmp_path, card, ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json", *theirs))
     ops = _push(folder, "--include-sources")
     assert {"cot/a.jsonl", "cot/c.json", "gen/g.jsonl", "cot/a.jsonl.stats.json", "cot/b.jsonl"} <= set(ops)

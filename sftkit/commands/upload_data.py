@@ -21,7 +21,7 @@ from tqdm import tqdm
 from sftkit import cli, report, secrets
 from sftkit.data.atomic import write_bytes_atomic
 from sftkit.data.errors import InputError
-from sftkit.upload.card import CardOptions, build_card, length_histogram, summarize, text_field
+from sftkit.upload.card import CardOptions, build_card, length_histogram, published_configs, summarize, text_field
 from sftkit.upload.convert import Manifest, convert_config, forget_missing
 from sftkit.upload.layout import discover, original_readme
 from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     card = build_card(root, summaries, opts, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
-    listed = {c.get("config_name") for c in (existing or {}).get("configs") or [] if isinstance(c, dict)}
-    plan = plan_upload(root, remote, set(configs) | listed if args.include_sources else set())
+    plan = plan_upload(root, remote, set(configs) | published_configs(existing) if args.include_sources else set())
     report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
                        [(s.name, s.rows, len(s.columns), s.bytes) for s in summaries])
     visibility = "private" if args.private else "public"

@@ -148,6 +148,23 @@ def _matching_info(info: Any, summaries: list[ConfigSummary], split: str) -> lis
     return kept
 
 
+def _data_glob(config: str) -> str:
+    return f"{DATA_DIR}/{config}/**/*.parquet"
+
+
+def published_configs(front: dict[str, Any] | None) -> set[str]:
+    """The configs a card lists as we write them (data under data/<config>/): ones an earlier upload made."""
+    found = set()
+    for entry in (front or {}).get("configs") or []:
+        if not isinstance(entry, dict):
+            continue
+        files = entry.get("data_files")
+        paths = [f.get("path") if isinstance(f, dict) else f for f in (files if isinstance(files, list) else [files])]
+        if paths and all(p == _data_glob(entry.get("config_name")) for p in paths):
+            found.add(entry["config_name"])
+    return found
+
+
 def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, body: str | None,
                existing: dict[str, Any] | None = None) -> DatasetCard:
     """The card. ``existing`` front matter from the Hub keeps its keys except the ones a flag set;
@@ -162,8 +179,7 @@ def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, bo
         if value is not None:
             front[key] = value
     front["size_categories"] = [size_category(sum(s.rows for s in summaries))]
-    front["configs"] = [{"config_name": s.name,
-                         "data_files": [{"split": opts.split, "path": f"{DATA_DIR}/{s.name}/**/*.parquet"}]}
+    front["configs"] = [{"config_name": s.name, "data_files": [{"split": opts.split, "path": _data_glob(s.name)}]}
                         for s in summaries]
     info = _matching_info(existing.get("dataset_info"), summaries, opts.split) if "dataset_info" in existing else []
     if info:
