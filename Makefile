@@ -1,4 +1,5 @@
-# Two commands do all set-up: `make demo` and `make test`. Each builds .venv if it is missing.
+# Two commands do all set-up: `make demo` and `make test` (`make test-fast` for the edit-test loop).
+# Each builds .venv if it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ TORCH_VERSION := 2.13.0
 VLLM_VERSION := 0.32.0
 TRANSFORMERS_VERSION := 5.19.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra
+
+# the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, README "Test tiers")
+test-fast: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -ra -m "not slurm and not models and not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -16,7 +16,16 @@ from sftkit.data.sources import INPUT_FORMATS, InputSpec
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the description's line breaks (formulas, examples)."""
+    """Shows defaults and keeps the description's line breaks (formulas, examples).
+
+    A switch (a flag taking no value) shows none: ``--public`` stores False into ``private``, whose
+    default True would read as "public by default". A default of None means "not set" and is not shown.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@
 #SBATCH --time=04:00:00
 #SBATCH --output=logs/%x-%A_%a.out
 #SBATCH --open-mode=append
+#SBATCH --requeue
 ROOT=${SFTKIT_ROOT:-$(scontrol show job "${SLURM_JOB_ID:-none}" 2>/dev/null | sed -n 's|^ *Command=\([^ ]*\)/slurm/[^/ ]*.*$|\1|p')}
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 # shellcheck source=slurm/lib.sh

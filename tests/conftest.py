@@ -31,6 +31,31 @@ os.environ.setdefault("SFTKIT_ALLOW_CPU", "1")
 os.environ.setdefault("SFTKIT_WORKER_STAGGER", "0")
 
 
+# Test tiers (README, "Test tiers"): a test is marked by the fixtures it uses, so no test needs editing.
+TIER_FIXTURES = {
+    "slurm": {"slurm"},  # submits to the real local Slurm
+    "models": {"tiny_model", "tiny_ensemble", "vllm_engine"},  # trains tiny models, runs vLLM or transformers
+    "slow": {"big_jsonl"},  # kills and resumes stages on 60k rows
+}
+# slurm/lib.sh's environment choice and the GPU and model preflight of real stage runs, each starting torch:
+# the Slurm layer's tests without a cluster, out of the fast tier with the rest of that layer
+TIER_MODULES = {"slurm": {"test_cluster_env.py"}}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slurm: the Slurm layer: the real local cluster, or slurm/lib.sh and "
+                                       "preflight checks (set by fixture or module)")
+    config.addinivalue_line("markers", "models: builds tiny models or runs vLLM/transformers (set by fixture)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if used & fixtures or item.path.name in TIER_MODULES.get(marker, ()):
+                item.add_marker(marker)
+
+
 def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run an entry script (e.g. 'selectors/length_selector.py') the way a user or sbatch would."""

@@ -10,7 +10,8 @@ SCRIPT is a JSON list of entries: ``{"match": [substrings], "choices": [{"conten
 "reasoning_content"?}], "status"?, "error"?}``. The first entry whose substrings all occur in the
 request's messages answers; ``n`` choices are taken from its list in turn. An entry with
 ``status`` answers that HTTP status and ``error`` text instead. A request that matches nothing gets
-HTTP 404, so a test never passes on text nobody wrote. Every request is logged as one JSON line.
+HTTP 404, so a test never passes on text nobody wrote. Every request is logged as one JSON line,
+with the Authorization header it carried (so tests see which key was sent where).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             status, payload = answer(script, body)
             with lock, open(log_path, "a") as log:
-                log.write(json.dumps({"request": body, "status": status}) + "\n")
+                log.write(json.dumps({"request": body, "status": status,
+                                      "authorization": self.headers.get("Authorization")}) + "\n")
             self._reply(status, payload)
 
         def log_message(self, *args: Any) -> None:  # the JSON log says it all

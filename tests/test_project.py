@@ -120,7 +120,7 @@ def test_world_readable_keys_json_warns_without_printing_the_secret(tmp_path: Pa
     keys = tmp_path / "keys.json"
     keys.write_text('{"hf_token": "hf_supersecret", "openai_api_key": "sk-secret"}')
     keys.chmod(0o644)
-    code = ("from sftkit import secrets; t = secrets.hf_token(); k = secrets.api_key(); "
+    code = ("from sftkit import secrets; t = secrets.hf_token(); k = secrets.api_key('https://api.openai.com/v1'); "
             "print(t, k, repr(t))")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "OPENAI_API_KEY")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
@@ -133,7 +133,7 @@ def test_world_readable_keys_json_warns_without_printing_the_secret(tmp_path: Pa
 def test_keys_json_is_git_ignored_and_the_example_has_every_key() -> None:
     assert "keys.json" in (REPO / ".gitignore").read_text().splitlines()
     example = orjson.loads((REPO / "keys.json.example").read_bytes())
-    assert {"hf_token", "openai_api_key", "endpoints"} <= set(example)
+    assert {"hf_token", "openai_api_key", "openai_base_url", "endpoints"} <= set(example)
 
 
 def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
@@ -144,10 +144,11 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
         subprocess.run(["bash", "-n", str(path)], check=True)
         text = path.read_text()
         assert not re.search(r"/home/|/Users/|/volume/|#SBATCH\s+(-p|--partition)", text), path
+        if path.name.startswith("run_"):  # a preempted job, CPU or GPU, comes back
+            assert "#SBATCH --requeue" in text, path
         if path.name in ("run_generate.sh", "run_filter.sh", "run_difficulty_scorer.sh"):
-            assert re.search(r"#SBATCH\s+--gres=gpu:", text) and "#SBATCH --requeue" in text, path
+            assert re.search(r"#SBATCH\s+--gres=gpu:", text), path
         elif path.name.startswith("run_"):
-            assert "#SBATCH --requeue" in text or "selector" in text or "upload" in text, path
             assert not re.search(r"#SBATCH\s+--(gres|gpus)", text), f"{path} is a CPU script"
 
 
@@ -184,3 +185,22 @@ def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> N
         assert gpus >= workers * per_engine, (where, cmd)
         assert cpus >= workers * (2 + 2 * gpus / workers), (where, cmd)
         assert mem >= 16 * workers + 2 * billions, (where, cmd)
+
+
+def test_the_fast_tier_leaves_out_slurm_and_model_tests() -> None:
+    """`make test-fast` selects by the markers conftest sets from each test's fixtures, transitive ones too."""
+    expression = re.search(r'^test-fast:.*?-m "([^"]+)"', (REPO / "Makefile").read_text(), re.S | re.M).group(1)
+    files = ["test_slurm", "test_cluster_env", "test_engines", "test_difficulty_scorer", "test_label_filter",
+             "test_upload", "test_keys", "test_project"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "-m", expression, *(f"tests/{f}.py" for f in files)], cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    selected = {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
+    assert not any(t.startswith(("tests/test_slurm.py", "tests/test_cluster_env.py")) for t in selected)
+    for left_out in ("tests/test_engines.py::test_vllm_never_sends_a_prompt_over_the_context",  # vllm_engine
+                     "tests/test_difficulty_scorer.py::test_refit_from_the_responses_file_reproduces_the_scores",
+                     "tests/test_label_filter.py::test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing"):
+        assert left_out not in selected
+    assert {"tests/test_upload.py::test_convert_unify_card_and_load_dataset",
+            "tests/test_keys.py::test_the_global_key_goes_only_where_it_belongs",
+            "tests/test_project.py::test_the_fast_tier_leaves_out_slurm_and_model_tests"} <= selected

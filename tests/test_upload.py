@@ -159,6 +159,11 @@ class FakeHub(HfApi):
     def create_commit(self, repo_id, operations, **kwargs):
         FakeHub.calls.append(("create_commit", repo_id, [(type(o).__name__, o.path_in_repo) for o in operations]))
         self._fail("create_commit")
+        FakeHub.sent = {}
+        for op in operations:
+            if hasattr(op, "as_file"):
+                with op.as_file() as fh:
+                    FakeHub.sent[op.path_in_repo] = fh.read()
         return type("Info", (), {"commit_url": f"https://hub/{repo_id}/commit/1"})()
 
 
@@ -212,3 +217,174 @@ def test_client_errors_are_not_retried(folder: Path, monkeypatch) -> None:
         upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set"])
     assert [c[0] for c in FakeHub.calls] == ["create_repo"]
     assert os.environ["HF_TOKEN"] == TOKEN
+
+
+def _hub(monkeypatch, tmp_path: Path, readme: str | None = None, remote: tuple[str, ...] = ()) -> None:
+    """FakeHub holding ``remote`` paths and, when given, a card with ``readme`` as its text."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(upload_data, "HfApi", FakeHub)
+    monkeypatch.setattr(push_module.time, "sleep", lambda s: None)
+    FakeHub.calls, FakeHub.failures, FakeHub.sent = [], {}, {}
+    FakeHub.remote = {rel: RepoFile(type="file", path=rel, size=1, oid="old") for rel in remote}
+    if readme is not None:
+        (tmp_path / "hub_README.md").write_text(readme)
+        FakeHub.readme_path = str(tmp_path / "hub_README.md")
+        FakeHub.remote["README.md"] = RepoFile(type="file", path="README.md", size=1, oid="old")
+
+
+def _push(folder: Path, *extra: str) -> dict[str, str]:
+    """Push ``folder``; the commit's operations, path -> kind."""
+    upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", *extra])
+    commits = [c for c in FakeHub.calls if c[0] == "create_commit"]
+    return {path: kind for kind, path in commits[-1][2]} if commits else {}
+
+
+def test_date_like_strings_stay_strings_next_to_ordinary_string_files(folder: Path) -> None:
+    _jsonl(folder / "gen" / "dates.jsonl", [{"problem": "2021-03-04", "answer": "1999-12-31T23:59:59", "n": 2,
+                                             "meta": {"when": "2021-03-04"}, "days": ["2021-03-05"]}])
+    _run(folder)
+    gen = _load(folder, "gen")
+    assert {f: gen.features[f].dtype for f in ("problem", "answer")} == {"problem": "string", "answer": "string"}
+    row = next(r for r in gen if r["n"] == 2)
+    assert (row["problem"], row["answer"]) == ("2021-03-04", "1999-12-31T23:59:59")
+    assert row["meta"] == {"when": "2021-03-04"} and row["days"] == ["2021-03-05"]
+    manifest = folder / ".sftkit-upload.json"  # one written by the old rules (timestamps) is not trusted
+    manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1', 1))
+    assert _run(folder).stdout.count("converted") == 5
+
+
+def test_invalid_utf8_is_rejected_with_file_and_line(folder: Path) -> None:
+    with open(folder / "gen" / "g.jsonl", "ab") as fh:
+        fh.write(b'{"problem": "ok", "answer": "a", "n": 2}\n{"problem": "caf\xe9", "answer": "a", "n": 3}\n')
+    proc = _run(folder, check=False)
+    assert proc.returncode == 2 and f"{folder / 'gen' / 'g.jsonl'}:3: invalid UTF-8 (byte 0xe9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_type_change_names_the_line_counted_from_one(folder: Path) -> None:
+    _jsonl(folder / "gen" / "g.jsonl", [{"problem": "p", "n": i} for i in range(10)] + [{"problem": "p", "n": "x"}])
+    proc = _run(folder, check=False)
+    assert proc.returncode == 2
+    assert f"{folder / 'gen' / 'g.jsonl'}:11: Column(/n) changed from number to string" in proc.stderr
+    assert "row 10" not in proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["not parquet", "truncated"])
+def test_a_corrupt_or_truncated_parquet_source_is_named(folder: Path, damage: str) -> None:
+    bad = folder / "gen" / "bad.parquet"
+    if damage == "truncated":
+        _run(folder)
+        data = (folder / "data" / "gen" / "g.parquet").read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        bad.write_bytes(b"this is not a parquet file")
+    proc = _run(folder, check=False)
+    assert proc.returncode == 2 and f"error: {bad}: not a readable Parquet file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_text_field_is_an_error_listing_the_text_fields(folder: Path) -> None:
+    proc = _run(folder, "--text-field", "nope", check=False)
+    assert proc.returncode == 2
+    assert "--text-field 'nope' is in no config; the text fields are: answer, extra, id, problem, text" in proc.stderr
+    assert "is double, not text" in _run(folder, "--text-field", "score", check=False).stderr
+
+
+def test_help_shows_no_default_for_the_visibility_switches() -> None:
+    help_text = " ".join(run_script(UPLOAD, "--help").stdout.split())
+    assert "--private private repo (the default) --public public repo --dry-run" in help_text
+    assert "(default: True)" not in help_text and "(default: None)" not in help_text
+
+
+STALE_INFO = """dataset_info:
+- config_name: cot
+  features:
+  - name: id
+    dtype: string
+  splits:
+  - name: train
+    num_examples: 7
+"""
+
+
+def test_the_users_card_keys_stay_unless_a_flag_sets_them(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    user = ("---\nlanguage:\n- fr\ntags:\n- maths\ntask_categories:\n- question-answering\n"
+            "pretty_name: Mon jeu\n" + STALE_INFO + "---\n# old\n")
+    _hub(monkeypatch, tmp_path, user)
+    _push(folder)
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert (meta["language"], meta["tags"], meta["task_categories"]) == (["fr"], ["maths"], ["question-answering"])
+    assert meta["pretty_name"] == "Mon jeu" and "dataset_info" not in meta  # 7 rows, 1 column: not our data
+    assert [c["config_name"] for c in meta["configs"]] == ["cot", "gen"]
+    _push(folder, "--tags", "sft", "math", "--pretty-name", "Ours")
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert meta["tags"] == ["sft", "math"] and meta["pretty_name"] == "Ours" and meta["language"] == ["fr"]
+
+
+def test_dataset_info_that_still_matches_is_kept(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    _run(folder)
+    cot = _load(folder, "cot")
+    features = "".join(f"  - name: {name}\n    dtype: string\n" for name in cot.column_names)
+    splits = "  splits:\n  - name: train\n    num_examples: 51\n"
+    info = f"dataset_info:\n- config_name: cot\n  features:\n{features}{splits}"
+    _hub(monkeypatch, tmp_path, f"---\n{info}---\n")
+    _push(folder)
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert [i["config_name"] for i in meta["dataset_info"]] == ["cot"]
+    assert meta["tags"] == ["sft"] and meta["language"] == ["en"]  # no user value: the defaults
+
+
+def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
+        folder: Path, tmp_path: Path, monkeypatch) -> None:
+    theirs = ("notes/own.json", "cot/b.jsonl", "other.parquet")  # not ours: never deleted
+    _hub(monkeypatch, tmp_path, remote=("data/cot/gone.parquet", "data/gone/x.parquet", *theirs))
+    ops = _push(folder)
+    added = sorted(p for p, kind in ops.items() if kind == "CommitOperationAdd")
+    assert added == ["README.md", "data/cot/a.parquet", "data/cot/b.parquet", "data/cot/c.parquet",
+                     "data/gen/g.parquet", "length_histogram.png"]
+    assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == [
+        "data/cot/gone.parquet", "data/gone/x.parquet"]
+    card = ("---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
+            "- config_name: notes\n  data_files: notes/*.json\n---\n")  # the user's own
+    _hub(monkeypatch, tmp_path, card, ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json", *theirs))
+    ops = _push(folder, "--include-sources")
+    assert {"cot/a.jsonl", "cot/c.json", "gen/g.jsonl", "cot/a.jsonl.stats.json", "cot/b.jsonl"} <= set(ops)
+    assert not any(p.endswith((".rejects.jsonl", ".sftkit-upload.json")) for p in ops)
+    deleted = sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete")
+    assert deleted == ["cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json"]
+
+
+def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    stats = {"stage": "generate", "output": str(folder / "gen" / "g.jsonl"), "records": 1,
+             "settings": {"input": "/home/alice/data/seeds.jsonl", "model": str(tmp_path / "models" / "tiny"),
+                          "dataset": "nvidia/OpenMathReasoning", "base_url": "http://127.0.0.1:8000/v1"}}
+    (folder / "gen" / "g.jsonl.stats.json").write_text(json.dumps(stats))
+    _hub(monkeypatch, tmp_path)
+    _push(folder, "--include-sources")
+    published = {p: data.decode("utf-8", "replace") for p, data in FakeHub.sent.items() if not p.endswith(
+        (".parquet", ".png"))}
+    for path, text in published.items():
+        assert str(tmp_path) not in text and "/home/" not in text, path
+    sent = json.loads(published["gen/g.jsonl.stats.json"])
+    assert sent["output"] == "gen/g.jsonl" and sent["settings"]["input"] == "seeds.jsonl"
+    assert sent["settings"]["model"] == "tiny" and sent["settings"]["dataset"] == "nvidia/OpenMathReasoning"
+    assert sent["settings"]["base_url"] == "http://127.0.0.1:8000/v1"
+    assert 'settings={"input": "seeds.jsonl", "model": "tiny"' in (folder / "README.md").read_text()
+    assert json.loads((folder / "gen" / "g.jsonl.stats.json").read_text()) == stats  # the local file is untouched
+
+
+def test_no_network_is_retried_then_one_clear_line(folder: Path, monkeypatch, capsys) -> None:
+    """The real HfApi, pointed at a port nothing listens on: the client's own transport error."""
+    import huggingface_hub.constants
+    from servers import free_port
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(push_module.time, "sleep", lambda s: None)
+    with pytest.raises(upload_data.InputError) as err:
+        upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set"])
+    message = str(err.value)
+    assert message.startswith("creating the Hub repo failed after 5 attempts: cannot reach the Hub (ConnectError")
+    assert "\n" not in message and TOKEN not in message
+    assert capsys.readouterr().err.count("creating the Hub repo: ConnectError") == 4

@@ -4,7 +4,9 @@ Input: DIR/<config>/*.json|*.jsonl|*.parquet (each subfolder is a config) and an
 DIR/original_readme.log (any case) holding the card body. Output, next to the originals:
 DIR/data/<config>/<file>.parquet (zstd, one schema per config), DIR/README.md and
 DIR/length_histogram.png. Reruns convert only sources whose content changed, and remove Parquet
-whose source is gone. The push is one commit of the files that differ from the Hub.
+whose source is gone. The push is one commit: the Parquet, the card and its histogram (the original
+files too with --include-sources) that differ from the Hub, and deletions of such files the folder
+no longer has.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from tqdm import tqdm
 from sftkit import cli, report, secrets
 from sftkit.data.atomic import write_bytes_atomic
 from sftkit.data.errors import InputError
-from sftkit.upload.card import CardOptions, build_card, length_histogram, summarize, text_field
+from sftkit.upload.card import CardOptions, build_card, length_histogram, published_configs, summarize, text_field
 from sftkit.upload.convert import Manifest, convert_config, forget_missing
 from sftkit.upload.layout import discover, original_readme
-from sftkit.upload.push import plan_upload, push, remote_files, with_retries
+from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,15 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--dataset-path", required=True, help="folder whose subfolders are configs")
     cli.add(p, "--repo-id", required=True, help="USER/NAME on the Hub")
     vis = p.add_mutually_exclusive_group()
-    cli.add(vis, "--private", dest="private", action="store_true", default=True, help="private repo (default)")
+    cli.add(vis, "--private", dest="private", action="store_true", default=True,
+            help="private repo (the default)")
     cli.add(vis, "--public", dest="private", action="store_false", help="public repo")
     cli.add(p, "--dry-run", action="store_true", help="do everything but the network calls; print the plan")
+    cli.add(p, "--include-sources", action="store_true",
+            help="also upload the original .json/.jsonl/.parquet files and their .stats.json")
     cli.add(p, "--split", default="train", help="split name each config's files form")
-    cli.add(p, "--license", help="e.g. cc-by-4.0 (omitted from the card when unset)")
-    cli.add(p, "--language", nargs="+", default=["en"])
-    cli.add(p, "--task-categories", nargs="+", default=["text-generation"])
-    cli.add(p, "--tags", nargs="+", default=["sft"])
-    cli.add(p, "--pretty-name", help="default: the repo name")
+    keep = "; unset: the Hub card's value, else "
+    cli.add(p, "--license", help="e.g. cc-by-4.0; unset: the Hub card's value, else none")
+    cli.add(p, "--language", nargs="+", help=f"card language(s){keep}en")
+    cli.add(p, "--task-categories", nargs="+", help=f"card task categories{keep}text-generation")
+    cli.add(p, "--tags", nargs="+", help=f"card tags{keep}sft")
+    cli.add(p, "--pretty-name", help=f"card title{keep}the repo name")
     cli.add(p, "--text-field", help="field for the length histogram (default: the longest text column)")
     cli.add(p, "--commit-message", default="Upload dataset with sftkit")
     cli.add(p, "--keys", help="keys.json path (default: $SFTKIT_KEYS, ./keys.json, repo root)")
@@ -70,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
     for path in removed:
         print(f"removed {path}: its source is gone", file=sys.stderr)
-    summaries = [summary for name in discover(root) if (summary := summarize(root, name)).files]
+    configs = discover(root)
+    summaries = [summary for name in configs if (summary := summarize(root, name)).files]
     if not summaries:
         raise InputError(f"--dataset_path {root}: every data file is empty; nothing to publish")
     opts = CardOptions(args.repo_id, args.split, args.license, args.language, args.task_categories, args.tags,
-                       args.pretty_name, args.text_field)
+                       args.pretty_name)
     field = text_field(summaries, args.text_field)
     if field:
         length_histogram(root, summaries, field)
@@ -95,15 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     card = build_card(root, summaries, opts, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
-    plan = plan_upload(root, remote)
+    plan = plan_upload(root, remote, set(configs) | published_configs(existing) if args.include_sources else set())
     report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
                        [(s.name, s.rows, len(s.columns), s.bytes) for s in summaries])
     visibility = "private" if args.private else "public"
     if args.dry_run:
         report.print_table(f"dry run: would upload to {args.repo_id} ({visibility})", ["file", "bytes"],
-                           [(p, (root / p).stat().st_size) for p in plan.add])
+                           [(p, payload_size(root, p)) for p in plan.add])
         print(f"dry run: {len(plan.add)} files, {plan.bytes:,} bytes; nothing was sent")
         return 0
+    for path in plan.delete:
+        print(f"deleting {path} from the Hub: the folder no longer has it", file=sys.stderr)
     url = push(api, root, args.repo_id, plan, args.commit_message)
     report.print_summary(f"pushed to {args.repo_id} ({visibility})", {
         "files sent": len(plan.add), "files deleted": len(plan.delete), "unchanged on the Hub": len(plan.unchanged),

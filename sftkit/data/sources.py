@@ -11,6 +11,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -242,12 +243,18 @@ class FileSource:
                         rows=rows, rejects=rejects)
 
 
-def parquet_file(path: str | Path) -> pq.ParquetFile:
-    """Open a Parquet file; a corrupt or truncated one is an input error that names it."""
+@contextmanager
+def reading_parquet(path: str | Path) -> Iterator[None]:
+    """pyarrow names no file when one is corrupt or truncated ('Parquet magic bytes not found'): we do."""
     try:
-        return pq.ParquetFile(path)
+        yield
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({exc})") from exc
+        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({exc})") from None
+
+
+def parquet_file(path: str | Path) -> pq.ParquetFile:
+    with reading_parquet(path):
+        return pq.ParquetFile(path)
 
 
 def _parquet_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:
@@ -263,16 +270,17 @@ def _parquet_batches(path: str, offset: int, a: int, b: int, batch_size: int) ->
     if not groups:
         return
     pos = first
-    for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups):
-        lo, hi = max(a, pos), min(b, pos + rb.num_rows)
-        if lo < hi:
-            table = rb.slice(lo - pos, hi - lo)
-            yield Batch(offset + lo, offset + hi, path, offset,
-                        np.arange(offset + lo, offset + hi, dtype=np.int64),
-                        table=pa.Table.from_batches([table]))
-        pos += rb.num_rows
-        if pos >= b:
-            return
+    with reading_parquet(path):  # a page corrupt past the footer fails while reading
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups):
+            lo, hi = max(a, pos), min(b, pos + rb.num_rows)
+            if lo < hi:
+                table = rb.slice(lo - pos, hi - lo)
+                yield Batch(offset + lo, offset + hi, path, offset,
+                            np.arange(offset + lo, offset + hi, dtype=np.int64),
+                            table=pa.Table.from_batches([table]))
+            pos += rb.num_rows
+            if pos >= b:
+                return
 
 
 def _jsonl_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> Iterator[Batch]:

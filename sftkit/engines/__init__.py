@@ -30,6 +30,8 @@ def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: t
     cli.add(g, f"--{prefix}base-url", dest=f"{dest}base_url", help="openai engine: e.g. http://127.0.0.1:8000/v1")
     cli.add(g, f"--{prefix}concurrency", dest=f"{dest}concurrency", type=int, default=16,
             help="openai engine: requests in flight")
+    cli.add(g, f"--{prefix}allow-http-key", dest=f"{dest}allow_http_key", action="store_true",
+            help="openai engine: send the API key over plain http to a host other than this machine")
     cli.add(g, f"--{prefix}enforce-eager", dest=f"{dest}enforce_eager", action="store_true",
             help="vLLM: no CUDA graphs (faster start; required on CPU)")
     cli.add(g, f"--{prefix}disable-flash-attention", dest=f"{dest}disable_flash_attention", action="store_true",
@@ -89,8 +91,8 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
 
         if not get("base_url"):
             raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
-        return OpenAIEngine(model, chat, get("base_url"), secrets.api_key(get("base_url")),
-                            concurrency=get("concurrency"))
+        key = secrets.api_key(get("base_url"), allow_http=get("allow_http_key"))
+        return OpenAIEngine(model, chat, get("base_url"), key, concurrency=get("concurrency"))
     from sftkit.engines.vllm_offline import VLLMEngine
 
     return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"), max_model_len=get("max_model_len"),

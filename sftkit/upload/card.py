@@ -9,33 +9,40 @@ config, provenance from the stages' ``*.stats.json`` files, and a length histogr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from sftkit import report
+from sftkit.data.errors import InputError
 from sftkit.upload.layout import DATA_DIR, is_scratch
+from sftkit.upload.local_paths import published_json
 
 HISTOGRAM = "length_histogram.png"
 _EXAMPLE_CHARS = 300
 
 
+# the card keys a user may set: a flag given sets one; otherwise the Hub card's value stays, else this default
+USER_KEYS = ("license", "language", "task_categories", "tags", "pretty_name")
+DEFAULTS = {"language": ["en"], "task_categories": ["text-generation"], "tags": ["sft"]}
+
+
 @dataclass
 class CardOptions:
+    """The card flags; None means the flag was not given."""
+
     repo_id: str
     split: str = "train"
     license: str | None = None
-    language: list[str] = field(default_factory=lambda: ["en"])
-    task_categories: list[str] = field(default_factory=lambda: ["text-generation"])
-    tags: list[str] = field(default_factory=lambda: ["sft"])
+    language: list[str] | None = None
+    task_categories: list[str] | None = None
+    tags: list[str] | None = None
     pretty_name: str | None = None
-    text_field: str | None = None
 
 
 @dataclass
@@ -88,7 +95,7 @@ def _provenance(root: Path) -> list[tuple[str, str, str]]:
     for path in sorted(root.rglob("*.stats.json")):
         if is_scratch(path.relative_to(root)):
             continue
-        stats = orjson.loads(path.read_bytes())
+        stats = published_json(path, root)
         keep = ("model", "settings", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed",
                 "records", "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
         details = ", ".join(f"{k}={json.dumps(stats[k], ensure_ascii=False)}" for k in keep if k in stats)
@@ -99,6 +106,11 @@ def _provenance(root: Path) -> list[tuple[str, str, str]]:
 def text_field(summaries: list[ConfigSummary], wanted: str | None) -> str | None:
     """``wanted``, else the string column with the longest example value (the answer, usually)."""
     if wanted:
+        types = {name: dtype for s in summaries for name, dtype in s.columns}
+        if types.get(wanted) not in ("string", "large_string"):
+            texts = sorted(name for name, dtype in types.items() if dtype in ("string", "large_string"))
+            problem = f"is {types[wanted]}, not text" if wanted in types else "is in no config"
+            raise InputError(f"--text-field {wanted!r} {problem}; the text fields are: {', '.join(texts) or 'none'}")
         return wanted
     best, best_len = None, 0
     for s in summaries:
@@ -121,34 +133,71 @@ def length_histogram(root: Path, summaries: list[ConfigSummary], field_name: str
     return report.histogram_png(root / HISTOGRAM, series, f"{field_name} length per config", "characters")
 
 
+def _matching_info(info: Any, summaries: list[ConfigSummary], split: str) -> list[dict[str, Any]]:
+    """The ``dataset_info`` entries that still describe our data: same config, columns and row count."""
+    ours = {s.name: s for s in summaries}
+    kept = []
+    for entry in info if isinstance(info, list) else [info]:
+        s = ours.get(entry.get("config_name", "default")) if isinstance(entry, dict) else None
+        if s is None:
+            continue
+        names = [f.get("name") for f in entry.get("features") or [] if isinstance(f, dict)]
+        splits = [(x.get("name"), x.get("num_examples")) for x in entry.get("splits") or [] if isinstance(x, dict)]
+        if names == [col for col, _ in s.columns] and splits == [(split, s.rows)]:
+            kept.append(entry)
+    return kept
+
+
+def _data_glob(config: str) -> str:
+    return f"{DATA_DIR}/{config}/**/*.parquet"
+
+
+def published_configs(front: dict[str, Any] | None) -> set[str]:
+    """The configs a card lists as we write them (data under data/<config>/): ones an earlier upload made."""
+    found = set()
+    for entry in (front or {}).get("configs") or []:
+        if not isinstance(entry, dict):
+            continue
+        files = entry.get("data_files")
+        paths = [f.get("path") if isinstance(f, dict) else f for f in (files if isinstance(files, list) else [files])]
+        if paths and all(p == _data_glob(entry.get("config_name")) for p in paths):
+            found.add(entry["config_name"])
+    return found
+
+
 def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, body: str | None,
                existing: dict[str, Any] | None = None) -> DatasetCard:
-    """The card; ``existing`` front matter from the Hub is kept except for the keys we set."""
-    total = sum(s.rows for s in summaries)
-    ours = DatasetCardData(
-        license=opts.license, language=opts.language, task_categories=opts.task_categories,
-        size_categories=[size_category(total)], tags=opts.tags,
-        pretty_name=opts.pretty_name or opts.repo_id.split("/")[-1].replace("-", " ").replace("_", " "),
-        configs=[{"config_name": s.name,
-                  "data_files": [{"split": opts.split, "path": f"{DATA_DIR}/{s.name}/**/*.parquet"}]}
-                 for s in summaries],
-    ).to_dict()
-    merged = {**(existing or {}), **{k: v for k, v in ours.items() if v is not None}}
-    data = DatasetCardData(**merged)
+    """The card. ``existing`` front matter from the Hub keeps its keys except the ones a flag set;
+    ``configs`` and ``size_categories`` describe the data and are ours; stale ``dataset_info`` goes."""
+    existing = dict(existing or {})
+    front: dict[str, Any] = {k: v for k, v in existing.items() if k != "dataset_info"}
+    defaults = {**DEFAULTS, "pretty_name": opts.repo_id.split("/")[-1].replace("-", " ").replace("_", " ")}
+    for key in USER_KEYS:
+        value = getattr(opts, key)
+        if value is None and existing.get(key) is None:
+            value = defaults.get(key)
+        if value is not None:
+            front[key] = value
+    front["size_categories"] = [size_category(sum(s.rows for s in summaries))]
+    front["configs"] = [{"config_name": s.name, "data_files": [{"split": opts.split, "path": _data_glob(s.name)}]}
+                        for s in summaries]
+    info = _matching_info(existing.get("dataset_info"), summaries, opts.split) if "dataset_info" in existing else []
+    if info:
+        front["dataset_info"] = info
+    data = DatasetCardData(**front)
     if body is None:
-        body = _body(root, summaries, opts)
+        body = _body(root, summaries, opts.repo_id, front["pretty_name"], opts.split)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n")
 
 
-def _body(root: Path, summaries: list[ConfigSummary], opts: CardOptions) -> str:
-    name = opts.pretty_name or opts.repo_id.split("/")[-1]
+def _body(root: Path, summaries: list[ConfigSummary], repo_id: str, name: str, split: str) -> str:
     out = [f"# {name}", "", "Supervised fine-tuning data prepared with sftkit.", ""]
     out += ["## Configs", "", "| config | rows | columns | Parquet bytes |", "| --- | ---: | ---: | ---: |"]
     out += [f"| `{s.name}` | {s.rows:,} | {len(s.columns)} | {s.bytes:,} |" for s in summaries]
     for s in summaries:
         out += ["", f"### `{s.name}`", "", "| column | type |", "| --- | --- |"]
         out += [f"| `{col}` | `{dtype}` |" for col, dtype in s.columns]
-        out += ["", "Load it:", "", "```python", load_snippet(opts.repo_id, s.name, opts.split).rstrip(), "```"]
+        out += ["", "Load it:", "", "```python", load_snippet(repo_id, s.name, split).rstrip(), "```"]
         if s.example is not None:
             example = json.dumps(_truncate(s.example), ensure_ascii=False, indent=2, default=str)
             out += ["", "Example record:", "", "```json", example, "```"]

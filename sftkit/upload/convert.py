@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 
 from sftkit.data.atomic import atomic_path, write_json_atomic
 from sftkit.data.errors import InputError
+from sftkit.data.sources import reading_parquet
 from sftkit.upload.layout import DATA_DIR, MANIFEST, SourceFile
 
 STAGING = ".sftkit-staging"
@@ -70,9 +72,26 @@ def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
             yield line, rest + b"\n"
 
 
-def _bad_line(path: Path, first_line: int, block: bytes, exc: Exception) -> InputError:
-    """Find the exact bad line, since pyarrow only says 'row N' of a block."""
-    for k, raw in enumerate(block.split(b"\n")):
+def _read_block(block: bytes, schema: pa.Schema | None) -> pa.Table:
+    options = pj.ParseOptions(explicit_schema=schema) if schema is not None else None
+    return pj.read_json(io.BytesIO(block), read_options=pj.ReadOptions(block_size=8 << 20), parse_options=options)
+
+
+def _without_timestamps(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with every timestamp pyarrow inferred from a string turned back into a string."""
+    if pa.types.is_timestamp(dtype):
+        return pa.string()
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_without_timestamps(f.type)) for f in dtype])
+    if pa.types.is_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_without_timestamps(dtype.value_type)))
+    return dtype
+
+
+def _bad_line(path: Path, first_line: int, block: bytes, schema: pa.Schema | None, exc: Exception) -> InputError:
+    """Find the exact bad line: pyarrow's 'row N' counts rows of its own internal blocks, not lines."""
+    lines = block.split(b"\n")
+    for k, raw in enumerate(lines):
         if raw.strip():
             try:
                 value = orjson.loads(raw)
@@ -80,17 +99,44 @@ def _bad_line(path: Path, first_line: int, block: bytes, exc: Exception) -> Inpu
                 return InputError(f"{path}:{first_line + k}: malformed JSON ({err})")
             if not isinstance(value, dict):
                 return InputError(f"{path}:{first_line + k}: line is not a JSON object")
-    return InputError(f"{path}: lines {first_line}+ could not be read ({exc})")
+    lo, hi = 1, len(lines)  # every line parses alone: the first prefix pyarrow refuses ends at the culprit
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            _read_block(b"\n".join(lines[:mid]) + b"\n", schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            hi = mid
+        else:
+            lo = mid + 1
+    reason = re.sub(r"^JSON parse error: | in row \d+$", "", str(exc).splitlines()[0])
+    return InputError(f"{path}:{first_line + lo - 1}: {reason}")
+
+
+def _bad_utf8(path: Path, first_line: int, block: bytes, exc: Exception) -> InputError:
+    for k, raw in enumerate(block.split(b"\n")):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return InputError(f"{path}:{first_line + k}: invalid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
+                              f"{err.start + 1} of the line); re-encode the file as UTF-8")
+    return InputError(f"{path}: lines {first_line}+ hold invalid values ({exc})")
 
 
 def _jsonl_tables(path: Path, schema: pa.Schema | None) -> Iterator[pa.Table]:
-    options = pj.ParseOptions(explicit_schema=schema) if schema is not None else None
+    """Blocks as tables. A string stays a string: pyarrow's timestamp guesses ("2021-03-04") are undone."""
     for first_line, block in _line_blocks(path):
         try:
-            yield pj.read_json(io.BytesIO(block), read_options=pj.ReadOptions(block_size=8 << 20),
-                               parse_options=options)
+            table = _read_block(block, schema)
+            if schema is None and any(t != _without_timestamps(t) for t in table.schema.types):
+                strings = pa.schema([f.with_type(_without_timestamps(f.type)) for f in table.schema])
+                table = _read_block(block, strings).select(table.column_names)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise _bad_line(path, first_line, block, exc) from None
+            raise _bad_line(path, first_line, block, schema, exc) from None
+        try:
+            table.validate(full=True)  # pyarrow takes invalid UTF-8 into strings that nothing can read back
+        except pa.ArrowInvalid as exc:
+            raise _bad_utf8(path, first_line, block, exc) from None
+        yield table
 
 
 def _json_array_table(path: Path, schema: pa.Schema | None) -> pa.Table:
@@ -113,8 +159,9 @@ def read_tables(src: SourceFile, schema: pa.Schema | None = None) -> Iterator[pa
     elif src.fmt == "json":
         yield _json_array_table(src.path, schema)
     else:
-        for batch in pq.ParquetFile(src.path).iter_batches(batch_size=65_536):
-            yield pa.Table.from_batches([batch])
+        with reading_parquet(src.path):
+            for batch in pq.ParquetFile(src.path).iter_batches(batch_size=65_536):
+                yield pa.Table.from_batches([batch])
 
 
 def _unify(a: pa.Schema, b: pa.Schema, where_a: str, where_b: str) -> pa.Schema:
@@ -162,7 +209,8 @@ def scan(src: SourceFile, staging: Path) -> tuple[pa.Schema | None, Path | None]
     the common case (one consistent file) is parsed once, not twice.
     """
     if src.fmt == "parquet":
-        pf = pq.ParquetFile(src.path)
+        with reading_parquet(src.path):
+            pf = pq.ParquetFile(src.path)
         return (pf.schema_arrow if pf.metadata.num_rows else None), None
     if src.fmt == "json":
         table = next(read_tables(src))
@@ -228,16 +276,23 @@ def _decode(text: str) -> pa.Schema:
 
 
 class Manifest:
-    """Per source: content hash, schema, rows and output; plus the schema each config was written with."""
+    """Per source: content hash, schema, rows and output; plus the schema each config was written with.
+
+    ``VERSION`` changes with the conversion rules (2: strings are no longer read as timestamps), and a
+    manifest of another version is ignored, so every source is converted again under the new rules."""
+
+    VERSION = 2
 
     def __init__(self, root: Path) -> None:
         self.path = root / MANIFEST
         data = orjson.loads(self.path.read_bytes()) if self.path.exists() else {}
+        if data.get("version") != self.VERSION:
+            data = {}
         self.files: dict[str, dict[str, Any]] = data.get("files", {})
         self.configs: dict[str, str] = data.get("configs", {})
 
     def save(self) -> None:
-        write_json_atomic(self.path, {"version": 1, "files": self.files, "configs": self.configs})
+        write_json_atomic(self.path, {"version": self.VERSION, "files": self.files, "configs": self.configs})
 
 
 def convert_config(root: Path, config: str, sources: list[SourceFile], manifest: Manifest) -> list[FileResult]:

@@ -6,23 +6,30 @@ Only the HfApi calls touch the network; each is retried with jittered exponentia
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+import orjson
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from sftkit.data.errors import InputError
+from sftkit.engines.hub import one_line
+from sftkit.upload.card import HISTOGRAM
 from sftkit.upload.convert import sha256_file
-from sftkit.upload.layout import DATA_DIR, MANIFEST, README_SOURCE, is_scratch
+from sftkit.upload.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
+from sftkit.upload.local_paths import published_json
 
 T = TypeVar("T")
+CARD = "README.md"
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -34,52 +41,91 @@ class UploadPlan:
     bytes: int
 
 
-def upload_files(root: Path) -> list[str]:
-    """Everything that belongs on the Hub: originals, Parquet, card, histogram, stats."""
-    out = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if (not path.is_file() or is_scratch(rel) or path.name.endswith(".rejects.jsonl")
-                or rel.as_posix() == MANIFEST or path.name.lower() == README_SOURCE):
-            continue
-        out.append(rel.as_posix())
-    return out
+def owned(rel: str, source_configs: Collection[str]) -> bool:
+    """Whether ``rel`` (a local or Hub path) is ours to upload, and to delete from the Hub once the folder no
+    longer has it: the Parquet under data/ and the histogram, and with --include-sources the original data
+    files and their stats under ``source_configs`` (the folder's configs and those the Hub card lists).
+    The card (README.md) is uploaded but never deleted; anything else on the Hub is left alone."""
+    path = PurePosixPath(rel)
+    if not path.parts or is_scratch(path):
+        return False
+    if path.parts[0] == DATA_DIR:
+        return path.suffix == ".parquet"
+    if len(path.parts) == 1:
+        return rel == HISTOGRAM
+    return (path.parts[0] in source_configs and not path.name.endswith(".rejects.jsonl")
+            and (path.suffix in SOURCE_SUFFIXES or path.name.endswith(".stats.json")))
+
+
+def upload_files(root: Path, source_configs: Collection[str]) -> list[str]:
+    """What the Hub gets from the folder: the card, and every file that is ours (see ``owned``)."""
+    files = (p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file())
+    return [rel for rel in files if rel == CARD or owned(rel, source_configs)]
+
+
+def payload(root: Path, rel: str) -> bytes | Path:
+    """What is sent for ``rel``: stats files without local absolute paths, any other file as it is."""
+    if rel.endswith(".stats.json"):
+        return orjson.dumps(published_json(root / rel, root), option=orjson.OPT_INDENT_2)
+    return root / rel
+
+
+def payload_size(root: Path, rel: str) -> int:
+    data = payload(root, rel)
+    return len(data) if isinstance(data, bytes) else data.stat().st_size
 
 
 def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _same(path: Path, remote: Any) -> bool:
+def _same(data: bytes | Path, remote: Any) -> bool:
     lfs = getattr(remote, "lfs", None)
     if lfs is not None:
-        return lfs.sha256 == sha256_file(path)
-    return getattr(remote, "blob_id", None) == _git_blob_sha1(path.read_bytes())
+        return lfs.sha256 == (hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else sha256_file(data))
+    return getattr(remote, "blob_id", None) == _git_blob_sha1(data if isinstance(data, bytes) else data.read_bytes())
 
 
-def plan_upload(root: Path, remote: dict[str, Any]) -> UploadPlan:
-    """What to add (new or changed) and delete (Parquet under data/ whose source is gone)."""
-    local = upload_files(root)
+def plan_upload(root: Path, remote: dict[str, Any], source_configs: Collection[str]) -> UploadPlan:
+    """What to add (new or changed) and delete (files that are ours on the Hub but no longer in the folder)."""
+    local = upload_files(root, source_configs)
     add, unchanged = [], []
     for rel in local:
-        (unchanged if rel in remote and _same(root / rel, remote[rel]) else add).append(rel)
-    delete = sorted(p for p in remote if p.startswith(f"{DATA_DIR}/") and p not in set(local))
-    return UploadPlan(add, delete, unchanged, sum((root / p).stat().st_size for p in add))
+        (unchanged if rel in remote and _same(payload(root, rel), remote[rel]) else add).append(rel)
+    delete = sorted(p for p in remote if owned(p, source_configs) and p not in set(local))
+    return UploadPlan(add, delete, unchanged, sum(payload_size(root, p) for p in add))
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What the Hub client raises when the network fails: httpx2's or httpx's transport errors (huggingface_hub
+    2.x, 1.x; neither is a ConnectionError or OSError), or requests' (0.x). Local file errors are not retried."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests.exceptions", ("ConnectionError", "Timeout"))):
+        with contextlib.suppress(ImportError):
+            errors += [getattr(importlib.import_module(module), name) for name in names]
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
 
 
 def with_retries(call: Callable[[], T], what: str, attempts: int = 5, base: float = 1.0) -> T:
+    """``call()``, retried with jittered backoff on 429, 5xx and network errors; one clear line when it gives up."""
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status not in RETRY_STATUS or attempt == attempts:
-                raise InputError(f"{what} failed: HTTP {status}: {exc.server_message or exc}") from None
+                message = " ".join(str(exc.server_message or exc).split())
+                raise InputError(f"{what} failed: HTTP {status}: {message}") from None
             reason = f"HTTP {status}"
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except TRANSPORT_ERRORS as exc:
+            reason = one_line(exc)
             if attempt == attempts:
-                raise InputError(f"{what} failed after {attempts} attempts: {exc}") from None
-            reason = type(exc).__name__
+                raise InputError(f"{what} failed after {attempts} attempts: cannot reach the Hub ({reason}); "
+                                 "check the network or HF_ENDPOINT, then run the same command again") from None
         delay = base * 2 ** (attempt - 1) * (0.5 + random.random())
         print(f"{what}: {reason}, retrying in {delay:.1f}s ({attempt}/{attempts})", file=sys.stderr)
         time.sleep(delay)
@@ -92,11 +138,15 @@ def remote_files(api: HfApi, repo_id: str) -> dict[str, Any]:
     return {e.path: e for e in entries if hasattr(e, "blob_id")}
 
 
+def _fileobj(data: bytes | Path) -> bytes | str:
+    return data if isinstance(data, bytes) else str(data)
+
+
 def push(api: HfApi, root: Path, repo_id: str, plan: UploadPlan, message: str) -> str | None:
     """One commit with the plan's operations; None when there is nothing to send."""
     if not plan.add and not plan.delete:
         return None
-    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(root / p)) for p in plan.add]
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_fileobj(payload(root, p))) for p in plan.add]
     ops += [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
     info = with_retries(lambda: api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset"),
                         "committing to the Hub")

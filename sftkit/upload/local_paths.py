@@ -1,0 +1,50 @@
+"""Nothing published names a local absolute path (on a cluster, ``/home/<user>/...``).
+
+Stage stats record the paths a stage ran with. Before they reach the card or the Hub, a path inside
+the dataset folder becomes relative to it, and one outside keeps only its file name. Hub ids
+(``nvidia/OpenMathReasoning``) and URLs are not absolute paths and stay as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import orjson
+
+from sftkit.data.errors import InputError
+
+# an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL or a word ("a/b", "3/4")
+_ABSOLUTE = re.compile(r"(?<![\w.:/\\~-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
+
+
+def _relative(text: str, roots: tuple[str, ...]) -> str:
+    if re.match(r"[A-Za-z]:\\", text):
+        return PureWindowsPath(text).name
+    path = os.path.normpath(os.path.expanduser(text))
+    for root in roots:
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return os.path.relpath(path, root)
+    return PurePosixPath(path).name
+
+
+def publishable(value: Any, root: Path) -> Any:
+    """``value`` (JSON-like) with every absolute path in its strings made relative to ``root``."""
+    roots = tuple(dict.fromkeys((os.path.normpath(root.absolute()), os.path.normpath(root.resolve()))))
+    if isinstance(value, str):
+        return _ABSOLUTE.sub(lambda m: _relative(m.group(0), roots), value)
+    if isinstance(value, list):
+        return [publishable(v, root) for v in value]
+    if isinstance(value, dict):
+        return {publishable(k, root): publishable(v, root) for k, v in value.items()}
+    return value
+
+
+def published_json(path: Path, root: Path) -> Any:
+    """A stats file as it may be published: its JSON, absolute paths made relative to ``root``."""
+    try:
+        return publishable(orjson.loads(path.read_bytes()), root)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
