@@ -91,6 +91,13 @@ class Batch:
             lines=[self.lines[p] for p in positions] if self.lines is not None else None,
         )
 
+    def rows_between(self, lo: int, hi: int) -> Batch:
+        """The part of the batch covering global rows ``[lo, hi)``, with its rejects."""
+        cut = self.select(np.flatnonzero((self.indices >= lo) & (self.indices < hi)))
+        cut.start, cut.stop = max(lo, self.start), min(hi, self.stop)
+        cut.rejects = [r for r in self.rejects if lo <= r.index < hi]
+        return cut
+
     def records(self, id_field: str) -> list[dict[str, Any]]:
         """Rows as dicts. A row without an id gets ``<file stem>-<row in file>``, stable across reruns."""
         out = self.table.to_pylist() if self.table is not None else [dict(r) for r in self.rows or []]
