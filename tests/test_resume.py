@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from conftest import REPO, run_script
 
-from sftkit.data.checkpoint import fingerprint
+from sftkit.data.checkpoint import ShardLock, fingerprint
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.synthetic import write_dataset
 
@@ -136,6 +136,11 @@ def test_a_second_run_on_one_output_is_refused_naming_the_first(big_jsonl: Path,
     assert first.wait(timeout=300) == 0
     marker = json.loads((Path(f"{out}.parts") / "part-00000-of-00001.done").read_text())
     assert len(_lines(out)) == marker["records"] and marker["counts"]["rows"] == 60_000
+
+
+def test_a_run_that_raised_in_process_does_not_lock_out_the_next_one(tmp_path: Path) -> None:
+    ShardLock(tmp_path / "part.lock", "first")  # never released, as when a stage raised mid-shard
+    ShardLock(tmp_path / "part.lock", "second").release()
 
 
 def test_the_merge_checks_every_part_against_its_marker_before_writing(demo_data: Path, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def parts_dir(output: str | Path) -> Path:
 # other GPUs (tp, memory) and still resume, and its part still merges with the others
 RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization",
                               "enforce_eager", "enable_chunked_prefill", "attention_backend", "batch_size",
-                              "concurrency", "device"})
+                              "concurrency", "device", "base_url"})
 
 
 def result_settings(settings: Any) -> Any:
@@ -93,6 +93,9 @@ def _short(text: str | None) -> str:
     return text if len(text) <= 20 else text[:12] + "..."
 
 
+_HELD: dict[Path, ShardLock] = {}  # this process's locks, which a run that raised in-process left held
+
+
 class ShardLock:
     """One writer per shard: an exclusive ``flock`` on ``<name>.lock``, which names its holder.
 
@@ -102,6 +105,9 @@ class ShardLock:
 
     def __init__(self, path: Path, role: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        key = path.resolve()
+        if key in _HELD:
+            _HELD.pop(key).release()
         self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,11 +121,15 @@ class ShardLock:
                   f"{f' (Slurm job {job})' if job else ''} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, holder.encode(), 0)
+        self.key = key
+        _HELD[key] = self
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            if _HELD.get(self.key) is self:
+                del _HELD[self.key]
 
 
 def at_checkpoints(batches: Iterable[Batch], start: int, every: int) -> Iterator[Batch]:

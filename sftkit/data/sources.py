@@ -303,10 +303,12 @@ class HubSource:
         commit sha in the cache folder (for a local folder, datasets' hash of its files and their
         times), or in the ``hf://...@sha`` files a stream reads."""
         if not self.spec.streaming:
-            return {"rows": self.num_rows(), "revision": Path(self.ds.cache_files[0]["filename"]).parent.name,
-                    "fingerprint": self.ds._fingerprint}
-        files = getattr(self.ds._ex_iterable, "kwargs", {}).get("base_files") or []
-        return {"rows": self.num_rows(), "files": sorted(map(str, files))}
+            return {"rows": self.num_rows(), "fingerprint": self.ds._fingerprint,
+                    "revision": sorted({Path(f["filename"]).parent.name for f in self.ds.cache_files})}
+        stream = self.ds._ex_iterable
+        while not hasattr(stream, "kwargs") and hasattr(stream, "ex_iterable"):  # formatting/typing wrappers
+            stream = stream.ex_iterable
+        return {"rows": self.num_rows(), "files": sorted(map(str, stream.kwargs.get("base_files") or []))}
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         if not self.spec.streaming:
