@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from conftest import REPO, run_script
 
 from sftkit.data.checkpoint import ShardLock, fingerprint
+from sftkit.data.errors import InputError
+from sftkit.data.merge import check_complete
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.synthetic import write_dataset
 
@@ -97,6 +100,20 @@ def test_shard_parts_and_leftover_percentage_parts_are_not_merged(demo_data: Pat
     (Path(f"{out}.parts") / "part-0-to-0.5.done").unlink()
     run_script(MERGE, "--output", str(out))
     assert json.loads(Path(f"{out}.stats.json").read_text())["rows_in"] == 2000
+
+
+def test_parts_must_cover_every_row_exactly_once(tmp_path: Path) -> None:
+    def part(i: int, rows: list[int], num_rows: int = 1000) -> dict:
+        return {"shard": f"part-0000{i}-of-00002", "index": i, "count": 2, "start": f"{i}/2", "end": f"{i + 1}/2",
+                "rows": rows, "num_rows": num_rows, "fingerprint": "f"}
+
+    (tmp_path / "o.jsonl.parts").mkdir()
+    for markers, why in [([part(0, [0, 600]), part(1, [500, 1000])], "overlaps the rows before row 600"),
+                         ([part(0, [0, 400]), part(1, [500, 1000])], "rows 400-500 are in no part"),
+                         ([part(0, [0, 500]), part(1, [500, 1200], 1200)], "inputs of 1,000 and 1,200 rows")]:
+        with pytest.raises(InputError, match=why):
+            check_complete(tmp_path / "o.jsonl", markers)
+    check_complete(tmp_path / "o.jsonl", [part(0, [0, 500]), part(1, [500, 1000])])
 
 
 def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> None:

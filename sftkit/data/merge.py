@@ -92,8 +92,10 @@ def _row_gaps(markers: list[dict[str, Any]]) -> list[str]:
     edge, gaps = 0, []
     for m in sorted(markers, key=lambda m: tuple(m["rows"])):
         start, stop = m["rows"]
-        if start != edge:
-            gaps.append(f"{m['shard']} starts at row {start:,} where row {edge:,} was expected")
+        if start < edge:
+            gaps.append(f"{m['shard']} (rows {start:,}-{stop:,}) overlaps the rows before row {edge:,}")
+        elif start > edge:
+            gaps.append(f"rows {edge:,}-{start:,} are in no part")
         edge = max(edge, stop)
     if totals and edge != totals[0]:
         gaps.append(f"the parts end at row {edge:,} of {totals[0]:,}")

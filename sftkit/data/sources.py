@@ -308,7 +308,8 @@ class HubSource:
         stream = self.ds._ex_iterable
         while not hasattr(stream, "kwargs") and hasattr(stream, "ex_iterable"):  # formatting/typing wrappers
             stream = stream.ex_iterable
-        return {"rows": self.num_rows(), "files": sorted(map(str, stream.kwargs.get("base_files") or []))}
+        files = getattr(stream, "kwargs", {}).get("base_files") or []  # hf://datasets/NAME@SHA/... for the Hub
+        return {"rows": self.num_rows(), "files": sorted(map(str, files))}
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         if not self.spec.streaming:
