@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from sftkit.data.batch import Batch
-from sftkit.data.checkpoint import ShardRun
+from sftkit.data.checkpoint import ShardRun, at_checkpoints
 from sftkit.data.errors import Interrupted, Reject, enforce_policy
 from sftkit.data.merge import merge
 from sftkit.data.prefetch import prefetch
@@ -67,7 +67,8 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
     """
     num_rows = source.num_rows()
-    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset)
+    run = ShardRun(output, shard, num_rows, stage, {**settings, "data": source.identity()}, every, sort, overwrite,
+                   subset)
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
         marker = run.marker_data()
@@ -78,7 +79,8 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
                   file=sys.stderr)
         with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
                   unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar, stop_signals() as stop:
-            for batch in prefetch(source.batches(start, run.rows.stop, max(1, min(batch_size, every)))):
+            batches = source.batches(start, run.rows.stop, max(1, min(batch_size, every)))
+            for batch in prefetch(at_checkpoints(batches, start, run.every)):
                 rejects = enforce_policy(batch.rejects, on_bad_record)
                 result = process(batch)
                 rejects = rejects + enforce_policy(result.rejects, on_bad_record) + result.quarantine

@@ -95,6 +95,13 @@ class Batch:
             id_prefix=self.id_prefix,
         )
 
+    def rows_between(self, lo: int, hi: int) -> Batch:
+        """The part of the batch covering global rows ``[lo, hi)``, with its rejects."""
+        cut = self.select(np.flatnonzero((self.indices >= lo) & (self.indices < hi)))
+        cut.start, cut.stop = max(lo, self.start), min(hi, self.stop)
+        cut.rejects = [r for r in self.rejects if lo <= r.index < hi]
+        return cut
+
     def records(self, id_field: str) -> list[dict[str, Any]]:
         """Rows as dicts. A row without an id gets ``<file>-<row in file>``, stable across reruns; ``<file>``
         is the path below the input folder without its extension, so ``cot/train.jsonl`` and

@@ -6,28 +6,39 @@ Layout under ``<output>.parts/``::
     part-00003-of-00008.rejects.jsonl  quarantined rows of that shard (only if any)
     part-00003-of-00008.done           completion marker: counts, timings, settings fingerprint
     part-00003-of-00008.ckpt/          while running: chunk-000000.jsonl + chunk-000000.json ...
+    part-00003-of-00008.lock           held (flock) by the one run writing the shard; names it
 
 A chunk counts only once its ``.json`` meta exists (written last, atomically), and chunks are
 ordered by their number, never by file name, so a killed shard restarts exactly after the last
-complete chunk: nothing lost, nothing written twice.
+complete chunk: nothing lost, nothing written twice. The fingerprint covers the settings that
+change results and what the input is (row count, content hash or revision), so a shard never
+resumes or merges over different input.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from sftkit.data.atomic import atomic_path, dumps_line, write_bytes_atomic, write_json_atomic
+from sftkit.data.atomic import (
+    atomic_path,
+    dumps_line,
+    remove_stale_temporaries,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from sftkit.data.batch import Batch
 from sftkit.data.errors import InputError, Reject
 from sftkit.data.shards import Shard
 
@@ -40,8 +51,96 @@ def parts_dir(output: str | Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
+# engine settings that change how the work runs, never what it produces: a requeued shard may get
+# other GPUs (tp, memory) and still resume, and its part still merges with the others
+RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization",
+                              "enforce_eager", "enable_chunked_prefill", "attention_backend", "batch_size",
+                              "concurrency", "device", "base_url"})
+
+
+def result_settings(settings: Any) -> Any:
+    """``settings`` without the RUNTIME_SETTINGS keys, at any depth."""
+    if isinstance(settings, dict):
+        return {k: result_settings(v) for k, v in settings.items() if k not in RUNTIME_SETTINGS}
+    if isinstance(settings, list | tuple):
+        return [result_settings(v) for v in settings]
+    return settings
+
+
 def fingerprint(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:16]
+    return hashlib.sha256(orjson.dumps(result_settings(settings), option=orjson.OPT_SORT_KEYS,
+                                       default=str)).hexdigest()[:16]
+
+
+def describe_change(old: dict[str, Any], new: dict[str, Any], limit: int = 4) -> str:
+    """What differs between two settings, e.g. ``data.rows 2000 -> 2200``, for refusal messages."""
+    before, after = _flat(result_settings(old)), _flat(result_settings(new))
+    changed = [f"{k} {_short(before.get(k))} -> {_short(after.get(k))}"
+               for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+    more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(changed[:limit]) + more if changed else "the settings fingerprint"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value if isinstance(value, str) else orjson.dumps(value, default=str).decode()}
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return "(none)"
+    return text if len(text) <= 20 else text[:12] + "..."
+
+
+_HELD: dict[Path, ShardLock] = {}  # this process's locks, which a run that raised in-process left held
+
+
+class ShardLock:
+    """One writer per shard: an exclusive ``flock`` on ``<name>.lock``, which names its holder.
+
+    The kernel drops the lock when the holder exits, even by SIGKILL, so a dead run never blocks
+    the next one; a second live run is refused instead of racing the first over the same files.
+    """
+
+    def __init__(self, path: Path, role: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = path.resolve()
+        if key in _HELD:
+            _HELD.pop(key).release()
+        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(self.fd)
+            raise InputError(f"{path.with_suffix('')} is in use by {holder}; wait for it to end (or stop it) "
+                             "instead of starting a second run on the same --output") from None
+        job = os.environ.get("SLURM_JOB_ID")
+        holder = (f"{role} pid {os.getpid()} on host {socket.gethostname()}"
+                  f"{f' (Slurm job {job})' if job else ''} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, holder.encode(), 0)
+        self.key = key
+        _HELD[key] = self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            if _HELD.get(self.key) is self:
+                del _HELD[self.key]
+
+
+def at_checkpoints(batches: Iterable[Batch], start: int, every: int) -> Iterator[Batch]:
+    """Split batches at ``start + k * every``, so that a checkpoint falls every ``every`` rows exactly
+    (batches of 8192 with ``--save-per-iteration 10000`` would otherwise checkpoint every 16,384)."""
+    for batch in batches:
+        lo = batch.start
+        while lo < batch.stop:
+            hi = min(batch.stop, start + ((lo - start) // every + 1) * every)
+            yield batch if (lo, hi) == (batch.start, batch.stop) else batch.rows_between(lo, hi)
+            lo = hi
 
 
 def _chunk_number(meta: Path) -> int:
@@ -73,13 +172,17 @@ class ShardRun:
         self.ckpt = self.dir / f"{name}.ckpt"
         self.settings = settings
         self.fingerprint = fingerprint({"stage": stage, **settings})
+        self.lock = ShardLock(self.dir / f"{name}.lock", stage)
+        remove_stale_temporaries(self.dir)
         if overwrite:
             self._remove()
         self._check_settings()
         if self.complete:
             shutil.rmtree(self.ckpt, ignore_errors=True)
             self._chunks: list[dict[str, Any]] = []
+            self.lock.release()
         else:
+            remove_stale_temporaries(self.ckpt)
             self.ckpt.mkdir(parents=True, exist_ok=True)
             if not (self.ckpt / "settings.json").exists():
                 write_json_atomic(self.ckpt / "settings.json", {"fingerprint": self.fingerprint, **settings})
@@ -100,23 +203,31 @@ class ShardRun:
             path.unlink(missing_ok=True)
 
     def _check_settings(self) -> None:
+        """Refuse to resume or skip a shard made from other settings or input, saying what changed."""
         if self.marker.exists():
-            found = self.marker_data().get("fingerprint")
+            found = self.marker_data()
+            old, state = found.get("settings") or {}, "finished"
         elif (self.ckpt / "settings.json").exists():
-            found = orjson.loads((self.ckpt / "settings.json").read_bytes()).get("fingerprint")
+            found = orjson.loads((self.ckpt / "settings.json").read_bytes())
+            old, state = {k: v for k, v in found.items() if k != "fingerprint"}, "started"
         else:
             return
-        if found != self.fingerprint:
-            raise InputError(f"{self.dir}: {self.shard.name} was started with different settings or input; "
-                             "pass --overwrite to redo it, or choose another --output")
+        if found.get("fingerprint") != self.fingerprint:
+            raise InputError(f"{self.dir}: {self.shard.name} was {state} with different settings or input "
+                             f"({describe_change(old, self.settings)}); "
+                             "pass --overwrite to discard it and start this shard over, or choose another --output")
 
     def _load_chunks(self) -> list[dict[str, Any]]:
+        """The complete chunks, which must tile the shard's rows from its first row on."""
         metas = sorted(self.ckpt.glob("chunk-*.json"), key=_chunk_number)
         chunks = [orjson.loads(m.read_bytes()) for m in metas]
+        edge = self.rows.start
         for k, (meta, chunk) in enumerate(zip(metas, chunks)):
-            if _chunk_number(meta) != k or (k and chunk["start"] != chunks[k - 1]["stop"]):
-                raise InputError(f"{self.ckpt}: checkpoint chunks are not contiguous at {meta.name}; "
-                                 "pass --overwrite to redo this shard")
+            if _chunk_number(meta) != k or chunk["start"] != edge or not edge <= chunk["stop"] <= self.rows.stop:
+                raise InputError(f"{self.ckpt}: {meta.name} covers rows {chunk['start']:,}-{chunk['stop']:,}, but "
+                                 f"the chunks must run on from row {edge:,} within the shard's rows "
+                                 f"{self.rows.start:,}-{self.rows.stop:,}; pass --overwrite to redo this shard")
+            edge = chunk["stop"]
         return chunks
 
     def resume_from(self) -> int:
@@ -160,7 +271,7 @@ class ShardRun:
         self._flush()
         rows = self.rows
         chunk_files = [self.ckpt / f"chunk-{k:06d}" for k in range(len(self._chunks))]
-        _concat([c.with_suffix(".jsonl") for c in chunk_files], self.data)
+        part_bytes, part_sha256 = _concat([c.with_suffix(".jsonl") for c in chunk_files], self.data)
         n_rejects = sum(c["rejects"] for c in self._chunks)
         if n_rejects:
             _concat([c.with_suffix(".rejects.jsonl") for c in chunk_files], self.rejects_path)
@@ -176,7 +287,8 @@ class ShardRun:
             "stage": self.stage, "shard": self.shard.name, "index": self.shard.index,
             "count": self.shard.count, "start": str(self.shard.start), "end": str(self.shard.end),
             "rows": [rows.start, rows.stop], "num_rows": self.num_rows,
-            "records": sum(c["records"] for c in self._chunks), "rejects": n_rejects,
+            "records": sum(c["records"] for c in self._chunks), "bytes": part_bytes, "sha256": part_sha256,
+            "rejects": n_rejects,
             "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
             "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
             "subset": self.subset,
@@ -185,11 +297,18 @@ class ShardRun:
         }
         write_json_atomic(self.marker, marker)
         shutil.rmtree(self.ckpt, ignore_errors=True)
+        self.lock.release()
         return marker
 
 
-def _concat(sources: list[Path], dest: Path) -> None:
+def _concat(sources: list[Path], dest: Path) -> tuple[int, str]:
+    """Join ``sources`` into ``dest``; returns its size and sha256, which the merge checks it against."""
+    digest, size = hashlib.sha256(), 0
     with atomic_path(dest) as tmp, open(tmp, "wb") as out:
         for src in sources:
             with open(src, "rb") as fh:
-                shutil.copyfileobj(fh, out, 1 << 20)
+                while block := fh.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+    return size, digest.hexdigest()

@@ -1,7 +1,13 @@
-"""Join the parts of a sharded stage into one output, refusing while any shard is incomplete."""
+"""Join the parts of a sharded stage into one output, refusing while any shard is incomplete.
+
+Before writing anything it checks that the parts are of one kind (``--shard I/N`` or percentage
+ranges), tile the input's rows exactly once, share one fingerprint, and that every part still is
+what its marker says (records, size, sha256); it holds every shard's lock meanwhile.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import Counter
@@ -13,8 +19,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from sftkit.data.atomic import write_json_atomic
-from sftkit.data.checkpoint import parts_dir
+from sftkit.data.atomic import remove_stale_temporaries, write_json_atomic
+from sftkit.data.checkpoint import ShardLock, describe_change, parts_dir
 from sftkit.data.errors import InputError
 from sftkit.data.writers import write_lines
 from sftkit.sortkeys import sort_order
@@ -33,9 +39,14 @@ def load_markers(output: str | Path) -> list[dict[str, Any]]:
 
 
 def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards: int | None = None) -> None:
-    """Raise naming every missing shard: absent index of I/N, or uncovered range of [0, 1]."""
+    """Raise naming every missing shard (absent index of I/N, or uncovered range of [0, 1]), parts of
+    both kinds, parts whose rows do not tile the input exactly once, and parts of other settings."""
     folder = parts_dir(output)
     running = sorted(p.name.removesuffix(".ckpt") for p in folder.glob("*.ckpt"))
+    by_kind = [[m["shard"] for m in markers if (m["count"] is None) == ranged] for ranged in (False, True)]
+    if all(by_kind):
+        raise InputError(f"{folder}: cannot merge --shard I/N parts ({_names(by_kind[0])}) with percentage-range "
+                         f"parts ({_names(by_kind[1])}); remove the kind that is left over from another run")
     counts = {m["count"] for m in markers if m["count"] is not None}
     if len(counts) > 1 or (num_shards and counts and counts != {num_shards}):
         raise InputError(f"{folder}: parts from different shard counts {sorted(counts)}; remove the stale ones")
@@ -57,11 +68,72 @@ def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards
             edge = max(edge, end)
         if edge < 1:
             problems.append(f"range {float(edge):g}-1 has no part")
-    if len({m["fingerprint"] for m in markers}) > 1:
-        problems.append("parts were made with different settings")
+    if not problems:
+        problems += _row_gaps(markers)
+    odd = [m for m in markers if m["fingerprint"] != markers[0]["fingerprint"]]
+    if odd:
+        change = describe_change(markers[0].get("settings") or {}, odd[0].get("settings") or {})
+        problems.append(f"{_names([m['shard'] for m in odd])} were made with other settings or input than "
+                        f"{markers[0]['shard']} ({change}); rerun the stale shards with --overwrite")
     if problems:
         hint = f" (still running or killed: {', '.join(running)})" if running else ""
         raise IncompleteShardsError(f"{folder}: cannot merge: {'; '.join(problems)}{hint}")
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _row_gaps(markers: list[dict[str, Any]]) -> list[str]:
+    """The parts' row ranges must cover ``[0, num_rows)`` exactly once, whatever their fractions say."""
+    totals = sorted({m["num_rows"] for m in markers})
+    if len(totals) > 1:
+        return [f"parts were cut from inputs of {' and '.join(f'{t:,}' for t in totals)} rows"]
+    edge, gaps = 0, []
+    for m in sorted(markers, key=lambda m: tuple(m["rows"])):
+        start, stop = m["rows"]
+        if start < edge:
+            gaps.append(f"{m['shard']} (rows {start:,}-{stop:,}) overlaps the rows before row {edge:,}")
+        elif start > edge:
+            gaps.append(f"rows {edge:,}-{start:,} are in no part")
+        edge = max(edge, stop)
+    if totals and edge != totals[0]:
+        gaps.append(f"the parts end at row {edge:,} of {totals[0]:,}")
+    return gaps
+
+
+def verify_parts(markers: list[dict[str, Any]]) -> None:
+    """Every part (and rejects file) must still be what its marker says; raise naming those that are not."""
+    problems = []
+    for m in markers:
+        part = Path(m["_path"]).with_suffix(".jsonl")
+        rejects = part.with_suffix(".rejects.jsonl")
+        found = _scan(part)
+        want = (m["records"], m.get("bytes", found[1]), m.get("sha256", found[2]))
+        if found != want:
+            problems.append(f"{part.name} holds {found[0]:,} records, {found[1]:,} bytes, but its marker says "
+                            f"{want[0]:,} records, {want[1]:,} bytes{', other content' if found[2] != want[2] else ''}")
+        if _scan(rejects)[0] != m["rejects"]:
+            problems.append(f"{rejects.name} does not hold the {m['rejects']:,} rejects its marker counts")
+    if problems:
+        raise InputError(f"{parts_dir_of(markers)}: the parts changed after their shards finished (two runs on "
+                         f"one --output?): {'; '.join(problems)}. Rerun those shards with --overwrite, then merge")
+
+
+def parts_dir_of(markers: list[dict[str, Any]]) -> Path:
+    return Path(markers[0]["_path"]).parent
+
+
+def _scan(path: Path) -> tuple[int, int, str]:
+    """(records, bytes, sha256) of a JSONL file; a missing file is empty."""
+    digest, records, size = hashlib.sha256(), 0, 0
+    if path.exists():
+        with open(path, "rb") as fh:
+            for line in fh:
+                digest.update(line)
+                size += len(line)
+                records += bool(line.strip())
+    return records, size, digest.hexdigest()
 
 
 def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str, str]] | None = None,
@@ -71,6 +143,17 @@ def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str
     started = time.time()
     markers = load_markers(output)
     check_complete(output, markers, num_shards)
+    locks = [ShardLock(Path(m["_path"]).with_suffix(".lock"), "merge") for m in markers]
+    try:
+        return _merge_locked(output, markers, sort, into, started)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[dict[str, str]] | None,
+                  into: str | Path | None, started: float) -> dict[str, Any]:
+    verify_parts(markers)
     parts = [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
     sort = sort if sort is not None else markers[0].get("sort")
     subset = markers[0].get("subset")
@@ -80,12 +163,11 @@ def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str
     else:
         lines = lambda: _read_all(parts)  # noqa: E731
     target = subset["all_to"] if subset else into or output
+    for folder in {parts_dir_of(markers), *(Path(f).parent for f in (target, output))}:
+        remove_stale_temporaries(folder)
     count = write_lines(target, lines)
     if subset:
         kept = write_lines(output, lambda: (line for line in lines() if orjson.loads(line).get(subset["field"])))
-    expected = sum(m["records"] for m in markers)
-    if count != expected:
-        raise RuntimeError(f"{target}: wrote {count} records but the shard markers count {expected}")
     rejects = [p.with_suffix(".rejects.jsonl") for p in parts if p.with_suffix(".rejects.jsonl").exists()]
     rejects_out = Path(f"{output}.rejects.jsonl")
     if rejects:

@@ -7,6 +7,7 @@ batches over any row range, so sharding, resume and selection never care where r
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import sys
 from collections import Counter
@@ -51,6 +52,8 @@ class Source(Protocol):
 
     def iter_all(self, batch_size: int) -> Iterator[Batch]: ...
 
+    def identity(self) -> dict[str, Any]: ...
+
 
 def open_source(spec: InputSpec) -> Source:
     source = _open(spec)
@@ -86,6 +89,9 @@ class FirstRows:
 
     def num_rows(self) -> int:
         return min(self.limit, self.source.num_rows())
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.source.identity(), "rows": self.num_rows()}
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         return self.source.batches(start, min(stop, self.limit), batch_size)
@@ -181,6 +187,15 @@ class FileSource:
 
     def num_rows(self) -> int:
         return self._offsets[-1]
+
+    def identity(self) -> dict[str, Any]:
+        """What the rows are, for the resume fingerprint: the row count and each file's content hash
+        (a file replaced at the same path is new input)."""
+        hashes = {}
+        for path, _ in self.files:
+            with open(path, "rb") as fh:
+                hashes[path] = hashlib.file_digest(fh, "sha256").hexdigest()
+        return {"rows": self.num_rows(), "sha256": hashes}
 
     def _count(self, path: str, fmt: str) -> int:
         if fmt == "parquet":
@@ -353,6 +368,19 @@ class HubSource:
             raise InputError(f"{self.name}: a streamed dataset without a known row count cannot be "
                              "sharded; drop --streaming so the real count is known")
         return int(info.num_examples)
+
+    def identity(self) -> dict[str, Any]:
+        """The row count and the revision ``datasets`` resolved, without asking the Hub again: the
+        commit sha in the cache folder (for a local folder, datasets' hash of its files and their
+        times), or in the ``hf://...@sha`` files a stream reads."""
+        if not self.spec.streaming:
+            return {"rows": self.num_rows(), "fingerprint": self.ds._fingerprint,
+                    "revision": sorted({Path(f["filename"]).parent.name for f in self.ds.cache_files})}
+        stream = self.ds._ex_iterable
+        while not hasattr(stream, "kwargs") and hasattr(stream, "ex_iterable"):  # formatting/typing wrappers
+            stream = stream.ex_iterable
+        files = getattr(stream, "kwargs", {}).get("base_files") or []  # hf://datasets/NAME@SHA/... for the Hub
+        return {"rows": self.num_rows(), "files": sorted(map(str, files))}
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         if not self.spec.streaming:
