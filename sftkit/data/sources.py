@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,10 +101,7 @@ class FirstRows:
             if batch.start >= self.limit:
                 return
             if batch.stop > self.limit:
-                keep = np.flatnonzero(batch.indices < self.limit)
-                cut = batch.select(keep)
-                cut.stop, cut.rejects = self.limit, [r for r in batch.rejects if r.index < self.limit]
-                yield cut
+                yield batch.rows_between(batch.start, self.limit)
                 return
             yield batch
 
@@ -188,6 +185,7 @@ class FileSource:
     def num_rows(self) -> int:
         return self._offsets[-1]
 
+    @cache  # noqa: B019 - one source per run; a multi-pass stage asks once per pass
     def identity(self) -> dict[str, Any]:
         """What the rows are, for the resume fingerprint: the row count and each file's content hash
         (a file replaced at the same path is new input)."""
