@@ -59,16 +59,18 @@ class StageRun:
 def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
               process: Callable[[Batch], StageResult], every: int, batch_size: int, on_bad_record: str,
               sort: list[dict[str, str]] | None = None, overwrite: bool = False,
-              subset: dict[str, str] | None = None, merge_whole: bool = True) -> StageRun:
+              subset: dict[str, str] | None = None, merge_whole: bool = True, id_field: str | None = None
+              ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
 
     With ``subset={"field": F, "all_to": PATH}`` the parts hold every record, the merge writes all of
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
+    ``id_field`` names the records' id, whose duplicates the merge counts.
     """
     num_rows = source.num_rows()
-    run = ShardRun(output, shard, num_rows, stage, {**settings, "data": source.identity()}, every, sort, overwrite,
-                   subset)
+    settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
+    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset)
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
         marker = run.marker_data()

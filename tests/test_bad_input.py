@@ -137,3 +137,18 @@ def test_length_selector_on_an_empty_input_writes_nothing_and_says_why(tmp_path:
     proc = run_script(LENGTH, "--input", str(data), "--output", str(out), "--total-samples", "5", check=False)
     _one_line_error(proc, "empty.jsonl", "0 rows read", "not written")
     assert not out.exists()
+
+
+def test_duplicate_ids_in_the_data_are_counted_and_reported(tmp_path: Path) -> None:
+    rows = [{"id": i, "problem": "p", "generated_solution": "s" * (k + 1), "pass_rate_72b_tir": "0.5"}
+            for k, i in enumerate(["a", "b", "a", "c", "a", "b"])]
+    data = _write(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "o.jsonl"
+    for shard in ("0/2", "1/2"):
+        run_script(LABEL, "--input", str(data), "--filter-by-pass-rate", "1", "--output", str(out), "--shard", shard)
+    proc = run_script("hpc/merge_shards.py", "--output", str(out))
+    stats = orjson.loads(Path(f"{out}.stats.json").read_bytes())
+    assert stats["duplicate_ids"] == 3  # two more 'a', one more 'b', counted across shards
+    assert set(stats["duplicate_id_examples"]) == {"a", "b"}
+    assert "repeat an id 'id'" in proc.stderr
+    assert len(_lines(out)) == 6  # counted, not dropped

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"input": spec.__dict__, "filter": keep.__dict__}  # --on-bad-record may change on a rerun
     run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
                     settings=settings, process=keep, every=args.checkpoint_every, batch_size=args.batch_size,
-                    on_bad_record=args.on_bad_record, sort=keep.sort_spec(), overwrite=args.overwrite)
+                    on_bad_record=args.on_bad_record, sort=keep.sort_spec(), overwrite=args.overwrite,
+                    id_field=args.id_field)
     counts = run.marker["counts"]
     rows = [(name, counts.get(key, 0)) for key, name in (
         ("rows", "rows read"), ("kept", "kept"), ("no_label", "no label ('n/a')"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -177,6 +178,8 @@ def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[
     counts: Counter = Counter()
     for m in markers:
         counts.update(m["counts"])
+    id_field = (markers[0].get("settings") or {}).get("id_field")
+    duplicates = duplicate_ids(parts, id_field) if id_field else {}
     stats = {
         "output": str(into or output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
         **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
@@ -187,9 +190,30 @@ def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[
         "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
         "merge_seconds": round(time.time() - started, 3),
+        **({"duplicate_ids": sum(duplicates.values()), "duplicate_id_examples": list(duplicates)[:5]}
+           if id_field else {}),
     }
+    if duplicates:
+        print(f"warning: {sum(duplicates.values()):,} records of {target} repeat an id {id_field!r} that another "
+              f"record has, e.g. {', '.join(map(repr, list(duplicates)[:3]))}; the input has duplicate ids",
+              file=sys.stderr)
     write_json_atomic(f"{into or output}.stats.json", stats)
     return stats
+
+
+def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:
+    """Ids that more than one record carries, with how many records repeat each: ids come from the
+    data, and a duplicate there makes any join by id ambiguous. Ids are kept as 8-byte digests."""
+    digests: list[bytes] = []
+    for line in _read_all(parts):
+        digests.append(hashlib.blake2b(orjson.dumps(orjson.loads(line).get(id_field)), digest_size=8).digest())
+    keys = np.frombuffer(b"".join(digests), dtype=np.uint64)
+    _, first, seen = np.unique(keys, return_index=True, return_counts=True)
+    if not (seen > 1).any():
+        return {}
+    repeated = dict(zip(first[seen > 1].tolist(), (seen[seen > 1] - 1).tolist()))
+    return {str(orjson.loads(line).get(id_field)): repeated[k]
+            for k, line in enumerate(_read_all(parts)) if k in repeated}
 
 
 def _read_all(files: list[Path]) -> Iterator[bytes]:
