@@ -106,7 +106,8 @@ class CandidatesPass:
         records = [{"row": n, "refused": refused[i]} if i in refused
                    else {"row": n, "samples": [self._check(row, s) for s in samples[i]]}
                    for i, (n, row) in enumerate(zip(numbers, rows))]
-        return StageResult(records, rejects, Counter(rows=len(rows), refused=len(refused)))
+        counts = Counter({"rows": len(rows), "rows refused (prompt over the context)": len(refused)})
+        return StageResult(records, rejects, counts)
 
     def _samples(self, rows: list[dict[str, Any]]) -> tuple[list[list[Sample]], dict[int, str]]:
         """Each row's candidate samples, and the rows whose solve prompt was refused (never sent)."""

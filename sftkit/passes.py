@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from tqdm import tqdm
 
 from sftkit import report
 from sftkit.data.batch import Batch
@@ -53,7 +54,7 @@ class Loaded:
         """``key`` names what ``load`` builds, its model last; the current value when it is the same."""
         if key != self.key:
             self.release()
-            print(f"loading model {key[-1]}", file=sys.stderr, flush=True)
+            tqdm.write(f"loading model {key[-1]}", file=sys.stderr)  # on a line of its own, under any bar
             try:
                 self.value = load()
             except InputError:  # already says what and why (a model this machine cannot get)
@@ -76,7 +77,7 @@ class Loaded:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        print(f"released model {model}", file=sys.stderr, flush=True)
+        tqdm.write(f"released model {model}", file=sys.stderr)
 
 
 class PassRecords:

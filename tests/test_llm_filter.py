@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,7 +127,7 @@ def sampled(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_ens
 
 
 def loads(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith(("loading model", "released model"))]
+    return re.findall(r"(?:loading|released) model \S+", stderr)
 
 
 def test_the_filter_solves_every_row_then_judges_one_model_at_a_time(sampled, tiny_model: Path,

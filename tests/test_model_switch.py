@@ -27,8 +27,8 @@ from sftkit.passes import Loaded
 def alive() -> dict[int, int]:
     found = {}
     for child in psutil.Process().children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
+        try:  # multiprocessing's resource tracker is Python's, not the engine's, and stays
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
                 found[child.pid] = child.memory_info().rss
         except psutil.NoSuchProcess:
             pass

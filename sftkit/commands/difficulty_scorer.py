@@ -147,7 +147,7 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
             disable_flash_attention=args.disable_flash_attention))
 
     common = {"input": spec.__dict__, "fields": [args.question_field, args.answer_field],
-              "engine": args.engine, "dtype": args.dtype}
+              "engine": args.engine, "dtype": args.dtype, "seed_mode": args.seed_mode}
     passes = [Pass("logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
                    LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
     for model in models:

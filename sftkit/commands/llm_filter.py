@@ -17,6 +17,8 @@ or candidate are bad input (--on-bad-record); a solve prompt over the model's co
 sent, and its row goes to <output>.rejects.jsonl with the prompt's length.
 --judge-only judges the existing answers in --candidate-field (a string or a list) without solving.
 Kept rows go to --output; every row, with its samples and verdicts, to --full-output.
+One model at a time: the solver answers every row of the shard and is released before the first judge
+loads; each pass is checkpointed under <output>.passes/ and a finished one is never redone.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class RequestSampler:
             scores = warp(input_ids, scores)
         cdf = scores.float().softmax(-1).cumsum(-1)
         draws = torch.stack([torch.rand((), generator=g) for g in self.generators]).to(cdf.device)
-        token = torch.searchsorted(cdf, (draws * cdf[:, -1])[:, None]).clamp(max=cdf.shape[-1] - 1)
+        # the first token whose cumulative probability passes the draw: never one of probability 0
+        token = torch.searchsorted(cdf, (draws * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[-1] - 1)
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
 
 
@@ -108,13 +109,13 @@ class HFEngine:
         results: dict[int, Completion] = {}
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.device)
-            # greedy decoding gives n identical samples: decode once, repeat
+            # greedy decoding gives n identical samples: decode once, repeat; else each sample is a row
             per = 1 if sampling.temperature == 0 else sampling.n
+            enc = self.tokenizer([prompts[i] for i in idx for _ in range(per)], return_tensors="pt", padding=True,
+                                 add_special_tokens=False).to(self.device)
             # a batch is left-padded to its longest prompt: no sample may run past the context
             room = self.max_model_len - enc["input_ids"].shape[1] if self.max_model_len else sampling.max_tokens
-            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room), "num_return_sequences": per,
+            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room),
                                       "pad_token_id": self.tokenizer.pad_token_id,
                                       "return_dict_in_generate": True, "output_logits": sampling.logprobs,
                                       "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
