@@ -55,8 +55,10 @@ def main() -> None:
             engine.seed_mode = mode
             start = time.perf_counter()
             tokens = sum(s.tokens or 0 for c in engine.generate(conversations, sampling) for s in c.samples)
+            seconds = time.perf_counter() - start
             totals[mode][0] += tokens
-            totals[mode][1] += time.perf_counter() - start
+            totals[mode][1] += seconds
+            print(f"  {mode:8s} {tokens:7d} tokens in {seconds:6.2f} s")
     rate = {mode: tokens / seconds for mode, (tokens, seconds) in totals.items()}
     for mode, (tokens, seconds) in totals.items():
         print(f"seed mode {mode:8s} {tokens:8d} output tokens in {seconds:7.2f} s = {rate[mode]:9.1f} tokens/s")
