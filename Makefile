@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) bench/upload.py
 	$(PY) bench/generate.py
 	$(PY) bench/difficulty.py
+	$(PY) bench/seeds.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, run_script
 
 from sftkit.answers import final_answer, is_correct, normalize
-from sftkit.difficulty.passes import model_slug
+from sftkit.passes import model_slug
 
 SCORER = "hpc/difficulty_scorer.py"
 LONG_QUESTION, LONG_ANSWER = 7, 13

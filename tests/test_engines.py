@@ -65,6 +65,24 @@ def test_hf_engine_without_a_pad_token_still_sees_where_samples_end(tiny_model: 
     assert [c.samples[0].tokens for c in without] == [c.samples[0].tokens for c in with_pad]
 
 
+def test_hf_samples_do_not_depend_on_batching(tiny_model: Path) -> None:
+    """Each request draws from its own seed (--seed and its prompt), so batch size and order change nothing."""
+    from sftkit.engines.hf import HFEngine
+
+    chat = ChatOptions(enable_thinking=False)
+    sampling = Sampling(max_tokens=30, temperature=1.0, top_p=0.95, n=2, seed=3, logprobs=True)
+    alone = HFEngine(str(tiny_model), chat, batch_size=1, dtype="fp32")
+    together = HFEngine(str(tiny_model), chat, batch_size=5, dtype="fp32")
+    texts = [[s.text for s in c.samples] for c in alone.generate(CONVS, sampling)]
+    batched = together.generate(CONVS, sampling)
+    assert [[s.text for s in c.samples] for c in batched] == texts
+    assert [[s.text for s in c.samples] for c in together.generate(CONVS[::-1], sampling)] == texts[::-1]
+    assert len({t for pair in texts for t in pair}) > 5  # samples draw differently
+    assert texts != [[s.text for s in c.samples] for c in together.generate(CONVS, Sampling(
+        max_tokens=30, temperature=1.0, top_p=0.95, n=2, seed=4))]
+    assert all(s.logprob < 0 for c in batched for s in c.samples)  # the model's log-probability of its draw
+
+
 LONG = [{"role": "user", "content": "What is 1 + 1? " * 200}]
 
 

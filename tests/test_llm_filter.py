@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from conftest import REPO, run_script
 from sftkit.answers import verify_answer
 from sftkit.engines.base import Sample
 from sftkit.filtering import decide, parse_verdict
+from sftkit.passes import model_slug
 
 FILTER = "hpc/llm_filter.py"
 
@@ -107,40 +109,79 @@ def test_unparseable_candidates_go_to_the_judge(judged: Path, tmp_path: Path, ti
     assert every["right0"]["filter"]["min_votes"] == 2
 
 
-def test_solving_filter_shards_merge_to_one_run_and_resume_after_a_kill(tiny_model: Path, tmp_path: Path) -> None:
-    data = tmp_path / "problems.jsonl"
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_ensemble: list[Path]
+            ) -> tuple[Path, list[str], subprocess.CompletedProcess[str]]:
+    """One run of the filter, sampling (temperature 0.8) on the hf engine, judged by a second model and by
+    the solver's own, every candidate (--judge always): the reference the other runs must equal."""
+    folder = tmp_path_factory.mktemp("sampled")
+    data = folder / "problems.jsonl"
     data.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)}) + "\n"
                             for i in range(40)))
     common = ["--input", str(data), "--inference-model", str(tiny_model), "--inference-engine", "hf",
-              "--inference-batch-size", "1", "--inference-dtype", "fp32", "--samples", "2", "--temperature", "0",
-              "--max-tokens", "40", "--judge", "never", "--min-pass-rate", "0.5", "--save-per-iteration", "2"]
-    run_script(FILTER, *common, "--output", str(tmp_path / "one.jsonl"))
-    for i in range(2):
-        run_script(FILTER, *common, "--shard", f"{i}/2", "--output", str(tmp_path / "two.jsonl"))
-    run_script("hpc/merge_shards.py", "--output", str(tmp_path / "two.jsonl"))
-    for name in ("one.jsonl", "one.full.jsonl"):
-        assert (tmp_path / name).read_text() == (tmp_path / name.replace("one", "two")).read_text()
-    every = [json.loads(line) for line in (tmp_path / "one.full.jsonl").read_text().splitlines()]
+              "--inference-batch-size", "4", "--inference-dtype", "fp32", "--samples", "2", "--temperature", "0.8",
+              "--max-tokens", "40", "--judge", "always", "--judgement-model", str(tiny_ensemble[1]),
+              "--judgement-model", str(tiny_model), "--judgement-engine", "hf", "--judgement-dtype", "fp32",
+              "--judge-max-tokens", "6", "--min-pass-rate", "0.5", "--save-per-iteration", "4"]
+    return folder, common, run_script(FILTER, *common, "--output", str(folder / "one.jsonl"))
+
+
+def loads(stderr: str) -> list[str]:
+    return re.findall(r"(?:loading|released) model \S+", stderr)
+
+
+def test_the_filter_solves_every_row_then_judges_one_model_at_a_time(sampled, tiny_model: Path,
+                                                                     tiny_ensemble: list[Path]) -> None:
+    folder, _, proc = sampled
+    solver, judge = str(tiny_model), str(tiny_ensemble[1])
+    # the solver judges right after solving, on the weights it has loaded; then it is released before the
+    # other judge loads: never two models at once, and each loaded once
+    assert loads(proc.stderr) == [f"loading model {solver}", f"released model {solver}",
+                                  f"loading model {judge}", f"released model {judge}"]
+    passes = folder / "one.jsonl.passes"
+    assert sorted(p.name for p in passes.iterdir()) == [
+        f"{name}.jsonl.parts" for name in ("judge-0-" + model_slug(judge), "judge-1-" + model_slug(solver), "solve")]
+    every = [json.loads(line) for line in (folder / "one.full.jsonl").read_text().splitlines()]
     assert len(every) == 40 and {r["n_samples"] for r in every} == {2}
+    assert len({c["answer"] for r in every for c in r["samples"]}) > 40  # sampled, not greedy
+    judged = [c for r in every for c in r["samples"] if "verdicts" in c]
+    assert judged and all([v["judge"] for v in c["verdicts"]] == [judge, solver] for c in judged)  # flag order
     for row in every:  # pass rate over decided candidates, and the band decides what is kept
+        for c in row["samples"]:
+            assert c["correct"] == (decide([v["verdict"] for v in c["verdicts"]], 2) if "verdicts" in c
+                                    else c["verified"])
         decided = [c["correct"] for c in row["samples"] if c["correct"] is not None]
         assert row["n_correct"] == sum(decided) and row["n_decided"] == len(decided)
         assert row["pass_rate"] == (sum(decided) / len(decided) if decided else None)
         assert row["kept"] == (row["pass_rate"] is not None and row["pass_rate"] >= 0.5)
-    kept = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    kept = [json.loads(line) for line in (folder / "one.jsonl").read_text().splitlines()]
     assert kept == [r for r in every if r["kept"]]
 
-    killed = tmp_path / "killed.jsonl"
-    ckpt = Path(f"{killed}.parts") / "part-00000-of-00001.ckpt"
+
+def test_sampled_shards_merge_to_one_run_and_a_kill_mid_judge_resumes_in_that_pass(sampled, tiny_model: Path,
+                                                                                  tiny_ensemble: list[Path]) -> None:
+    folder, common, _ = sampled
+    for i in range(3):
+        run_script(FILTER, *common, "--shard", f"{i}/3", "--output", str(folder / "three.jsonl"))
+    run_script("hpc/merge_shards.py", "--output", str(folder / "three.jsonl"))
+    for name in ("one.jsonl", "one.full.jsonl"):
+        assert (folder / name).read_text() == (folder / name.replace("one", "three")).read_text()
+
+    killed = folder / "killed.jsonl"
+    ckpt = Path(f"{killed}.passes") / f"judge-0-{model_slug(str(tiny_ensemble[1]))}.jsonl.parts"
     worker = subprocess.Popen([sys.executable, str(REPO / FILTER), *common, "--output", str(killed)],
                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    while len(list(ckpt.glob("chunk-*.json"))) < 3 and worker.poll() is None:
+    deadline = time.time() + 240
+    while len(list(ckpt.glob("*.ckpt/chunk-*.json"))) < 2 and worker.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     assert worker.returncode == -signal.SIGKILL and not killed.exists()
-    resumed = run_script(FILTER, *common, "--output", str(killed))
+    # resumed with other checkpoint intervals: the finished passes are not redone, their models not loaded
+    resumed = run_script(FILTER, *common, "--save-per-iteration", "3", "--output", str(killed))
+    assert resumed.stderr.count("already complete, nothing to redo") == 2  # the solve pass, the solver's judging
     assert "resuming at row" in resumed.stderr
-    assert killed.read_text() == (tmp_path / "one.jsonl").read_text()
-    assert (tmp_path / "killed.full.jsonl").read_text() == (tmp_path / "one.full.jsonl").read_text()
+    assert loads(resumed.stderr) == [f"loading model {tiny_ensemble[1]}", f"released model {tiny_ensemble[1]}"]
+    assert killed.read_text() == (folder / "one.jsonl").read_text()
+    assert (folder / "killed.full.jsonl").read_text() == (folder / "one.full.jsonl").read_text()

@@ -44,11 +44,12 @@ from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
 from sftkit.difficulty.composite import Weights, score
 from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
-from sftkit.difficulty.passes import EnsemblePass, Join, Loaded, LogprobPass, model_slug, pass_output
+from sftkit.difficulty.passes import EnsemblePass, Join, LogprobPass
 from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.engines.base import Engine
 from sftkit.engines.hub import require_model
 from sftkit.filtering import SOLVE_PROMPT
+from sftkit.passes import Loaded, Pass, model_slug, print_pass_counts, run_passes
 from sftkit.stage import run_stage
 
 STAGE = "difficulty_scorer"
@@ -151,33 +152,25 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
             disable_flash_attention=args.disable_flash_attention))
 
     common = {"input": spec.__dict__, "fields": [args.question_field, args.answer_field],
-              "engine": args.engine, "dtype": args.dtype}
-    passes: list[tuple[str, dict[str, Any], Any]] = [(
-        "logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
-        LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
+              "engine": args.engine, "dtype": args.dtype, "seed_mode": args.seed_mode}
+    passes = [Pass("logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
+                   LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
     for model in models:
         settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
                     "prompt_sha256": prompts.sha256(template), "max_input_length": args.max_input_length}
-        passes.append((f"answers-{model_slug(model)}", settings,
-                       EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
-                                    args.id_field, args.question_field, args.answer_field)))
-    markers = {}
-    for name, settings, process in passes:
-        markers[name] = run_stage(stage=f"{STAGE}:{name}", source=source, shard=shard,
-                                  output=pass_output(args.output, name), settings=settings, process=process,
-                                  every=args.checkpoint_every, batch_size=args.checkpoint_every,
-                                  on_bad_record=args.on_bad_record, overwrite=args.overwrite,
-                                  merge_whole=False).marker
-    loaded.release()
+        passes.append(Pass(f"answers-{model_slug(model)}", settings,
+                           EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
+                                        args.id_field, args.question_field, args.answer_field)))
+    markers = run_passes(STAGE, passes, loaded, source=source, shard=shard, output=args.output,
+                         every=args.checkpoint_every, batch_size=args.checkpoint_every,
+                         on_bad_record=args.on_bad_record, overwrite=args.overwrite)
     join = Join(args.output, shard, "logprob", {m: f"answers-{model_slug(m)}" for m in models}, args.id_field,
                 args.question_field, args.answer_field)
     run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
-              settings={"id_field": args.id_field, "passes": {n: s for n, s, _ in passes}}, process=join,
+              settings={"id_field": args.id_field, "passes": {p.name: p.settings for p in passes}}, process=join,
               every=max(args.checkpoint_every, 8192), batch_size=8192, on_bad_record=args.on_bad_record,
               overwrite=args.overwrite, merge_whole=False)
-    report.print_table(f"difficulty scorer: {shard.name}", ["pass", "counts"],
-                       [(n, ", ".join(f"{k} {v:,}" for k, v in sorted(m["counts"].items())))
-                        for n, m in markers.items()])
+    print_pass_counts(f"difficulty scorer: {shard.name}", markers)
 
 
 def item_problem(item: Any) -> str | None:

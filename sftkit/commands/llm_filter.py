@@ -17,6 +17,8 @@ or candidate are bad input (--on-bad-record); a solve prompt over the model's co
 sent, and its row goes to <output>.rejects.jsonl with the prompt's length.
 --judge-only judges the existing answers in --candidate-field (a string or a list) without solving.
 Kept rows go to --output; every row, with its samples and verdicts, to --full-output.
+One model at a time: the solver answers every row of the shard and is released before the first judge
+loads; each pass is checkpointed under <output>.passes/ and a finished one is never redone.
 """
 
 from __future__ import annotations
@@ -24,22 +26,30 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from sftkit import cli, preflight, prompts, report
 from sftkit.data.errors import InputError
 from sftkit.data.sources import open_source
 from sftkit.engines import (
     ChatOptions,
+    Engine,
     Sampling,
     add_engine_args,
     add_sampling_args,
+    build_engine,
     engine_gpus,
-    make_engine,
+    engine_settings,
     sampling_of,
 )
 from sftkit.engines.base import with_chat
-from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, SolveAndJudge
+from sftkit.engines.hub import require_model
+from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, CandidatesPass, Fields, FilterJoin, JudgePass
+from sftkit.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
 from sftkit.stage import run_stage
 
 STAGE = "llm_filter"
@@ -78,10 +88,23 @@ def full_output(args: argparse.Namespace) -> str:
 
 
 def gpus_needed(args: argparse.Namespace) -> int:
-    """GPUs one worker needs: solver and judges are loaded side by side on the same GPUs, so the largest."""
+    """GPUs one worker needs: solver and judges are loaded one at a time on the same GPUs, so the largest."""
     solver = 0 if args.judge_only else engine_gpus(args, "inference-")
     judges = engine_gpus(args, "judgement-") if args.judge != "never" and args.judgement_model else 0
     return max(solver, judges)
+
+
+def judge_settings(args: argparse.Namespace, model: str, solver: dict[str, Any] | None) -> dict[str, Any]:
+    """The engine a judge runs on: the solver's own when it is the same model on a local engine, or the
+    same server (one copy of the weights per GPU, one client per server); else its own flags."""
+    same_weights = args.judgement_engine == args.inference_engine != "openai"
+    same_server = args.judgement_engine == args.inference_engine == "openai" and (
+        args.judgement_base_url == args.inference_base_url)
+    if solver is not None and model == args.inference_model and (same_weights or same_server):
+        return solver
+    one = copy.copy(args)
+    one.judgement_model = model
+    return engine_settings(one, "judgement-", seed=args.seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,33 +124,51 @@ def main(argv: list[str] | None = None) -> int:
     judge_sampling = Sampling(max_tokens=args.judge_max_tokens, temperature=0.0, seed=args.seed)
     solver_chat = ChatOptions(args.system_prompt, args.enable_thinking)
     judge_chat = ChatOptions(None, bool(args.judge_thinking))
-    source = open_source(spec)
-    solver = None if args.judge_only else make_engine(args, solver_chat, "inference-", seed=args.seed)
-    judges = []
-    for model in (args.judgement_model or []) if judges_wanted else []:
-        same_weights = args.judgement_engine == args.inference_engine != "openai"
-        same_server = args.judgement_engine == args.inference_engine == "openai" and (
-            args.judgement_base_url == args.inference_base_url)
-        if solver is not None and model == args.inference_model and (same_weights or same_server):
-            judges.append(with_chat(solver, judge_chat))  # one copy of the weights (or one server) serves both
-            continue
-        one = copy.copy(args)
-        one.judgement_model = model
-        judges.append(make_engine(one, judge_chat, "judgement-", seed=args.seed))
+    solver = None if args.judge_only else engine_settings(args, "inference-", seed=args.seed)
+    judges = [judge_settings(args, model, solver) for model in (args.judgement_model or []) if judges_wanted]
+    for model in dict.fromkeys(e["model"] for e in [solver, *judges] if e and e["engine"] != "openai"):
+        require_model(model)  # every model, before hours with the first
     min_votes = args.min_votes or len(judges) // 2 + 1
     if judges and not 1 <= min_votes <= len(judges):
         raise InputError(f"--min-votes {min_votes} with {len(judges)} judge(s): give 1 to {len(judges)}")
-    provenance = {"solver": solver.describe() if solver else None, "judges": [j.describe() for j in judges],
+    provenance = {"solver": {**solver, **solver_chat.__dict__} if solver else None,
+                  "judges": [{**j, **judge_chat.__dict__} for j in judges],
                   "solve_sampling": solve_sampling.to_json(), "judge_sampling": judge_sampling.to_json(),
                   "judge_mode": args.judge, "min_votes": min_votes}
-    step = SolveAndJudge(solver, judges, solve_sampling, judge_sampling, args.question_field, args.answer_field,
-                         args.id_field, args.judge, min_votes, args.min_pass_rate, args.max_pass_rate, solve_prompt,
-                         judge_prompt, args.candidate_field, provenance)
+    loaded = Loaded()
+
+    def engine(settings: dict[str, Any], chat: ChatOptions) -> Callable[[], Engine]:
+        """Loads on first use; a judge on the solver's engine finds it still loaded (passes run in that order)."""
+        key = (orjson.dumps(settings, option=orjson.OPT_SORT_KEYS).decode(), settings["model"])
+        return lambda: with_chat(loaded.get(key, lambda: build_engine(settings, chat)), chat)
+
+    fields = Fields(args.id_field, args.question_field, args.answer_field, args.candidate_field)
+    source = open_source(spec)
+    first = Pass("candidates" if solver is None else "solve",
+                 {"input": spec.__dict__, "fields": fields.__dict__, "solver": provenance["solver"],
+                  "sampling": solve_sampling.to_json(), "prompt": solve_prompt},
+                 CandidatesPass(fields, engine(solver, solver_chat) if solver else None, solve_sampling, solve_prompt))
+    judge_passes = [Pass(f"judge-{k}-{model_slug(j['model'])}",
+                         {"candidates": first.settings, "judge": provenance["judges"][k],
+                          "sampling": judge_sampling.to_json(), "prompt": judge_prompt, "mode": args.judge},
+                         JudgePass(fields, engine(j, judge_chat), j["model"],
+                                   PassRecords(args.output, first.name, shard), judge_sampling, args.judge,
+                                   judge_prompt))
+                    for k, j in enumerate(judges)]
+    engines = list(dict.fromkeys(repr(e) for e in [solver, *judges]))  # the solver's engine first, then each other once
+    by_engine = sorted(range(len(judges)), key=lambda k: engines.index(repr(judges[k])))
+    markers = run_passes(STAGE, [first, *(judge_passes[k] for k in by_engine)], loaded, source=source, shard=shard,
+                         output=args.output, every=args.checkpoint_every, batch_size=args.checkpoint_every,
+                         on_bad_record=args.on_bad_record, overwrite=args.overwrite)
+    join = FilterJoin(fields, PassRecords(args.output, first.name, shard),
+                      [PassRecords(args.output, p.name, shard) for p in judge_passes], min_votes, args.min_pass_rate,
+                      args.max_pass_rate, solver["model"] if solver else args.candidate_field, provenance)
     settings = {"input": spec.__dict__, "provenance": provenance, "prompts": [solve_prompt, judge_prompt],
                 "band": [args.min_pass_rate, args.max_pass_rate], "candidate_field": args.candidate_field}
-    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=step,
+    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=join,
                     every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
                     overwrite=args.overwrite, subset={"field": "kept", "all_to": full_output(args)})
+    print_pass_counts(f"llm filter passes: {shard.name}", markers)
     report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
     if run.merged:
         report.print_summary("output", {"kept rows": run.merged["kept"], "file": args.output,

@@ -53,9 +53,10 @@ def parts_dir(output: str | Path) -> Path:
 
 # engine settings that change how the work runs, never what it produces: a requeued shard may get
 # other GPUs (tp, memory) and still resume, and its part still merges with the others
-RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization",
-                              "enforce_eager", "enable_chunked_prefill", "attention_backend", "batch_size",
-                              "concurrency", "device", "base_url"})
+RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "tp", "pp", "gpu_memory_utilization",
+                              "enforce_eager", "enable_chunked_prefill", "attention_backend",
+                              "disable_flash_attention", "batch_size", "concurrency", "device", "base_url",
+                              "allow_http_key"})
 
 
 def result_settings(settings: Any) -> Any:

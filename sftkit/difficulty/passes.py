@@ -1,45 +1,26 @@
-"""The scorer's model passes over one shard, and the join of their results.
+"""The scorer's model passes over one shard, and the join of their results (see sftkit.passes).
 
 Each model is loaded once per shard and scores every row of it before the next model loads (the
-predecessor reloaded every model for every 10k-row section). Each pass is a checkpointed stage of
-its own under ``<output>.passes/``: a killed job resumes inside the pass it was in, and a finished
-pass is never redone; its model is not even loaded. Pass records are keyed by global row number,
-so the join needs no unique ids.
+predecessor reloaded every model for every 10k-row section).
 """
 
 from __future__ import annotations
 
-import gc
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from sftkit.answers import is_correct
 from sftkit.data.batch import Batch
-from sftkit.data.checkpoint import parts_dir
-from sftkit.data.errors import InputError, Reject
+from sftkit.data.errors import Reject
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.shards import Shard
 from sftkit.engines.base import Engine, Sampling
-from sftkit.engines.hub import one_line
+from sftkit.passes import PassRecords
 from sftkit.prompts import fill
 from sftkit.stage import StageResult
-
-
-def pass_output(output: str | Path, name: str) -> Path:
-    """Where pass ``name`` of the stage writing ``output`` keeps its parts: ``<output>.passes/``."""
-    output = Path(output)
-    return output.with_name(output.name + ".passes") / f"{name}.jsonl"
-
-
-def model_slug(model: str) -> str:
-    """A file-name-safe, readable and unique name for a model id or path."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("_") or "model"
 
 
 @dataclass
@@ -58,41 +39,6 @@ def valid_pairs(batch: Batch, id_field: str, question_field: str, answer_field: 
     pairs = [Pair(int(batch.indices[pos]), rec[question_field], rec[answer_field])
              for pos, rec in zip(positions, records)]
     return pairs, rejects
-
-
-class Loaded:
-    """The one model in memory. Asking for another frees the current one first, so a shard never
-    holds two models' weights at once. A model that cannot load stops the run, named: never skipped."""
-
-    def __init__(self) -> None:
-        self.key: tuple[str, str] | None = None
-        self.value: Any = None
-
-    def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
-        """``key`` is (role, model); ``load`` builds it when it is not the one in memory."""
-        if key != self.key:
-            self.release()
-            try:
-                self.value = load()
-            except InputError:  # already says what and why (a model this machine cannot get)
-                raise
-            except Exception as exc:
-                raise InputError(f"model {key[1]!r} failed to load: {one_line(exc)}") from exc
-            self.key = key
-        return self.value
-
-    def release(self) -> None:
-        if self.value is None:
-            return
-        import torch
-
-        close = getattr(self.value, "close", None)  # the vLLM engine stops its engine core
-        if close is not None:
-            close()
-        self.value = self.key = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
 
 
 @dataclass
@@ -167,26 +113,21 @@ class Join:
     answer_field: str
 
     def __post_init__(self) -> None:
-        self._by_pass: dict[str, dict[int, dict[str, Any]]] = {}
-
-    def _results(self, name: str) -> dict[int, dict[str, Any]]:
-        if name not in self._by_pass:
-            part = parts_dir(pass_output(self.output, name)) / f"{self.shard.name}.jsonl"
-            with open(part, "rb") as fh:
-                self._by_pass[name] = {r["row"]: r for r in map(orjson.loads, fh)}
-        return self._by_pass[name]
+        self._passes = {name: PassRecords(self.output, name, self.shard)
+                        for name in (self.logprob_pass, *self.ensemble_passes.values())}
 
     def __call__(self, batch: Batch) -> StageResult:
         pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
         valid = {p.row for p in pairs}
+        results = {name: records.between(batch.start, batch.stop) for name, records in self._passes.items()}
         records = []
         for rec, row in zip(batch.records(self.id_field), batch.indices.tolist()):
             if row not in valid:
                 continue
-            lp = self._results(self.logprob_pass)[row]
+            lp = results[self.logprob_pass][row]
             responses = {}
             for model, name in self.ensemble_passes.items():
-                hit = self._results(name)[row]
+                hit = results[name][row]
                 responses[model] = [hit["correct"], hit["total"]]
             records.append({"id": rec[self.id_field], "question": rec[self.question_field],
                             "answer": rec[self.answer_field], "avg_logprob": lp["avg_logprob"],

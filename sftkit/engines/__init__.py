@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from sftkit import cli
 from sftkit.engines.base import ChatOptions, Engine, Sampling
@@ -48,6 +49,10 @@ def add_sampling_args(p: argparse.ArgumentParser, max_tokens: int = 4096, temper
     if n_flag:
         cli.add(g, "--n", type=int, default=1, help="samples per prompt")
     cli.add(g, "--seed", type=int, default=0)
+    cli.add(g, "--seed-mode", choices=("request", "batch"), default="request",
+            help="vLLM: 'request' seeds each request from --seed and its prompt (results independent of "
+                 "batching, sharding and resume); 'batch' seeds the engine once and uses vLLM's batched sampler "
+                 "(faster, but results depend on what shares a batch); hf always seeds per request")
     cli.add(g, "--system-prompt", help="system message prepended to every conversation")
     cli.add(g, "--prompt-file", help="prompt template with {{placeholders}} (see README)")
     think = g.add_mutually_exclusive_group()
@@ -74,31 +79,50 @@ def engine_gpus(args: argparse.Namespace, prefix: str = "") -> int:
     return getattr(args, f"{dest}tp") * getattr(args, f"{dest}pp")
 
 
-def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", seed: int = 0) -> Engine:
+def engine_settings(args: argparse.Namespace, prefix: str = "", seed: int = 0) -> dict[str, Any]:
+    """What the engine these flags describe is made of, known before it loads: a finished pass's
+    fingerprint and a row's provenance need it without loading the model."""
     dest = prefix.replace("-", "_")
     get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731 - a local accessor
     model, kind = get("model"), get("engine")
     if not model:
         raise cli.InputError(f"--{prefix}model is required")
     if kind == "hf":
+        return {"engine": kind, "model": model, "batch_size": get("engine_batch_size"), "dtype": get("dtype"),
+                "disable_flash_attention": get("disable_flash_attention"), "max_model_len": get("max_model_len")}
+    if kind == "openai":
+        if not get("base_url"):
+            raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
+        return {"engine": kind, "model": model, "base_url": get("base_url"), "concurrency": get("concurrency"),
+                "allow_http_key": get("allow_http_key")}
+    return {"engine": kind, "model": model, "tp": get("tp"), "pp": get("pp"), "dtype": get("dtype"),
+            "max_model_len": get("max_model_len"), "gpu_memory_utilization": get("gpu_memory_utilization"),
+            "seed": seed, "seed_mode": getattr(args, "seed_mode", "request"), "enforce_eager": get("enforce_eager"),
+            "disable_flash_attention": get("disable_flash_attention")}
+
+
+def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", seed: int = 0) -> Engine:
+    return build_engine(engine_settings(args, prefix, seed), chat)
+
+
+def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
+    """The engine ``engine_settings`` describes."""
+    kwargs = dict(settings)
+    kind, model = kwargs.pop("engine"), kwargs.pop("model")
+    if kind == "hf":
         from sftkit.engines.hf import HFEngine
 
-        return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"),
-                        disable_flash_attention=get("disable_flash_attention"), max_model_len=get("max_model_len"))
+        return HFEngine(model, chat, **kwargs)
     if kind == "openai":
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
 
-        if not get("base_url"):
-            raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
-        key = secrets.api_key(get("base_url"), allow_http=get("allow_http_key"))
-        return OpenAIEngine(model, chat, get("base_url"), key, concurrency=get("concurrency"))
+        key = secrets.api_key(kwargs["base_url"], allow_http=kwargs["allow_http_key"])
+        return OpenAIEngine(model, chat, kwargs["base_url"], key, concurrency=kwargs["concurrency"])
     from sftkit.engines.vllm_offline import VLLMEngine
 
-    return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"), max_model_len=get("max_model_len"),
-                      gpu_memory_utilization=get("gpu_memory_utilization"), seed=seed,
-                      enforce_eager=get("enforce_eager"), disable_flash_attention=get("disable_flash_attention"))
+    return VLLMEngine(model, chat, **kwargs)
 
 
-__all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "engine_gpus", "make_engine",
-           "sampling_of"]
+__all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "build_engine", "engine_gpus",
+           "engine_settings", "make_engine", "sampling_of"]

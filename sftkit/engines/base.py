@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -11,6 +13,13 @@ from typing import Any, Protocol
 Message = dict[str, str]
 Conversation = list[Message]
 
+
+def request_seed(seed: int | None, conversation: Conversation) -> int | None:
+    """A per-request seed from the run seed and the prompt itself: every prompt draws differently, and
+    the same prompt draws the same way whichever shard, chunk or batch it lands in."""
+    if seed is None:
+        return None
+    return (seed * 1_000_003 + zlib.crc32(json.dumps(conversation, sort_keys=True).encode())) % 2**31
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sftkit.engines.base import (
     opens_reasoning,
     prompt_lengths,
     render,
+    request_seed,
     send_fitting,
     special_tokens,
 )
@@ -28,6 +29,40 @@ def torch_dtype(name: str) -> Any:
     if name not in names:
         raise ValueError(f"unknown dtype {name!r}; one of {', '.join(names)}")
     return names[name]
+
+
+def sample_seed(seed: int | None, index: int) -> int:
+    """Sample ``index`` of a request seeded ``seed`` (an unseeded request draws from fresh entropy)."""
+    if seed is None:
+        import torch
+
+        return int(torch.seed())
+    return (seed * 1_000_003 + index) % 2**63
+
+
+class RequestSampler:
+    """Samples each sequence with a generator of its own, seeded from the run seed, its prompt and its
+    sample index, so a prompt draws the same tokens whatever batch, shard or resume it lands in
+    (``generate``'s sampler draws the whole batch from one generator). A logits processor under greedy
+    decoding: it returns scores where only the drawn token is finite."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        import torch
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.warpers = [TemperatureLogitsWarper(temperature), *([TopPLogitsWarper(top_p)] if top_p < 1 else [])]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        cdf = scores.float().softmax(-1).cumsum(-1)
+        draws = torch.stack([torch.rand((), generator=g) for g in self.generators]).to(cdf.device)
+        # the first token whose cumulative probability passes the draw: never one of probability 0
+        token = torch.searchsorted(cdf, (draws * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[-1] - 1)
+        return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
 
 
 class HFEngine:
@@ -66,6 +101,7 @@ class HFEngine:
 
     def _generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         import torch
+        from transformers import LogitsProcessorList
 
         prompts = [render(self.tokenizer, self.chat, c) for c in conversations]
         opened = opens_reasoning(self.tokenizer, self.chat)
@@ -73,27 +109,26 @@ class HFEngine:
         results: dict[int, Completion] = {}
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.device)
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed + start)
-            # greedy decoding gives n identical samples: decode once, repeat
+            # greedy decoding gives n identical samples: decode once, repeat; else each sample is a row
             per = 1 if sampling.temperature == 0 else sampling.n
+            enc = self.tokenizer([prompts[i] for i in idx for _ in range(per)], return_tensors="pt", padding=True,
+                                 add_special_tokens=False).to(self.device)
             # a batch is left-padded to its longest prompt: no sample may run past the context
             room = self.max_model_len - enc["input_ids"].shape[1] if self.max_model_len else sampling.max_tokens
-            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room), "num_return_sequences": per,
+            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room),
                                       "pad_token_id": self.tokenizer.pad_token_id,
-                                      "return_dict_in_generate": True, "output_scores": sampling.logprobs}
+                                      "return_dict_in_generate": True, "output_logits": sampling.logprobs,
+                                      "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
             if sampling.temperature > 0:
-                kwargs |= {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
-            else:
-                kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+                seeds = [sample_seed(request_seed(sampling.seed, conversations[i]), j) for i in idx for j in range(per)]
+                kwargs["logits_processor"] = LogitsProcessorList([RequestSampler(seeds, sampling.temperature,
+                                                                                  sampling.top_p)])
             if sampling.stop:
                 kwargs |= {"stop_strings": list(sampling.stop), "tokenizer": self.tokenizer}
             with torch.no_grad():
                 out = self.lm.generate(**enc, **kwargs)
             new = out.sequences[:, enc["input_ids"].shape[1]:]
-            scores = (self.lm.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+            scores = (self.lm.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
                       if sampling.logprobs else None)
             for k, i in enumerate(idx):
                 samples = []

@@ -3,9 +3,7 @@ batching keeps the GPU full (the predecessor sent batches of 4 and got 50 s per 
 
 from __future__ import annotations
 
-import json
 import re
-import zlib
 from typing import Any
 
 from sftkit.engines.base import (
@@ -16,18 +14,11 @@ from sftkit.engines.base import (
     Sampling,
     opens_reasoning,
     prompt_lengths,
+    request_seed,
     send_fitting,
     special_tokens,
 )
 from sftkit.engines.hub import require_model
-
-
-def request_seed(seed: int | None, conversation: Conversation) -> int | None:
-    """A per-request seed from the run seed and the prompt itself: every prompt draws differently, and
-    the same prompt draws the same way whichever shard or chunk it lands in."""
-    if seed is None:
-        return None
-    return (seed * 1_000_003 + zlib.crc32(json.dumps(conversation, sort_keys=True).encode())) % 2**31
 
 
 class VLLMEngine:
@@ -35,12 +26,13 @@ class VLLMEngine:
 
     def __init__(self, model: str, chat: ChatOptions, tp: int = 1, pp: int = 1, dtype: str = "auto",
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, seed: int = 0,
-                 enforce_eager: bool = False, disable_flash_attention: bool = False) -> None:
+                 enforce_eager: bool = False, disable_flash_attention: bool = False,
+                 seed_mode: str = "request") -> None:
         require_model(model)  # before vLLM starts, whose engine-core failure would hide the cause
         from vllm import LLM
         from vllm.platforms import current_platform
 
-        self.model, self.chat = model, chat
+        self.model, self.chat, self.seed_mode = model, chat, seed_mode
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)  # our short names
         self.settings = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "dtype": dtype,
                          "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
@@ -63,7 +55,7 @@ class VLLMEngine:
         # greedy decoding gives n identical samples; vLLM refuses n > 1 there, so decode once and repeat
         repeat = sampling.n if sampling.temperature == 0 else 1
         params = [SamplingParams(n=sampling.n // repeat, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_tokens, seed=request_seed(sampling.seed, c),
+                                 max_tokens=sampling.max_tokens, seed=self._seed(sampling, c),
                                  stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None,
                                  skip_special_tokens=False, spaces_between_special_tokens=False)
                   for c in conversations]
@@ -73,6 +65,11 @@ class VLLMEngine:
         opened, specials = opens_reasoning(tokenizer, self.chat), special_tokens(tokenizer)
         return [Completion([self._sample(o, sampling, opened, specials) for o in out.outputs for _ in range(repeat)])
                 for out in outputs]
+
+    def _seed(self, sampling: Sampling, conversation: Conversation) -> int | None:
+        """Per request (seed mode 'request'), or none: the engine's own seed then drives vLLM's batched
+        sampler, which is faster but draws depend on which requests share a step."""
+        return request_seed(sampling.seed, conversation) if self.seed_mode == "request" else None
 
     def close(self) -> None:
         """Stop the engine core now, so the next model gets the GPU memory back."""
@@ -92,4 +89,5 @@ class VLLMEngine:
                                 finish_reason=output.finish_reason)
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.model, **self.settings, **self.chat.__dict__}
+        return {"engine": self.name, "model": self.model, **self.settings, "seed_mode": self.seed_mode,
+                **self.chat.__dict__}
