@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 "band": [args.min_pass_rate, args.max_pass_rate], "candidate_field": args.candidate_field}
     run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=join,
                     every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
-                    overwrite=args.overwrite, subset={"field": "kept", "all_to": full_output(args)})
+                    overwrite=args.overwrite, subset={"field": "kept", "all_to": full_output(args)},
+                    id_field=args.id_field)
     print_pass_counts(f"llm filter passes: {shard.name}", markers)
     report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
     if run.merged:
