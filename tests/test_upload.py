@@ -336,22 +336,23 @@ def test_dataset_info_that_still_matches_is_kept(folder: Path, tmp_path: Path, m
 
 def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
         folder: Path, tmp_path: Path, monkeypatch) -> None:
-    theirs = ("notes/own.json", "cot/b.jsonl", "other.parquet")  # not ours: never deleted
+    theirs = ("notes/own.json", "cot/b.jsonl", "other.parquet",  # not ours: never deleted
+              "data/train-00000-of-00001.parquet", "data/mine/part.parquet")  # push_to_hub's, a config never ours
     _hub(monkeypatch, tmp_path, remote=("data/cot/gone.parquet", "data/gone/x.parquet", *theirs))
     ops = _push(folder)
     added = sorted(p for p, kind in ops.items() if kind == "CommitOperationAdd")
     assert added == ["README.md", "data/cot/a.parquet", "data/cot/b.parquet", "data/cot/c.parquet",
                      "data/gen/g.parquet", "length_histogram.png"]
-    assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == [
-        "data/cot/gone.parquet", "data/gone/x.parquet"]
+    assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == ["data/cot/gone.parquet"]
     card = ("---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
             "- config_name: notes\n  data_files: notes/*.json\n---\n")  # the user's own
-    _hub(monkeypatch, tmp_path, card, ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json", *theirs))
+    _hub(monkeypatch, tmp_path, card, ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json",
+                                       "data/gone/x.parquet", *theirs))
     ops = _push(folder, "--include-sources")
     assert {"cot/a.jsonl", "cot/c.json", "gen/g.jsonl", "cot/a.jsonl.stats.json", "cot/b.jsonl"} <= set(ops)
     assert not any(p.endswith((".rejects.jsonl", ".sftkit-upload.json")) for p in ops)
     deleted = sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete")
-    assert deleted == ["cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json"]
+    assert deleted == ["cot/gone.jsonl", "data/gone/x.parquet", "gone/x.json", "gone/x.jsonl.stats.json"]
 
 
 def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: Path, monkeypatch) -> None:

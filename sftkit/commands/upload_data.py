@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     card = build_card(root, summaries, opts, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
-    plan = plan_upload(root, remote, set(configs) | published_configs(existing) if args.include_sources else set())
+    plan = plan_upload(root, remote, set(configs) | published_configs(existing), args.include_sources)
     report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
                        [(s.name, s.rows, len(s.columns), s.bytes) for s in summaries])
     visibility = "private" if args.private else "public"

@@ -41,26 +41,27 @@ class UploadPlan:
     bytes: int
 
 
-def owned(rel: str, source_configs: Collection[str]) -> bool:
+def owned(rel: str, configs: Collection[str], sources: bool) -> bool:
     """Whether ``rel`` (a local or Hub path) is ours to upload, and to delete from the Hub once the folder no
-    longer has it: the Parquet under data/ and the histogram, and with --include-sources the original data
-    files and their stats under ``source_configs`` (the folder's configs and those the Hub card lists).
-    The card (README.md) is uploaded but never deleted; anything else on the Hub is left alone."""
+    longer has it: the Parquet under data/<config>/ for ``configs`` (the folder's and those the Hub card lists
+    as ours), the histogram, and with --include-sources (``sources``) the original data files and their stats
+    of those configs. The card (README.md) is uploaded but never deleted; anything else on the Hub, such as
+    Parquet that ``push_to_hub`` wrote directly under data/ or a config we never published, is left alone."""
     path = PurePosixPath(rel)
     if not path.parts or is_scratch(path):
         return False
     if path.parts[0] == DATA_DIR:
-        return path.suffix == ".parquet"
+        return len(path.parts) > 2 and path.parts[1] in configs and path.suffix == ".parquet"
     if len(path.parts) == 1:
         return rel == HISTOGRAM
-    return (path.parts[0] in source_configs and not path.name.endswith(".rejects.jsonl")
+    return (sources and path.parts[0] in configs and not path.name.endswith(".rejects.jsonl")
             and (path.suffix in SOURCE_SUFFIXES or path.name.endswith(".stats.json")))
 
 
-def upload_files(root: Path, source_configs: Collection[str]) -> list[str]:
+def upload_files(root: Path, configs: Collection[str], sources: bool) -> list[str]:
     """What the Hub gets from the folder: the card, and every file that is ours (see ``owned``)."""
     files = (p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file())
-    return [rel for rel in files if rel == CARD or owned(rel, source_configs)]
+    return [rel for rel in files if rel == CARD or owned(rel, configs, sources)]
 
 
 def payload(root: Path, rel: str) -> bytes | Path:
@@ -86,13 +87,13 @@ def _same(data: bytes | Path, remote: Any) -> bool:
     return getattr(remote, "blob_id", None) == _git_blob_sha1(data if isinstance(data, bytes) else data.read_bytes())
 
 
-def plan_upload(root: Path, remote: dict[str, Any], source_configs: Collection[str]) -> UploadPlan:
+def plan_upload(root: Path, remote: dict[str, Any], configs: Collection[str], sources: bool) -> UploadPlan:
     """What to add (new or changed) and delete (files that are ours on the Hub but no longer in the folder)."""
-    local = upload_files(root, source_configs)
+    local = upload_files(root, configs, sources)
     add, unchanged = [], []
     for rel in local:
         (unchanged if rel in remote and _same(payload(root, rel), remote[rel]) else add).append(rel)
-    delete = sorted(p for p in remote if owned(p, source_configs) and p not in set(local))
+    delete = sorted(p for p in remote if owned(p, configs, sources) and p not in set(local))
     return UploadPlan(add, delete, unchanged, sum(payload_size(root, p) for p in add))
 
 
