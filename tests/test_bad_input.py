@@ -56,13 +56,14 @@ def test_a_folder_holding_earlier_outputs_reads_only_its_data(tmp_path: Path) ->
 
 def test_derived_ids_are_unique_across_the_input(tmp_path: Path) -> None:
     row = {"problem": "p", "generated_solution": "s", "pass_rate_72b_tir": "0.5"}
-    for name in ("cot/train.jsonl", "tir/train.jsonl", "data.v1.jsonl", "data.v2.jsonl"):
+    for name in ("cot/train.jsonl", "tir/train.jsonl", "data.v1.jsonl", "data.v2.jsonl", "a.jsonl"):
         _write(tmp_path / "in" / name, [row, row])
+    (tmp_path / "in" / "a.json").write_bytes(orjson.dumps([row, row]))
     out = tmp_path / "out.jsonl"
     run_script(LABEL, "--input", str(tmp_path / "in"), "--filter-by-pass-rate", "1", "--output", str(out))
     ids = [r["id"] for r in _lines(out)]
-    assert len(ids) == 8 and len(set(ids)) == 8
-    assert {"cot/train-0", "tir/train-1", "data.v1-0", "data.v2-1"} <= set(ids)
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert {"cot/train-0", "tir/train-1", "data.v1-0", "data.v2-1", "a.json-0", "a.jsonl-0"} <= set(ids)
     run_script(LABEL, "--input", str(tmp_path / "in"), "--filter-by-pass-rate", "1", "--output", str(out),
                "--overwrite")
     assert [r["id"] for r in _lines(out)] == ids  # stable across reruns

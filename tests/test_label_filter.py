@@ -77,6 +77,12 @@ def test_only_rows_with_an_extracted_answer_by_default_when_the_data_says(demo_d
                                  for r in _lines(demo_data)))
     run_script(FILTER, "--input", str(untyped), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "u.jsonl"))
     assert len(_lines(tmp_path / "u.jsonl")) == len(_lines(tmp_path / "any.jsonl"))
+    mixed = tmp_path / "mixed"  # a first file without the field must not turn the filter off for the rest
+    mixed.mkdir()
+    (mixed / "a.jsonl").write_bytes(untyped.read_bytes())
+    (mixed / "b.jsonl").write_bytes(demo_data.read_bytes())
+    run_script(FILTER, "--input", str(mixed), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "m.jsonl"))
+    assert len(_lines(tmp_path / "m.jsonl")) == len(_lines(tmp_path / "u.jsonl")) + len(_lines(tmp_path / "d.jsonl"))
 
 
 def test_problem_type_filter_counts_what_it_excludes(demo_data: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sftkit import cli, report
 from sftkit.data.errors import InputError
-from sftkit.data.sources import Source, open_source
+from sftkit.data.sources import open_source
 from sftkit.select.pass_rate import PassRateFilter
 from sftkit.stage import run_stage
 
@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="keep rows with pass rate <= this (lower = harder)")
     cli.add(g, "--min-pass-rate", type=float, default=0.0, help="keep rows with pass rate >= this")
     cli.add(g, "--pass-rate-field", default="pass_rate_72b_tir")
-    cli.add(g, "--problem-type", help=f"keep only this problem type; default {EXTRACTED!r} when the data has "
-            "the --problem-type-field (only those rows have an answer to check later), 'any' keeps every type")
+    cli.add(g, "--problem-type", help=f"keep only this problem type; by default rows whose --problem-type-field "
+            f"is set must be {EXTRACTED!r} (only those have an answer to check later) and rows without one pass; "
+            "'any' keeps every type")
     cli.add(g, "--problem-type-field", default="problem_type")
     o = p.add_argument_group("output")
     cli.add(o, "--output", env=True, default="results/filtered_dataset/filtered.jsonl",
@@ -42,21 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def wanted_problem_type(asked: str | None, field: str, source: Source) -> str | None:
-    """The predecessor kept only rows with an extracted answer; so do we, when the data says which those are.
-
-    Decided from the first rows of the input, never of a shard, so every shard decides the same.
-    """
-    if asked is not None:
-        return None if asked == "any" else asked
-    first = next(source.batches(0, min(source.num_rows(), 1000), 1000), None)
-    if first is None or field not in first.field_names():
-        return None
-    print(f"keeping only {field} == {EXTRACTED!r} rows (the predecessor's default); --problem-type any keeps all",
-          file=sys.stderr)
-    return EXTRACTED
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 <= args.min_pass_rate <= args.max_pass_rate <= 1:
@@ -64,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = cli.input_spec(args)
     shard = cli.shard_of(args)
     source = open_source(spec)
-    problem_type = wanted_problem_type(args.problem_type, args.problem_type_field, source)
     keep = PassRateFilter(args.pass_rate_field, args.max_pass_rate, args.min_pass_rate, args.solution_field,
-                          args.id_field, problem_type, args.problem_type_field)
+                          args.id_field, None if args.problem_type == "any" else args.problem_type or EXTRACTED,
+                          args.problem_type_field, problem_type_required=args.problem_type is not None)
     settings = {"input": spec.__dict__, "filter": keep.__dict__}  # --on-bad-record may change on a rerun
     run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
                     settings=settings, process=keep, every=args.checkpoint_every, batch_size=args.batch_size,

@@ -72,13 +72,13 @@ def _open(spec: InputSpec) -> Source:
 
 
 def id_prefixes(files: list[str]) -> dict[str, str]:
-    """Each file's path below the files' common folder, without its format suffix: unique per file."""
+    """Each file's path below the files' common folder, without its format suffix unless another file
+    differs only in that suffix (``a.json`` and ``a.jsonl`` keep theirs): unique per file."""
     root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
-    out = {}
-    for f in files:
-        rel = Path(os.path.relpath(os.path.abspath(f), root)).as_posix()
-        out[f] = rel[: -len(Path(f).suffix)] if Path(f).suffix in FILE_FORMATS else rel
-    return out
+    full = {f: Path(os.path.relpath(os.path.abspath(f), root)).as_posix() for f in files}
+    short = {f: rel[: -len(Path(rel).suffix)] if Path(rel).suffix in FILE_FORMATS else rel for f, rel in full.items()}
+    taken = Counter(short.values())
+    return {f: short[f] if taken[short[f]] == 1 else full[f] for f in files}
 
 
 class FirstRows:

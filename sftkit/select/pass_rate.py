@@ -61,6 +61,7 @@ class PassRateFilter:
     id_field: str
     problem_type: str | None = None
     problem_type_field: str = "problem_type"
+    problem_type_required: bool = True  # False: rows without a type pass (the default's "when the data says")
 
     def sort_spec(self) -> list[dict[str, str]]:
         """Global output order: pass rate ascending (hardest first), then longest solution first."""
@@ -68,13 +69,15 @@ class PassRateFilter:
                 {"field": self.solution_field, "key": "length", "order": "desc"}]
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require([self.field] + ([self.problem_type_field] if self.problem_type else []))
+        batch.require([self.field] + ([self.problem_type_field] if self.problem_type and self.problem_type_required
+                                      else []))
         counts: Counter = Counter(rows=len(batch))
         rejects: list[Reject] = []
         types = batch.values(self.problem_type_field) if self.problem_type else None
         keep = []
         for pos, value in enumerate(batch.values(self.field)):
-            if types is not None and types[pos] != self.problem_type:
+            if types is not None and types[pos] != self.problem_type and (
+                    self.problem_type_required or types[pos] is not None):
                 counts["other_problem_type"] += 1
                 continue
             try:
