@@ -9,6 +9,7 @@ from typing import ClassVar
 import datasets
 import httpx2
 import pytest
+import yaml
 from conftest import run_script
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -183,7 +184,8 @@ def test_push_sends_only_changed_files_merges_front_matter_and_never_leaks_the_t
     monkeypatch.setattr(push_module.time, "sleep", lambda s: None)
     upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", "--dry-run"])
     hub_readme = tmp_path / "hub_README.md"
-    hub_readme.write_text("---\nlicense: mit\ncustom_key: keep me\nconfigs:\n- config_name: old\n  data_files: x\n"
+    hub_readme.write_text("---\nlicense: mit\ncustom_key: keep me\nconfigs:\n- config_name: old\n"
+                          "  data_files: data/old/**/*.parquet\n"
                           "---\n# old card\n")
     FakeHub.readme_path = str(hub_readme)
     FakeHub.remote = {rel: _remote_entry(folder, rel) for rel in ("data/cot/a.parquet", "cot/b.jsonl")}
@@ -253,9 +255,11 @@ def test_date_like_strings_stay_strings_next_to_ordinary_string_files(folder: Pa
     assert _run(folder).stdout.count("converted") == 5
 
 
-def test_invalid_utf8_is_rejected_with_file_and_line(folder: Path) -> None:
+@pytest.mark.parametrize("bad", [b'{"problem": "caf\xe9", "answer": "a", "n": 3}\n',
+                                 b'{"problem": "p", "answer": "a", "caf\xe9": 3}\n'])  # in a value, in a key
+def test_invalid_utf8_is_rejected_with_file_and_line(folder: Path, bad: bytes) -> None:
     with open(folder / "gen" / "g.jsonl", "ab") as fh:
-        fh.write(b'{"problem": "ok", "answer": "a", "n": 2}\n{"problem": "caf\xe9", "answer": "a", "n": 3}\n')
+        fh.write(b'{"problem": "ok", "answer": "a", "n": 2}\n' + bad)
     proc = _run(folder, check=False)
     assert proc.returncode == 2 and f"{folder / 'gen' / 'g.jsonl'}:3: invalid UTF-8 (byte 0xe9" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -324,14 +328,18 @@ def test_the_users_card_keys_stay_unless_a_flag_sets_them(folder: Path, tmp_path
 def test_dataset_info_that_still_matches_is_kept(folder: Path, tmp_path: Path, monkeypatch) -> None:
     _run(folder)
     cot = _load(folder, "cot")
-    features = "".join(f"  - name: {name}\n    dtype: string\n" for name in cot.column_names)
-    splits = "  splits:\n  - name: train\n    num_examples: 51\n"
-    info = f"dataset_info:\n- config_name: cot\n  features:\n{features}{splits}"
+    info = yaml.safe_dump({"dataset_info": [{"config_name": "cot", "features": cot.features._to_yaml_list(),
+                                             "splits": [{"name": "train", "num_examples": 51}]}]})
     _hub(monkeypatch, tmp_path, f"---\n{info}---\n")
     _push(folder)
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
     assert [i["config_name"] for i in meta["dataset_info"]] == ["cot"]
     assert meta["tags"] == ["sft"] and meta["language"] == ["en"]  # no user value: the defaults
+    retyped = info.replace("dtype: string", "dtype: int64", 1)  # same names and rows, another type: stale
+    assert retyped != info
+    _hub(monkeypatch, tmp_path, f"---\n{retyped}---\n")
+    _push(folder)
+    assert "dataset_info" not in DatasetCard.load(folder / "README.md").data.to_dict()
 
 
 def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(

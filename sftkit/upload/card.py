@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -53,6 +54,7 @@ class ConfigSummary:
     columns: list[tuple[str, str]]
     example: dict[str, Any] | None
     files: list[str]
+    features: list[dict[str, Any]]  # as a card's dataset_info spells them
 
 
 def size_category(rows: int) -> str:
@@ -73,7 +75,8 @@ def summarize(root: Path, config: str) -> ConfigSummary:
             break
     return ConfigSummary(config, rows, sum(f.stat().st_size for f in files),
                          [(fl.name, str(fl.type)) for fl in schema] if schema else [], example,
-                         [f.relative_to(root).as_posix() for f in files])
+                         [f.relative_to(root).as_posix() for f in files],
+                         datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [])
 
 
 def _truncate(value: Any) -> Any:
@@ -134,16 +137,15 @@ def length_histogram(root: Path, summaries: list[ConfigSummary], field_name: str
 
 
 def _matching_info(info: Any, summaries: list[ConfigSummary], split: str) -> list[dict[str, Any]]:
-    """The ``dataset_info`` entries that still describe our data: same config, columns and row count."""
+    """The ``dataset_info`` entries that still describe our data: same config, columns, types and row count."""
     ours = {s.name: s for s in summaries}
     kept = []
     for entry in info if isinstance(info, list) else [info]:
         s = ours.get(entry.get("config_name", "default")) if isinstance(entry, dict) else None
         if s is None:
             continue
-        names = [f.get("name") for f in entry.get("features") or [] if isinstance(f, dict)]
         splits = [(x.get("name"), x.get("num_examples")) for x in entry.get("splits") or [] if isinstance(x, dict)]
-        if names == [col for col, _ in s.columns] and splits == [(split, s.rows)]:
+        if entry.get("features") == s.features and splits == [(split, s.rows)]:
             kept.append(entry)
     return kept
 

@@ -126,16 +126,16 @@ def _jsonl_tables(path: Path, schema: pa.Schema | None) -> Iterator[pa.Table]:
     """Blocks as tables. A string stays a string: pyarrow's timestamp guesses ("2021-03-04") are undone."""
     for first_line, block in _line_blocks(path):
         try:
+            block.decode("utf-8")  # before pyarrow: it takes invalid UTF-8 into strings nothing reads back,
+        except UnicodeDecodeError as exc:  # and fails on it in a key with a bare traceback
+            raise _bad_utf8(path, first_line, block, exc) from None
+        try:
             table = _read_block(block, schema)
             if schema is None and any(t != _without_timestamps(t) for t in table.schema.types):
                 strings = pa.schema([f.with_type(_without_timestamps(f.type)) for f in table.schema])
                 table = _read_block(block, strings).select(table.column_names)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise _bad_line(path, first_line, block, schema, exc) from None
-        try:
-            table.validate(full=True)  # pyarrow takes invalid UTF-8 into strings that nothing can read back
-        except pa.ArrowInvalid as exc:
-            raise _bad_utf8(path, first_line, block, exc) from None
         yield table
 
 
