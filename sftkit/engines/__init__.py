@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sftkit import cli
+from sftkit import cli, stopping
 from sftkit.engines.base import ChatOptions, Engine, Sampling
 
 
@@ -78,11 +78,6 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
     model, kind = get("model"), get("engine")
     if not model:
         raise cli.InputError(f"--{prefix}model is required")
-    if kind == "hf":
-        from sftkit.engines.hf import HFEngine
-
-        return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"),
-                        disable_flash_attention=get("disable_flash_attention"), max_model_len=get("max_model_len"))
     if kind == "openai":
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
@@ -91,11 +86,19 @@ def make_engine(args: argparse.Namespace, chat: ChatOptions, prefix: str = "", s
             raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
         return OpenAIEngine(model, chat, get("base_url"), secrets.api_key(get("base_url")),
                             concurrency=get("concurrency"))
-    from sftkit.engines.vllm_offline import VLLMEngine
+    with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
+        if kind == "hf":
+            from sftkit.engines.hf import HFEngine
 
-    return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"), max_model_len=get("max_model_len"),
-                      gpu_memory_utilization=get("gpu_memory_utilization"), seed=seed,
-                      enforce_eager=get("enforce_eager"), disable_flash_attention=get("disable_flash_attention"))
+            return HFEngine(model, chat, batch_size=get("engine_batch_size"), dtype=get("dtype"),
+                            disable_flash_attention=get("disable_flash_attention"),
+                            max_model_len=get("max_model_len"))
+        from sftkit.engines.vllm_offline import VLLMEngine
+
+        return VLLMEngine(model, chat, tp=get("tp"), pp=get("pp"), dtype=get("dtype"),
+                          max_model_len=get("max_model_len"), gpu_memory_utilization=get("gpu_memory_utilization"),
+                          seed=seed, enforce_eager=get("enforce_eager"),
+                          disable_flash_attention=get("disable_flash_attention"))
 
 
 __all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "engine_gpus", "make_engine",
