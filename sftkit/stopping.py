@@ -23,7 +23,8 @@ _immediate: list[str] = []  # what the enclosing interruptible() regions are doi
 def _note(signum: int, frame: object) -> None:
     _received.append(signal.Signals(signum).name)
     if _immediate:
-        raise Interrupted(f"stopped while {_immediate[-1]}; nothing to save, run again to resume", _received[0])
+        raise Interrupted(f"{_received[0]} while {_immediate[-1]}; nothing to save yet, run again to resume",
+                          _received[0])
 
 
 def install() -> None:
@@ -42,7 +43,7 @@ def interruptible(doing: str) -> Iterator[None]:
     """A region with nothing to save (``doing``: e.g. "loading model X"): announced on stderr; a stop,
     received before or during it, ends it at once."""
     if _received:
-        raise Interrupted(f"stopped before {doing}; nothing to save, run again to resume", _received[0])
+        raise Interrupted(f"{_received[0]} before {doing}; nothing to save yet, run again to resume", _received[0])
     print(f"{doing}...", file=sys.stderr, flush=True)
     _immediate.append(doing)
     try:

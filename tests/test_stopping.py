@@ -1,0 +1,107 @@
+"""A stop signal mid-chunk or during a model load: what finished is kept, the exit code asks for a requeue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, run_script
+from servers import scripted
+
+from sftkit.data.journal import JOURNAL_NAME, Journal
+
+GENERATE = "hpc/generate_from_seed.py"
+SEEDS = 8
+DELAY = 0.6  # seconds per request: the whole chunk takes SEEDS * DELAY / 2 (two at once)
+
+
+def slow_script(seeds: int = SEEDS, delay: float = DELAY) -> list[dict]:
+    """A scripted model that answers seed i with a new problem after ``delay`` seconds."""
+    return [{"match": [f"What is {i} + {i + 3}?"], "delay": delay, "choices": [
+        {"content": f"<question>What is {i} + {i + 4}?</question><answer>{2 * i + 4}</answer>"},
+        {"content": f"<question>What is {i} + {i + 5}?</question><answer>{2 * i + 5}</answer>"}]}
+        for i in range(seeds)]
+
+
+def write_seeds(path: Path, seeds: int = SEEDS) -> Path:
+    path.write_text("".join(json.dumps({"id": f"s{i}", "problem": f"What is {i} + {i + 3}?",
+                                        "expected_answer": str(2 * i + 3)}) + "\n" for i in range(seeds)))
+    return path
+
+
+def generate_args(seeds: Path, url: str, out: Path) -> list[str]:
+    """One chunk spanning the whole input, two requests in flight."""
+    return ["--input", str(seeds), "--engine", "openai", "--base-url", url, "--model", "scripted",
+            "--concurrency", "2", "--n", "2", "--temperature", "0.7", "--save-per-iteration", "100",
+            "--output", str(out)]
+
+
+def log_lines(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_rest(tmp_path: Path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    out, reference = tmp_path / "gen.jsonl", tmp_path / "reference.jsonl"
+    journal = Path(f"{out}.parts") / "part-00000-of-00001.ckpt" / JOURNAL_NAME
+    with scripted(slow_script(), tmp_path) as (url, log):
+        started = time.time()
+        worker = subprocess.Popen([sys.executable, str(REPO / GENERATE), *generate_args(seeds, url, out)],
+                                  env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        while not (journal.exists() and journal.read_bytes().count(b"\n") >= 3) and worker.poll() is None:
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGUSR1)
+        _, err = worker.communicate(timeout=30)
+        stopped_after = time.time() - started
+        assert worker.returncode == 75, err
+        kept = len(Journal(journal))
+        assert 3 <= kept < SEEDS and f"{kept} finished requests after it after SIGUSR1" in err
+        assert stopped_after < SEEDS * DELAY / 2 + 1  # it did not wait for the chunk to end
+        assert not out.exists() and not list(journal.parent.glob("chunk-*.json"))  # the chunk never finished
+        time.sleep(DELAY + 0.5)  # the server logs a request cancelled mid-delay once its delay is over
+        first_run = len(log_lines(log))
+
+        resumed = run_script(GENERATE, *generate_args(seeds, url, out))
+        second_run = log_lines(log)[first_run:]
+        assert f"{kept} finished requests of the chunk at row 0 are saved" in resumed.stderr
+        assert len(second_run) == SEEDS - kept  # journaled requests are never sent again
+        assert not journal.parent.exists()  # the shard completed: checkpoints and journal are gone
+        run_script(GENERATE, *generate_args(seeds, url, reference))
+    assert out.read_bytes() == reference.read_bytes()
+    assert len(out.read_text().splitlines()) == 2 * SEEDS
+
+
+def test_usr1_while_the_model_loads_exits_with_the_requeue_code(tmp_path: Path) -> None:
+    from sftkit.models.tiny import TinySpec, build_tiny_model
+
+    model = build_tiny_model(tmp_path / "untrained", TinySpec(steps=0))
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    worker = subprocess.Popen([sys.executable, str(REPO / GENERATE), "--input", str(seeds), "--engine", "hf",
+                               "--model", str(model), "--output", str(tmp_path / "gen.jsonl")],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in worker.stderr:
+        lines.append(line)
+        if line.startswith(f"loading {model} (hf)"):
+            worker.send_signal(signal.SIGUSR1)
+            break
+    err = "".join(lines) + worker.stderr.read()
+    assert worker.wait(timeout=60) == 75, err
+    assert f"stopped: SIGUSR1 while loading {model} (hf); nothing to save yet" in err
+
+
+def test_a_journal_line_cut_by_a_kill_is_dropped_and_appends_go_on_after_it(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_NAME
+    path.write_bytes(b'{"key":"a#0","value":1}\n{"key":"b#0","val')
+    journal = Journal(path)
+    assert (len(journal), journal.get("a#0"), journal.get("b#0")) == (1, 1, None)
+    journal.append("c#0", {"x": 2})
+    journal.close()
+    assert Journal(path).get("c#0") == {"x": 2} and path.read_bytes().count(b"\n") == 2
