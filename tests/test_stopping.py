@@ -61,7 +61,7 @@ def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_res
         stopped_after = time.time() - started
         assert worker.returncode == 75, err
         kept = len(Journal(journal))
-        assert 3 <= kept < SEEDS and f"{kept} finished requests after it after SIGUSR1" in err
+        assert 3 <= kept < SEEDS and f"{kept} finished requests beyond it after SIGUSR1" in err
         assert stopped_after < SEEDS * DELAY / 2 + 1  # it did not wait for the chunk to end
         assert not out.exists() and not list(journal.parent.glob("chunk-*.json"))  # the chunk never finished
         time.sleep(DELAY + 0.5)  # the server logs a request cancelled mid-delay once its delay is over
