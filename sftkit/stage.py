@@ -73,9 +73,9 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
                   file=sys.stderr)
         stopping.install()
-        with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
-                  unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar, \
-                journaling(run.ckpt / JOURNAL_NAME) as journal:
+        bar = tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}", unit="row",
+                   unit_scale=True, file=sys.stderr, mininterval=1.0)
+        with stopping.deferred(), bar, journaling(run.ckpt / JOURNAL_NAME) as journal:
             if len(journal):
                 print(f"{shard.name}: {len(journal):,} finished requests of the chunk at row {start:,} are saved; "
                       "they are not sent again", file=sys.stderr)

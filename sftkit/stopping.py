@@ -1,9 +1,11 @@
-"""The process-wide stop request. SIGUSR1 (Slurm's warning before the time limit) and SIGTERM
-(time limit, preemption, requeue, cancel) set it instead of killing the process, so that what
-finished can be saved first: engines look at it between steps, the stage loop between batches.
+"""The process-wide stop request: SIGUSR1 (Slurm's warning before the time limit) and SIGTERM
+(time limit, preemption, requeue, cancel), caught from the start of every command.
 
-Installed by every command before anything loads. Inside ``interruptible()`` (a model load, which
-holds nothing to save) a stop raises ``Interrupted`` at once instead of waiting for the load.
+Where work can save itself (a stage's batch loop, with its engines streaming finished requests to
+the journal), a stop only sets the request: engines look at it between steps, the loop between
+batches. Everywhere else (starting up, loading a model, a command with nothing to checkpoint) it
+raises ``Interrupted`` at once, so the process exits with the requeue code instead of carrying on
+or dying.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from sftkit.data.errors import Interrupted
 
 SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
 _received: list[str] = []
-_immediate: list[str] = []  # what the enclosing interruptible() regions are doing
+_doing: list[str | None] = []  # innermost last: what a stop interrupts at once, or None: it is only noted
 
 
 def _note(signum: int, frame: object) -> None:
-    _received.append(signal.Signals(signum).name)
-    if _immediate:
-        raise Interrupted(f"{_received[0]} while {_immediate[-1]}; nothing to save yet, run again to resume",
-                          _received[0])
+    name = signal.Signals(signum).name
+    _received.append(name)
+    doing = _doing[-1] if _doing else "running"
+    if doing is not None:
+        raise Interrupted(f"{name} while {doing}; run again to resume", name)
 
 
 def install() -> None:
@@ -39,14 +42,27 @@ def requested() -> str | None:
 
 
 @contextmanager
-def interruptible(doing: str) -> Iterator[None]:
-    """A region with nothing to save (``doing``: e.g. "loading model X"): announced on stderr; a stop,
-    received before or during it, ends it at once."""
-    if _received:
-        raise Interrupted(f"{_received[0]} before {doing}; nothing to save yet, run again to resume", _received[0])
-    print(f"{doing}...", file=sys.stderr, flush=True)
-    _immediate.append(doing)
+def _mode(doing: str | None) -> Iterator[None]:
+    _doing.append(doing)
     try:
         yield
     finally:
-        _immediate.pop()
+        _doing.pop()
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A region that saves what it did and stops by itself once ``requested()``: a stop only sets it."""
+    with _mode(None):
+        yield
+
+
+@contextmanager
+def interruptible(doing: str) -> Iterator[None]:
+    """A region with nothing to save (``doing``, e.g. "loading MODEL (vllm)"), announced on stderr: a
+    stop, received before or during it, ends it at once, even inside a ``deferred`` one."""
+    if _received:
+        raise Interrupted(f"{_received[0]} before {doing}; run again to resume", _received[0])
+    print(f"{doing}...", file=sys.stderr, flush=True)
+    with _mode(doing):
+        yield

@@ -94,7 +94,7 @@ def test_usr1_while_the_model_loads_exits_with_the_requeue_code(tmp_path: Path) 
             break
     err = "".join(lines) + worker.stderr.read()
     assert worker.wait(timeout=60) == 75, err
-    assert f"stopped: SIGUSR1 while loading {model} (hf); nothing to save yet" in err
+    assert f"stopped: SIGUSR1 while loading {model} (hf); run again to resume" in err
 
 
 def test_a_journal_line_cut_by_a_kill_is_dropped_and_appends_go_on_after_it(tmp_path: Path) -> None:
@@ -105,3 +105,33 @@ def test_a_journal_line_cut_by_a_kill_is_dropped_and_appends_go_on_after_it(tmp_
     journal.append("c#0", {"x": 2})
     journal.close()
     assert Journal(path).get("c#0") == {"x": 2} and path.read_bytes().count(b"\n") == 2
+
+
+def test_vllm_stops_between_steps_aborts_the_rest_and_resumes_from_the_journal(vllm_engine, tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    """A stop noticed after the first finished request: the engine aborts the others (none is left in
+    it for the next call), and a rerun over the journal gives what one uninterrupted call gives."""
+    from sftkit import stopping
+    from sftkit.data.errors import Interrupted
+    from sftkit.data.journal import journaling
+    from sftkit.engines.base import Sampling
+
+    conversations = [[{"role": "user", "content": f"What is {i} + {2 * i}?"}] for i in range(12)]
+    sampling = Sampling(max_tokens=48, temperature=0.8, n=2, seed=7)
+    whole = vllm_engine.generate(conversations, sampling)
+    received: list[str] = []
+    monkeypatch.setattr(stopping, "_received", received)
+    with journaling(tmp_path / JOURNAL_NAME) as journal:
+        append = journal.append
+        monkeypatch.setattr(journal, "append", lambda key, value: (append(key, value), received.append("SIGUSR1")))
+        try:
+            vllm_engine.generate(conversations, sampling)
+            raise AssertionError("not stopped")
+        except Interrupted as stop:
+            assert "requests of the call finished and saved before SIGUSR1" in str(stop)
+        saved = len(journal)
+    assert 1 <= saved < len(conversations)
+    assert vllm_engine.llm.llm_engine.get_num_unfinished_requests() == 0
+    received.clear()
+    with journaling(tmp_path / JOURNAL_NAME) as journal:
+        assert vllm_engine.generate(conversations, sampling) == whole and len(journal) == len(conversations)

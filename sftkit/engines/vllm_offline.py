@@ -77,17 +77,19 @@ class VLLMEngine:
         opened, specials = opens_reasoning(tokenizer, self.chat), special_tokens(tokenizer)
         ids = self.llm.enqueue_chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
                                     chat_template_kwargs=self.chat.template_kwargs() or None)
-        pending = {request_id: i for i, request_id in enumerate(ids)}
+        # enqueue gives the engine's internal ids, "<our id>-<8 random characters>"; outputs carry ours
+        pending = {internal.split("-", 1)[0]: (i, internal) for i, internal in enumerate(ids)}
         engine = self.llm.llm_engine
         try:
             while pending and not stopping.requested():
                 for out in engine.step():
                     if out.finished:
-                        on_done(pending.pop(out.request_id), Completion(
-                            [self._sample(o, sampling, opened, specials) for o in out.outputs for _ in range(repeat)]))
+                        i, _ = pending.pop(out.request_id)
+                        on_done(i, Completion([self._sample(o, sampling, opened, specials)
+                                               for o in out.outputs for _ in range(repeat)]))
         finally:
             if pending:  # stopped (or failed): the engine must not carry them into the next call
-                engine.abort_request(list(pending))
+                engine.abort_request([internal for _, internal in pending.values()], internal=True)
 
     def close(self) -> None:
         """Stop the engine core now, so the next model gets the GPU memory back."""
