@@ -46,6 +46,8 @@ def _save_and_stop(run: ShardRun, journal: Journal, cause: BaseException | None)
     Slurm signals the engine's own processes too); its finished requests are in the journal."""
     signal = stopping.requested()
     row = run.checkpoint()
+    if cause is None:  # between batches: every request of the journal is in a chunk now
+        journal.clear()
     inflight = f" and {len(journal):,} finished requests beyond it" if len(journal) else ""
     why = "" if cause is None or isinstance(cause, Interrupted) else f" (the engine then failed: {cause!r:.200})"
     raise Interrupted(f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume",

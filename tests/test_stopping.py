@@ -16,7 +16,7 @@ from servers import scripted
 from sftkit.data.journal import JOURNAL_NAME, Journal
 
 GENERATE = "hpc/generate_from_seed.py"
-SEEDS = 8
+SEEDS = 12
 DELAY = 0.6  # seconds per request: the whole chunk takes SEEDS * DELAY / 2 (two at once)
 
 
@@ -50,7 +50,6 @@ def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_res
     out, reference = tmp_path / "gen.jsonl", tmp_path / "reference.jsonl"
     journal = Path(f"{out}.parts") / "part-00000-of-00001.ckpt" / JOURNAL_NAME
     with scripted(slow_script(), tmp_path) as (url, log):
-        started = time.time()
         worker = subprocess.Popen([sys.executable, str(REPO / GENERATE), *generate_args(seeds, url, out)],
                                   env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
@@ -58,11 +57,9 @@ def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_res
             time.sleep(0.02)
         worker.send_signal(signal.SIGUSR1)
         _, err = worker.communicate(timeout=30)
-        stopped_after = time.time() - started
         assert worker.returncode == 75, err
-        kept = len(Journal(journal))
+        kept = len(Journal(journal))  # fewer than all: it did not wait for the chunk to end
         assert 3 <= kept < SEEDS and f"{kept} finished requests beyond it after SIGUSR1" in err
-        assert stopped_after < SEEDS * DELAY / 2 + 1  # it did not wait for the chunk to end
         assert not out.exists() and not list(journal.parent.glob("chunk-*.json"))  # the chunk never finished
         time.sleep(DELAY + 0.5)  # the server logs a request cancelled mid-delay once its delay is over
         first_run = len(log_lines(log))

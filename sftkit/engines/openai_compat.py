@@ -61,17 +61,18 @@ class OpenAIEngine:
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
         limit = asyncio.Semaphore(self.concurrency)
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout) as client:
-            async def one(i: int, conv: Conversation) -> tuple[int, Completion]:
+            async def one(i: int, conv: Conversation) -> None:
                 async with limit:
-                    return i, await self._complete(client, conv, sampling)
+                    completion = await self._complete(client, conv, sampling)
+                on_done(i, completion)
 
             pending = {asyncio.ensure_future(one(i, c)) for i, c in enumerate(conversations)}
             try:
                 while pending and not stopping.requested():
                     finished, pending = await asyncio.wait(pending, timeout=STOP_POLL,
-                                                           return_when=asyncio.FIRST_COMPLETED)
+                                                           return_when=asyncio.FIRST_EXCEPTION)
                     for task in finished:
-                        on_done(*task.result())
+                        task.result()  # a request that failed for good fails the call
             finally:
                 for task in pending:
                     task.cancel()
