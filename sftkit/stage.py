@@ -50,8 +50,8 @@ def _save_and_stop(run: ShardRun, journal: Journal, cause: BaseException | None)
         journal.clear()
     inflight = f" and {len(journal):,} finished requests beyond it" if len(journal) else ""
     why = "" if cause is None or isinstance(cause, Interrupted) else f" (the engine then failed: {cause!r:.200})"
-    raise Interrupted(f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume",
-                      signal) from cause
+    raise Interrupted(f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume"
+                      ) from cause
 
 
 def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],

@@ -27,7 +27,7 @@ def _note(signum: int, frame: object) -> None:
     _received.append(name)
     doing = _doing[-1] if _doing else "running"
     if doing is not None:
-        raise Interrupted(f"{name} while {doing}; run again to resume", name)
+        raise Interrupted(f"{name} while {doing}; run again to resume")
 
 
 def install() -> None:
@@ -62,7 +62,7 @@ def interruptible(doing: str) -> Iterator[None]:
     """A region with nothing to save (``doing``, e.g. "loading MODEL (vllm)"), announced on stderr: a
     stop, received before or during it, ends it at once, even inside a ``deferred`` one."""
     if _received:
-        raise Interrupted(f"{_received[0]} before {doing}; run again to resume", _received[0])
+        raise Interrupted(f"{_received[0]} before {doing}; run again to resume")
     print(f"{doing}...", file=sys.stderr, flush=True)
     with _mode(doing):
         yield

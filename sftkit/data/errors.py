@@ -17,10 +17,6 @@ class Interrupted(BaseException):
 
     exit_code = 75
 
-    def __init__(self, message: str, signal_name: str) -> None:
-        super().__init__(message)
-        self.signal_name = signal_name
-
 
 @dataclass
 class Reject:

@@ -65,6 +65,5 @@ def streamed(engine: Engine, conversations: list[Conversation], sampling: Sampli
         if signal is None:
             raise RuntimeError(f"{engine.name} engine returned {len(done)} of {len(conversations)} completions")
         finished = len(done) - (len(conversations) - len(todo))
-        raise Interrupted(f"{finished} of {len(todo)} requests of the call finished and saved before {signal}",
-                          signal)
+        raise Interrupted(f"{finished} of {len(todo)} requests of the call finished and saved before {signal}")
     return [done[i] for i in range(len(conversations))]
