@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,7 +92,9 @@ def test_usr1_while_the_model_loads_exits_with_the_requeue_code(tmp_path: Path) 
             break
     err = "".join(lines) + worker.stderr.read()
     assert worker.wait(timeout=60) == 75, err
-    assert f"stopped: SIGUSR1 while loading {model} (hf); run again to resume" in err
+    # the load of a tiny model may end before the signal lands: then it stops just after, as promptly
+    assert re.search(rf"stopped: SIGUSR1 while (loading {re.escape(str(model))} \(hf\)|running); run again", err), err
+    assert not (tmp_path / "gen.jsonl").exists()
 
 
 def test_a_journal_line_cut_by_a_kill_is_dropped_and_appends_go_on_after_it(tmp_path: Path) -> None:
