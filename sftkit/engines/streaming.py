@@ -26,11 +26,16 @@ OnDone = Callable[[int, Completion], None]
 Stream = Callable[[list[Conversation], OnDone], None]
 
 
+# how a request reaches the model, not what it answers: a requeued job may find its server elsewhere
+TRANSPORT = ("base_url", "concurrency", "gpu_memory_utilization")
+
+
 def request_keys(engine: Engine, sampling: Sampling, conversations: list[Conversation]) -> list[str]:
-    """What determines each request's answer: the engine and its settings, the sampling (seed
-    included) and the conversation; ``#k`` numbers repeats of one conversation within the call."""
-    base = orjson.dumps({"engine": engine.describe(), "sampling": sampling.to_json()},
-                        option=orjson.OPT_SORT_KEYS, default=str)
+    """What determines each request's answer: the engine and its settings (but ``TRANSPORT``), the
+    sampling (seed included) and the conversation; ``#k`` numbers repeats of one conversation."""
+    settings = {k: v for k, v in engine.describe().items() if k not in TRANSPORT}
+    base = orjson.dumps({"engine": settings, "sampling": sampling.to_json()}, option=orjson.OPT_SORT_KEYS,
+                        default=str)
     seen: Counter = Counter()
     keys = []
     for conversation in conversations:
