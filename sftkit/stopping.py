@@ -26,7 +26,9 @@ def _note(signum: int, frame: object) -> None:
     name = signal.Signals(signum).name
     _received.append(name)
     doing = _doing[-1] if _doing else "running"
-    if doing is not None:
+    # only the first: at the time limit Slurm's TERM and the batch script's forwarded one come together,
+    # and a second raise would land in the exit path of the first
+    if doing is not None and len(_received) == 1:
         raise Interrupted(f"{name} while {doing}; run again to resume")
 
 

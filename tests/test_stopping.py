@@ -75,7 +75,7 @@ def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_res
     assert len(out.read_text().splitlines()) == 2 * SEEDS
 
 
-def test_usr1_while_the_model_loads_exits_with_the_requeue_code(tmp_path: Path) -> None:
+def test_usr1_then_term_while_the_model_loads_exit_with_the_requeue_code(tmp_path: Path) -> None:
     from sftkit.models.tiny import TinySpec, build_tiny_model
 
     model = build_tiny_model(tmp_path / "untrained", TinySpec(steps=0))
@@ -89,6 +89,7 @@ def test_usr1_while_the_model_loads_exits_with_the_requeue_code(tmp_path: Path) 
         lines.append(line)
         if line.startswith(f"loading {model} (hf)"):
             worker.send_signal(signal.SIGUSR1)
+            worker.send_signal(signal.SIGTERM)  # a second stop (Slurm's and the forwarded TERM) changes nothing
             break
     err = "".join(lines) + worker.stderr.read()
     assert worker.wait(timeout=60) == 75, err
