@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from sftkit import stopping
 from sftkit.data.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 from sftkit.data.shards import Shard, resolve_shard
 from sftkit.data.sources import INPUT_FORMATS, InputSpec
@@ -107,7 +108,9 @@ def shard_of(args: argparse.Namespace) -> Shard:
 
 
 def run_main(main: Callable[[], int | None]) -> None:
-    """Turn InputError into a one-line message and exit code 2, and a saved stop into exit code 75."""
+    """Turn InputError into a one-line message and exit code 2, and a saved stop into exit code 75.
+    Stop signals are caught from here on, before any data or model loads."""
+    stopping.install()
     try:
         sys.exit(main() or 0)
     except InputError as exc:

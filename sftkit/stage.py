@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tqdm import tqdm
 
+from sftkit import stopping
 from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import ShardRun, at_checkpoints
 from sftkit.data.errors import Interrupted, Reject, enforce_policy
+from sftkit.data.journal import JOURNAL_NAME, Journal, journaling
 from sftkit.data.merge import merge
 from sftkit.data.prefetch import prefetch
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
-
-
-@contextmanager
-def stop_signals() -> Iterator[list[str]]:
-    """Collect SIGUSR1/SIGTERM instead of dying, so the loop can checkpoint and exit cleanly."""
-    received: list[str] = []
-
-    def note(signum: int, frame: object) -> None:
-        received.append(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGUSR1, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass
@@ -54,6 +38,20 @@ class StageResult:
 class StageRun:
     marker: dict[str, Any]
     merged: dict[str, Any] | None
+
+
+def _save_and_stop(run: ShardRun, journal: Journal, cause: BaseException | None) -> NoReturn:
+    """Checkpoint the batches processed so far and stop with the requeue code. ``cause``: what ended
+    the batch in progress (the engine's stop, or its failure once a stop came: at the time limit
+    Slurm signals the engine's own processes too); its finished requests are in the journal."""
+    signal = stopping.requested()
+    row = run.checkpoint()
+    if cause is None:  # between batches: every request of the journal is in a chunk now
+        journal.clear()
+    inflight = f" and {len(journal):,} finished requests beyond it" if len(journal) else ""
+    why = "" if cause is None or isinstance(cause, Interrupted) else f" (the engine then failed: {cause!r:.200})"
+    raise Interrupted(f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume"
+                      ) from cause
 
 
 def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
@@ -79,19 +77,29 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
         if start > run.rows.start:
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
                   file=sys.stderr)
-        with tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}",
-                  unit="row", unit_scale=True, file=sys.stderr, mininterval=1.0) as bar, stop_signals() as stop:
+        stopping.install()
+        bar = tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}", unit="row",
+                   unit_scale=True, file=sys.stderr, mininterval=1.0)
+        with stopping.deferred(), bar, journaling(run.ckpt / JOURNAL_NAME) as journal:
+            if len(journal):
+                print(f"{shard.name}: {len(journal):,} finished requests of the chunk at row {start:,} are saved; "
+                      "they are not sent again", file=sys.stderr)
             batches = source.batches(start, run.rows.stop, max(1, min(batch_size, every)))
             for batch in prefetch(at_checkpoints(batches, start, run.every)):
                 rejects = enforce_policy(batch.rejects, on_bad_record)
-                result = process(batch)
+                try:
+                    result = process(batch)
+                except BaseException as exc:
+                    if stopping.requested() is None:
+                        raise
+                    _save_and_stop(run, journal, exc)
                 rejects = rejects + enforce_policy(result.rejects, on_bad_record) + result.quarantine
                 run.add(result.records, rejects, batch.stop, result.counts)
+                if run.resume_from() == batch.stop:  # checkpointed: its requests are in the chunk now
+                    journal.clear()
                 bar.update(batch.stop - batch.start)
-                if stop:
-                    row = run.checkpoint()
-                    raise Interrupted(f"{shard.name} saved up to row {row:,} after {stop[0]}; run again to resume",
-                                      stop[0])
+                if stopping.requested():
+                    _save_and_stop(run, journal, None)
         marker = run.finish()
     merged = merge(output) if shard.is_whole and merge_whole else None
     return StageRun(marker, merged)

@@ -93,10 +93,14 @@ sftkit_banner() {
 }
 
 _SFTKIT_PIDS=() _SFTKIT_STOP=""
-_sftkit_forward() {  # pass a stop signal on: each worker checkpoints and exits with code 75
+_sftkit_forward() {  # pass a stop signal on: each worker saves what finished and exits with code 75
   _SFTKIT_STOP=$1
-  echo "[sftkit] received $1, asking ${#_SFTKIT_PIDS[@]} worker(s) to checkpoint"
+  echo "[sftkit] received $1, asking ${#_SFTKIT_PIDS[@]} worker(s) to save and stop"
   if [ "${#_SFTKIT_PIDS[@]}" -gt 0 ]; then kill -"$1" "${_SFTKIT_PIDS[@]}" 2>/dev/null || true; fi
+}
+
+_sftkit_timed_out() {  # JOB: stopped by its time limit? (Slurm never requeues a job that timed out)
+  scontrol show job "$1" 2>/dev/null | grep -q "Reason=TimeLimit"
 }
 
 # _sftkit_gpus WORKERS NEEDED: set PER (GPUs per worker, 0: do not split) from CUDA_VISIBLE_DEVICES,
@@ -138,10 +142,11 @@ _sftkit_gpus() {
 
 # sftkit_stage STAGE ARGS...: run the stage's entry script with ARGS in SFTKIT_WORKERS_PER_TASK
 # workers, each with its own GPU subset, port block and shard, started SFTKIT_WORKER_STAGGER seconds
-# apart. Waits for all; fails if any fails. A worker stopped by USR1 (sent before the time limit)
-# saves a checkpoint and exits 75; the task then requeues itself. On TERM (preemption, scontrol
-# requeue, scancel) workers save and exit 143, and Slurm, which sent it, decides whether the task
-# comes back.
+# apart. Waits for all; fails if any fails. A worker stopped by USR1 or TERM saves what finished
+# (down to single requests) and exits 75; so does one the signal reached before Python caught it
+# (it had nothing to save yet). After USR1 (sent before the time limit) the task requeues itself;
+# after TERM only at the time limit, where Slurm would not bring it back: on preemption, scontrol
+# requeue or scancel, Slurm, which sent it, decides.
 sftkit_stage() {
   local stage=$1; shift
   sftkit_activate
@@ -190,17 +195,25 @@ sftkit_stage() {
       if [ "$rc" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then continue; fi
       break
     done
-    if [ "$rc" -eq 75 ]; then requeue=1; elif [ "$rc" -ne 0 ]; then status=$rc; fi
+    # killed by the very signal forwarded, before its handlers were in place: nothing was lost either
+    if [ "$rc" -eq 75 ] || { [ -n "$_SFTKIT_STOP" ] && [ "$rc" -eq $(( 128 + $(kill -l "$_SFTKIT_STOP") )) ]; }; then
+      requeue=1
+    elif [ "$rc" -ne 0 ]; then status=$rc; fi
     echo "[sftkit] worker pid $pid exited $rc"
   done
   trap - USR1 TERM
   if [ "$status" -ne 0 ]; then return "$status"; fi
   if [ "$requeue" -eq 1 ]; then
-    if [ -n "${SLURM_JOB_ID:-}" ]; then
-      # an array task by ARRAY_TASK: the bare job id of task 0 would requeue the whole array
-      local me=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}
-      echo "[sftkit] progress saved; requeueing ${me:-$SLURM_JOB_ID}"
-      scontrol requeue "${me:-$SLURM_JOB_ID}" || true  # already requeued when Slurm itself stopped us
+    # an array task by ARRAY_TASK: the bare job id of task 0 would requeue the whole array
+    local me=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}
+    me=${me:-${SLURM_JOB_ID:-}}
+    if [ "$_SFTKIT_STOP" = TERM ] && ! { [ -n "$me" ] && _sftkit_timed_out "$me"; }; then
+      echo "[sftkit] progress saved after TERM; whoever sent it (preemption, requeue, cancel) decides what comes next"
+      return 143
+    fi
+    if [ -n "$me" ]; then
+      echo "[sftkit] progress saved; requeueing $me"
+      scontrol requeue "$me" || true  # already requeued when Slurm itself stopped us
     fi
     return 0
   fi

@@ -14,6 +14,8 @@
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --local             run here, without Slurm: same shards, markers, resume and merge
 #   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
+#   SFTKIT_SIGNAL_LEAD  seconds before the time limit that workers are told to save and requeue (default:
+#                       the scripts' --signal=B:USR1@120); it only needs to cover saving, not a request
 #
 # The merge job runs with --dependency=afterany and checks completeness itself, so one failed
 # task makes it fail, naming the shard, instead of leaving it pending forever.
@@ -38,6 +40,10 @@ while [ $# -gt 0 ]; do
 done
 STAGE_ARGS=("$@")
 [ -n "$STAGE" ] || usage
+if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ]; then
+  [[ "$SFTKIT_SIGNAL_LEAD" =~ ^[0-9]+$ ]] || { echo "error: SFTKIT_SIGNAL_LEAD=$SFTKIT_SIGNAL_LEAD is not a number of seconds" >&2; exit 2; }
+  SBATCH_ARGS+=(--signal="B:USR1@$SFTKIT_SIGNAL_LEAD")  # over the scripts' #SBATCH line
+fi
 [ -f "$ROOT/slurm/run_$STAGE.sh" ] || { echo "error: no slurm/run_$STAGE.sh" >&2; exit 2; }
 
 # shellcheck source=slurm/lib.sh

@@ -9,9 +9,10 @@ This server answers each request with completions written out in the script, wit
 SCRIPT is a JSON list of entries: ``{"match": [substrings], "choices": [{"content", "finish_reason",
 "reasoning_content"?}], "status"?, "error"?}``. The first entry whose substrings all occur in the
 request's messages answers; ``n`` choices are taken from its list in turn. An entry with
-``status`` answers that HTTP status and ``error`` text instead. A request that matches nothing gets
-HTTP 404, so a test never passes on text nobody wrote. Every request is logged as one JSON line,
-with the Authorization header it carried (so tests see which key was sent where).
+``status`` answers that HTTP status and ``error`` text instead; one with ``delay`` waits that many
+seconds before it answers (a slow model). A request that matches nothing gets HTTP 404, so a test
+never passes on text nobody wrote. Every request is logged as one JSON line, with the Authorization
+header it carried (so tests see which key was sent where).
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+def matching(script: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any] | None:
+    """The first entry whose substrings all occur in the request's messages."""
+    text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    return next((e for e in script if all(s in text for s in e["match"])), None)
 
 
 def answer(script: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The HTTP status and JSON reply for one chat request."""
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    entry = next((e for e in script if all(s in text for s in e["match"])), None)
+    entry = matching(script, body)
     if entry is None:
         return 404, {"error": {"message": f"no scripted completion for: {text[:200]!r}"}}
     if "status" in entry:
@@ -59,6 +67,7 @@ def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            time.sleep((matching(script, body) or {}).get("delay", 0))
             status, payload = answer(script, body)
             with lock, open(log_path, "a") as log:
                 log.write(json.dumps({"request": body, "status": status,

@@ -227,7 +227,8 @@ def test_a_stop_signal_during_the_stagger_starts_no_more_workers(big_jsonl: Path
     out = "".join(lines) + run.communicate(timeout=30)[0]
     assert run.returncode == 0, out
     assert "not starting workers 1-1 after USR1" in out and "worker 1: pid" not in out
-    assert re.search(r"worker pid \d+ exited (0|75)", out)
+    # 138: USR1 reached the worker before Python caught it, with nothing to save yet: counted as saved
+    assert re.search(r"worker pid \d+ exited (0|75|138)", out)
 
 
 def test_a_hub_repository_without_the_probed_file_is_left_to_the_library(monkeypatch: pytest.MonkeyPatch) -> None:

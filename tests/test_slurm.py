@@ -249,3 +249,36 @@ def test_workers_per_task_without_shards_runs_locally_too(demo_data: Path, tmp_p
                               "--", "--input", str(demo_data)], cwd=tmp_path, capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2 and "not a sharded stage; drop --workers-per-task" in refused.stderr
+
+
+def test_the_time_limit_mid_chunk_requeues_and_resumes_to_the_uninterrupted_output(tmp_path: Path) -> None:
+    """A 2-minute limit with a 30 s lead (SFTKIT_SIGNAL_LEAD; Slurm sends it 30-60 s before the limit)
+    against a scripted model answering each request in 10 s, two at a time: each task's one chunk needs
+    100 s, so USR1 comes mid-chunk. The task saves what finished, is requeued, sends only the rest, and
+    the merge equals an uninterrupted local run against the same server."""
+    from collections import Counter
+
+    from servers import scripted
+    from test_stopping import generate_args, slow_script, write_seeds
+
+    seeds = write_seeds(tmp_path / "seeds.jsonl", 40)
+    with scripted(slow_script(40, delay=10), tmp_path) as (url, log):
+        ids, _ = submit(tmp_path, "generate", "--shards", "2", "-c", "1", "--mem=1G", "--time=2", "--",
+                        *generate_args(seeds, url, tmp_path / "out/gen.jsonl"), env={"SFTKIT_SIGNAL_LEAD": "30"})
+        local = subprocess.Popen([str(REPO / "slurm/submit.sh"), "--local", "generate", "--shards", "2", "--",
+                                  *generate_args(seeds, url, tmp_path / "ref/gen.jsonl")], cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        state = wait_done(ids["merge"], timeout=420)
+        logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+        assert state == "COMPLETED", logs
+        assert local.wait(timeout=120) == 0, local.stdout.read()
+        sent = Counter(json.loads(line)["request"]["messages"][-1]["content"] for line in log.open())
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/gen.jsonl.parts").glob("*.done"))]
+    restarts = sum(int(m["slurm_restart_count"]) for m in markers)
+    assert restarts >= 2 and all(m["slurm_restart_count"] != "0" for m in markers), logs  # both tasks hit it
+    assert logs.count("after SIGUSR1") >= 2 and "requeueing" in logs and "of the chunk at row" in logs
+    assert (tmp_path / "out/gen.jsonl").read_bytes() == (tmp_path / "ref/gen.jsonl").read_bytes()
+    # every prompt went once to the reference run and once to Slurm; only those in flight at a stop
+    # (two per stop) went twice, never one that had finished
+    assert len(sent) == 40 and min(sent.values()) == 2, sent
+    assert sum(n - 2 for n in sent.values()) <= 2 * restarts, sent

@@ -10,17 +10,12 @@ class InputError(Exception):
     """Bad input or arguments. The message names the file, line or field, and how to fix it."""
 
 
-class Interrupted(Exception):
-    """A stop was asked for and progress is saved.
+class Interrupted(BaseException):
+    """A stop signal was received and what finished is saved: exit 75 (EX_TEMPFAIL), on which
+    slurm/lib.sh requeues the task. A BaseException, so that no ``except Exception`` on the way (a
+    model loader's, a library's) turns a stop into an error."""
 
-    SIGUSR1 (sent before the time limit) exits 75, EX_TEMPFAIL, on which slurm/lib.sh requeues
-    the task. SIGTERM exits 143 as usual: Slurm sent it because it is already preempting,
-    requeueing or cancelling the job, so a second requeue would only race with it.
-    """
-
-    def __init__(self, message: str, signal_name: str) -> None:
-        super().__init__(message)
-        self.exit_code = 75 if signal_name == "SIGUSR1" else 143
+    exit_code = 75
 
 
 @dataclass

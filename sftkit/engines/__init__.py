@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sftkit import cli
+from sftkit import cli, stopping
 from sftkit.engines.base import ChatOptions, Engine, Sampling
 
 
@@ -109,19 +109,20 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
     """The engine ``engine_settings`` describes."""
     kwargs = dict(settings)
     kind, model = kwargs.pop("engine"), kwargs.pop("model")
-    if kind == "hf":
-        from sftkit.engines.hf import HFEngine
-
-        return HFEngine(model, chat, **kwargs)
     if kind == "openai":
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
 
         key = secrets.api_key(kwargs["base_url"], allow_http=kwargs["allow_http_key"])
         return OpenAIEngine(model, chat, kwargs["base_url"], key, concurrency=kwargs["concurrency"])
-    from sftkit.engines.vllm_offline import VLLMEngine
+    with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
+        if kind == "hf":
+            from sftkit.engines.hf import HFEngine
 
-    return VLLMEngine(model, chat, **kwargs)
+            return HFEngine(model, chat, **kwargs)
+        from sftkit.engines.vllm_offline import VLLMEngine
+
+        return VLLMEngine(model, chat, **kwargs)
 
 
 __all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "build_engine", "engine_gpus",

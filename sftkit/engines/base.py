@@ -112,6 +112,13 @@ class Completion:
     warnings: list[str] = field(default_factory=list)
     refused: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Completion:
+        return cls([Sample(**s) for s in data["samples"]], data["warnings"], data["refused"])
+
 
 @dataclass(frozen=True)
 class ChatOptions:

@@ -1,9 +1,11 @@
-"""transformers engine, for CPUs and small GPUs: batched generation with left padding."""
+"""transformers engine, for CPUs and small GPUs: batched generation with left padding, each batch
+saved as it finishes (``sftkit.engines.streaming``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sftkit import stopping
 from sftkit.engines.base import (
     ChatOptions,
     Completion,
@@ -18,6 +20,7 @@ from sftkit.engines.base import (
     special_tokens,
 )
 from sftkit.engines.hub import model_files
+from sftkit.engines.streaming import OnDone, streamed
 
 
 def torch_dtype(name: str) -> Any:
@@ -65,6 +68,14 @@ class RequestSampler:
         return torch.full_like(scores, float("-inf")).scatter_(1, token, 0.0)
 
 
+def _stop_requested(input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    """A transformers stopping criterion: every sequence is done once a stop signal came."""
+    import torch
+
+    return torch.full((input_ids.shape[0],), stopping.requested() is not None, dtype=torch.bool,
+                      device=input_ids.device)
+
+
 class HFEngine:
     name = "hf"
 
@@ -97,16 +108,17 @@ class HFEngine:
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         return send_fitting(conversations, self.prompt_lengths(conversations), self.max_model_len,
-                            lambda sent: self._generate(sent, sampling))
+                            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(
+                                todo, sampling, on_done)))
 
-    def _generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+    def _stream(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
+        """Hand each internal batch over as it finishes; a stop ends the batch in progress, unsaved."""
         import torch
         from transformers import LogitsProcessorList
 
         prompts = [render(self.tokenizer, self.chat, c) for c in conversations]
         opened = opens_reasoning(self.tokenizer, self.chat)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
-        results: dict[int, Completion] = {}
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             # greedy decoding gives n identical samples: decode once, repeat; else each sample is a row
@@ -126,7 +138,9 @@ class HFEngine:
             if sampling.stop:
                 kwargs |= {"stop_strings": list(sampling.stop), "tokenizer": self.tokenizer}
             with torch.no_grad():
-                out = self.lm.generate(**enc, **kwargs)
+                out = self.lm.generate(**enc, **kwargs, stopping_criteria=[_stop_requested])
+            if stopping.requested():
+                return
             new = out.sequences[:, enc["input_ids"].shape[1]:]
             scores = (self.lm.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
                       if sampling.logprobs else None)
@@ -141,8 +155,7 @@ class HFEngine:
                     samples.append(Sample.from_text(
                         text, sampling.stop, opened, tokens=len(ids), finish_reason="stop" if stopped else "length",
                         logprob=float(scores[row, :len(ids)].sum()) if scores is not None else None))
-                results[i] = Completion(samples)
-        return [results[i] for i in range(len(prompts))]
+                on_done(i, Completion(samples))
 
     def _own_tokens(self, row: list[int]) -> tuple[list[int], bool]:
         """A sample's tokens through its first EOS, and whether it ended there. What follows is padding,

@@ -1,12 +1,13 @@
 """Any OpenAI-compatible chat endpoint: `vllm serve`, SGLang, `transformers serve`, hosted APIs.
 
-Requests run concurrently (asyncio, ``concurrency`` at once), retry with jittered exponential
-backoff on 429, 5xx, timeouts and connection errors, and fail at once with the server's message on
-other 4xx answers, except a prompt over the model's context: that one request comes back refused,
-so one long prompt never takes its chunk down. Servers differ: some return fewer choices than ``n``
-(the rest are requested one at a time), some no logprobs, some keep the stop string; each case is
-detected and reported in the completion's warnings, never assumed away. Greedy ``n > 1`` is decoded
-once and repeated (``vllm serve`` refuses it).
+Requests run concurrently (asyncio, ``concurrency`` at once); each reply is saved as it arrives,
+and a stop signal cancels the requests still out (``sftkit.engines.streaming``). They retry with
+jittered exponential backoff on 429, 5xx, timeouts and connection errors, and fail at once with the
+server's message on other 4xx answers, except a prompt over the model's context: that one request
+comes back refused, so one long prompt never takes its chunk down. Servers differ: some return fewer
+choices than ``n`` (the rest are requested one at a time), some no logprobs, some keep the stop
+string; each case is detected and reported in the completion's warnings, never assumed away. Greedy
+``n > 1`` is decoded once and repeated (``vllm serve`` refuses it).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any
 
 import httpx
 
+from sftkit import stopping
 from sftkit.data.errors import InputError
 from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
 from sftkit.engines.hub import model_files, one_line
+from sftkit.engines.streaming import OnDone, streamed
 from sftkit.secrets import Secret
 
+STOP_POLL = 0.5  # seconds between looks at the stop request while replies are awaited
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # how vLLM, SGLang and OpenAI word "this prompt does not fit the context"
 _OVER_CONTEXT = re.compile(r"context length|context_length_exceeded|maximum model length|max_model_len|"
@@ -45,21 +49,34 @@ class OpenAIEngine:
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
-        completions = asyncio.run(self._generate_all(conversations, sampling))
+        completions = streamed(self, conversations, sampling, lambda todo, on_done: asyncio.run(
+            self._generate_all(todo, sampling, on_done)))
         if len(completions) > 1 and all(c.refused for c in completions):  # not one long prompt: a setting
             raise InputError(f"every prompt of this chunk was refused: {completions[0].refused}. Is --max-tokens "
                              "over the server's context?")
         return completions
 
-    async def _generate_all(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+    async def _generate_all(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
+        """Hand each reply over as it arrives; on a stop, cancel the requests still out and return."""
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
         limit = asyncio.Semaphore(self.concurrency)
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout) as client:
-            async def one(conv: Conversation) -> Completion:
+            async def one(i: int, conv: Conversation) -> None:
                 async with limit:
-                    return await self._complete(client, conv, sampling)
+                    completion = await self._complete(client, conv, sampling)
+                on_done(i, completion)
 
-            return list(await asyncio.gather(*(one(c) for c in conversations)))
+            pending = {asyncio.ensure_future(one(i, c)) for i, c in enumerate(conversations)}
+            try:
+                while pending and not stopping.requested():
+                    finished, pending = await asyncio.wait(pending, timeout=STOP_POLL,
+                                                           return_when=asyncio.FIRST_EXCEPTION)
+                    for task in finished:
+                        task.result()  # a request that failed for good fails the call
+            finally:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     def _body(self, conv: Conversation, sampling: Sampling, n: int, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.chat.messages(conv), "n": n,

@@ -1,11 +1,13 @@
-"""vLLM offline engine: a whole chunk of conversations in one ``LLM.chat`` call, so continuous
-batching keeps the GPU full (the predecessor sent batches of 4 and got 50 s per item)."""
+"""vLLM offline engine: a whole chunk of conversations added to the engine at once, so continuous
+batching keeps the GPU full (the predecessor sent batches of 4 and got 50 s per item), and each
+request saved as it finishes (``sftkit.engines.streaming``), so a stop mid-chunk loses none."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from sftkit import stopping
 from sftkit.engines.base import (
     ChatOptions,
     Completion,
@@ -19,6 +21,7 @@ from sftkit.engines.base import (
     special_tokens,
 )
 from sftkit.engines.hub import require_model
+from sftkit.engines.streaming import OnDone, streamed
 
 
 class VLLMEngine:
@@ -47,9 +50,12 @@ class VLLMEngine:
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         return send_fitting(conversations, self.prompt_lengths(conversations), self.llm.model_config.max_model_len,
-                            lambda sent: self._generate(sent, sampling))
+                            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(
+                                todo, sampling, on_done)))
 
-    def _generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
+    def _stream(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
+        """Add every request, then run the engine's step loop (what ``LLM.chat`` does inside), handing
+        each output over as it finishes; on a stop, abort the unfinished ones and return."""
         from vllm import SamplingParams
 
         # greedy decoding gives n identical samples; vLLM refuses n > 1 there, so decode once and repeat
@@ -59,12 +65,23 @@ class VLLMEngine:
                                  stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None,
                                  skip_special_tokens=False, spaces_between_special_tokens=False)
                   for c in conversations]
-        outputs = self.llm.chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
-                                chat_template_kwargs=self.chat.template_kwargs() or None)
         tokenizer = self.llm.get_tokenizer()
         opened, specials = opens_reasoning(tokenizer, self.chat), special_tokens(tokenizer)
-        return [Completion([self._sample(o, sampling, opened, specials) for o in out.outputs for _ in range(repeat)])
-                for out in outputs]
+        ids = self.llm.enqueue_chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
+                                    chat_template_kwargs=self.chat.template_kwargs() or None)
+        # enqueue gives the engine's internal ids, "<our id>-<8 random characters>"; outputs carry ours
+        pending = {internal.split("-", 1)[0]: (i, internal) for i, internal in enumerate(ids)}
+        engine = self.llm.llm_engine
+        try:
+            while pending and not stopping.requested():
+                for out in engine.step():
+                    if out.finished:
+                        i, _ = pending.pop(out.request_id)
+                        on_done(i, Completion([self._sample(o, sampling, opened, specials)
+                                               for o in out.outputs for _ in range(repeat)]))
+        finally:
+            if pending:  # stopped (or failed): the engine must not carry them into the next call
+                engine.abort_request([internal for _, internal in pending.values()], internal=True)
 
     def _seed(self, sampling: Sampling, conversation: Conversation) -> int | None:
         """Per request (seed mode 'request'), or none: the engine's own seed then drives vLLM's batched
