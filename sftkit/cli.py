@@ -100,7 +100,9 @@ def input_spec(args: argparse.Namespace) -> InputSpec:
             raise InputError(f"--dataset_spec {args.dataset_spec!r} disagrees with --dataset-config {config!r}")
         config = spec_config or config
         split = spec_split or split
-    return InputSpec(args.input, config or None, split, args.input_format, args.streaming, args.max_samples)
+    # one spelling per local path ('./a/x.jsonl' is 'a/x.jsonl'), so a resume is not refused over it
+    path = os.path.normpath(args.input) if args.input and os.path.exists(args.input) else args.input
+    return InputSpec(path, config or None, split, args.input_format, args.streaming, args.max_samples)
 
 
 def shard_of(args: argparse.Namespace) -> Shard:

@@ -153,3 +153,21 @@ def test_duplicate_ids_in_the_data_are_counted_and_reported(tmp_path: Path) -> N
     assert set(stats["duplicate_id_examples"]) == {"a", "b"}
     assert "repeat an id 'id'" in proc.stderr
     assert len(_lines(out)) == 6  # counted, not dropped
+
+
+def test_a_nested_field_with_numbers_and_text_is_named_by_its_path(tmp_path: Path) -> None:
+    data = _write(tmp_path / "nested.jsonl", [
+        {"problem": "a", "generated_solution": "xx", "meta": {"src": 1}},
+        {"problem": "b", "generated_solution": "yyy", "meta": {"src": "web"}}])
+    proc = run_script(LENGTH, "--input", str(data), "--output", str(tmp_path / "sel.parquet"), "--total-samples", "2",
+                      check=False)
+    _one_line_error(proc, "'meta.src'", "number", "text")
+
+
+def test_another_spelling_of_the_same_input_path_resumes(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "in" / "d.jsonl", 50)
+    out = tmp_path / "o.jsonl"
+    args = ("--filter-by-pass-rate", "1", "--output", str(out), "--shard", "0/2")
+    run_script(LABEL, "--input", "in/d.jsonl", *args, cwd=tmp_path)
+    proc = run_script(LABEL, "--input", "./in//d.jsonl", *args, cwd=tmp_path)
+    assert "already complete" in proc.stderr

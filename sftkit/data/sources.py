@@ -262,7 +262,8 @@ def reading_parquet(path: str | Path) -> Iterator[None]:
     try:
         yield
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({exc})") from None
+        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({' '.join(str(exc).split())})"
+                         ) from None
 
 
 def parquet_file(path: str | Path) -> pq.ParquetFile:

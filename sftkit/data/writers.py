@@ -79,13 +79,20 @@ def _kind(value: object) -> str:
     return {str: "text", list: "list", dict: "object"}.get(type(value), type(value).__name__)
 
 
+def _leaves(record: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(dotted field name, value) of every non-null value, inside nested objects too."""
+    for name, value in record.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{name}.")
+        elif value is not None:
+            yield f"{prefix}{name}", value
+
+
 def _conflict(records: list[dict], shown: Path, exc: Exception) -> InputError:
     """Name the field and the first two records that disagree on its type, not Arrow's bare message."""
     first: dict[str, tuple[str, int]] = {}
     for n, rec in enumerate(records, 1):
-        for name, value in rec.items():
-            if value is None:
-                continue
+        for name, value in _leaves(rec):
             kind = _kind(value)
             seen = first.setdefault(name, (kind, n))
             if seen[0] != kind:
