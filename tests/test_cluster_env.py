@@ -131,6 +131,14 @@ def test_the_preflight_opt_out_and_stages_that_use_no_local_gpu() -> None:
     assert needed("difficulty_scorer", "--merge") == 0
 
 
+def _one_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2 with one error line and no traceback (a progress line such as "loading M..." may precede it)."""
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return errors[0]
+
+
 @pytest.mark.parametrize(("name", "args"), [
     ("filter", GPU_STAGES["filter"]),
     ("generate", GPU_STAGES["generate"]),
@@ -143,10 +151,43 @@ def test_a_model_the_node_cannot_get_stops_with_one_line_naming_it(demo_data: Pa
     """HF_HUB_OFFLINE=1 (set for every test) and a model that is in no cache: how an offline node sees it."""
     proc = run_script(STAGES[name].script, "--input", str(demo_data), *args, "--output", str(tmp_path / "o.jsonl"),
                       check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr  # one line, no traceback
-    assert proc.stderr.startswith(f"error: model '{NO_MODEL}'") and "HF_HUB_OFFLINE is set" in proc.stderr
+    error = _one_error(proc)
+    assert error.startswith(f"error: model '{NO_MODEL}'") and "HF_HUB_OFFLINE is set" in proc.stderr
     assert f"`hf download {NO_MODEL}" in proc.stderr and "then run the job with HF_HUB_OFFLINE=1" in proc.stderr
+
+
+def _cached(home: Path, repo: str, files: dict[str, bytes]) -> None:
+    """A Hub cache entry as `hf download` lays it out (refs/main naming a snapshot), holding ``files``."""
+    entry = home / "hub" / f"models--{repo.replace('/', '--')}"
+    (entry / "refs").mkdir(parents=True)
+    (entry / "refs" / "main").write_text("0" * 40)
+    for name, data in files.items():
+        (entry / "snapshots" / ("0" * 40) / name).parent.mkdir(parents=True, exist_ok=True)
+        (entry / "snapshots" / ("0" * 40) / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("files", [
+    {"config.json": b"{}"},  # hf download cut after the config
+    {"config.json": b"{}", "model.safetensors.index.json":
+        b'{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}',
+     "model-00001-of-00002.safetensors": b"x"},  # one shard of two
+])
+def test_a_partly_downloaded_model_stops_vllm_before_it_starts(demo_data: Path, tmp_path: Path,
+                                                                files: dict[str, bytes]) -> None:
+    _cached(tmp_path / "hf", "fakeorg/partial", files)
+    proc = run_script("hpc/generate_from_seed.py", "--engine", "vllm", "--model", "fakeorg/partial", "--input",
+                      str(demo_data), "--output", str(tmp_path / "o.jsonl"), env={"HF_HOME": str(tmp_path / "hf")},
+                      check=False)
+    error = _one_error(proc)
+    assert "fakeorg/partial" in error and "lacks" in error and "hf download fakeorg/partial" in error
+
+
+def test_a_fully_cached_model_passes_the_weights_check(tmp_path: Path) -> None:
+    _cached(tmp_path / "hf", "fakeorg/whole", {"config.json": b"{}", "model.safetensors": b"x"})
+    code = "from sftkit.engines.hub import require_weights; require_weights('fakeorg/whole'); print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HOME": str(tmp_path / "hf"),
+                                                             "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_every_scoring_model_is_checked_before_the_first_loads(demo_data: Path, tmp_path: Path) -> None:

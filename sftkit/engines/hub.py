@@ -24,11 +24,11 @@ def is_local(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or model.count("/") > 1 or Path(model).expanduser().exists()
 
 
-def unavailable(model: str, reason: str, needs: str = "", include: str = "") -> InputError:
-    """The one line for a Hub model this machine does not have and cannot download."""
+def unavailable(model: str, reason: str, needs: str = "", include: str = "", partial: bool = False) -> InputError:
+    """The one line for a Hub model this machine does not have (``partial``: has in part) and cannot download."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
+    if constants.HF_HUB_OFFLINE and not partial:
         reason = f"HF_HUB_OFFLINE is set and it is not in the Hub cache {constants.HF_HUB_CACHE}"
     return InputError(
         f"model {model!r}{needs} is not on this machine and cannot be downloaded here ({reason}). Compute nodes are "
@@ -54,6 +54,30 @@ def require_model(model: str, file: str = "config.json", needs: str = "", includ
         # the Hub has the repository, without this file (a Mistral-format or GGUF repo): the library decides
     except Exception as exc:  # offline, not found, gated, a malformed id: all mean "not usable from here"
         raise unavailable(model, one_line(exc), needs, include) from None
+
+
+def require_weights(model: str) -> None:
+    """For engines that load in a process of their own (vLLM), whose failure would hide the cause: offline,
+    a Hub model's cached copy must hold its weights. An interrupted ``hf download`` leaves config.json
+    without them; that stops here, in one line. Online, the engine downloads what is missing."""
+    from huggingface_hub import constants, snapshot_download
+
+    if is_local(model) or not constants.HF_HUB_OFFLINE:
+        return
+    folder = Path(snapshot_download(model, local_files_only=True))  # require_model found its config here
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        import orjson
+
+        names = sorted(set(orjson.loads(index.read_bytes()).get("weight_map", {}).values()))
+        missing = [name for name in names if not (folder / name).exists()]
+    else:
+        weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin"), *folder.glob("consolidated*.pt*")]
+        missing = [] if weights else ["its weights (*.safetensors)"]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise unavailable(model, f"its cached copy in {folder} lacks {shown}: an interrupted download?",
+                          partial=True)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from sftkit.engines.base import (
     send_fitting,
     special_tokens,
 )
-from sftkit.engines.hub import require_model
+from sftkit.engines.hub import require_model, require_weights
 from sftkit.engines.streaming import OnDone, streamed
 
 
@@ -32,6 +32,7 @@ class VLLMEngine:
                  enforce_eager: bool = False, disable_flash_attention: bool = False,
                  seed_mode: str = "request") -> None:
         require_model(model)  # before vLLM starts, whose engine-core failure would hide the cause
+        require_weights(model)
         from vllm import LLM
         from vllm.platforms import current_platform
 
