@@ -33,7 +33,7 @@ test: $(STAMP)
 # the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, README "Test tiers")
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -ra -m "not slurm and not models and not slow"
+	$(PY) -m pytest -q -ra -n auto -m "not slurm and not models and not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
