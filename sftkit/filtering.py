@@ -47,17 +47,25 @@ line that is exactly "VERDICT: yes" or "VERDICT: no"."""
 
 _VERDICT = re.compile(r"^VERDICT\s*:\s*(yes|no)\b\s*(\([^()]*\))?\s*[.!]*$", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_#`>~=-]+")
+_NEGATION = re.compile(r"\b(not|no|never|incorrect|wrong|differ\w*|different|mismatch\w*|unequal|inequivalent)\b|n't",
+                       re.IGNORECASE)
 
 
 def parse_verdict(sample: Sample) -> str:
     """'yes' or 'no' from the last line with words of the judge's answer only (Markdown emphasis,
-    fences and rules ignored; a closing parenthesis or '!' allowed); else 'truncated' (no final
+    fences and rules ignored; a closing parenthesis or '!' allowed, unless the parenthesis negates a
+    yes); else 'truncated' (no final
     answer) or 'unparseable'."""
     if sample.truncated:
         return "truncated"
     lines = [line for line in (_MARKUP.sub("", raw).strip() for raw in sample.answer.splitlines()) if line]
     match = _VERDICT.match(lines[-1]) if lines else None
-    return match.group(1).lower() if match else "unparseable"
+    if match is None:
+        return "unparseable"
+    verdict = match.group(1).lower()
+    if verdict == "yes" and _NEGATION.search(match.group(2) or ""):
+        return "unparseable"  # "VERDICT: yes (not equivalent)" says both
+    return verdict
 
 
 def decide(verdicts: list[str], min_votes: int) -> bool | None:

@@ -35,6 +35,9 @@ FILTER = "hpc/llm_filter.py"
     ("Same day.\n\nVERDICT: yes\n```", "stop", "yes"),  # a closing fence is not the last line
     ("Same day.\n\n---\nVERDICT: Yes!", "stop", "yes"),
     ("VERDICT: yes (equivalent forms)", "stop", "yes"),
+    ("VERDICT: yes (not equivalent)", "stop", "unparseable"),  # says both
+    ("VERDICT: Yes (they don't match)", "stop", "unparseable"),
+    ("VERDICT: no (not equivalent)", "stop", "no"),
     ("VERDICT: yes, but only if x > 0", "stop", "unparseable"),
     ("", "stop", "unparseable"),
 ])
