@@ -54,8 +54,7 @@ _NEGATION = re.compile(r"\b(not|no|never|incorrect|wrong|differ\w*|different|mis
 def parse_verdict(sample: Sample) -> str:
     """'yes' or 'no' from the last line with words of the judge's answer only (Markdown emphasis,
     fences and rules ignored; a closing parenthesis or '!' allowed, unless the parenthesis negates a
-    yes); else 'truncated' (no final
-    answer) or 'unparseable'."""
+    yes); else 'truncated' (no final answer) or 'unparseable'."""
     if sample.truncated:
         return "truncated"
     lines = [line for line in (_MARKUP.sub("", raw).strip() for raw in sample.answer.splitlines()) if line]
