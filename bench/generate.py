@@ -10,11 +10,7 @@ Usage: python bench/generate.py [--prompts 128] [--max-tokens 64] [--model PATH]
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
-
-WORK = Path(__file__).resolve().parent / "_work"
 
 
 def main() -> None:
@@ -24,19 +20,11 @@ def main() -> None:
     p.add_argument("--model", help="model folder (default: the tiny CPU model)")
     p.add_argument("--dtype", default="float32")
     args = p.parse_args()
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from sftkit.engines.base import ChatOptions, Sampling
-    from sftkit.engines.vllm_offline import VLLMEngine
+    from bench_engine import vllm_engine
 
-    model = args.model
-    if model is None:
-        from sftkit.models.tiny import build_tiny_model
+    from sftkit.engines.base import Sampling
 
-        model = str(WORK / "tiny-model")
-        if not (Path(model) / "config.json").exists():
-            build_tiny_model(model)
-    engine = VLLMEngine(model, ChatOptions(), dtype=args.dtype, max_model_len=1024, enforce_eager=True)
+    engine, _ = vllm_engine(args.model, args.dtype)
     conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}?"}]
                      for i in range(args.prompts)]
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.8, seed=0)

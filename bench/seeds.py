@@ -14,11 +14,7 @@ Usage: python bench/seeds.py [--prompts 256] [--max-tokens 64] [--rounds 3] [--t
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
-
-WORK = Path(__file__).resolve().parent / "_work"
 
 
 def main() -> None:
@@ -31,20 +27,11 @@ def main() -> None:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs (always on for the CPU model)")
     args = p.parse_args()
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from sftkit.engines.base import ChatOptions, Sampling
-    from sftkit.engines.vllm_offline import VLLMEngine
+    from bench_engine import vllm_engine
 
-    model = args.model
-    if model is None:
-        from sftkit.models.tiny import build_tiny_model
+    from sftkit.engines.base import Sampling
 
-        model = str(WORK / "tiny-model")
-        if not (Path(model) / "config.json").exists():
-            build_tiny_model(model)
-    engine = VLLMEngine(model, ChatOptions(), dtype=args.dtype, max_model_len=1024,
-                        enforce_eager=args.enforce_eager or args.model is None)
+    engine, model = vllm_engine(args.model, args.dtype, args.enforce_eager or args.model is None)
     conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}? ({i})"}]
                      for i in range(args.prompts)]
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.8, top_p=args.top_p, seed=0)
