@@ -2,16 +2,18 @@
 
 Input: DIR/<config>/*.json|*.jsonl|*.parquet (each subfolder is a config) and an optional
 DIR/original_readme.log (any case) holding the card body. Output, next to the originals:
-DIR/data/<config>/<file>.parquet (zstd, one schema per config), DIR/README.md and
-DIR/length_histogram.png. Reruns convert only sources whose content changed, and remove Parquet
-whose source is gone. The push is one commit: the Parquet, the card and its histogram (the original
-files too with --include-sources) that differ from the Hub, and deletions of such files the folder
-no longer has.
+DIR/data/<config>/<file>.parquet (zstd, one schema per config), DIR/README.md and DIR/plots/.
+With --format, each config is exported as SFT data instead (see upload/export_sft.py):
+DIR/data/<config>/train.parquet and validation.parquet, and for sharegpt/alpaca DIR/dataset_info.json.
+Reruns convert only sources whose content changed, and remove Parquet whose source is gone. The push
+is one commit: the Parquet, the card, its plots and dataset_info.json (the original files too with
+--include-sources) that differ from the Hub, and deletions of such files the folder no longer has.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,9 +23,24 @@ from tqdm import tqdm
 from sftkit import cli, report, secrets
 from sftkit.data.atomic import write_bytes_atomic
 from sftkit.data.errors import InputError
-from sftkit.upload.card import CardOptions, build_card, length_histogram, published_configs, summarize, text_field
+from sftkit.export.options import add_export_args, export_options
+from sftkit.export.publish import export_all, export_facts, split_globs
+from sftkit.upload.card import (
+    PLOTS_DIR,
+    CardExtras,
+    ConfigSummary,
+    build_card,
+    check_license,
+    config_plots,
+    published_configs,
+    summarize,
+    text_field,
+    text_lengths,
+)
+from sftkit.upload.card_args import add_card_args, card_options
 from sftkit.upload.convert import Manifest, convert_config, forget_missing
 from sftkit.upload.layout import discover, original_readme
+from sftkit.upload.provenance import stats_files, trace
 from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
 
 
@@ -38,16 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--dry-run", action="store_true", help="do everything but the network calls; print the plan")
     cli.add(p, "--include-sources", action="store_true",
             help="also upload the original .json/.jsonl/.parquet files and their .stats.json")
-    cli.add(p, "--split", default="train", help="split name each config's files form")
-    keep = "; unset: the Hub card's value, else "
-    cli.add(p, "--license", help="e.g. cc-by-4.0; unset: the Hub card's value, else none")
-    cli.add(p, "--language", nargs="+", help=f"card language(s){keep}en")
-    cli.add(p, "--task-categories", nargs="+", help=f"card task categories{keep}text-generation")
-    cli.add(p, "--tags", nargs="+", help=f"card tags{keep}sft")
-    cli.add(p, "--pretty-name", help=f"card title{keep}the repo name")
-    cli.add(p, "--text-field", help="field for the length histogram (default: the longest text column)")
+    cli.add(p, "--split", default="train", help="split name each config's files form (without --format)")
+    add_card_args(p)
+    cli.add(p, "--text-field", help="field for the length histograms (default: the longest text column; "
+                                    "with --format: the assistant's text)")
     cli.add(p, "--commit-message", default="Upload dataset with sftkit")
     cli.add(p, "--keys", help="keys.json path (default: $SFTKIT_KEYS, ./keys.json, repo root)")
+    add_export_args(p, format_required=False)
     return p
 
 
@@ -67,24 +81,42 @@ def convert_all(root: Path) -> tuple[list[tuple], list[str]]:
     return rows, removed
 
 
+def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary], dict[str, dict[str, str]], CardExtras]:
+    """Convert (or with --format export) every config; summaries, split globs and the card's extras."""
+    configs = discover(root)
+    export = export_options(args)
+    extras = CardExtras(trace(stats_files(root), root))
+    if export is not None:
+        results, extras.rendered = export_all(root, configs, export, args.tokenizer)
+        extras.export = export_facts(results, export)
+        globs = split_globs(results)
+        lengths = {r.config: r.lengths for r in results}
+    else:
+        files, removed = convert_all(root)
+        report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
+        for path in removed:
+            print(f"removed {path}: its source is gone", file=sys.stderr)
+        globs = {name: {args.split: "**/*.parquet"} for name in configs}
+    summaries = [summary for name in configs if (summary := summarize(root, name, globs[name])).files]
+    if not summaries:
+        raise InputError(f"--dataset_path {root}: every data file is empty; nothing to publish")
+    shutil.rmtree(root / PLOTS_DIR, ignore_errors=True)
+    field = None if export is not None else text_field(summaries, args.text_field)
+    for s in summaries:
+        series = lengths.get(s.name) if export is not None else text_lengths(root, s, field) if field else None
+        extras.plots[s.name] = config_plots(root, s, series, "assistant text" if export is not None else field or "")
+    return summaries, globs, extras
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.repo_id.count("/") != 1:
         raise InputError(f"--repo_id {args.repo_id!r}: expected USER/NAME")
     root = Path(args.dataset_path)
-    files, removed = convert_all(root)
-    report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
-    for path in removed:
-        print(f"removed {path}: its source is gone", file=sys.stderr)
-    configs = discover(root)
-    summaries = [summary for name in configs if (summary := summarize(root, name)).files]
-    if not summaries:
-        raise InputError(f"--dataset_path {root}: every data file is empty; nothing to publish")
-    opts = CardOptions(args.repo_id, args.split, args.license, args.language, args.task_categories, args.tags,
-                       args.pretty_name)
-    field = text_field(summaries, args.text_field)
-    if field:
-        length_histogram(root, summaries, field)
+    opts = card_options(args, args.repo_id, args.split)
+    if args.dry_run:
+        check_license(opts, None)
+    summaries, globs, extras = _prepare(root, args)
 
     api, remote, existing = None, {}, None
     if not args.dry_run:
@@ -92,19 +124,22 @@ def main(argv: list[str] | None = None) -> int:
         if token is None:
             raise InputError("no Hugging Face token: set HF_TOKEN, add hf_token to keys.json, or log in")
         api = HfApi(token=token.reveal())
-        with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
-                                             exist_ok=True), "creating the Hub repo")
-        remote = remote_files(api, args.repo_id)
+        exists = with_retries(lambda: api.repo_exists(args.repo_id, repo_type="dataset"), "checking the Hub repo")
+        remote = remote_files(api, args.repo_id) if exists else {}
         if "README.md" in remote:
             readme = with_retries(lambda: api.hf_hub_download(args.repo_id, "README.md", repo_type="dataset"),
                                   "reading the Hub README")
             existing = DatasetCard.load(Path(readme)).data.to_dict()
-    card = build_card(root, summaries, opts, original_readme(root), existing)
+        check_license(opts, existing)  # before the repo is created: a refused upload leaves nothing behind
+        if not exists:
+            with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
+                                                 exist_ok=True), "creating the Hub repo")
+    card = build_card(root, summaries, globs, opts, extras, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
-    plan = plan_upload(root, remote, set(configs) | published_configs(existing), args.include_sources)
+    plan = plan_upload(root, remote, set(globs) | published_configs(existing), args.include_sources)
     report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
-                       [(s.name, s.rows, len(s.columns), s.bytes) for s in summaries])
+                       [(s.name, s.total, len(s.columns), s.bytes) for s in summaries])
     visibility = "private" if args.private else "public"
     if args.dry_run:
         report.print_table(f"dry run: would upload to {args.repo_id} ({visibility})", ["file", "bytes"],

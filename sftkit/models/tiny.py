@@ -1,7 +1,8 @@
 """Build a tiny Llama (fp32) and its tokenizer offline, trained briefly on arithmetic Q/A.
 
 Tests, the demo and CPU benchmarks need real models but cannot download any. This makes one in
-seconds: a byte-level BPE tokenizer with a Qwen3-style chat template (``enable_thinking``), and a
+seconds: a byte-level BPE tokenizer with a Qwen3-style chat template (``enable_thinking``; an assistant
+turn's ``reasoning_content`` rendered as a ``<think>`` block), and a
 Llama small enough for CPU yet with head_dim >= 32 (vLLM's CPU attention supports 32 to 512).
 A few hundred training steps make its answers non-uniform: it learns the chat format and to end
 with ``\\boxed{}``, and gets some sums right.
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHAT_TEMPLATE = (
-    "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}"
+    "{%- if m['role'] == 'assistant' and m['reasoning_content'] is string and m['reasoning_content'] %}"
+    "{{ '<think>\\n' + m['reasoning_content'] + '\\n</think>\\n\\n' }}{%- endif %}"
+    "{{ m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
     "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
     "{%- if enable_thinking is defined and not enable_thinking %}{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
     "{%- endif %}"

@@ -1,15 +1,17 @@
 """The dataset card, built with huggingface_hub's DatasetCard API (no hand-written YAML).
 
-Front matter: ``configs:`` (each config's Parquet files as its split), license, language, task
-categories, computed size category, tags, pretty name. Body, unless the folder supplies
-``original_readme.log``: a table per config, one example record, a ``load_dataset`` snippet per
-config, provenance from the stages' ``*.stats.json`` files, and a length histogram.
+Front matter: license, ``source_datasets`` (the Hub ids the stages read), ``configs:`` (each config's
+splits and their Parquet files), ``dataset_info`` (features and sizes, computed by ``datasets``),
+language, task categories, computed size category, tags, pretty name. Body, unless the folder
+supplies ``original_readme.log``: a description, per config its fields with their meaning and type,
+one example, and a ``load_dataset`` snippet per split; how the data was made, stage by stage from the
+``*.stats.json`` provenance; histograms per config; limitations; a citation when given.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,15 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from sftkit import report
 from sftkit.data.errors import InputError
-from sftkit.upload.layout import DATA_DIR, is_scratch
-from sftkit.upload.local_paths import published_json
+from sftkit.upload.field_docs import meaning
+from sftkit.upload.layout import DATA_DIR
+from sftkit.upload.provenance import Provenance
 
-HISTOGRAM = "length_histogram.png"
+PLOTS_DIR = "plots"
+LEGACY_HISTOGRAM = "length_histogram.png"  # earlier versions' single histogram: deleted from the Hub on upload
 _EXAMPLE_CHARS = 300
-
+_RENDERED_CHARS = 1_500
+LICENSE_ON_PURPOSE = ("other", "unknown")
 
 # the card keys a user may set: a flag given sets one; otherwise the Hub card's value stays, else this default
 USER_KEYS = ("license", "language", "task_categories", "tags", "pretty_name")
@@ -44,17 +49,38 @@ class CardOptions:
     task_categories: list[str] | None = None
     tags: list[str] | None = None
     pretty_name: str | None = None
+    description: str | None = None
+    citation: str | None = None
 
 
 @dataclass
 class ConfigSummary:
     name: str
-    rows: int
+    splits: dict[str, list[str]]  # split -> its Parquet files, relative to the folder
+    rows: dict[str, int]  # split -> rows
     bytes: int
     columns: list[tuple[str, str]]
     example: dict[str, Any] | None
-    files: list[str]
     features: list[dict[str, Any]]  # as a card's dataset_info spells them
+    split_bytes: dict[str, int] = field(default_factory=dict)  # split -> uncompressed bytes
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def files(self) -> list[str]:
+        return [f for files in self.splits.values() for f in files]
+
+
+@dataclass
+class CardExtras:
+    """What the card says beyond the data itself: provenance, plots, rendered examples, the export."""
+
+    provenance: Provenance
+    plots: dict[str, list[str]] = field(default_factory=dict)  # config -> plot paths relative to the folder
+    rendered: dict[str, str] = field(default_factory=dict)  # config -> an example through a chat template
+    export: dict[str, Any] | None = None  # format, reasoning, split rule, per-config counts
 
 
 def size_category(rows: int) -> str:
@@ -63,20 +89,29 @@ def size_category(rows: int) -> str:
     return next((label for bound, label in bounds if rows < bound), "n>1T" if rows >= 10**12 else "1B<n<10B")
 
 
-def summarize(root: Path, config: str) -> ConfigSummary:
-    files = sorted((root / DATA_DIR / config).rglob("*.parquet"))
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+def summarize(root: Path, config: str, split_globs: dict[str, str]) -> ConfigSummary:
+    """``split_globs``: split -> the glob of its Parquet under ``data/<config>/``."""
+    folder = root / DATA_DIR / config
+    splits = {s: sorted(folder.glob(g)) for s, g in split_globs.items()}
+    splits = {s: files for s, files in splits.items() if files}
+    files = [f for fs in splits.values() for f in fs]
+    meta = {f: pq.ParquetFile(f).metadata for f in files}
     schema = pq.ParquetFile(files[0]).schema_arrow if files else None
     example = None
     for f in files:
-        pf = pq.ParquetFile(f)
-        if pf.metadata.num_rows:
-            example = next(pf.iter_batches(batch_size=1)).to_pylist()[0]
+        if meta[f].num_rows:
+            example = next(pq.ParquetFile(f).iter_batches(batch_size=1)).to_pylist()[0]
             break
-    return ConfigSummary(config, rows, sum(f.stat().st_size for f in files),
+    return ConfigSummary(config, {s: [f.relative_to(root).as_posix() for f in fs] for s, fs in splits.items()},
+                         {s: sum(meta[f].num_rows for f in fs) for s, fs in splits.items()},
+                         sum(f.stat().st_size for f in files),
                          [(fl.name, str(fl.type)) for fl in schema] if schema else [], example,
-                         [f.relative_to(root).as_posix() for f in files],
-                         datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [])
+                         datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [],
+                         {s: sum(_uncompressed(meta[f]) for f in fs) for s, fs in splits.items()})
+
+
+def _uncompressed(meta: pq.FileMetaData) -> int:
+    return sum(meta.row_group(k).total_byte_size for k in range(meta.num_row_groups))
 
 
 def _truncate(value: Any) -> Any:
@@ -91,19 +126,6 @@ def _truncate(value: Any) -> Any:
 
 def load_snippet(repo_id: str, config: str, split: str) -> str:
     return f'from datasets import load_dataset\n\nds = load_dataset({repo_id!r}, {config!r}, split={split!r})\n'
-
-
-def _provenance(root: Path) -> list[tuple[str, str, str]]:
-    rows = []
-    for path in sorted(root.rglob("*.stats.json")):
-        if is_scratch(path.relative_to(root)):
-            continue
-        stats = published_json(path, root)
-        keep = ("model", "settings", "input", "field", "total_samples", "num_bins", "curve_sharpness", "seed",
-                "records", "selected", "rows_in", "rows_read", "rejects", "counts", "sort")
-        details = ", ".join(f"{k}={json.dumps(stats[k], ensure_ascii=False)}" for k in keep if k in stats)
-        rows.append((path.relative_to(root).as_posix(), str(stats.get("stage", "?")), details))
-    return rows
 
 
 def text_field(summaries: list[ConfigSummary], wanted: str | None) -> str | None:
@@ -124,34 +146,39 @@ def text_field(summaries: list[ConfigSummary], wanted: str | None) -> str | None
     return best
 
 
-def length_histogram(root: Path, summaries: list[ConfigSummary], field_name: str) -> Path | None:
-    series = {}
-    for s in summaries:
-        if field_name in dict(s.columns):
-            lengths = [pc.fill_null(pc.utf8_length(pq.read_table(root / f, columns=[field_name]).column(0)), 0)
-                       .to_numpy() for f in s.files]
-            series[s.name] = np.concatenate(lengths) if lengths else np.zeros(0)
-    if not series:
+def _column(root: Path, files: list[str], name: str) -> Any:
+    return [pq.read_table(root / f, columns=[name]).column(0) for f in files]
+
+
+def text_lengths(root: Path, summary: ConfigSummary, name: str) -> np.ndarray | None:
+    """Characters of ``name`` per row (nulls count 0), None when the config has no such column."""
+    if name not in dict(summary.columns):
         return None
-    return report.histogram_png(root / HISTOGRAM, series, f"{field_name} length per config", "characters")
+    parts = [pc.fill_null(pc.utf8_length(c), 0).to_numpy() for c in _column(root, summary.files, name)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _matching_info(info: Any, summaries: list[ConfigSummary], split: str) -> list[dict[str, Any]]:
-    """The ``dataset_info`` entries that still describe our data: same config, columns, types and row count."""
-    ours = {s.name: s for s in summaries}
-    kept = []
-    for entry in info if isinstance(info, list) else [info]:
-        s = ours.get(entry.get("config_name", "default")) if isinstance(entry, dict) else None
-        if s is None:
-            continue
-        splits = [(x.get("name"), x.get("num_examples")) for x in entry.get("splits") or [] if isinstance(x, dict)]
-        if entry.get("features") == s.features and splits == [(split, s.rows)]:
-            kept.append(entry)
-    return kept
+def config_plots(root: Path, summary: ConfigSummary, lengths: np.ndarray | None, what: str) -> list[str]:
+    """``plots/<config>.lengths.png`` and, where the config has ``difficulty_z``, ``<config>.difficulty.png``
+    (one series per split); returns their paths relative to the folder."""
+    made = []
+    if lengths is not None and len(lengths):
+        made.append(report.histogram_png(root / PLOTS_DIR / f"{summary.name}.lengths.png", {summary.name: lengths},
+                                         f"{summary.name}: {what} length", "characters"))
+    if "difficulty_z" in dict(summary.columns):
+        series = {s: np.concatenate([pc.cast(c, "float64").to_numpy(zero_copy_only=False)
+                                     for c in _column(root, files, "difficulty_z")])
+                  for s, files in summary.splits.items()}
+        series = {s: v[~np.isnan(v)] for s, v in series.items()}
+        if any(len(v) for v in series.values()):
+            made.append(report.histogram_png(root / PLOTS_DIR / f"{summary.name}.difficulty.png", series,
+                                             f"{summary.name}: difficulty_z per split",
+                                             "difficulty_z (higher is harder)", log_x=False))
+    return [p.relative_to(root).as_posix() for p in made]
 
 
-def _data_glob(config: str) -> str:
-    return f"{DATA_DIR}/{config}/**/*.parquet"
+def _data_glob(config: str, split_glob: str) -> str:
+    return f"{DATA_DIR}/{config}/{split_glob}"
 
 
 def published_configs(front: dict[str, Any] | None) -> set[str]:
@@ -162,17 +189,34 @@ def published_configs(front: dict[str, Any] | None) -> set[str]:
             continue
         files = entry.get("data_files")
         paths = [f.get("path") if isinstance(f, dict) else f for f in (files if isinstance(files, list) else [files])]
-        if paths and all(p == _data_glob(entry.get("config_name")) for p in paths):
+        prefix = f"{DATA_DIR}/{entry.get('config_name')}/"
+        if paths and all(isinstance(p, str) and p.startswith(prefix) for p in paths):
             found.add(entry["config_name"])
     return found
 
 
-def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, body: str | None,
+def check_license(opts: CardOptions, existing: dict[str, Any] | None) -> None:
+    """A published dataset states its license: a flag, or the Hub card's; ``other``/``unknown`` on purpose."""
+    if opts.license is None and not (existing or {}).get("license"):
+        raise InputError("--license is required: the card must say how the data may be used (e.g. cc-by-4.0, "
+                         f"apache-2.0; the license of the source datasets); give {' or '.join(LICENSE_ON_PURPOSE)} "
+                         "to publish without one on purpose")
+
+
+def _dataset_info(s: ConfigSummary) -> dict[str, Any]:
+    splits = [{"name": name, "num_bytes": s.split_bytes.get(name, 0), "num_examples": rows}
+              for name, rows in s.rows.items()]
+    return {"config_name": s.name, "features": s.features, "splits": splits, "download_size": s.bytes,
+            "dataset_size": sum(s.split_bytes.values())}
+
+
+def build_card(root: Path, summaries: list[ConfigSummary], split_globs: dict[str, dict[str, str]],
+               opts: CardOptions, extras: CardExtras, body: str | None,
                existing: dict[str, Any] | None = None) -> DatasetCard:
     """The card. ``existing`` front matter from the Hub keeps its keys except the ones a flag set;
-    ``configs`` and ``size_categories`` describe the data and are ours; stale ``dataset_info`` goes."""
+    ``configs``, ``dataset_info``, ``source_datasets`` and ``size_categories`` describe the data and are ours."""
     existing = dict(existing or {})
-    front: dict[str, Any] = {k: v for k, v in existing.items() if k != "dataset_info"}
+    front: dict[str, Any] = dict(existing)
     defaults = {**DEFAULTS, "pretty_name": opts.repo_id.split("/")[-1].replace("-", " ").replace("_", " ")}
     for key in USER_KEYS:
         value = getattr(opts, key)
@@ -180,33 +224,118 @@ def build_card(root: Path, summaries: list[ConfigSummary], opts: CardOptions, bo
             value = defaults.get(key)
         if value is not None:
             front[key] = value
-    front["size_categories"] = [size_category(sum(s.rows for s in summaries))]
-    front["configs"] = [{"config_name": s.name, "data_files": [{"split": opts.split, "path": _data_glob(s.name)}]}
-                        for s in summaries]
-    info = _matching_info(existing.get("dataset_info"), summaries, opts.split) if "dataset_info" in existing else []
-    if info:
-        front["dataset_info"] = info
+    front["size_categories"] = [size_category(sum(s.total for s in summaries))]
+    if extras.provenance.source_datasets:
+        front["source_datasets"] = extras.provenance.source_datasets
+    front["configs"] = [{"config_name": s.name,
+                         "data_files": [{"split": split, "path": _data_glob(s.name, split_globs[s.name][split])}
+                                        for split in s.splits]} for s in summaries]
+    front["dataset_info"] = [_dataset_info(s) for s in summaries]
     data = DatasetCardData(**front)
     if body is None:
-        body = _body(root, summaries, opts.repo_id, front["pretty_name"], opts.split)
+        body = _body(summaries, opts, front, extras)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n")
 
 
-def _body(root: Path, summaries: list[ConfigSummary], repo_id: str, name: str, split: str) -> str:
-    out = [f"# {name}", "", "Supervised fine-tuning data prepared with sftkit.", ""]
-    out += ["## Configs", "", "| config | rows | columns | Parquet bytes |", "| --- | ---: | ---: | ---: |"]
-    out += [f"| `{s.name}` | {s.rows:,} | {len(s.columns)} | {s.bytes:,} |" for s in summaries]
+def _chain(stages: list[Any]) -> str:
+    counts = [stages[0].rows_in] if stages and stages[0].rows_in is not None else []
+    counts += [s.rows_out for s in stages if s.rows_out is not None]
+    return " → ".join(f"{n:,}" for n in counts)
+
+
+def _description(summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras) -> str:
+    if opts.description:
+        return opts.description.strip()
+    rows = sum(s.total for s in summaries)
+    what = f"in the `{extras.export['format']}` format" if extras.export else "as the stages wrote them"
+    text = f"{rows:,} rows of supervised fine-tuning data {what}, built with sftkit"
+    sources = front.get("source_datasets") or []
+    if sources:
+        text += " from " + ", ".join(f"[`{s}`](https://huggingface.co/datasets/{s})" for s in sources)
+    stages = extras.provenance.stages
+    if stages:
+        text += ": " + " → ".join(f"`{s.name}`" for s in stages) + f" ({_chain(stages)} rows)"
+    return text + "."
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _made(extras: CardExtras) -> list[str]:
+    stages = extras.provenance.stages
+    out = ["", "## How it was made", ""]
+    if stages:
+        out += [f"Rows through the pipeline: {_chain(stages)}.", "",
+                "| # | stage | output | rows in → out | models | sampling | settings |",
+                "| ---: | --- | --- | --- | --- | --- | --- |"]
+        for k, s in enumerate(stages, 1):
+            flow = f"{s.rows_in:,} → " if s.rows_in is not None else "→ "
+            flow += f"{s.rows_out:,}" if s.rows_out is not None else "?"
+            out.append(f"| {k} | `{s.name}` | `{s.output}` | {flow} | {_cell(', '.join(s.models) or '—')} | "
+                       f"{_cell('; '.join(s.sampling) or '—')} | {_cell(', '.join(s.settings) or '—')} |")
+        counted = [s for s in stages if s.counts]
+        if counted:
+            out += ["", "Counts each stage recorded:", ""]
+            out += [f"- `{s.name}` (`{s.output}`): " + _cell(", ".join(f"{k}: {v:,}" if isinstance(v, int) else
+                                                                       f"{k}: {v}" for k, v in s.counts.items()))
+                    for s in counted]
+    else:
+        out.append("No stage provenance (`*.stats.json`) was found next to the data.")
+    if extras.export:
+        e = extras.export
+        out += ["", f"Exported with `upload/export_sft.py`: format `{e['format']}`, reasoning `{e['reasoning']}`, "
+                    f"{e['split_rule']}."]
+        out += [f"- `{c}`: {n['rows_in']:,} rows in, " + ", ".join(f"{rows:,} {split}" for split, rows in
+                                                                 n['splits'].items())
+                + (f", {n['rejects']:,} rejected ({_cell(json.dumps(n['reasons'], ensure_ascii=False))})"
+                   if n['rejects'] else ", none rejected") for c, n in e["configs"].items()]
+    return out
+
+
+def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str]:
+    columns = {name for s in summaries for name, _ in s.columns}
+    names = {s.name for s in extras.provenance.stages}
+    out = ["", "## Limitations", "",
+           "- Solutions and answers come from the source data and from models; none was checked by a person."]
+    scored = {"pass_rate", "ensemble_acc", "difficulty_z", "irt_beta"} & columns
+    if scored or {"llm_filter", "difficulty_scorer"} & names:
+        out.append("- Pass rates and difficulty scores are measured with the models listed above, on this pool: "
+                   "they rank rows against each other and are not absolute difficulty.")
+    if "llm_filter" in names:
+        out.append("- Correctness was decided by math-verify and LLM judges, which can be wrong on unusual "
+                   "answer forms.")
+    if extras.export and extras.export["split_rule"] != "no validation split":
+        out.append("- The validation split is a hash-chosen sample of the same distribution, not a held-out benchmark.")
+    if not any("decontam" in n for n in names):
+        out.append("- Not decontaminated against public benchmarks by this pipeline.")
+    return out
+
+
+def _body(summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras) -> str:
+    out = [f"# {front['pretty_name']}", "", _description(summaries, opts, front, extras), ""]
+    out += ["## Configs and splits", "", "| config | split | rows |", "| --- | --- | ---: |"]
+    out += [f"| `{s.name}` | {split} | {rows:,} |" for s in summaries for split, rows in s.rows.items()]
     for s in summaries:
-        out += ["", f"### `{s.name}`", "", "| column | type |", "| --- | --- |"]
-        out += [f"| `{col}` | `{dtype}` |" for col, dtype in s.columns]
-        out += ["", "Load it:", "", "```python", load_snippet(repo_id, s.name, split).rstrip(), "```"]
+        out += ["", f"### `{s.name}`", "", "| field | type | meaning |", "| --- | --- | --- |"]
+        out += [f"| `{col}` | `{dtype}` | {_cell(meaning(col))} |" for col, dtype in s.columns]
+        for split in s.splits:
+            snippet = load_snippet(opts.repo_id, s.name, split).rstrip()
+            out += ["", f"Load the {split} split:", "", "```python", snippet, "```"]
         if s.example is not None:
             example = json.dumps(_truncate(s.example), ensure_ascii=False, indent=2, default=str)
             out += ["", "Example record:", "", "```json", example, "```"]
-    if (root / HISTOGRAM).exists():
-        out += ["", "## Lengths", "", f"![length histogram]({HISTOGRAM})"]
-    provenance = _provenance(root)
-    if provenance:
-        out += ["", "## Provenance", "", "| stats file | stage | details |", "| --- | --- | --- |"]
-        out += [f"| `{path}` | {stage} | {details.replace('|', '/')} |" for path, stage, details in provenance]
+        if s.name in extras.rendered:
+            text = extras.rendered[s.name].rstrip()
+            if len(text) > _RENDERED_CHARS:
+                text = text[:_RENDERED_CHARS] + f"... [{len(text):,} chars]"
+            out += ["", "An exported row through the chat template it was checked with:", "", "```text", text, "```"]
+    out += _made(extras)
+    plots = [(c, p) for c, paths in extras.plots.items() for p in paths]
+    if plots:
+        out += ["", "## Distributions", ""]
+        out += [f"![{Path(p).stem.replace('.', ' ')}]({p})" for _, p in plots]
+    out += _limitations(summaries, extras)
+    if opts.citation:
+        out += ["", "## Citation", "", "```bibtex", opts.citation.strip(), "```"]
     return "\n".join(out)

@@ -42,9 +42,11 @@ def publishable(value: Any, root: Path) -> Any:
     return value
 
 
-def published_json(path: Path, root: Path) -> Any:
-    """A stats file as it may be published: its JSON, absolute paths made relative to ``root``."""
+def published_json(path: Path, root: Path | None) -> Any:
+    """A stats file as it may be published: its JSON, absolute paths made relative to ``root``
+    (``root=None``: as written, for reading, never for publishing)."""
     try:
-        return publishable(orjson.loads(path.read_bytes()), root)
+        data = orjson.loads(path.read_bytes())
+        return data if root is None else publishable(data, root)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None

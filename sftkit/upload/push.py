@@ -23,7 +23,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from sftkit.data.errors import InputError
 from sftkit.engines.hub import one_line
-from sftkit.upload.card import HISTOGRAM
+from sftkit.export.dataset_info import DATASET_INFO
+from sftkit.upload.card import LEGACY_HISTOGRAM, PLOTS_DIR
 from sftkit.upload.convert import sha256_file
 from sftkit.upload.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.local_paths import published_json
@@ -44,16 +45,19 @@ class UploadPlan:
 def owned(rel: str, configs: Collection[str], sources: bool) -> bool:
     """Whether ``rel`` (a local or Hub path) is ours to upload, and to delete from the Hub once the folder no
     longer has it: the Parquet under data/<config>/ for ``configs`` (the folder's and those the Hub card lists
-    as ours), the histogram, and with --include-sources (``sources``) the original data files and their stats
-    of those configs. The card (README.md) is uploaded but never deleted; anything else on the Hub, such as
-    Parquet that ``push_to_hub`` wrote directly under data/ or a config we never published, is left alone."""
+    as ours), the plots, LLaMA-Factory's dataset_info.json, and with --include-sources (``sources``) the
+    original data files and their stats of those configs. The card (README.md) is uploaded but never deleted;
+    anything else on the Hub, such as Parquet that ``push_to_hub`` wrote directly under data/ or a config we
+    never published, is left alone."""
     path = PurePosixPath(rel)
     if not path.parts or is_scratch(path):
         return False
     if path.parts[0] == DATA_DIR:
         return len(path.parts) > 2 and path.parts[1] in configs and path.suffix == ".parquet"
+    if path.parts[0] == PLOTS_DIR:
+        return len(path.parts) == 2 and path.suffix == ".png"
     if len(path.parts) == 1:
-        return rel == HISTOGRAM
+        return rel in (LEGACY_HISTOGRAM, DATASET_INFO)
     return (sources and path.parts[0] in configs and not path.name.endswith(".rejects.jsonl")
             and (path.suffix in SOURCE_SUFFIXES or path.name.endswith(".stats.json")))
 

@@ -1,0 +1,1 @@
+"""Stage outputs as training-ready SFT data: chat formats, balanced reasoning, stable splits."""

@@ -1,0 +1,124 @@
+"""Export one config: read its stage outputs, format each row, quarantine bad ones, split, write Parquet.
+
+Writes ``data/<config>/train.parquet`` (and ``validation.parquet`` when a split is asked for) and
+``<config>.rejects.jsonl`` beside the folder's data, each atomically; any other Parquet under
+``data/<config>/`` (an earlier conversion's) is removed, so the config holds exactly this export.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from sftkit.data.atomic import atomic_path, dumps_line
+from sftkit.data.errors import InputError
+from sftkit.data.writers import write_lines
+from sftkit.export.formats import FormatOptions, assistant_text, to_record, turn
+from sftkit.export.reasoning import RowError
+from sftkit.export.splits import TRAIN, VALIDATION, SplitOptions, uniform, validation_mask
+from sftkit.upload.convert import STAGING, read_tables
+from sftkit.upload.field_docs import KEEP_BY_DEFAULT
+from sftkit.upload.layout import DATA_DIR, SourceFile
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formatting: FormatOptions
+    split: SplitOptions
+    id_field: str = "id"
+    keep: tuple[str, ...] | None = None  # None: the KEEP_BY_DEFAULT fields a row has
+
+
+@dataclass
+class ExportResult:
+    config: str
+    rows_in: int = 0
+    splits: dict[str, int] = field(default_factory=dict)  # split -> rows written
+    files: dict[str, str] = field(default_factory=dict)  # split -> Parquet path relative to the folder
+    reasons: Counter = field(default_factory=Counter)
+    rejects_file: str | None = None
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    first: list[dict[str, Any]] = field(default_factory=list)  # the first exported records
+
+    @property
+    def rejects(self) -> int:
+        return sum(self.reasons.values())
+
+
+def rejects_path(root: Path, config: str) -> Path:
+    return root / f"{config}.rejects.jsonl"
+
+
+def _kept(row: dict[str, Any], opts: ExportOptions, mapped: set[str]) -> dict[str, Any]:
+    names = opts.keep if opts.keep is not None else tuple(n for n in KEEP_BY_DEFAULT if n in row)
+    return {n: row.get(n) for n in names if n not in mapped}
+
+
+def _rows(sources: list[SourceFile]) -> Any:
+    for src in sources:
+        index = 0
+        for table in read_tables(src):
+            for row in table.to_pylist():
+                yield src, index, row
+                index += 1
+
+
+def export_config(root: Path, config: str, sources: list[SourceFile], opts: ExportOptions) -> ExportResult:
+    result = ExportResult(config)
+    staging = root / STAGING / f"{config}.export.jsonl"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    mapped = opts.formatting.fields.mapped()
+    draws, strata, lengths = [], [], []
+    with open(staging, "wb") as out, atomic_path(rejects_path(root, config)) as rejects_tmp, \
+            open(rejects_tmp, "wb") as rejects:
+        for src, index, row in tqdm(_rows(sources), desc=f"exporting {config}", unit="row", file=sys.stderr):
+            result.rows_in += 1
+            try:
+                question, reasoning, answer = turn(row, opts.formatting.fields)
+            except RowError as exc:
+                result.reasons[str(exc)] += 1
+                rejects.write(dumps_line({"location": f"{src.rel}: row {index}", "reason": str(exc), "record": row}))
+                continue
+            record = {**to_record(question, reasoning, answer, opts.formatting), **_kept(row, opts, mapped)}
+            row_id = row.get(opts.id_field)  # a row without an id is known by its question
+            draws.append(uniform(opts.split.seed, str(row_id) if row_id is not None else question))
+            if opts.split.stratify:
+                strata.append(str(row.get(opts.split.stratify)))
+            lengths.append(len(assistant_text(record)))
+            if len(result.first) < 3:
+                result.first.append(record)
+            out.write(dumps_line(record))
+    result.rejects_file = rejects_path(root, config).name if result.rejects else None
+    if not result.rejects:
+        rejects_path(root, config).unlink()
+    if not draws:
+        raise InputError(f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
+                         f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
+    result.lengths = np.asarray(lengths)
+    validation = validation_mask(np.asarray(draws), strata if opts.split.stratify else None, opts.split)
+    folder = root / DATA_DIR / config
+    for name, want in ((TRAIN, False), (VALIDATION, True)):
+        rows = int((validation == want).sum())
+        if rows or name == TRAIN:
+            path = folder / f"{name}.parquet"
+            write_lines(path, lambda want=want: (line for line, v in zip(_lines(staging), validation, strict=True)
+                                                 if v == want))
+            result.splits[name], result.files[name] = rows, path.relative_to(root).as_posix()
+    for stale in folder.rglob("*.parquet"):
+        if stale.relative_to(root).as_posix() not in result.files.values():
+            stale.unlink()
+    shutil.rmtree(root / STAGING, ignore_errors=True)
+    return result
+
+
+def _lines(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        yield from fh
+

@@ -1,0 +1,67 @@
+"""The export flags, shared by upload/export_sft.py and upload_data.py --format."""
+
+from __future__ import annotations
+
+import argparse
+
+from sftkit import cli
+from sftkit.data.errors import InputError
+from sftkit.export.build import ExportOptions
+from sftkit.export.formats import DEFAULT_FIELDS, FORMATS, FieldMap, FormatOptions
+from sftkit.export.reasoning import REASONING_MODES
+from sftkit.export.splits import SplitOptions
+
+
+def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
+    g = p.add_argument_group("SFT format (upload/export_sft.py)")
+    cli.add(g, "--format", choices=FORMATS, required=format_required,
+            help="messages (TRL/OpenAI), sharegpt or alpaca (LLaMA-Factory)"
+                 + ("" if format_required else "; unset: publish the stage outputs as they are"))
+    cli.add(g, "--reasoning", choices=REASONING_MODES, default="inline",
+            help="inline: <think>...</think> before the answer; field: a separate reasoning_content; drop")
+    cli.add(g, "--system-prompt", help="a system turn before every question")
+    for part, names in DEFAULT_FIELDS.items():
+        cli.add(g, f"--{part}-field",
+                help=f"input field of the {part} (default: the first present of {', '.join(names)})")
+    cli.add(g, "--id-field", default="id", help="row id the split hashes (a row without one: its question)")
+    cli.add(g, "--keep-fields", nargs="*", help="input fields kept beside each example (default: the ids, labels "
+                                                "and scores the stages write, where present); none: give it empty")
+    cli.add(g, "--val-fraction", type=float, help="share of rows for the validation split, chosen by hash")
+    cli.add(g, "--val-size", type=int, help="exact validation rows: the N smallest hashes")
+    cli.add(g, "--val-stratify", help="keep each value of this field at its share of the validation split")
+    cli.add(g, "--seed", type=int, default=0, help="seed of the split hash")
+    cli.add(g, "--tokenizer", help="render the first exported rows with this tokenizer's chat template (a check, "
+                                   "and the card's example)")
+
+
+def export_options(args: argparse.Namespace) -> ExportOptions | None:
+    """The export the flags ask for; None without --format."""
+    if args.format is None:
+        return None
+    if args.val_fraction is not None and args.val_size is not None:
+        raise InputError("--val-fraction and --val-size: give one")
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
+        raise InputError(f"--val-fraction {args.val_fraction}: must be in [0, 1)")
+    if args.val_size is not None and args.val_size < 0:
+        raise InputError(f"--val-size {args.val_size}: must be >= 0")
+    if args.val_stratify and args.val_fraction is None and args.val_size is None:
+        raise InputError("--val-stratify needs --val-fraction or --val-size")
+    fields = FieldMap(**{part: (given,) if (given := getattr(args, f"{part}_field")) else names
+                         for part, names in DEFAULT_FIELDS.items()})
+    return ExportOptions(FormatOptions(args.format, args.reasoning, args.system_prompt, fields),
+                         SplitOptions(args.val_fraction, args.val_size, args.val_stratify, args.seed),
+                         args.id_field, tuple(args.keep_fields) if args.keep_fields is not None else None)
+
+
+def split_rule(opts: ExportOptions) -> str:
+    """The split as the card states it."""
+    s = opts.split
+    if not s.wanted:
+        return "no validation split"
+    draw = f"sha256(seed={s.seed}, `{opts.id_field}`)"
+    if s.stratify:
+        share = f"{s.fraction:g} of the rows" if s.fraction else f"its share of {s.size:,} rows"
+        return f"validation = per value of `{s.stratify}`, {share} with the smallest {draw}"
+    if s.fraction:
+        return f"validation = the rows with {draw} < {s.fraction:g} (read as a number in [0, 1))"
+    return f"validation = the {s.size:,} rows with the smallest {draw}"
