@@ -51,8 +51,9 @@ def _load(root: Path, config: str) -> datasets.Dataset:
 
 
 def _run(root: Path, *extra: str, check: bool = True):
-    return run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "someone/my-set", "--dry-run", *extra,
-                      check=check)
+    license_ = () if "--license" in extra else ("--license", "cc-by-4.0")
+    return run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "someone/my-set", "--dry-run", *license_,
+                      *extra, check=check)
 
 
 def test_convert_unify_card_and_load_dataset(folder: Path) -> None:
@@ -70,7 +71,8 @@ def test_convert_unify_card_and_load_dataset(folder: Path) -> None:
     meta = card.data.to_dict()
     assert [c["config_name"] for c in meta["configs"]] == ["cot", "gen"]
     assert meta["license"] == "cc-by-4.0" and meta["size_categories"] == ["n<1K"] and meta["tags"] == ["sft", "math"]
-    assert "length_histogram.png" in card.text and (folder / "length_histogram.png").exists()
+    for config in ("cot", "gen"):  # a length histogram per config
+        assert f"plots/{config}.lengths.png" in card.text and (folder / "plots" / f"{config}.lengths.png").exists()
     assert "label_filter" in card.text  # provenance from a.jsonl.stats.json
     assert "a.jsonl.rejects.jsonl" not in proc.stdout  # side files are neither data nor uploaded
     snippets = [b.split("```", 1)[0] for b in card.text.split("```python\n")[1:]]
@@ -145,6 +147,10 @@ class FakeHub(HfApi):
             request = httpx2.Request("POST", "https://huggingface.co/api")
             raise HfHubHTTPError(f"{status} error", response=httpx2.Response(status, request=request))
 
+    def repo_exists(self, repo_id, **kwargs):
+        FakeHub.calls.append(("repo_exists", repo_id, kwargs))
+        return bool(FakeHub.remote)
+
     def create_repo(self, repo_id, **kwargs):
         FakeHub.calls.append(("create_repo", repo_id, kwargs))
         self._fail("create_repo")
@@ -182,7 +188,7 @@ def test_push_sends_only_changed_files_merges_front_matter_and_never_leaks_the_t
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setattr(upload_data, "HfApi", FakeHub)
     monkeypatch.setattr(push_module.time, "sleep", lambda s: None)
-    upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", "--dry-run"])
+    upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", "--dry-run", "--license", "mit"])
     hub_readme = tmp_path / "hub_README.md"
     hub_readme.write_text("---\nlicense: mit\ncustom_key: keep me\nconfigs:\n- config_name: old\n"
                           "  data_files: data/old/**/*.parquet\n"
@@ -216,8 +222,8 @@ def test_client_errors_are_not_retried(folder: Path, monkeypatch) -> None:
     monkeypatch.setattr(upload_data, "HfApi", FakeHub)
     FakeHub.calls, FakeHub.failures, FakeHub.remote = [], {"create_repo": [403]}, {}
     with pytest.raises(upload_data.InputError, match="creating the Hub repo failed: HTTP 403"):
-        upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set"])
-    assert [c[0] for c in FakeHub.calls] == ["create_repo"]
+        upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", "--license", "mit"])
+    assert [c[0] for c in FakeHub.calls] == ["repo_exists", "create_repo"]
     assert os.environ["HF_TOKEN"] == TOKEN
 
 
@@ -236,7 +242,8 @@ def _hub(monkeypatch, tmp_path: Path, readme: str | None = None, remote: tuple[s
 
 def _push(folder: Path, *extra: str) -> dict[str, str]:
     """Push ``folder``; the commit's operations, path -> kind."""
-    upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", *extra])
+    license_ = () if "--license" in extra else ("--license", "cc-by-4.0")
+    upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", *license_, *extra])
     commits = [c for c in FakeHub.calls if c[0] == "create_commit"]
     return {path: kind for kind, path in commits[-1][2]} if commits else {}
 
@@ -318,28 +325,25 @@ def test_the_users_card_keys_stay_unless_a_flag_sets_them(folder: Path, tmp_path
     _push(folder)
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
     assert (meta["language"], meta["tags"], meta["task_categories"]) == (["fr"], ["maths"], ["question-answering"])
-    assert meta["pretty_name"] == "Mon jeu" and "dataset_info" not in meta  # 7 rows, 1 column: not our data
+    assert meta["pretty_name"] == "Mon jeu"
+    assert [s["num_examples"] for s in meta["dataset_info"][0]["splits"]] == [51]  # ours, not the card's 7 rows
     assert [c["config_name"] for c in meta["configs"]] == ["cot", "gen"]
     _push(folder, "--tags", "sft", "math", "--pretty-name", "Ours")
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
     assert meta["tags"] == ["sft", "math"] and meta["pretty_name"] == "Ours" and meta["language"] == ["fr"]
 
 
-def test_dataset_info_that_still_matches_is_kept(folder: Path, tmp_path: Path, monkeypatch) -> None:
-    _run(folder)
-    cot = _load(folder, "cot")
-    info = yaml.safe_dump({"dataset_info": [{"config_name": "cot", "features": cot.features._to_yaml_list(),
+def test_dataset_info_is_computed_from_the_data(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    info = yaml.safe_dump({"dataset_info": [{"config_name": "cot", "features": [{"name": "id", "dtype": "int64"}],
                                              "splits": [{"name": "train", "num_examples": 51}]}]})
     _hub(monkeypatch, tmp_path, f"---\n{info}---\n")
     _push(folder)
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
-    assert [i["config_name"] for i in meta["dataset_info"]] == ["cot"]
+    cot = _load(folder, "cot")  # datasets reads the card's features: they must match the Parquet
+    assert [i["config_name"] for i in meta["dataset_info"]] == ["cot", "gen"]
+    assert meta["dataset_info"][0]["features"] == cot.features._to_yaml_list()
+    assert meta["dataset_info"][0]["splits"][0]["num_examples"] == len(cot) == 51
     assert meta["tags"] == ["sft"] and meta["language"] == ["en"]  # no user value: the defaults
-    retyped = info.replace("dtype: string", "dtype: int64", 1)  # same names and rows, another type: stale
-    assert retyped != info
-    _hub(monkeypatch, tmp_path, f"---\n{retyped}---\n")
-    _push(folder)
-    assert "dataset_info" not in DatasetCard.load(folder / "README.md").data.to_dict()
 
 
 def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
@@ -350,7 +354,7 @@ def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
     ops = _push(folder)
     added = sorted(p for p, kind in ops.items() if kind == "CommitOperationAdd")
     assert added == ["README.md", "data/cot/a.parquet", "data/cot/b.parquet", "data/cot/c.parquet",
-                     "data/gen/g.parquet", "length_histogram.png"]
+                     "data/gen/g.parquet", "plots/cot.lengths.png", "plots/gen.lengths.png"]
     assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == ["data/cot/gone.parquet"]
     card = ("---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
             "- config_name: notes\n  data_files: notes/*.json\n---\n")  # the user's own
@@ -378,7 +382,8 @@ def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: P
     assert sent["output"] == "gen/g.jsonl" and sent["settings"]["input"] == "seeds.jsonl"
     assert sent["settings"]["model"] == "tiny" and sent["settings"]["dataset"] == "nvidia/OpenMathReasoning"
     assert sent["settings"]["base_url"] == "http://127.0.0.1:8000/v1"
-    assert 'settings={"input": "seeds.jsonl", "model": "tiny"' in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "| `generate` | `g.jsonl` | → 1 | tiny |" in card and 'dataset="nvidia/OpenMathReasoning"' in card
     assert json.loads((folder / "gen" / "g.jsonl.stats.json").read_text()) == stats  # the local file is untouched
 
 
@@ -394,6 +399,6 @@ def test_no_network_is_retried_then_one_clear_line(folder: Path, monkeypatch, ca
     with pytest.raises(upload_data.InputError) as err:
         upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set"])
     message = str(err.value)
-    assert message.startswith("creating the Hub repo failed after 5 attempts: cannot reach the Hub (ConnectError")
+    assert message.startswith("checking the Hub repo failed after 5 attempts: cannot reach the Hub (ConnectError")
     assert "\n" not in message and TOKEN not in message
-    assert capsys.readouterr().err.count("creating the Hub repo: ConnectError") == 4
+    assert capsys.readouterr().err.count("checking the Hub repo: ConnectError") == 4

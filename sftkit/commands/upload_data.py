@@ -101,10 +101,15 @@ def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary],
     if not summaries:
         raise InputError(f"--dataset_path {root}: every data file is empty; nothing to publish")
     shutil.rmtree(root / PLOTS_DIR, ignore_errors=True)
-    field = None if export is not None else text_field(summaries, args.text_field)
+    if export is None:
+        text_field(summaries, args.text_field)  # a --text-field in no config is an error
     for s in summaries:
-        series = lengths.get(s.name) if export is not None else text_lengths(root, s, field) if field else None
-        extras.plots[s.name] = config_plots(root, s, series, "assistant text" if export is not None else field or "")
+        if export is not None:
+            series, what = lengths[s.name], "assistant text"
+        else:  # --text-field where the config has it, else the config's own longest text column
+            what = args.text_field if args.text_field in dict(s.columns) else text_field([s], None)
+            series = text_lengths(root, s, what) if what else None
+        extras.plots[s.name] = config_plots(root, s, series, what or "")
     return summaries, globs, extras
 
 
@@ -131,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "reading the Hub README")
             existing = DatasetCard.load(Path(readme)).data.to_dict()
         check_license(opts, existing)  # before the repo is created: a refused upload leaves nothing behind
-        if not exists:
-            with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
-                                                 exist_ok=True), "creating the Hub repo")
+        with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
+                                             exist_ok=True), "creating the Hub repo")
     card = build_card(root, summaries, globs, opts, extras, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
