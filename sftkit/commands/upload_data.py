@@ -23,6 +23,7 @@ from tqdm import tqdm
 from sftkit import cli, report, secrets
 from sftkit.data.atomic import write_bytes_atomic
 from sftkit.data.errors import InputError
+from sftkit.export.dataset_info import DATASET_INFO
 from sftkit.export.options import add_export_args, export_options
 from sftkit.export.publish import export_all, export_facts, split_globs
 from sftkit.upload.card import (
@@ -92,6 +93,7 @@ def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary],
         globs = split_globs(results)
         lengths = {r.config: r.lengths for r in results}
     else:
+        (root / DATASET_INFO).unlink(missing_ok=True)  # an earlier export's: it would describe other files
         files, removed = convert_all(root)
         report.print_table("conversion", ["source", "parquet", "rows", "status"], files)
         for path in removed:

@@ -1,0 +1,280 @@
+"""SFT export: real stage outputs in, Parquet read back by datasets.load_dataset, real chat templates, real cards."""
+
+import json
+import random
+import re
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from conftest import run_script
+from huggingface_hub import DatasetCard
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sftkit.export.formats import FieldMap, FormatOptions, to_record, turn
+from sftkit.export.reasoning import RowError
+from sftkit.export.splits import SplitOptions, uniform, validation_mask
+
+EXPORT = "upload/export_sft.py"
+UPLOAD = "upload/upload_data.py"
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _rows(n: int, start: int = 0) -> list[dict]:
+    """Seeds as the stages keep them: a `<think>` block in the solution (a third carry only its closing tag)."""
+    rows = []
+    for i in range(start, start + n):
+        opening = "" if i % 3 == 0 else "<think>\n"
+        rows.append({"id": f"r{i}", "problem": f"What is {i} + 1?", "expected_answer": str(i + 1),
+                     "generated_solution": f"{opening}{i} plus one.\n</think>\n\nThe answer is \\boxed{{{i + 1}}}.",
+                     "difficulty_z": (i % 7) / 3 - 1, "problem_source": "even" if i % 2 else "odd",
+                     "samples": [{"answer": "x"}]})
+    return rows
+
+
+BAD = [
+    ({"id": "b0", "problem": "Q?", "generated_solution": "<think>\nnever closes"}, "reasoning never closed"),
+    ({"id": "b1", "problem": "Q?", "generated_solution": "<think>\nall thought\n</think>\n\n"}, "empty answer"),
+    ({"id": "b2", "generated_solution": "42"}, "no question"),
+    ({"id": "b3", "problem": "Q?", "generated_solution": "A <think> dangling"}, "stray <think>"),
+]
+
+
+def _export(inp: Path, out: Path, *extra: str, check: bool = True):
+    return run_script(EXPORT, "--input", str(inp), "--output", str(out), "--license", "cc-by-4.0", *extra,
+                      check=check)
+
+
+def _load(out: Path, *args: str) -> datasets.DatasetDict:
+    cache = out.parent / f"hf-cache-{len(list(out.parent.glob('hf-cache-*')))}"
+    return datasets.load_dataset(str(out), *args, cache_dir=str(cache))
+
+
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt", "alpaca"])
+def test_each_format_loads_with_load_dataset_and_bad_rows_are_quarantined(tmp_path: Path, fmt: str) -> None:
+    inp = _jsonl(tmp_path / "seeds.jsonl", _rows(40) + [row for row, _ in BAD])
+    out = tmp_path / "sft"
+    proc = _export(inp, out, "--format", fmt, "--val-fraction", "0.25", "--system-prompt", "Be brief.")
+    ds = _load(out)
+    assert set(ds) == {"train", "validation"} and len(ds["train"]) + len(ds["validation"]) == 40
+    assert 0 < len(ds["validation"]) < 20
+    row = next(r for r in ds["train"] if r["id"] in ("r3", "r6", "r9", "r12"))  # only </think>: opened for it
+    i = int(row["id"][1:])
+    expected = f"<think>\n{i} plus one.\n</think>\n\nThe answer is \\boxed{{{i + 1}}}."
+    if fmt == "messages":
+        assert row["messages"] == [{"role": "system", "content": "Be brief."},
+                                   {"role": "user", "content": f"What is {i} + 1?"},
+                                   {"role": "assistant", "content": expected}]
+        assert not (out / "dataset_info.json").exists()
+    else:
+        info = json.loads((out / "dataset_info.json").read_text())
+        assert set(info) == {"default", "default_validation"}
+        entry = info["default"]
+        train = datasets.load_dataset("parquet", data_files=str(out / entry["file_name"]),
+                                      cache_dir=str(tmp_path / "c2"))["train"]
+        assert len(train) == len(ds["train"]) and entry["formatting"] == fmt
+        assert set(entry["columns"].values()) <= set(train.column_names)  # every mapped column exists
+        first = train[0]
+        if fmt == "sharegpt":
+            tags = entry["tags"]
+            turns = first[entry["columns"]["messages"]]
+            assert [t[tags["role_tag"]] for t in turns] == [tags["user_tag"], tags["assistant_tag"]]
+            assert first[entry["columns"]["system"]] == "Be brief."
+            assert row["conversations"][1]["value"] == expected
+        else:
+            assert row["instruction"] == f"What is {i} + 1?" and row["input"] == "" and row["output"] == expected
+    assert "samples" not in ds["train"].column_names and row["difficulty_z"] is not None  # scores kept, blobs not
+    rejects = [json.loads(line) for line in (out / "default.rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 4 and "4" in proc.stdout
+    for (bad, reason), got in zip(BAD, rejects, strict=True):
+        assert reason in got["reason"] and got["record"]["id"] == bad["id"] and "seeds.jsonl: row" in got["location"]
+
+
+@pytest.mark.parametrize(("mode", "content", "extra"), [
+    ("inline", "<think>\nweigh it\n</think>\n\n4", {}),
+    ("field", "4", {"reasoning_content": "weigh it"}),
+    ("drop", "4", {}),
+])
+def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict) -> None:
+    for solution in ("<think>weigh it</think>4", "weigh it\n</think>\n4"):  # opened here, or by the template
+        record = to_record(*turn({"problem": "2+2?", "generated_solution": solution}, FieldMap()),
+                           FormatOptions("messages", mode))
+        assert record["messages"][-1] == {"role": "assistant", "content": content, **extra}
+    plain = to_record(*turn({"question": "2+2?", "answer": "4"}, FieldMap()), FormatOptions("alpaca", mode))
+    assert plain["output"] == "4"  # the generation stage's names, and no reasoning at all
+    separate = {"question": "2+2?", "answer": "4", "reasoning": "weigh it"}  # generation keeps it in its own field
+    assert to_record(*turn(separate, FieldMap()), FormatOptions("sharegpt", mode))["conversations"][1]["value"] == content
+
+
+@pytest.mark.parametrize(("row", "reason"), BAD + [
+    ({"problem": "Q?", "question": "x"}, "no solution or answer"),
+    ({"problem": 7, "generated_solution": "a"}, "is int, not text"),
+    ({"problem": "Q?", "answer": "4", "reasoning": "<think>x</think>"}, "holds a <think> tag"),
+])
+def test_unusable_rows_are_rejected_with_a_reason(row: dict, reason: str) -> None:
+    with pytest.raises(RowError, match=re.escape(reason)):
+        turn(row, FieldMap())
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=300, unique=True), st.integers(0, 5),
+       st.floats(0.05, 0.5), st.randoms(use_true_random=False))
+def test_split_is_stable_under_reordering_sharding_and_added_rows(ids, seed, fraction, rng) -> None:
+    opts = SplitOptions(fraction=fraction, seed=seed)
+
+    def split(rows: list[str]) -> dict[str, bool]:
+        return dict(zip(rows, validation_mask(np.array([uniform(seed, r) for r in rows]), None, opts), strict=True))
+
+    whole = split(ids)
+    shuffled = rng.sample(ids, len(ids))
+    assert split(shuffled) == whole
+    cut = rng.randrange(len(ids) + 1)
+    assert {**split(ids[:cut] or ["_"]), **split(ids[cut:] or ["_"])}.items() >= whole.items()  # shard by shard
+    more = split([*ids, *(f"new-{k}" for k in range(50))])
+    assert {k: more[k] for k in ids} == whole
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=5, max_size=200, unique=True), st.integers(0, 20),
+       st.integers(1, 30), st.randoms(use_true_random=False))
+def test_val_size_takes_exactly_n_and_added_rows_only_push_rows_out(ids, size, added, rng) -> None:
+    opts = SplitOptions(size=size, seed=3)
+
+    def split(rows: list[str]) -> dict[str, bool]:
+        return dict(zip(rows, validation_mask(np.array([uniform(3, r) for r in rows]), None, opts), strict=True))
+
+    whole = split(ids)
+    assert sum(whole.values()) == min(size, len(ids)) and split(rng.sample(ids, len(ids))) == whole
+    more = split([*ids, *(f"+{k}" for k in range(added))])
+    moved = [k for k in ids if more[k] != whole[k]]
+    assert len(moved) <= added and all(whole[k] and not more[k] for k in moved)
+
+
+def test_split_share_is_within_tolerance_and_strata_keep_theirs() -> None:
+    ids = [f"row-{k}" for k in range(20_000)]
+    draws = np.array([uniform(0, r) for r in ids])
+    share = validation_mask(draws, None, SplitOptions(fraction=0.1)).mean()
+    assert abs(share - 0.1) < 0.007  # 3.3 standard deviations of a binomial share at n=20,000
+    strata = ["rare" if k % 50 == 0 else "common" for k in range(len(ids))]  # 400 rare rows
+    mask = validation_mask(draws, strata, SplitOptions(fraction=0.1, stratify="source"))
+    rare = np.array([s == "rare" for s in strata])
+    assert mask[rare].sum() == 40 and mask[~rare].sum() == 1_960
+    sized = validation_mask(draws, strata, SplitOptions(size=101, stratify="source"))
+    assert sized.sum() == 101 and sized[rare].sum() == 2  # 101 * 400 / 20,000 = 2.02
+
+
+def test_rerun_reordered_with_added_rows_keeps_every_rows_split(tmp_path: Path) -> None:
+    rows = _rows(200)
+    _export(_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "one", "--format", "messages", "--val-fraction", "0.2",
+            "--seed", "7")
+    later = random.Random(1).sample(rows, len(rows)) + _rows(60, start=500)
+    _export(_jsonl(tmp_path / "b.jsonl", later), tmp_path / "two", "--format", "messages", "--val-fraction", "0.2",
+            "--seed", "7")
+    one, two = _load(tmp_path / "one"), _load(tmp_path / "two")
+    val_one, val_two = set(one["validation"]["id"]), set(two["validation"]["id"])
+    assert val_one and val_two & {r["id"] for r in rows} == val_one
+    strat = tmp_path / "strat"
+    _export(tmp_path / "a.jsonl", strat, "--format", "messages", "--val-fraction", "0.2", "--val-stratify",
+            "problem_source")
+    by_source = _load(strat)["validation"]["problem_source"]
+    assert by_source.count("odd") == by_source.count("even") == 20
+
+
+def _pipeline(demo_data: Path, tmp_path: Path) -> Path:
+    """The real label filter and length selector on the demo data, as a cluster would have run them; the demo
+    file itself stands for a download of a Hub dataset (its stats name the Hub id it came from)."""
+    seeds = tmp_path / "hub" / "openmath.jsonl"
+    seeds.parent.mkdir()
+    seeds.write_bytes(demo_data.read_bytes())
+    (tmp_path / "hub" / "openmath.jsonl.stats.json").write_text(json.dumps(
+        {"stage": "download", "input": "nvidia/OpenMathReasoning", "rows_in": 3_200_000, "records": 2000}))
+    run_script("selectors/label_filter.py", "--input", str(seeds), "--filter-by-pass-rate", "0.6",
+               "--output", str(tmp_path / "filtered.jsonl"))
+    run_script("selectors/length_selector.py", "--input", str(tmp_path / "filtered.jsonl"), "--total_samples", "120",
+               "--num_bins", "4", "--output", str(tmp_path / "selected.jsonl"))
+    return tmp_path / "selected.jsonl"
+
+
+def test_the_card_tells_how_the_data_was_made(demo_data: Path, tmp_path: Path) -> None:
+    selected = _pipeline(demo_data, tmp_path)
+    out = tmp_path / "dataset"
+    (tmp_path / "cite.bib").write_text("@misc{ours, title={Our set}}\n")
+    _export(selected, out, "--format", "messages", "--val-fraction", "0.1", "--repo-id", "me/math-sft",
+            "--citation", f"@{tmp_path / 'cite.bib'}", "--tags", "sft", "math")
+    card = DatasetCard.load(out / "README.md")
+    meta = card.data.to_dict()
+    assert meta["license"] == "cc-by-4.0" and meta["source_datasets"] == ["nvidia/OpenMathReasoning"]
+    assert meta["configs"] == [{"config_name": "default", "data_files": [
+        {"split": "train", "path": "data/default/train.parquet"},
+        {"split": "validation", "path": "data/default/validation.parquet"}]}]
+    info = meta["dataset_info"][0]
+    ds = _load(out)
+    assert {s["name"]: s["num_examples"] for s in info["splits"]} == {k: len(v) for k, v in ds.items()}
+    assert sum(len(v) for v in ds.values()) == 120
+    assert meta["task_categories"] == ["text-generation"] and meta["language"] == ["en"]
+    assert meta["size_categories"] == ["n<1K"] and meta["tags"] == ["sft", "math"] and meta["pretty_name"] == "math sft"
+    text = card.text
+    filtered = json.loads((tmp_path / "filtered.jsonl.stats.json").read_text())["records"]
+    chain = f"3,200,000 → 2,000 → {filtered:,} → 120"
+    assert chain in text, text  # every stage, upstream first, with its rows in and out
+    assert text.index("`download`") < text.index("`label_filter`") < text.index("`length_selector`")
+    assert "| `messages` |" in text and "OpenAI/TRL" in text and "pass-rate label of a 72B model" in text
+    for split in ("train", "validation"):
+        assert f"load_dataset('me/math-sft', 'default', split='{split}')" in text
+    assert "(plots/default.lengths.png)" in text and (out / "plots" / "default.lengths.png").exists()
+    assert "## Limitations" in text and "@misc{ours, title={Our set}}" in text
+    assert str(tmp_path) not in card.content and "/tmp/" not in card.content
+
+
+def test_difficulty_histogram_and_hub_upload_plan_of_an_exported_folder(tmp_path: Path) -> None:
+    """upload_data.py --format: each config exported, the card lists train and validation, the plots and
+    LLaMA-Factory's dataset_info.json are uploaded."""
+    root = tmp_path / "ds"
+    _jsonl(root / "hard" / "a.jsonl", _rows(30))
+    _jsonl(root / "easy" / "b.jsonl", _rows(20, start=100))
+    proc = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit",
+                      "--format", "sharegpt", "--val-size", "5", "--reasoning", "field")
+    for name in ("dataset_info.json", "plots/hard.difficulty.png", "plots/easy.lengths.png",
+                 "data/hard/validation.parquet", "README.md"):
+        assert name in proc.stdout
+    meta = DatasetCard.load(root / "README.md").data.to_dict()
+    assert {c["config_name"]: [f["split"] for f in c["data_files"]] for c in meta["configs"]} == {
+        "easy": ["train", "validation"], "hard": ["train", "validation"]}
+    hard = _load(root, "hard")
+    assert (len(hard["train"]), len(hard["validation"])) == (25, 5)
+    assert hard["train"][0]["reasoning_content"].endswith("plus one.")  # --reasoning field: beside the answer
+    assert set(json.loads((root / "dataset_info.json").read_text())) == {"easy", "easy_validation", "hard",
+                                                                         "hard_validation"}
+    again = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit")
+    assert "converted" in again.stdout and not (root / "data" / "hard" / "validation.parquet").exists()
+    assert not (root / "dataset_info.json").exists()  # no longer describes the data
+
+
+@pytest.mark.parametrize("script", [EXPORT, UPLOAD])
+def test_no_license_stops_with_one_line_unless_unknown_on_purpose(tmp_path: Path, script: str) -> None:
+    inp = _jsonl(tmp_path / "ds" / "cfg" / "a.jsonl", _rows(5))
+    args = (["--input", str(inp), "--output", str(tmp_path / "out"), "--format", "alpaca"] if script == EXPORT
+            else ["--dataset_path", str(tmp_path / "ds"), "--repo_id", "me/set", "--dry-run"])
+    proc = run_script(script, *args, check=False)
+    assert proc.returncode == 2 and "--license is required" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+    run_script(script, *args, "--license", "unknown")
+
+
+def test_exported_rows_render_in_the_tiny_models_qwen3_style_template(tmp_path: Path, tiny_model: Path) -> None:
+    inp = _jsonl(tmp_path / "seeds.jsonl", _rows(6))
+    for mode in ("field", "inline"):
+        out = tmp_path / mode
+        _export(inp, out, "--format", "messages", "--reasoning", mode, "--tokenizer", str(tiny_model))
+        text = DatasetCard.load(out / "README.md").text
+        rendered = text.split("```text\n", 1)[1].split("```", 1)[0]
+        assert rendered.startswith("<|im_start|>user\nWhat is 0 + 1?<|im_end|>\n<|im_start|>assistant\n<think>\n0 plus")
+        assert rendered.count("<think>") == rendered.count("</think>") == 1  # the template read reasoning_content
+        assert str(tiny_model) not in text
+    proc = _export(inp, tmp_path / "bad", "--format", "messages", "--tokenizer", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "--tokenizer" in proc.stderr and "Traceback" not in proc.stderr
