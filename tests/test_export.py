@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sftkit.export.formats import FieldMap, FormatOptions, to_record, turn
 from sftkit.export.reasoning import RowError
 from sftkit.export.splits import SplitOptions, uniform, validation_mask
+from sftkit.models.tiny import tiny_tokenizer
 
 EXPORT = "upload/export_sft.py"
 UPLOAD = "upload/upload_data.py"
@@ -110,10 +111,11 @@ def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict)
     plain = to_record(*turn({"question": "2+2?", "answer": "4"}, FieldMap()), FormatOptions("alpaca", mode))
     assert plain["output"] == "4"  # the generation stage's names, and no reasoning at all
     separate = {"question": "2+2?", "answer": "4", "reasoning": "weigh it"}  # generation keeps it in its own field
-    assert to_record(*turn(separate, FieldMap()), FormatOptions("sharegpt", mode))["conversations"][1]["value"] == content
+    sharegpt = to_record(*turn(separate, FieldMap()), FormatOptions("sharegpt", mode))
+    assert sharegpt["conversations"][1]["value"] == content
 
 
-@pytest.mark.parametrize(("row", "reason"), BAD + [
+@pytest.mark.parametrize(("row", "reason"), [*BAD,
     ({"problem": "Q?", "question": "x"}, "no solution or answer"),
     ({"problem": 7, "generated_solution": "a"}, "is int, not text"),
     ({"problem": "Q?", "answer": "4", "reasoning": "<think>x</think>"}, "holds a <think> tag"),
@@ -266,7 +268,8 @@ def test_no_license_stops_with_one_line_unless_unknown_on_purpose(tmp_path: Path
     run_script(script, *args, "--license", "unknown")
 
 
-def test_exported_rows_render_in_the_tiny_models_qwen3_style_template(tmp_path: Path, tiny_model: Path) -> None:
+def test_exported_rows_render_in_the_tiny_models_qwen3_style_template(tmp_path: Path) -> None:
+    tiny_model = tiny_tokenizer(tmp_path / "tiny")  # the tiny model's tokenizer and template, without training
     inp = _jsonl(tmp_path / "seeds.jsonl", _rows(6))
     for mode in ("field", "inline"):
         out = tmp_path / mode

@@ -14,6 +14,7 @@ import argparse
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}"
@@ -60,13 +61,11 @@ def _render(question: str, answer: str) -> str:
     return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n"
 
 
-def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
-    """Train and save a tiny chat model to ``path`` (a folder ``from_pretrained`` and vLLM load)."""
-    import torch
+def _tokenizer(spec: TinySpec, rng: random.Random) -> tuple[Any, list[str]]:
+    """The tokenizer, with its chat template, and the corpus it was trained on (the model's too)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    rng = random.Random(spec.seed)
     corpus = [_render(*(_seed_task(rng) if k % 4 == 3 else _example(rng))) for k in range(4000)]
     corpus += ["Solve the problem. Put the final answer in \\boxed{}. Reply with JSON: "
                '{"question": "...", "answer": "..."}. VERDICT: yes no. Gold answer: candidate.'] * 20
@@ -77,6 +76,23 @@ def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                   bos_token=None, chat_template=CHAT_TEMPLATE)
+    return tok, corpus
+
+
+def tiny_tokenizer(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
+    """Save the tiny model's tokenizer and chat template alone (seconds, no torch): for template checks."""
+    path = Path(path)
+    _tokenizer(spec, random.Random(spec.seed))[0].save_pretrained(path)
+    return path
+
+
+def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
+    """Train and save a tiny chat model to ``path`` (a folder ``from_pretrained`` and vLLM load)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    rng = random.Random(spec.seed)
+    tok, corpus = _tokenizer(spec, rng)
     torch.manual_seed(spec.seed)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=spec.hidden * 2,
                          num_hidden_layers=spec.layers, num_attention_heads=spec.heads,

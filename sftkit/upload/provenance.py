@@ -25,10 +25,10 @@ _ROWS_OUT = ("kept", "selected", "records", "items")
 _RESULTS = ("rejects", "duplicate_ids", "valid_rows", "second_pass_rows", "unanswered", "no_difficulty_z",
             "after_filters", "truncated", "ensemble_acc_mean")
 # not settings: inputs, results, timings, per-bin tables, provenance blocks shown elsewhere
-_NOT_SETTINGS = {*_RESULTS, "irt_beta_range", "stage", "output", "input", "scores", "source", "settings", "data", "passes", "provenance",
-                 "prompts", "chat", "counts", "bins", "sort", "shard_seconds", "worker_seconds", "merge_seconds",
-                 "seconds", "duplicate_id_examples", "rejects_file", "all_records_to", "models", "model",
-                 "fields", "prompt_sha256", "prompt_file", *_ROWS_IN, *_ROWS_OUT}
+_NOT_SETTINGS = {*_RESULTS, "irt_beta_range", "stage", "output", "input", "scores", "source", "settings", "data",
+                 "passes", "provenance", "prompts", "chat", "counts", "bins", "sort", "shard_seconds", "worker_seconds",
+                 "merge_seconds", "seconds", "duplicate_id_examples", "rejects_file", "all_records_to", "models",
+                 "model", "fields", "prompt_sha256", "prompt_file", *_ROWS_IN, *_ROWS_OUT}
 
 
 @dataclass
