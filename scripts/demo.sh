@@ -43,7 +43,7 @@ echo "== 7. pick 12 of them by difficulty, leaning hard, with every original fie
 "$PY" selectors/difficulty_selector.py --scores "$OUT/difficulty.jsonl" --input "$OUT/selected_seeds.json" \
     --total-samples 12 --num-bins 3 --target hard --output "$OUT/difficulty_selected.jsonl"
 
-echo "== 8. a ready-to-push dataset folder: Parquet, dataset card, dry-run upload"
+echo "== 8. a training-ready dataset folder: messages with a validation split, Parquet, full card, dry-run upload"
 DS=$OUT/dataset
 mkdir -p "$DS/filtered" "$DS/seeds" "$DS/generated" "$DS/llm_filtered" "$DS/hard_seeds"
 cp "$OUT/filtered.jsonl" "$OUT/filtered.jsonl.stats.json" "$DS/filtered/"
@@ -52,8 +52,8 @@ cp "$OUT/generated.jsonl" "$OUT/generated.jsonl.stats.json" "$DS/generated/"
 cp "$OUT/llm_filtered.full.jsonl" "$OUT/llm_filtered.jsonl.stats.json" "$DS/llm_filtered/"
 cp "$OUT/difficulty_selected.jsonl" "$OUT/difficulty_selected.jsonl.stats.json" "$DS/hard_seeds/"
 "$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
-    --tags sft math synthetic --dry-run
+    --tags sft math synthetic --format messages --val-fraction 0.2 --tokenizer "$MODEL" --dry-run
 
 echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json (+ .lengths.png), generated.jsonl,"
 echo "llm_filtered.jsonl (+ .full.jsonl), difficulty.jsonl (+ .responses.jsonl, .difficulty.png),"
-echo "difficulty_selected.jsonl, dataset/ (README.md card)"
+echo "difficulty_selected.jsonl, dataset/ (train/validation Parquet per config, README.md card, plots/)"

@@ -23,7 +23,7 @@ from sftkit.export.publish import export_all, export_facts, split_globs
 from sftkit.upload.card import PLOTS_DIR, CardExtras, build_card, check_license, config_plots, summarize
 from sftkit.upload.card_args import add_card_args, card_options
 from sftkit.upload.layout import SOURCE_SUFFIXES, SourceFile
-from sftkit.upload.provenance import trace
+from sftkit.upload.provenance import chain, trace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     stats = [p for s in sources if (p := s.path.with_name(s.path.name + ".stats.json")).is_file()]
     extras = CardExtras(trace(stats, root))
+    extras.chains = {args.config: chain(extras.provenance.stages)}
     results, extras.rendered = export_all(root, {args.config: sources}, export, args.tokenizer)
     extras.export = export_facts(results, export)
     globs = split_globs(results)
     summary = summarize(root, args.config, globs[args.config])
+    if not summary.files:
+        raise InputError(f"--input {' '.join(args.input)}: no rows; nothing to export")
     shutil.rmtree(root / PLOTS_DIR, ignore_errors=True)
     extras.plots[args.config] = config_plots(root, summary, results[0].lengths, "assistant text")
     card = build_card(root, [summary], globs, opts, extras, None)

@@ -41,7 +41,7 @@ from sftkit.upload.card import (
 from sftkit.upload.card_args import add_card_args, card_options
 from sftkit.upload.convert import Manifest, convert_config, forget_missing
 from sftkit.upload.layout import discover, original_readme
-from sftkit.upload.provenance import stats_files, trace
+from sftkit.upload.provenance import chain, stats_files, trace
 from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
 
 
@@ -87,6 +87,7 @@ def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary],
     configs = discover(root)
     export = export_options(args)
     extras = CardExtras(trace(stats_files(root), root))
+    extras.chains = {name: chain(trace(stats_files(root / name), root).stages) for name in configs}
     if export is not None:
         results, extras.rendered = export_all(root, configs, export, args.tokenizer)
         extras.export = export_facts(results, export)

@@ -71,9 +71,17 @@ def _rows(sources: list[SourceFile]) -> Any:
 
 
 def export_config(root: Path, config: str, sources: list[SourceFile], opts: ExportOptions) -> ExportResult:
-    result = ExportResult(config)
+    """The formatted rows are staged as JSONL (a hidden scratch folder), then written split by split."""
     staging = root / STAGING / f"{config}.export.jsonl"
     staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export(root, config, sources, opts, staging)
+    finally:
+        shutil.rmtree(root / STAGING, ignore_errors=True)
+
+
+def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOptions, staging: Path) -> ExportResult:
+    result = ExportResult(config)
     mapped = opts.formatting.fields.mapped()
     draws, strata, lengths = [], [], []
     with open(staging, "wb") as out, atomic_path(rejects_path(root, config)) as rejects_tmp, \
@@ -98,12 +106,15 @@ def export_config(root: Path, config: str, sources: list[SourceFile], opts: Expo
     result.rejects_file = rejects_path(root, config).name if result.rejects else None
     if not result.rejects:
         rejects_path(root, config).unlink()
+    folder = root / DATA_DIR / config
+    if not result.rows_in:  # nothing to publish: reported as empty, and the config is left off the card
+        shutil.rmtree(folder, ignore_errors=True)
+        return result
     if not draws:
         raise InputError(f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
                          f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
     result.lengths = np.asarray(lengths)
     validation = validation_mask(np.asarray(draws), strata if opts.split.stratify else None, opts.split)
-    folder = root / DATA_DIR / config
     for name, want in ((TRAIN, False), (VALIDATION, True)):
         rows = int((validation == want).sum())
         if rows or name == TRAIN:
@@ -114,7 +125,6 @@ def export_config(root: Path, config: str, sources: list[SourceFile], opts: Expo
     for stale in folder.rglob("*.parquet"):
         if stale.relative_to(root).as_posix() not in result.files.values():
             stale.unlink()
-    shutil.rmtree(root / STAGING, ignore_errors=True)
     return result
 
 

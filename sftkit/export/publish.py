@@ -31,7 +31,7 @@ def export_all(root: Path, configs: dict[str, list[SourceFile]], opts: ExportOpt
     each rendered through its chat template (config -> the first rendering, for the card)."""
     _drop_conversions(root, set(configs))
     results = [export_config(root, name, sources, opts) for name, sources in configs.items()]
-    rendered = {r.config: render_rows(tokenizer, r.first)[0] for r in results if tokenizer}
+    rendered = {r.config: render_rows(tokenizer, r.first)[0] for r in results if tokenizer and r.first}
     fmt = opts.formatting.format
     info = root / DATASET_INFO
     if fmt in ("sharegpt", "alpaca"):
@@ -44,7 +44,7 @@ def export_all(root: Path, configs: dict[str, list[SourceFile]], opts: ExportOpt
                        [(r.config, r.rows_in, r.splits.get(TRAIN, 0), r.splits.get(VALIDATION, 0), r.rejects,
                          r.rejects_file or "-") for r in results])
     for r in results:
-        if opts.split.wanted and not r.splits.get(VALIDATION):
+        if opts.split.wanted and r.splits and not r.splits.get(VALIDATION):
             print(f"note: config {r.config!r} has no validation rows ({r.splits.get(TRAIN, 0):,} rows in all)")
     return results, rendered
 

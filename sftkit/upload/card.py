@@ -80,6 +80,7 @@ class CardExtras:
     provenance: Provenance
     plots: dict[str, list[str]] = field(default_factory=dict)  # config -> plot paths relative to the folder
     rendered: dict[str, str] = field(default_factory=dict)  # config -> an example through a chat template
+    chains: dict[str, str] = field(default_factory=dict)  # config -> its rows stage by stage, "3,200 → 566 → 12"
     export: dict[str, Any] | None = None  # format, reasoning, split rule, per-config counts
 
 
@@ -237,12 +238,6 @@ def build_card(root: Path, summaries: list[ConfigSummary], split_globs: dict[str
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n")
 
 
-def _chain(stages: list[Any]) -> str:
-    counts = [stages[0].rows_in] if stages and stages[0].rows_in is not None else []
-    counts += [s.rows_out for s in stages if s.rows_out is not None]
-    return " → ".join(f"{n:,}" for n in counts)
-
-
 def _description(summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras) -> str:
     if opts.description:
         return opts.description.strip()
@@ -254,8 +249,9 @@ def _description(summaries: list[ConfigSummary], opts: CardOptions, front: dict[
         text += " from " + ", ".join(f"[`{s}`](https://huggingface.co/datasets/{s})" for s in sources)
     stages = extras.provenance.stages
     if stages:
-        text += ": " + " → ".join(f"`{s.name}`" for s in stages) + f" ({_chain(stages)} rows)"
-    return text + "."
+        text += ": " + " → ".join(f"`{s.name}`" for s in stages)
+    chains = [c for c in extras.chains.values() if c]
+    return text + (f" ({chains[0]} rows)." if len(extras.chains) == 1 and chains else ".")
 
 
 def _cell(text: str) -> str:
@@ -266,8 +262,9 @@ def _made(extras: CardExtras) -> list[str]:
     stages = extras.provenance.stages
     out = ["", "## How it was made", ""]
     if stages:
-        out += [f"Rows through the pipeline: {_chain(stages)}.", "",
-                "| # | stage | output | rows in → out | models | sampling | settings |",
+        out += ["Rows through the stages behind each config:", ""]
+        out += [f"- `{c}`: {chain}" for c, chain in extras.chains.items() if chain]
+        out += ["", "| # | stage | output | rows in → out | models | sampling | settings |",
                 "| ---: | --- | --- | --- | --- | --- | --- |"]
         for k, s in enumerate(stages, 1):
             flow = f"{s.rows_in:,} → " if s.rows_in is not None else "→ "
@@ -277,8 +274,9 @@ def _made(extras: CardExtras) -> list[str]:
         counted = [s for s in stages if s.counts]
         if counted:
             out += ["", "Counts each stage recorded:", ""]
-            out += [f"- `{s.name}` (`{s.output}`): " + _cell(", ".join(f"{k}: {v:,}" if isinstance(v, int) else
-                                                                       f"{k}: {v}" for k, v in s.counts.items()))
+            out += [f"- `{s.name}` (`{s.output}`): " + ", ".join(f"`{_cell(k)}` {v:,}" if isinstance(v, int) else
+                                                                f"`{_cell(k)}` {_cell(str(v))}"
+                                                                for k, v in s.counts.items())
                     for s in counted]
     else:
         out.append("No stage provenance (`*.stats.json`) was found next to the data.")
@@ -286,10 +284,14 @@ def _made(extras: CardExtras) -> list[str]:
         e = extras.export
         out += ["", f"Exported with `upload/export_sft.py`: format `{e['format']}`, reasoning `{e['reasoning']}`, "
                     f"{e['split_rule']}."]
-        out += [f"- `{c}`: {n['rows_in']:,} rows in, " + ", ".join(f"{rows:,} {split}" for split, rows in
-                                                                 n['splits'].items())
-                + (f", {n['rejects']:,} rejected ({_cell(json.dumps(n['reasons'], ensure_ascii=False))})"
-                   if n['rejects'] else ", none rejected") for c, n in e["configs"].items()]
+        for c, n in e["configs"].items():
+            if not n["rows_in"]:
+                out.append(f"- `{c}`: no rows (left out)")
+                continue
+            rejected = (f"{n['rejects']:,} rejected ({_cell(json.dumps(n['reasons'], ensure_ascii=False))})"
+                        if n["rejects"] else "none rejected")
+            out.append(f"- `{c}`: {n['rows_in']:,} rows in, "
+                       + ", ".join(f"{rows:,} {split}" for split, rows in n["splits"].items()) + f", {rejected}")
     return out
 
 

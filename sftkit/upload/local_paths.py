@@ -16,8 +16,9 @@ import orjson
 
 from sftkit.data.errors import InputError
 
-# an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL or a word ("a/b", "3/4")
-_ABSOLUTE = re.compile(r"(?<![\w.:/\\~-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
+# an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL, a word ("a/b", "3/4") or a closing
+# tag ("</answer>")
+_ABSOLUTE = re.compile(r"(?<![\w.:/\\~<-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
 
 
 def _relative(text: str, roots: tuple[str, ...]) -> str:

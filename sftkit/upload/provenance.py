@@ -9,6 +9,7 @@ looks like a Hub id (``nvidia/OpenMathReasoning``) is a source dataset. Everythi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ def _scalar_settings(stats: dict[str, Any]) -> list[str]:
         for k, v in scope.items():
             if k in _NOT_SETTINGS or v is None:
                 continue
+            if k.endswith("sampling"):  # shown in its own column
+                continue
             if isinstance(v, dict):  # one level of grouping, e.g. the label filter's `filter`
                 out += [f"{k2}={json.dumps(v2, ensure_ascii=False)}" for k2, v2 in v.items()
                         if v2 is not None and not isinstance(v2, dict | list) and k2 not in _NOT_SETTINGS]
@@ -125,11 +128,11 @@ def is_hub_id(name: str) -> bool:
 
 def trace(stats_files: list[Path], root: Path) -> Provenance:
     """Every stage behind ``stats_files``, upstream first, and the Hub datasets they started from."""
-    seen: dict[Path, Stage] = {}
+    seen: dict[bytes, Stage] = {}
     sources: list[str] = []
 
     def visit(path: Path) -> None:
-        key = path.resolve()
+        key = hashlib.sha256(path.read_bytes()).digest()  # a copied stats file (a dataset folder's) is the same stage
         if key in seen:
             return
         seen[key] = None  # type: ignore[assignment]  # a cycle (a stage reading its own output) stops here
@@ -150,5 +153,12 @@ def trace(stats_files: list[Path], root: Path) -> Provenance:
 
 
 def stats_files(root: Path) -> list[Path]:
-    """The stage stats a dataset folder holds next to its data (scratch folders aside)."""
+    """The stage stats a dataset folder (or one config's folder) holds next to its data (scratch folders aside)."""
     return [p for p in sorted(root.rglob("*.stats.json")) if not is_scratch(p.relative_to(root))]
+
+
+def chain(stages: list[Stage]) -> str:
+    """Rows stage by stage, upstream first: the first stage's rows in, then each stage's rows out."""
+    counts = [stages[0].rows_in] if stages and stages[0].rows_in is not None else []
+    counts += [s.rows_out for s in stages if s.rows_out is not None]
+    return " → ".join(f"{n:,}" for n in counts)
