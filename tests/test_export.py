@@ -281,3 +281,23 @@ def test_exported_rows_render_in_the_tiny_models_qwen3_style_template(tmp_path: 
         assert str(tiny_model) not in text
     proc = _export(inp, tmp_path / "bad", "--format", "messages", "--tokenizer", str(tmp_path), check=False)
     assert proc.returncode == 2 and "--tokenizer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--val-fraction", "0.1"], "--val-fraction: only with --format"),
+    (["--tokenizer", "x", "--reasoning", "drop"], "--reasoning, --tokenizer: only with --format"),
+    (["--format", "messages", "--keep-fields", "id", "messages"], "--keep-fields messages: the exported example"),
+    (["--format", "messages", "--val-fraction", "0.1", "--val-size", "3"], "give one"),
+    (["--format", "alpaca", "--val-stratify", "source"], "--val-stratify needs"),
+])
+def test_export_flags_that_would_be_ignored_or_clash_are_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    _jsonl(tmp_path / "ds" / "cfg" / "a.jsonl", _rows(5))
+    proc = run_script(UPLOAD, "--dataset_path", str(tmp_path / "ds"), "--repo_id", "me/set", "--dry-run",
+                      "--license", "mit", *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_validation_split_that_takes_every_row_is_an_error(tmp_path: Path) -> None:
+    proc = _export(_jsonl(tmp_path / "a.jsonl", _rows(5)), tmp_path / "out", "--format", "messages",
+                   "--val-size", "5", check=False)
+    assert proc.returncode == 2 and "would take all 5 exported rows" in proc.stderr

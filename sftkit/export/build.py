@@ -115,9 +115,12 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
                          f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
     result.lengths = np.asarray(lengths)
     validation = validation_mask(np.asarray(draws), strata if opts.split.stratify else None, opts.split)
+    if validation.all():
+        raise InputError(f"config {config!r}: the validation split would take all {len(draws):,} exported rows; "
+                         "give a smaller --val-size or --val-fraction")
     for name, want in ((TRAIN, False), (VALIDATION, True)):
         rows = int((validation == want).sum())
-        if rows or name == TRAIN:
+        if rows:
             path = folder / f"{name}.parquet"
             write_lines(path, lambda want=want: (line for line, v in zip(_lines(staging), validation, strict=True)
                                                  if v == want))

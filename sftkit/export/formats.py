@@ -14,6 +14,7 @@ from typing import Any
 from sftkit.export.reasoning import RowError, check_reasoning_field, inline, split_balanced
 
 FORMATS = ("messages", "sharegpt", "alpaca")
+FORMAT_COLUMNS = {"messages", "conversations", "system", "instruction", "input", "output", "reasoning_content"}
 
 # the stages' own names, first match wins: seeds keep `problem`/`generated_solution`/`expected_answer`,
 # generation and the difficulty scorer write `question`/`answer`

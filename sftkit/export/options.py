@@ -7,9 +7,14 @@ import argparse
 from sftkit import cli
 from sftkit.data.errors import InputError
 from sftkit.export.build import ExportOptions
-from sftkit.export.formats import DEFAULT_FIELDS, FORMATS, FieldMap, FormatOptions
+from sftkit.export.formats import DEFAULT_FIELDS, FORMAT_COLUMNS, FORMATS, FieldMap, FormatOptions
 from sftkit.export.reasoning import REASONING_MODES
 from sftkit.export.splits import SplitOptions
+
+# the export flags and their defaults: any other value without --format is a mistake, not ignored
+_EXPORT_DEFAULTS = {"reasoning": "inline", "system_prompt": None, "id_field": "id", "keep_fields": None,
+                    "val_fraction": None, "val_size": None, "val_stratify": None, "seed": 0, "tokenizer": None,
+                    **{f"{part}_field": None for part in DEFAULT_FIELDS}}
 
 
 def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
@@ -37,6 +42,9 @@ def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
 def export_options(args: argparse.Namespace) -> ExportOptions | None:
     """The export the flags ask for; None without --format."""
     if args.format is None:
+        given = [f"--{k.replace('_', '-')}" for k, v in _EXPORT_DEFAULTS.items() if getattr(args, k) != v]
+        if given:
+            raise InputError(f"{', '.join(given)}: only with --format (messages, sharegpt or alpaca)")
         return None
     if args.val_fraction is not None and args.val_size is not None:
         raise InputError("--val-fraction and --val-size: give one")
@@ -46,6 +54,9 @@ def export_options(args: argparse.Namespace) -> ExportOptions | None:
         raise InputError(f"--val-size {args.val_size}: must be >= 0")
     if args.val_stratify and args.val_fraction is None and args.val_size is None:
         raise InputError("--val-stratify needs --val-fraction or --val-size")
+    clash = set(args.keep_fields or ()) & FORMAT_COLUMNS
+    if clash:
+        raise InputError(f"--keep-fields {', '.join(sorted(clash))}: the exported example has such a column itself")
     fields = FieldMap(**{part: (given,) if (given := getattr(args, f"{part}_field")) else names
                          for part, names in DEFAULT_FIELDS.items()})
     return ExportOptions(FormatOptions(args.format, args.reasoning, args.system_prompt, fields),

@@ -25,6 +25,7 @@ from sftkit import report
 from sftkit.data.errors import InputError
 from sftkit.upload.field_docs import meaning
 from sftkit.upload.layout import DATA_DIR
+from sftkit.upload.local_paths import publishable
 from sftkit.upload.provenance import Provenance
 
 PLOTS_DIR = "plots"
@@ -234,7 +235,7 @@ def build_card(root: Path, summaries: list[ConfigSummary], split_globs: dict[str
     front["dataset_info"] = [_dataset_info(s) for s in summaries]
     data = DatasetCardData(**front)
     if body is None:
-        body = _body(summaries, opts, front, extras)
+        body = _body(root, summaries, opts, front, extras)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n")
 
 
@@ -314,7 +315,8 @@ def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str
     return out
 
 
-def _body(summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras) -> str:
+def _body(root: Path, summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any],
+          extras: CardExtras) -> str:
     out = [f"# {front['pretty_name']}", "", _description(summaries, opts, front, extras), ""]
     out += ["## Configs and splits", "", "| config | split | rows |", "| --- | --- | ---: |"]
     out += [f"| `{s.name}` | {split} | {rows:,} |" for s in summaries for split, rows in s.rows.items()]
@@ -325,7 +327,7 @@ def _body(summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, An
             snippet = load_snippet(opts.repo_id, s.name, split).rstrip()
             out += ["", f"Load the {split} split:", "", "```python", snippet, "```"]
         if s.example is not None:
-            example = json.dumps(_truncate(s.example), ensure_ascii=False, indent=2, default=str)
+            example = json.dumps(_truncate(publishable(s.example, root)), ensure_ascii=False, indent=2, default=str)
             out += ["", "Example record:", "", "```json", example, "```"]
         if s.name in extras.rendered:
             text = extras.rendered[s.name].rstrip()

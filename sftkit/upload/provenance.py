@@ -122,8 +122,17 @@ def _stats_file(name: str, near: Path) -> Path | None:
     return None
 
 
-def is_hub_id(name: str) -> bool:
-    return bool(_HUB_ID.match(name)) and Path(name).suffix not in SOURCE_SUFFIXES and not Path(name).exists()
+def _local_files(stats: dict[str, Any]) -> set[str]:
+    """The local files a stage hashed when it read them (a Hub dataset has a revision instead)."""
+    data = stats.get("settings", {}).get("data") if isinstance(stats.get("settings"), dict) else None
+    return set((data or {}).get("sha256") or {}) if isinstance(data, dict) else set()
+
+
+def is_hub_id(name: str, stats: dict[str, Any]) -> bool:
+    """``owner/name``, not a data file, not on this machine, and not a file the stage hashed as local."""
+    local = _local_files(stats)
+    return (bool(_HUB_ID.match(name)) and Path(name).suffix not in SOURCE_SUFFIXES and not Path(name).exists()
+            and not any(f == name or f.startswith(name.rstrip("/") + "/") for f in local))
 
 
 def trace(stats_files: list[Path], root: Path) -> Provenance:
@@ -141,7 +150,7 @@ def trace(stats_files: list[Path], root: Path) -> Provenance:
             upstream = _stats_file(name, path)
             if upstream is not None:
                 visit(upstream)
-            elif is_hub_id(name):
+            elif is_hub_id(name, raw):
                 sources.append(name)
         output = path.name.removesuffix(".stats.json")
         del seen[key]
