@@ -1,7 +1,7 @@
 #!/bin/bash
 # Convert a results folder to Parquet, write its card and push it to the Hub (CPU, one job).
 # The token comes from HF_TOKEN, keys.json or the login cache; it is never printed.
-#   sbatch slurm/run_upload.sh --dataset_path results/processed_dataset --repo_id you/sft-set
+#   sbatch slurm/run_upload.sh --dataset_path results/processed_dataset --repo_id you/sft-set --license cc-by-4.0
 #SBATCH --job-name=sftkit-upload
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=8G
