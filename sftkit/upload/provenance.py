@@ -60,12 +60,15 @@ def _inputs(stats: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(v for v in found if isinstance(v, str) and v))
 
 
-def _walk(value: Any, key: str = "") -> Any:
-    """(key, value) of every entry of a nested dict, depth first."""
+def _walk(value: Any) -> Any:
+    """(key, value) of every entry of nested dicts and lists (an LLM filter's judges), depth first."""
     if isinstance(value, dict):
         for k, v in value.items():
             yield k, v
-            yield from _walk(v, k)
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
 
 
 def _models(stats: dict[str, Any]) -> list[str]:
