@@ -45,11 +45,12 @@ echo "== 7. pick 12 of them by difficulty, leaning hard, with every original fie
 
 echo "== 8. a training-ready dataset folder: messages with a validation split, Parquet, full card, dry-run upload"
 DS=$OUT/dataset
+rm -rf "$DS"   # rebuilt from the stage outputs each run: nothing stale from an earlier demo
 mkdir -p "$DS/filtered" "$DS/seeds" "$DS/generated" "$DS/llm_filtered" "$DS/hard_seeds"
 cp "$OUT/filtered.jsonl" "$OUT/filtered.jsonl.stats.json" "$DS/filtered/"
 cp "$OUT/selected_seeds.json" "$OUT/selected_seeds.json.stats.json" "$DS/seeds/"
 cp "$OUT/generated.jsonl" "$OUT/generated.jsonl.stats.json" "$DS/generated/"
-cp "$OUT/llm_filtered.full.jsonl" "$OUT/llm_filtered.jsonl.stats.json" "$DS/llm_filtered/"
+cp "$OUT/llm_filtered.jsonl" "$OUT/llm_filtered.jsonl.stats.json" "$DS/llm_filtered/"   # the kept rows: training data
 cp "$OUT/difficulty_selected.jsonl" "$OUT/difficulty_selected.jsonl.stats.json" "$DS/hard_seeds/"
 "$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
     --tags sft math synthetic --format messages --val-fraction 0.2 --tokenizer "$MODEL" --dry-run
