@@ -97,6 +97,7 @@ def test_cluster_options_and_a_model_server_become_submit_options(tmp_path: Path
     ([{"stage": "label_filter"}, {"stage": "label_filter"}], "stage 2 (label_filter) field 'name': 'label_filter' "
                                                              "is already"),
     ([{"stage": "label_filter", "gpus": 2}], "stage 1 (label_filter) field 'gpus': unknown"),
+    ([{"stage": "label_filter", "time": 7200}], "stage 1 (label_filter) field 'time': must be a quoted string"),
 ])
 def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path, stages: list, message: str
                                                                    ) -> None:
@@ -138,13 +139,19 @@ def test_local_runs_the_recipe_and_a_rerun_skips_what_is_done(demo_data: Path, t
 
 
 def test_dry_run_submits_nothing(slurm: None, demo_data: Path, tmp_path: Path) -> None:
-    before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
     path = write_recipe(tmp_path / "r.yaml", cpu_stages(demo_data))
     proc = submit(tmp_path, "pipeline", str(path), "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == before
+    # Slurm keeps every job, ended ones too, for MinJobAge (10 minutes here): none was submitted from here
+    jobs = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout
+    assert f"WorkDir={tmp_path} " not in jobs and f"WorkDir={tmp_path}\n" not in jobs
     assert "--dependency=afterok:seeds.job --kill-on-invalid-dep=yes" in proc.stdout
     assert not (tmp_path / "run").exists()
+    submit(tmp_path, "pipeline", str(path))  # the same recipe for real: the check above would see it
+    jobs = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout
+    assert f"WorkDir={tmp_path} " in jobs
+    subprocess.run(["scancel", *(j for r in ("label_filter", "seeds", "upload")
+                                 for j in (record(tmp_path, r).get("array"), record(tmp_path, r)["last"]) if j)])
 
 
 def test_four_stages_with_a_tiny_model_run_on_slurm_to_a_dry_run_upload(slurm: None, demo_data: Path,

@@ -107,8 +107,9 @@ def _cluster(raw: dict[str, Any], where: str) -> dict[str, Any]:
             if not isinstance(value, dict) or "model" not in value or set(value) - set(SERVER_KEYS):
                 raise _fail(f"{where} field 'server'", f"must be a model name or a mapping with 'model' and "
                             f"optionally {', '.join(SERVER_KEYS[1:])}, not {value!r}")
-        elif not isinstance(value, str | int | float):
-            raise _fail(f"{where} field {key!r}", f"must be a string, not {value!r}")
+        elif not isinstance(value, str):  # YAML reads an unquoted 02:00:00 as the number 7200
+            raise _fail(f"{where} field {key!r}", f"must be a quoted string (e.g. \"02:00:00\", \"gpu:2\", \"64G\"), "
+                        f"not {value!r}")
         out[key] = value
     return out
 

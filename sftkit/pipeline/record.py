@@ -62,5 +62,5 @@ def done(recipe: Recipe, step: Step) -> bool:
 def rows(step: Step) -> tuple[Any, Any]:
     """(rows in, rows out) from the stage's stats, whichever names the stage uses."""
     stats = orjson.loads(stats_path(step).read_bytes())
-    first = lambda *keys: next((stats[k] for k in keys if stats.get(k) is not None), "?")  # noqa: E731
+    first = lambda *keys: next((stats[k] for k in keys if isinstance(stats.get(k), int)), 0)  # noqa: E731
     return first("rows_in", "rows_read", "items"), first("kept", "selected", "records", "items")

@@ -23,6 +23,7 @@ from typing import Any
 from sftkit import report
 from sftkit.data.errors import InputError
 from sftkit.pipeline import record
+from sftkit.pipeline.jobs import queued
 from sftkit.pipeline.plan import Step, relative_link
 from sftkit.pipeline.recipe import Recipe
 
@@ -100,11 +101,23 @@ def link_dataset(step: Step, dry_run: bool) -> None:
         link.symlink_to(text)
 
 
+def refuse_while_queued(recipe: Recipe, steps: list[Step]) -> None:
+    """A second submission while the first still runs would race it for the same shards."""
+    for step in steps:
+        rec = record.read(recipe, step) or {}
+        live = queued([j for j in (rec.get("array"), rec.get("last")) if j])
+        if live:
+            raise InputError(f"{recipe.where(step.spec)}: jobs {', '.join(sorted({j for j, _, _ in live}))} of an "
+                             "earlier submission are still queued or running; wait for them (slurm/submit.sh status "
+                             "RECIPE) or scancel them first")
+
+
 def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = False, local: bool = False) -> int:
     rows: list[tuple[str, ...]] = []
     after: str | None = None
     submitted: list[str] = []
     running = False  # once a stage runs, every later one does: its input may change
+    refuse_while_queued(recipe, steps)
     with tempfile.TemporaryDirectory(prefix="sftkit-pipeline-") as tmp:
         env = {**os.environ, "SFTKIT_PRINT_JOBIDS": "1", "SFTKIT_LOG_DIR": str(log_dir(recipe))}
         if dry_run:
@@ -140,9 +153,13 @@ def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = F
             print("\n".join(f"  {line}" if not line.startswith("  sbatch") else line
                             for line in text.splitlines() if not line.startswith("sftkit-jobs:")))
             if proc.returncode:
-                if submitted and not dry_run:
-                    subprocess.run(["scancel", *submitted], check=False)
-                    print(f"cancelled the jobs this run submitted: {' '.join(submitted)}", file=sys.stderr)
+                if not dry_run:
+                    if submitted:
+                        subprocess.run(["scancel", *submitted], check=False)
+                        print(f"cancelled the jobs this run submitted: {' '.join(submitted)}", file=sys.stderr)
+                    for sent in steps[:steps.index(step) + 1]:  # their records would name cancelled jobs
+                        if not record.done(recipe, sent):
+                            record.path_of(recipe, sent).unlink(missing_ok=True)
                 raise InputError(f"{recipe.where(step.spec)}: submitting failed (exit {proc.returncode}); "
                                  "nothing of this run is left queued")
             found = _parse_submit(text)

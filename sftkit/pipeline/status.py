@@ -9,7 +9,6 @@ an accounting database forget a job some minutes after it ends, so the marks dec
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from sftkit import report
 from sftkit.data.checkpoint import parts_dir
 from sftkit.orchestrate import missing_tasks
 from sftkit.pipeline import record
+from sftkit.pipeline.jobs import ended, queued
 from sftkit.pipeline.plan import Step
 from sftkit.pipeline.recipe import Recipe
 from sftkit.pipeline.run import SUBMIT
@@ -25,24 +25,10 @@ from sftkit.pipeline.run import SUBMIT
 
 @dataclass
 class State:
-    state: str  # not started, waiting, running, failed, cancelled, done, incomplete
+    state: str  # not started, waiting, pending, running, merging, failed, cancelled, changed, incomplete, done
     progress: str = ""
     log: str = ""
     notes: tuple[str, ...] = ()
-
-
-def _queued(jobs: list[str]) -> list[tuple[str, str, str]]:
-    """(job or task id, state, reason) of those still queued or running."""
-    out = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(jobs), "-o", "%i|%T|%r"],
-                         capture_output=True, text=True)
-    return [tuple(line.split("|", 2)) for line in out.stdout.splitlines() if line.count("|") == 2]
-
-
-def _ended(job: str) -> tuple[str, str]:
-    """(state, reason) Slurm still remembers of an ended job, else ("", "")."""
-    out = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
-    state, reason = re.search(r"JobState=(\S+)", out), re.search(r"Reason=(\S+)", out)
-    return (state.group(1) if state else ""), (reason.group(1) if reason else "")
 
 
 def last_error(log: Path) -> str:
@@ -88,25 +74,28 @@ def stage_state(recipe: Recipe, step: Step, before: State | None) -> State:
         return State("not started", progress)
     if record.done(recipe, step):
         rows_in, rows_out = record.rows(step)
-        return State("done", f"{rows_in} rows in, {rows_out} out", rec.get("merge_log") or rec.get("log", ""))
+        return State("done", f"{rows_in:,} rows in, {rows_out:,} out", rec.get("merge_log") or rec.get("log", ""))
+    if rec["settings"] != step.settings:
+        return State("changed", progress, "", ("the recipe's arguments differ from its last submission; "
+                                               "`pipeline` submits it again",))
     if rec.get("local"):
         return State("incomplete", progress, "", ("a --local run: run the same command again to resume",))
     jobs = [j for j in (rec.get("array"), rec.get("last")) if j]
-    queued = _queued(jobs) if jobs else []
+    queued_jobs = queued(jobs)
     log = rec.get("merge_log") or rec.get("log", "")
-    if queued:
-        states = {s for _, s, _ in queued}
+    if queued_jobs:
+        states = {s for _, s, _ in queued_jobs}
         if "RUNNING" in states or "COMPLETING" in states:
-            merging = all(job == rec.get("last") for job, s, _ in queued if s == "RUNNING") and shards
+            merging = all(job == rec.get("last") for job, s, _ in queued_jobs if s == "RUNNING") and shards
             return State("merging" if merging else "running", progress, rec.get("task_logs") or log)
-        reasons = {r for _, _, r in queued}
+        reasons = {r for _, _, r in queued_jobs}
         if "DependencyNeverSatisfied" in reasons:
             return State("cancelled", progress, log, ("a job it waits for failed",))
         waiting = "Dependency" in reasons
         return State("waiting" if waiting else "pending", progress, log, () if waiting else (", ".join(reasons),))
     if before and before.state in ("failed", "cancelled"):
         return State("cancelled", progress, log, ("the stage before it did not finish",))
-    state, reason = _ended(rec["last"]) if rec.get("last") else ("", "")
+    state, reason = ended(rec["last"]) if rec.get("last") else ("", "")
     if state == "COMPLETED" and step.output is None:  # the upload writes no stats
         return State("done", "", log)
     if state == "CANCELLED" and reason == "DependencyNeverSatisfied":
