@@ -108,8 +108,8 @@ def refuse_while_queued(recipe: Recipe, steps: list[Step]) -> None:
         live = queued([j for j in (rec.get("array"), rec.get("last")) if j])
         if live:
             raise InputError(f"{recipe.where(step.spec)}: jobs {', '.join(sorted({j for j, _, _ in live}))} of an "
-                             "earlier submission are still queued or running; wait for them (slurm/submit.sh status "
-                             "RECIPE) or scancel them first")
+                             f"earlier submission are still queued or running; wait for them (slurm/submit.sh status "
+                             f"{recipe.path}) or scancel them first")
 
 
 def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = False, local: bool = False) -> int:

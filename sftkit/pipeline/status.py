@@ -40,6 +40,12 @@ def last_error(log: Path) -> str:
     return (errors or lines or ["(empty log)"])[-1][:300]
 
 
+def _uploaded(log: Path) -> bool:
+    """The upload's log ends with its push (or dry-run) summary."""
+    return log.is_file() and bool(re.search(r"^(pushed to |dry run: \d+ files)", log.read_text(errors="replace"),
+                                            re.M))
+
+
 def _shards_done(step: Step) -> int:
     folder = parts_dir(step.output)
     return len(list(folder.glob("*.done"))) if folder.is_dir() else 0
@@ -96,8 +102,8 @@ def stage_state(recipe: Recipe, step: Step, before: State | None) -> State:
     if before and before.state in ("failed", "cancelled"):
         return State("cancelled", progress, log, ("the stage before it did not finish",))
     state, reason = ended(rec["last"]) if rec.get("last") else ("", "")
-    if state == "COMPLETED" and step.output is None:  # the upload writes no stats
-        return State("done", "", log)
+    if step.output is None and (state == "COMPLETED" or (not state and _uploaded(Path(log)))):
+        return State("done", "", log)  # the upload writes no stats: Slurm's word, else its log's last table
     if state == "CANCELLED" and reason == "DependencyNeverSatisfied":
         return State("cancelled", progress, log, ("the stage before it failed",))
     return _failed(step, rec)
