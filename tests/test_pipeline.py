@@ -98,6 +98,10 @@ def test_cluster_options_and_a_model_server_become_submit_options(tmp_path: Path
                                                              "is already"),
     ([{"stage": "label_filter", "gpus": 2}], "stage 1 (label_filter) field 'gpus': unknown"),
     ([{"stage": "label_filter", "time": 7200}], "stage 1 (label_filter) field 'time': must be a quoted string"),
+    ([{"stage": "label_filter"}, {"stage": "upload", "args": {"repo-id": "u/n"}}, {"stage": "length_selector"}],
+     "stage 3 (length_selector): it would read the output of 'upload', which has none"),
+    ([{"stage": "label_filter", "output": "a.jsonl"}, {"stage": "length_selector", "output": "a.jsonl"}],
+     "stage 2 (length_selector) field 'output': a.jsonl is already the output of stage 'label_filter'"),
 ])
 def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path, stages: list, message: str
                                                                    ) -> None:

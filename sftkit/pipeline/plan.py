@@ -75,6 +75,9 @@ def plan(recipe: Recipe) -> list[Step]:
                 for path in (Path(made), Path(f"{made}.stats.json")):
                     links[Path(given) / config / path.name] = path
         else:
+            if source and source.output is None and spec.input is None:
+                raise InputError(f"{where}: it would read the output of {source.spec.name!r}, which has none; "
+                                 "give it an 'input' or 'from'")
             given = spec.input or (source.output if source else None)
         injected = [flag, given] if given else []
         join = JOIN_FLAG.get(spec.stage)
@@ -89,6 +92,9 @@ def plan(recipe: Recipe) -> list[Step]:
                 what = "input" if name == flag else "output"
                 raise InputError(f"{where} field 'args': {name} is set by the recipe's wiring; give it as the "
                                  f"stage's '{what}' field instead")
+        same = next((s.spec.name for s in steps.values() if output and s.output == output), None)
+        if same:
+            raise InputError(f"{where} field 'output': {output} is already the output of stage {same!r}")
         step = Step(spec, [*injected, *spec.args], output, given, links)
         steps[spec.name] = previous = step
     return list(steps.values())
