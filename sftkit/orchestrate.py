@@ -31,6 +31,7 @@ class Stage:
 STAGES = {
     "label_filter": Stage("sftkit.commands.label_filter", "selectors/label_filter.py", True),
     "length_selector": Stage("sftkit.commands.length_selector", "selectors/length_selector.py", False),
+    "difficulty_selector": Stage("sftkit.commands.difficulty_selector", "selectors/difficulty_selector.py", False),
     "upload": Stage("sftkit.commands.upload_data", "upload/upload_data.py", False),
     "filter": Stage("sftkit.commands.llm_filter", "hpc/llm_filter.py", True),
     "generate": Stage("sftkit.commands.generate_from_seed", "hpc/generate_from_seed.py", True),

@@ -12,16 +12,29 @@
 #   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1); without
 #                       --shards, one job of W workers on W shards, merged by the job itself
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
+#   --after JOBID       start only once job JOBID has succeeded (sbatch --dependency=afterok:JOBID
+#                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run)
 #   --local             run here, without Slurm: same shards, markers, resume and merge
 #   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
+#   SFTKIT_PRINT_JOBIDS=1  end with a line `sftkit-jobs: array=ID last=ID` (array: - when none; last: the
+#                       job whose success means the stage is done, the merge or the single job)
 #   SFTKIT_SIGNAL_LEAD  seconds before the time limit that workers are told to save and requeue (default:
 #                       the scripts' --signal=B:USR1@120); it only needs to cover saving, not a request
+#
+#   slurm/submit.sh pipeline RECIPE.yaml [--dry-run] [--local]   every stage of a recipe (recipes/)
+#   slurm/submit.sh status RECIPE.yaml                           where each stage of it stands
 #
 # The merge job runs with --dependency=afterany and checks completeness itself, so one failed
 # task makes it fail, naming the shard, instead of leaving it pending forever.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+if [ "${1:-}" = pipeline ] || [ "${1:-}" = status ]; then  # whole recipes: sftkit/pipeline/
+  # shellcheck source=slurm/lib.sh
+  source "$ROOT/slurm/lib.sh"
+  sftkit_activate
+  exec "$PYTHON" -m sftkit.pipeline "$@"
+fi
 
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
 ORIGINAL=("$@")
@@ -32,6 +45,7 @@ while [ $# -gt 0 ]; do
     --max-parallel) MAXPAR=$2; shift ;;
     --workers-per-task) WORKERS=$2; shift ;;
     --missing-only) MISSING=1 ;;
+    --after) SBATCH_ARGS+=(--dependency="afterok:$2" --kill-on-invalid-dep=yes); shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
     *) if [ -z "$STAGE" ]; then STAGE=$1; else SBATCH_ARGS+=("$1"); fi ;;
@@ -52,10 +66,12 @@ sftkit_activate
 orchestrate() { "$PYTHON" -m sftkit.orchestrate "$@"; }
 SCRIPT=$(orchestrate script "$STAGE")
 
-resubmit="$0"
-for arg in "${ORIGINAL[@]}"; do
+resubmit="$0" skip=0 past=0
+for arg in "${ORIGINAL[@]}"; do  # without --after: by the time shards need a rerun, that job is long over
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  if [ "$past" = 0 ] && [ "$arg" = "--after" ]; then skip=1; continue; fi
   [ "$arg" = "--missing-only" ] && continue
-  [ "$arg" = "--" ] && resubmit+=" --missing-only"
+  [ "$arg" = "--" ] && { resubmit+=" --missing-only"; past=1; }
   resubmit+=" $(printf '%q' "$arg")"
 done
 case " $resubmit " in *" --missing-only "*) ;; *) resubmit+=" --missing-only" ;; esac
@@ -80,6 +96,7 @@ if [ -z "$SHARDS" ]; then  # a single job
     echo "submitted $STAGE: job $jid"
   fi
   echo "log: $LOG_DIR/${name:-<job-name>}-$jid.out"
+  if [ -n "${SFTKIT_PRINT_JOBIDS:-}" ]; then echo "sftkit-jobs: array=- last=$jid"; fi
   exit 0
 fi
 
@@ -134,3 +151,4 @@ echo "merge job $merge -> $OUTPUT"
 echo "merge log: $LOG_DIR/sftkit-merge-$STAGE-$merge.out"
 echo "if tasks fail, rerun only the missing shards with:"
 echo "  $resubmit"
+if [ -n "${SFTKIT_PRINT_JOBIDS:-}" ]; then echo "sftkit-jobs: array=${array:--} last=$merge"; fi

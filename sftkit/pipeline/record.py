@@ -1,0 +1,66 @@
+"""What the pipeline remembers of each stage it started: <workdir>/.pipeline/<stage name>.json.
+
+A record is written once, when its stage is submitted (or started with --local), and holds the
+stage's settings (its arguments), its job ids, logs and the command that reruns its missing shards.
+A stage is done when its output and ``<output>.stats.json`` exist, the stats were written after the
+record (by this submission, not an older one), and the record's settings are the recipe's: only then
+does a rerun skip it. Stats are written last, atomically, by the stage's merge (every shard
+complete, see sftkit/data/merge.py) or by the one-job stages themselves, so they are the completion
+mark the stages already have.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sftkit.data.atomic import write_json_atomic
+from sftkit.pipeline.plan import Step
+from sftkit.pipeline.recipe import Recipe
+
+
+def path_of(recipe: Recipe, step: Step) -> Path:
+    return recipe.workdir / ".pipeline" / f"{step.spec.name}.json"
+
+
+def read(recipe: Recipe, step: Step) -> dict[str, Any] | None:
+    path = path_of(recipe, step)
+    return orjson.loads(path.read_bytes()) if path.exists() else None
+
+
+def write(recipe: Recipe, step: Step, **fields: Any) -> None:
+    """A new record, marking the time of this submission (its mtime)."""
+    path = path_of(recipe, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"stage": step.spec.stage, "settings": step.settings, "argv": step.argv, **fields})
+
+
+def update(recipe: Recipe, step: Step, **fields: Any) -> None:
+    """Add what the submission answered (job ids, logs), keeping the record's time: a fast job may
+    already have written its stats."""
+    path = path_of(recipe, step)
+    since = path.stat()
+    write_json_atomic(path, {**read(recipe, step), **fields})
+    os.utime(path, ns=(since.st_atime_ns, since.st_mtime_ns))
+
+
+def stats_path(step: Step) -> Path | None:
+    return Path(f"{step.output}.stats.json") if step.output else None
+
+
+def done(recipe: Recipe, step: Step) -> bool:
+    """Complete, by this stage's settings, after its last submission (see the module docstring)."""
+    stats, path = stats_path(step), path_of(recipe, step)
+    if stats is None or not (stats.exists() and Path(step.output).exists() and path.exists()):
+        return False
+    return read(recipe, step)["settings"] == step.settings and stats.stat().st_mtime >= path.stat().st_mtime
+
+
+def rows(step: Step) -> tuple[Any, Any]:
+    """(rows in, rows out) from the stage's stats, whichever names the stage uses."""
+    stats = orjson.loads(stats_path(step).read_bytes())
+    first = lambda *keys: next((stats[k] for k in keys if isinstance(stats.get(k), int)), 0)  # noqa: E731
+    return first("rows_in", "rows_read", "items"), first("kept", "selected", "records", "items")
