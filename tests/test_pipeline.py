@@ -37,7 +37,7 @@ def cpu_stages(data: Path) -> list[dict]:
                                                                    "save-per-iteration": 50}, "shards": 2, **SMALL},
             {"stage": "length_selector", "name": "seeds", "args": {"total-samples": 10}, **SMALL},
             {"stage": "upload", "configs": {"seeds": "seeds", "filtered": "label_filter"},
-             "args": {"repo-id": "you/t", "dry-run": True}, **SMALL}]
+             "args": {"repo-id": "you/t", "license": "cc-by-4.0", "dry-run": True}, **SMALL}]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
