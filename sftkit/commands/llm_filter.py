@@ -53,6 +53,7 @@ from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, CandidatesPass, Fields,
 from sftkit.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
 from sftkit.stage import run_stage
 
+SERVER_ENGINES = ("inference-", "judgement-")  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "llm_filter"
 
 

@@ -135,7 +135,7 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
             url = wait_for_server(server_file, model, kwargs["server_wait"])
         key = secrets.api_key(url, allow_http=kwargs["allow_http_key"])
         return OpenAIEngine(model, chat, url, key, concurrency=kwargs["concurrency"],
-                            requeue_when_gone=bool(server_file))
+                            server_file=server_file)
     with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
         if kind == "hf":
             from sftkit.engines.hf import HFEngine

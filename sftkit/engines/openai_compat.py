@@ -23,6 +23,7 @@ import httpx
 
 from sftkit import stopping
 from sftkit.data.errors import InputError
+from sftkit.engines import rendezvous
 from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
 from sftkit.engines.hub import model_files, one_line
 from sftkit.engines.streaming import OnDone, streamed
@@ -40,20 +41,20 @@ class Refused(Exception):
 
 
 class ServerGone(Exception):
-    """A job's model server stopped answering, retries included: it is being requeued, so this run
-    saves what finished and is requeued too (``requeue_when_gone``)."""
+    """A server job's model server stopped answering (retries spent, or its rendezvous file no longer names
+    it): that job is being requeued, so this run saves what finished and is requeued too."""
 
 
 class OpenAIEngine:
     name = "openai"
 
     def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
-                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6, requeue_when_gone: bool = False
+                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6, server_file: str | None = None
                  ) -> None:
         self.model, self.chat = model, chat
         self.base_url = base_url.rstrip("/")
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
-        self.requeue_when_gone = requeue_when_gone
+        self.server_file = server_file  # the server job's rendezvous file, when it was found through one
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         completions = streamed(self, conversations, sampling, lambda todo, on_done: asyncio.run(
@@ -161,6 +162,8 @@ class OpenAIEngine:
                 if response.status_code not in RETRY_STATUS:
                     raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
                 reason = f"HTTP {response.status_code}"
+            if self.server_file and not self._still_served():
+                raise self._gone(f"{reason}, and {self.server_file} no longer names it")
             delay = min(60.0, 2 ** (attempt - 1)) * (0.5 + random.random())
             print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
             await asyncio.sleep(delay)
@@ -168,9 +171,17 @@ class OpenAIEngine:
 
     def _gone(self, why: str) -> Exception:
         """The error for a server that stopped answering: the requeue path for a job's own server."""
-        if self.requeue_when_gone:
+        if self.server_file:
             return ServerGone(f"the model server {self.base_url} stopped answering ({why})")
         return InputError(f"{self.base_url}: {why}")
+
+    def _still_served(self) -> bool:
+        """Whether the rendezvous file still names this server (its job removes it when the server stops)."""
+        try:
+            info = rendezvous.read(self.server_file)
+        except InputError:
+            return False
+        return info is not None and info.get("url", "").rstrip("/") == self.base_url
 
     @cached_property
     def tokenizer(self) -> Any:

@@ -10,6 +10,7 @@ backoff; a stop signal while they wait ends the wait with the requeue code.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def wait_for_server(path: str | Path, model: str, timeout: float) -> str:
                     raise InputError(f"{path}: the server at {info['url']} serves {info['model']!r}, but this stage "
                                      f"asks for {model!r}; give the stage the served model's name")
                 if healthy(info["url"]):
-                    print(f"model server {info['url']} (job {info.get('job_id')}) serves {model}", flush=True)
+                    print(f"model server {info['url']} (job {info.get('job_id')}) serves {model}", file=sys.stderr)
                     return str(info["url"])
             left = deadline - time.monotonic()
             if left <= 0:
