@@ -141,3 +141,105 @@ def test_submit_points_the_engines_running_the_served_model_at_its_file(tmp_path
         server_flags("generate", "Q", ["--model", "P", "--output", out, "--input", "x"])
     with pytest.raises(InputError, match="difficulty_scorer cannot use a model server"):
         server_flags("difficulty_scorer", "Q", ["--output", out, "--input", "x"])
+
+
+# --- the real thing: slurm/run_server.sh running the vLLM CPU build's server, clients and merge on the local Slurm
+
+SERVED_SEEDS = 60
+LOCAL_VLLM = ["--dtype", "fp32", "--max-model-len", "512", "--enforce-eager"]
+
+
+def stage_args(seeds: Path, out: Path) -> list[str]:
+    """Greedy generation, checkpointed every 5 seeds, one request in flight: slow enough to be killed mid-run."""
+    return ["--input", str(seeds), "--temperature", "0", "--max-tokens", "40", "--no-thinking",
+            "--save-per-iteration", "5", "--concurrency", "1", "--output", str(out)]
+
+
+def without_provenance(path: Path) -> list[dict]:
+    """Records without their engine provenance (engine name, server URL), which says how, not what."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [{k: v for k, v in json.loads(line).items() if k != "generation"} for line in lines]
+
+
+@pytest.fixture(scope="module")
+def served_seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_seeds(tmp_path_factory.mktemp("served") / "seeds.jsonl", SERVED_SEEDS)
+
+
+@pytest.fixture(scope="module")
+def local_reference(tiny_model: Path, served_seeds: Path) -> Path:
+    """The same stage on the local vllm engine, in one process: what the served runs must equal."""
+    out = served_seeds.parent / "local/gen.jsonl"
+    run_script(GENERATE, *stage_args(served_seeds, out), "--model", str(tiny_model), "--engine", "vllm", *LOCAL_VLLM)
+    return out
+
+
+def submit_served(cwd: Path, model: Path, seeds: Path) -> dict[str, str]:
+    import re
+
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+    # one task at a time: the test node has 2 CPUs, and clients waiting for a requeued server must leave it one
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "generate", "--shards", "2", "--max-parallel", "1",
+                           "-c", "1", "--mem=2G", "--server", str(model), "--server-sbatch", "-c 1 --mem=4G",
+                           "--server-args", "--check-every 2 -- --dtype float32 --max-model-len 512 --enforce-eager",
+                           "--", *stage_args(seeds, cwd / "out/gen.jsonl")],
+                          cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {k: re.search(pat, proc.stdout).group(1) for k, pat in (
+        ("server", r"server job (\d+)"), ("array", r"array job (\d+)"), ("merge", r"merge job (\d+)"),
+        ("stopper", r"job (\d+) cancels the server"))}
+
+
+def logs(cwd: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((cwd / "logs").iterdir())}
+
+
+def test_a_server_job_serves_two_client_tasks_and_the_merge_equals_a_local_engine_run(
+        slurm: None, tiny_model: Path, served_seeds: Path, local_reference: Path, tmp_path: Path) -> None:
+    from slurm_cluster import job_state, wait_done
+
+    ids = submit_served(tmp_path, tiny_model, served_seeds)
+    assert wait_done(ids["merge"], timeout=480) == "COMPLETED", logs(tmp_path)
+    assert wait_done(ids["stopper"], timeout=60) == "COMPLETED"
+    assert wait_done(ids["server"], timeout=60) == "CANCELLED"  # no model left serving nobody
+    text = logs(tmp_path)
+    server_log = text[f"sftkit-server-{ids['server']}.out"]
+    assert "server ready" in server_log and "SIGTERM: server stopped" in server_log, server_log
+    assert not (tmp_path / "out/.gen.jsonl.server.json").exists()  # removed as it stopped
+    for task in (0, 1):  # each client found the server through the file and sent it its shard
+        assert f"(job {ids['server']}) serves {tiny_model}" in text[f"sftkit-generate-{ids['array']}_{task}.out"]
+    served = without_provenance(tmp_path / "out/gen.jsonl")
+    assert len(served) == SERVED_SEEDS and served == without_provenance(local_reference)
+    assert without_provenance(tmp_path / "out/gen.jsonl.rejects.jsonl") == without_provenance(
+        local_reference.with_name("gen.jsonl.rejects.jsonl"))
+    engines = {json.loads(line)["generation"]["engine"] for line in (tmp_path / "out/gen.jsonl").open()}
+    assert engines == {"openai"} and "RUNNING" not in job_state(ids["server"])
+
+
+def test_the_server_killed_mid_run_is_requeued_and_the_clients_resume_losing_nothing(
+        slurm: None, tiny_model: Path, served_seeds: Path, local_reference: Path, tmp_path: Path) -> None:
+    import re
+    import signal
+
+    from slurm_cluster import wait_done
+
+    ids = submit_served(tmp_path, tiny_model, served_seeds)
+    server_log = tmp_path / "logs" / f"sftkit-server-{ids['server']}.out"
+    ckpt = tmp_path / "out/gen.jsonl.parts/part-00000-of-00002.ckpt"
+    deadline = time.time() + 300
+    while len(list(ckpt.glob("chunk-*.json"))) < 2:  # the first client is well into its shard
+        assert time.time() < deadline, logs(tmp_path)
+        time.sleep(0.2)
+    vllm = int(re.findall(r"started pid (\d+): .*api_server", server_log.read_text())[-1])
+    os.kill(vllm, signal.SIGKILL)
+    assert wait_done(ids["merge"], timeout=540) == "COMPLETED", logs(tmp_path)
+    text = logs(tmp_path)
+    server = text[server_log.name]
+    assert f"requeueing job {ids['server']}" in server and server.count("server ready") == 2, server
+    client = text[f"sftkit-generate-{ids['array']}_0.out"]
+    assert "stopped answering" in client and f"requeueing {ids['array']}_0" in client, client
+    assert "resuming at row" in client
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/gen.jsonl.parts").glob("*.done"))]
+    assert markers[0]["slurm_restart_count"] != "0"
+    served = without_provenance(tmp_path / "out/gen.jsonl")
+    assert len(served) == SERVED_SEEDS and served == without_provenance(local_reference)  # nothing lost or doubled
