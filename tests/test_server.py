@@ -243,3 +243,22 @@ def test_the_server_killed_mid_run_is_requeued_and_the_clients_resume_losing_not
     assert markers[0]["slurm_restart_count"] != "0"
     served = without_provenance(tmp_path / "out/gen.jsonl")
     assert len(served) == SERVED_SEEDS and served == without_provenance(local_reference)  # nothing lost or doubled
+
+
+def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> None:
+    """The script's own wiring: the job's node list expanded, TP from the node's GPUs, PP from its nodes."""
+    env = {**os.environ, "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
+           "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "SFTKIT_SERVER_HOST": "127.0.0.1"}
+    env.pop("SLURM_JOB_ID", None)
+    proc = subprocess.run(["bash", str(REPO / "slurm/run_server.sh"), "--model", "Qwen/Qwen3-235B-A22B",
+                           "--server-file", "x.json", "--port", "8000", "--dry-run", "--", "--max-model-len", "32768"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    commands = [line for line in proc.stdout.splitlines() if not line.startswith("[sftkit]")]
+    assert commands == [
+        "ray start --head --node-ip-address=127.0.0.1 --port=6379 --block",
+        "srun --nodes=1 --ntasks=1 --overlap -w gpu08 ray start --address=127.0.0.1:6379 --block",
+        f"{sys.executable} -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-235B-A22B --host 0.0.0.0 "
+        "--port 8000 --tensor-parallel-size 8 --pipeline-parallel-size 2 --distributed-executor-backend ray "
+        "--max-model-len 32768"]
+    assert not Path("x.json").exists()

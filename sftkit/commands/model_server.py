@@ -124,15 +124,14 @@ class Server:
 
     def __init__(self, launch: Launch, stagger: float, stop: list[str]) -> None:
         self.procs: list[subprocess.Popen] = []
-        for k, command in enumerate(launch.commands()):
+        self.serve: subprocess.Popen | None = None  # the server itself, the last to start
+        commands = launch.commands()
+        for k, command in enumerate(commands):
             if k and len(launch.nodes) > 1 and not _sleep(stagger, stop):
                 return
             self.procs.append(subprocess.Popen(command, start_new_session=True))
             print(f"[sftkit] started pid {self.procs[-1].pid}: {shlex.join(command)}", flush=True)
-
-    @property
-    def serve(self) -> subprocess.Popen | None:
-        return self.procs[-1] if self.procs else None
+        self.serve = self.procs[-1]
 
     def stop(self, grace: float = 30.0) -> None:
         """TERM each group, then KILL what is left of it: a killed server leaves its engine processes behind."""
@@ -168,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
     nodes = job_nodes()
+    head_ip = socket.gethostbyname(args.server_host) if len(nodes) > 1 else args.server_host  # Ray's address
     launch = Launch(args.model, nodes, args.tp or local_gpus(), args.pp or len(nodes), args.port or free_port(),
-                    socket.gethostbyname(args.server_host), args.ray_port, sys.executable, extra)
+                    head_ip, args.ray_port, sys.executable, extra)
     if args.dry_run:
         print("\n".join(shlex.join(c) for c in launch.commands()))
         return 0
@@ -227,8 +227,10 @@ def _watch(server: Server, url: str, args: argparse.Namespace, stop: list[str]) 
     """Watch the running server until a stop (None) or its death (why)."""
     misses, last = 0, time.monotonic()
     while _sleep(POLL, stop):
-        if server.serve.poll() is not None:
-            return f"vllm serve exited {server.serve.returncode}"
+        dead = next((proc for proc in server.procs if proc.poll() is not None), None)  # a Ray node too
+        if dead is not None:
+            name = "vllm serve" if dead is server.serve else shlex.join(dead.args)
+            return f"{name} exited {dead.returncode}"
         if time.monotonic() - last >= args.check_every:
             last = time.monotonic()
             misses = 0 if healthy(url) else misses + 1
