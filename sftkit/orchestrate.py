@@ -67,7 +67,7 @@ def server_flags(name: str, model: str, args: list[str]) -> tuple[str, list[str]
     module = importlib.import_module(stage(name).module)
     prefixes = getattr(module, "SERVER_ENGINES", ())
     if not prefixes:
-        raise InputError(f"stage {name} cannot use a model server (--server): it runs no model over HTTP")
+        raise InputError(f"stage {name} cannot use a model server (--server): none of its engines runs over HTTP")
     parsed = module.build_parser().parse_args(args)
     output = Path(parsed.output).absolute()
     path = str(output.with_name(f".{output.name}.server.json"))
