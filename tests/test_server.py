@@ -105,6 +105,32 @@ def test_a_server_gone_mid_run_saves_exits_75_and_the_rerun_on_its_successor_sen
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
 
 
+def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
+    """Solver and judges reach the same server through --inference-server-file and --judgement-server-file,
+    and decide every row as they do given its URL."""
+    from test_realistic import CORPUS, FILTER, read_jsonl, remote, script, write_jsonl
+
+    rows = write_jsonl(tmp_path / "problems.jsonl", [{k: s[k] for k in ("id", "problem", "expected_answer")}
+                                                     for s in CORPUS["solve"]])
+    file = tmp_path / ".kept.server.json"
+    common = ["--input", str(rows), "--samples", "2", "--save-per-iteration", "4"]
+    with scripted(script(), tmp_path) as (url, log):
+        rendezvous(file, url)
+        by_file = run_script(FILTER, *common, "--inference-model", "scripted", "--inference-server-file", str(file),
+                             "--judgement-model", "scripted", "--judgement-server-file", str(file),
+                             "--output", str(tmp_path / "file/kept.jsonl"))
+        sent = len(log_lines(log))
+        run_script(FILTER, *common, *remote(url, "inference-"), *remote(url, "judgement-"),
+                   "--output", str(tmp_path / "url/kept.jsonl"))
+    assert by_file.stderr.count(f"model server {url} (job 7) serves scripted") == 1  # one client for both
+    decided = [{k: r[k] for k in ("id", "samples", "n_decided", "n_correct", "pass_rate", "kept")}
+               for r in read_jsonl(tmp_path / "file/kept.full.jsonl")]
+    assert decided == [{k: r[k] for k in ("id", "samples", "n_decided", "n_correct", "pass_rate", "kept")}
+                       for r in read_jsonl(tmp_path / "url/kept.full.jsonl")]
+    assert any(sample.get("verdicts") for r in decided for sample in r["samples"])  # the judge ran on the server
+    assert sum(r["n_decided"] for r in decided) > 0 and sent == len(log_lines(log)) - sent
+
+
 def test_one_node_serves_alone_and_several_start_ray_first() -> None:
     from sftkit.commands.model_server import Launch
 
