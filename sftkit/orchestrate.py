@@ -5,6 +5,9 @@
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
     python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
     python -m sftkit.orchestrate gpus-needed STAGE -- ARGS -> GPUs one worker of the stage uses (tp x pp; 0: none)
+    python -m sftkit.orchestrate server-flags STAGE MODEL -- ARGS
+                                                           -> the rendezvous file of a server job for MODEL, then
+                                                              the flags pointing the stage's engines at it
 
 Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from sftkit.data.checkpoint import parts_dir
 from sftkit.data.errors import InputError
@@ -57,6 +61,34 @@ def gpus_needed(name: str, args: list[str]) -> int:
     return needed(module.build_parser().parse_args(args)) if needed else 0
 
 
+def server_flags(name: str, model: str, args: list[str]) -> tuple[str, list[str]]:
+    """A server job's rendezvous file for this stage (hidden, beside its output: inputs read as folders skip
+    it) and the flags that send each of the stage's engines running ``model`` there (its ``SERVER_ENGINES``
+    flag prefixes). A stage with one engine and no model given gets ``model``."""
+    module = importlib.import_module(stage(name).module)
+    prefixes = getattr(module, "SERVER_ENGINES", ())
+    if not prefixes:
+        raise InputError(f"stage {name} cannot use a model server (--server): none of its engines runs over HTTP")
+    parsed = module.build_parser().parse_args(args)
+    output = Path(parsed.output).absolute()
+    path = str(output.with_name(f".{output.name}.server.json"))
+    flags = []
+    for prefix in prefixes:
+        given = getattr(parsed, f"{prefix.replace('-', '_')}model")
+        models = given if isinstance(given, list) else [given]
+        if model in models and len(set(models)) > 1:  # one flag for all judges, and a server serves one model
+            raise InputError(f"--server {model}: the --{prefix}model flags also name {sorted(set(models) - {model})}, "
+                             "which one server cannot serve")
+        if model in models:
+            flags += [f"--{prefix}server-file", path]
+        elif given is None and len(prefixes) == 1:
+            flags += [f"--{prefix}model", model, f"--{prefix}server-file", path]
+    if not flags:
+        models = " or ".join(f"--{p}model" for p in prefixes)
+        raise InputError(f"--server {model}: no engine of stage {name} runs it; give {models} {model}")
+    return path, flags
+
+
 def missing_tasks(output: str, shards: int, workers: int = 1) -> list[int]:
     """Array tasks owning at least one shard without a completion marker."""
     folder = parts_dir(output)
@@ -89,6 +121,9 @@ def main(argv: list[str]) -> int:
     elif command == "gpus-needed":
         args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
         print(gpus_needed(rest[0], args))
+    elif command == "server-flags":
+        path, flags = server_flags(rest[0], rest[1], rest[3:] if rest[2:3] == ["--"] else rest[2:])
+        print("\n".join([path, *flags]))
     elif command == "missing":
         print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
     else:

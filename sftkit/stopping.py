@@ -38,6 +38,12 @@ def install() -> None:
         signal.signal(sig, _note)
 
 
+def request(reason: str) -> None:
+    """Stop as a signal would, for a reason found inside the work (a model server that went away):
+    what finished is saved, and the command exits with the requeue code."""
+    _received.append(reason)
+
+
 def requested() -> str | None:
     """The name of the first stop signal received, or None."""
     return _received[0] if _received else None

@@ -14,6 +14,14 @@
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --after JOBID       start only once job JOBID has succeeded (sbatch --dependency=afterok:JOBID
 #                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run)
+#   --server MODEL      first a model server job for MODEL (slurm/run_server.sh); the array starts once it
+#                       has started (after:), its engines running MODEL reach it through --server-file, its
+#                       tasks ask for no GPU (--gres=none unless you give --gres); a job after the merge
+#                       cancels the server, whatever the result. With --shards only, not --local.
+#   --server-gres G     the server's GPUs per node (default: run_server.sh's gpu:1), e.g. gpu:8
+#   --server-nodes N    the server's nodes (default 1; more: Ray, tensor x pipeline parallel across them)
+#   --server-args "..." more run_server.sh arguments, e.g. "--tp 8 --pp 2 -- --max-model-len 32768"
+#   --server-sbatch "..." sbatch options for the server job, e.g. "-p gpu -c 32 --mem=512G --time=48:00:00"
 #   --local             run here, without Slurm: same shards, markers, resume and merge
 #   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
 #   SFTKIT_PRINT_JOBIDS=1  end with a line `sftkit-jobs: array=ID last=ID` (array: - when none; last: the
@@ -37,6 +45,7 @@ if [ "${1:-}" = pipeline ] || [ "${1:-}" = status ]; then  # whole recipes: sftk
 fi
 
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
+SERVER="" SERVER_GRES="" SERVER_NODES=1 SERVER_ARGS="" SERVER_SBATCH="" server="" AFTER=""
 ORIGINAL=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,7 +54,12 @@ while [ $# -gt 0 ]; do
     --max-parallel) MAXPAR=$2; shift ;;
     --workers-per-task) WORKERS=$2; shift ;;
     --missing-only) MISSING=1 ;;
-    --after) SBATCH_ARGS+=(--dependency="afterok:$2" --kill-on-invalid-dep=yes); shift ;;
+    --after) AFTER=$2; shift ;;
+    --server) SERVER=$2; shift ;;
+    --server-gres) SERVER_GRES=$2; shift ;;
+    --server-nodes) SERVER_NODES=$2; shift ;;
+    --server-args) SERVER_ARGS=$2; shift ;;
+    --server-sbatch) SERVER_SBATCH=$2; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
     *) if [ -z "$STAGE" ]; then STAGE=$1; else SBATCH_ARGS+=("$1"); fi ;;
@@ -59,11 +73,20 @@ if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ]; then
   SBATCH_ARGS+=(--signal="B:USR1@$SFTKIT_SIGNAL_LEAD")  # over the scripts' #SBATCH line
 fi
 [ -f "$ROOT/slurm/run_$STAGE.sh" ] || { echo "error: no slurm/run_$STAGE.sh" >&2; exit 2; }
+if [ -n "$SERVER" ] && { [ -z "$SHARDS" ] || [ "$LOCAL" = 1 ]; }; then
+  echo "error: --server needs --shards and Slurm (locally, start vllm serve yourself and pass --base-url)" >&2; exit 2
+fi
 
 # shellcheck source=slurm/lib.sh
 source "$ROOT/slurm/lib.sh"
 sftkit_activate
 orchestrate() { "$PYTHON" -m sftkit.orchestrate "$@"; }
+dependency() {  # DEP: one --dependency (sbatch keeps only its last) of the stage's --after and "$@"
+  local IFS=, conds=(${AFTER:+"afterok:$AFTER"} "$@")
+  DEP=()
+  if [ ${#conds[@]} -gt 0 ]; then DEP=(--dependency="${conds[*]}"); fi
+  if [ -n "$AFTER" ]; then DEP+=(--kill-on-invalid-dep=yes); fi
+}
 SCRIPT=$(orchestrate script "$STAGE")
 
 resubmit="$0" skip=0 past=0
@@ -86,7 +109,8 @@ fi
 if [ -z "$SHARDS" ]; then  # a single job
   if [ "$LOCAL" = 1 ]; then exec "$PYTHON" "$ROOT/$SCRIPT" "${STAGE_ARGS[@]}"; fi
   LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
-  jid=$(SFTKIT_ROOT=$ROOT sbatch --parsable --output="$LOG_DIR/%x-%j.out" "${SBATCH_ARGS[@]}" \
+  dependency
+  jid=$(SFTKIT_ROOT=$ROOT sbatch --parsable --output="$LOG_DIR/%x-%j.out" "${DEP[@]}" "${SBATCH_ARGS[@]}" \
         "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
   jid=${jid%%;*}
   name=$(scontrol show job "$jid" 2>/dev/null | sed -n 's/^JobId=[0-9]* JobName=//p' | head -1)
@@ -130,18 +154,40 @@ fi
 LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
 if [ -z "$LIST" ]; then
   echo "every shard of $OUTPUT is complete; submitting only the merge"
-  dep=() array=""
+  array=""
 else
+  served=()  # with --server: the server job first (after --after's job), the array once it has started
+  if [ -n "$SERVER" ]; then
+    dependency
+    flags=$(orchestrate server-flags "$STAGE" "$SERVER" -- "${STAGE_ARGS[@]}") || exit 2
+    mapfile -t flags <<< "$flags"
+    SERVER_FILE=${flags[0]}
+    STAGE_ARGS+=("${flags[@]:1}")
+    # shellcheck disable=SC2086  # --server-sbatch and --server-args are lists of arguments
+    server=$(SFTKIT_ROOT=$ROOT sbatch --parsable --nodes="$SERVER_NODES" ${SERVER_GRES:+--gres="$SERVER_GRES"} \
+             --output="$LOG_DIR/%x-%j.out" "${DEP[@]}" $SERVER_SBATCH "$ROOT/slurm/run_server.sh" --model "$SERVER" \
+             --server-file "$SERVER_FILE" $SERVER_ARGS)
+    server=${server%%;*}
+    served=(--gres=none)
+  fi
+  dependency ${server:+"after:$server"}
   array=$(SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
           sbatch --parsable --array="$LIST${MAXPAR:+%$MAXPAR}" --output="$LOG_DIR/%x-%A_%a.out" \
-          "${SBATCH_ARGS[@]}" "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
+          "${DEP[@]}" "${served[@]}" "${SBATCH_ARGS[@]}" "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
   array=${array%%;*}
-  dep=(--dependency="afterany:$array")
 fi
-merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${dep[@]}" \
+dependency ${array:+"afterany:$array"}  # the merge checks completeness itself, so a failed task fails it
+merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${DEP[@]}" \
         --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
         "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")
 merge=${merge%%;*}
+if [ -n "$server" ]; then  # however the merge ends (done, failed, cancelled), no GPU keeps an idle model
+  stopper=$(sbatch --parsable --dependency="afterany:$merge" --job-name=sftkit-stop-server -c 1 --mem=256M \
+            --time=00:05:00 --output="$LOG_DIR/%x-%j.out" --wrap "scancel $server")
+  echo "submitted server job ${server} ($SERVER on $SERVER_NODES node(s)); rendezvous file $SERVER_FILE"
+  echo "server log: $LOG_DIR/sftkit-server-$server.out"
+  echo "job ${stopper%%;*} cancels the server once the merge ends"
+fi
 name=$(sed -n 's/^#SBATCH --job-name=//p' "$ROOT/slurm/run_$STAGE.sh")
 if [ -n "$LIST" ]; then
   echo "submitted $STAGE: array job $array, tasks $LIST of 0-$(( TASKS - 1 )) ($SHARDS shards)"

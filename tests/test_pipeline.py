@@ -75,13 +75,15 @@ def test_cluster_options_and_a_model_server_become_submit_options(tmp_path: Path
     path = write_recipe(tmp_path / "r.yaml", [
         {"stage": "generate", "input": "seeds.jsonl", "args": {"model": "M", "engine": "openai"}, "shards": 4,
          "max_parallel": 2, "gres": "gpu:1", "time": "01:00:00", "partition": "gpu", "sbatch": ["--qos=high"],
-         "server": {"model": "deepseek-ai/DeepSeek-R1", "gres": "gpu:8", "nodes": 2}}])
+         "server": {"model": "deepseek-ai/DeepSeek-R1", "gres": "gpu:8", "nodes": 2,
+                    "args": "--tp 8 --pp 2", "sbatch": "-p gpu --time=48:00:00"}}])
     (step,) = plan(recipe.load(path))
     words = run.submit_command(step, after="41")
     assert words[1:words.index("--")] == [
         "generate", "--missing-only", "--shards", "4", "--max-parallel", "2", "--after", "41", "--gres=gpu:1",
         "--time=01:00:00", "--partition=gpu", "--qos=high", "--server", "deepseek-ai/DeepSeek-R1",
-        "--server-gres", "gpu:8", "--server-nodes", "2"]
+        "--server-gres", "gpu:8", "--server-nodes", "2", "--server-args", "--tp 8 --pp 2",
+        "--server-sbatch", "-p gpu --time=48:00:00"]
 
 
 @pytest.mark.parametrize(("stages", "message"), [

@@ -83,7 +83,7 @@ def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data
 @pytest.mark.parametrize("script", ["selectors/length_selector.py", "selectors/label_filter.py",
                                     "hpc/merge_shards.py", "hpc/generate_from_seed.py", "hpc/llm_filter.py",
                                     "upload/upload_data.py", "upload/export_sft.py", "hpc/difficulty_scorer.py",
-                                    "selectors/difficulty_selector.py"])
+                                    "selectors/difficulty_selector.py", "hpc/model_server.py"])
 def test_every_flag_in_help_is_in_the_readme(script: str) -> None:
     readme = (REPO / "README.md").read_text()
     help_text = run_script(script, "--help").stdout
@@ -146,7 +146,7 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
         assert not re.search(r"/home/|/Users/|/volume/|#SBATCH\s+(-p|--partition)", text), path
         if path.name.startswith("run_"):  # a preempted job, CPU or GPU, comes back
             assert "#SBATCH --requeue" in text, path
-        if path.name in ("run_generate.sh", "run_filter.sh", "run_difficulty_scorer.sh"):
+        if path.name in ("run_generate.sh", "run_filter.sh", "run_difficulty_scorer.sh", "run_server.sh"):
             assert re.search(r"#SBATCH\s+--gres=gpu:", text), path
         elif path.name.startswith("run_"):
             assert not re.search(r"#SBATCH\s+--(gres|gpus)", text), f"{path} is a CPU script"

@@ -45,7 +45,15 @@ from sftkit.data.writers import write_lines
 from sftkit.difficulty.composite import Weights, score
 from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
 from sftkit.difficulty.passes import EnsemblePass, Join, LogprobPass
-from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
+from sftkit.engines import (
+    ChatOptions,
+    add_engine_args,
+    add_sampling_args,
+    engine_gpus,
+    engine_kind,
+    make_engine,
+    sampling_of,
+)
 from sftkit.engines.base import Engine
 from sftkit.engines.hub import require_model
 from sftkit.filtering import SOLVE_PROMPT
@@ -128,7 +136,7 @@ def gpus_needed(args: argparse.Namespace) -> int:
 
 def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     """Run this shard's passes, then join them into <output>.parts."""
-    if args.engine == "openai":
+    if engine_kind(args) == "openai":  # --server-file too
         raise InputError("the difficulty scorer needs local weights: --engine vllm or hf")
     preflight.check_gpus(gpus_needed(args))
     spec = cli.input_spec(args)

@@ -26,6 +26,7 @@ from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engi
 from sftkit.generation import DEFAULT_PROMPT, SeedGenerator
 from sftkit.stage import run_stage
 
+SERVER_ENGINES = ("",)  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "generate"
 
 

@@ -43,6 +43,7 @@ from sftkit.engines import (
     add_sampling_args,
     build_engine,
     engine_gpus,
+    engine_kind,
     engine_settings,
     sampling_of,
 )
@@ -52,6 +53,7 @@ from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, CandidatesPass, Fields,
 from sftkit.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
 from sftkit.stage import run_stage
 
+SERVER_ENGINES = ("inference-", "judgement-")  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "llm_filter"
 
 
@@ -97,9 +99,10 @@ def gpus_needed(args: argparse.Namespace) -> int:
 def judge_settings(args: argparse.Namespace, model: str, solver: dict[str, Any] | None) -> dict[str, Any]:
     """The engine a judge runs on: the solver's own when it is the same model on a local engine, or the
     same server (one copy of the weights per GPU, one client per server); else its own flags."""
-    same_weights = args.judgement_engine == args.inference_engine != "openai"
-    same_server = args.judgement_engine == args.inference_engine == "openai" and (
-        args.judgement_base_url == args.inference_base_url)
+    judge, solver_kind = engine_kind(args, "judgement-"), engine_kind(args, "inference-")
+    same_weights = judge == solver_kind != "openai"
+    same_server = judge == solver_kind == "openai" and (args.judgement_base_url, args.judgement_server_file) == (
+        args.inference_base_url, args.inference_server_file)
     if solver is not None and model == args.inference_model and (same_weights or same_server):
         return solver
     one = copy.copy(args)

@@ -29,6 +29,11 @@ def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: t
             type=int, default=16,
             help="hf engine: sequences per forward pass")
     cli.add(g, f"--{prefix}base-url", dest=f"{dest}base_url", help="openai engine: e.g. http://127.0.0.1:8000/v1")
+    cli.add(g, f"--{prefix}server-file", dest=f"{dest}server_file",
+            help="instead of --base-url: the rendezvous file of a slurm/run_server.sh job (implies the openai "
+                 "engine); waits for it and the server's /health")
+    cli.add(g, f"--{prefix}server-wait", dest=f"{dest}server_wait", type=float, default=3600.0,
+            help="seconds to wait for the --server-file server before giving up")
     cli.add(g, f"--{prefix}concurrency", dest=f"{dest}concurrency", type=int, default=16,
             help="openai engine: requests in flight")
     cli.add(g, f"--{prefix}allow-http-key", dest=f"{dest}allow_http_key", action="store_true",
@@ -67,11 +72,17 @@ def sampling_of(args: argparse.Namespace, n: int | None = None) -> Sampling:
                     n=args.n if n is None else n, seed=args.seed)
 
 
+def engine_kind(args: argparse.Namespace, prefix: str = "") -> str:
+    """The engine these flags choose: a server file means a server, reached over HTTP."""
+    dest = prefix.replace("-", "_")
+    return "openai" if getattr(args, f"{dest}server_file", None) else getattr(args, f"{dest}engine")
+
+
 def engine_gpus(args: argparse.Namespace, prefix: str = "") -> int:
     """GPUs the engine these flags describe uses on this machine: tp x pp for vLLM, one for transformers
     (which places a model on one device), none for a server reached over HTTP."""
     dest = prefix.replace("-", "_")
-    kind = getattr(args, f"{dest}engine")
+    kind = engine_kind(args, prefix)
     if kind == "openai":
         return 0
     if kind == "hf":
@@ -84,16 +95,20 @@ def engine_settings(args: argparse.Namespace, prefix: str = "", seed: int = 0) -
     fingerprint and a row's provenance need it without loading the model."""
     dest = prefix.replace("-", "_")
     get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731 - a local accessor
-    model, kind = get("model"), get("engine")
+    model, kind = get("model"), engine_kind(args, prefix)
     if not model:
         raise cli.InputError(f"--{prefix}model is required")
     if kind == "hf":
         return {"engine": kind, "model": model, "batch_size": get("engine_batch_size"), "dtype": get("dtype"),
                 "disable_flash_attention": get("disable_flash_attention"), "max_model_len": get("max_model_len")}
     if kind == "openai":
-        if not get("base_url"):
-            raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url")
-        return {"engine": kind, "model": model, "base_url": get("base_url"), "concurrency": get("concurrency"),
+        if get("base_url") and get("server_file"):
+            raise cli.InputError(f"give --{prefix}base-url or --{prefix}server-file, not both")
+        if not (get("base_url") or get("server_file")):
+            raise cli.InputError(f"--{prefix}engine openai needs --{prefix}base-url or --{prefix}server-file")
+        where = ({"base_url": get("base_url")} if get("base_url") else
+                 {"server_file": get("server_file"), "server_wait": get("server_wait")})
+        return {"engine": kind, "model": model, **where, "concurrency": get("concurrency"),
                 "allow_http_key": get("allow_http_key")}
     return {"engine": kind, "model": model, "tp": get("tp"), "pp": get("pp"), "dtype": get("dtype"),
             "max_model_len": get("max_model_len"), "gpu_memory_utilization": get("gpu_memory_utilization"),
@@ -113,8 +128,14 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
 
-        key = secrets.api_key(kwargs["base_url"], allow_http=kwargs["allow_http_key"])
-        return OpenAIEngine(model, chat, kwargs["base_url"], key, concurrency=kwargs["concurrency"])
+        url, server_file = kwargs.get("base_url"), kwargs.get("server_file")
+        if server_file:
+            from sftkit.engines.rendezvous import wait_for_server
+
+            url = wait_for_server(server_file, model, kwargs["server_wait"])
+        key = secrets.api_key(url, allow_http=kwargs["allow_http_key"])
+        return OpenAIEngine(model, chat, url, key, concurrency=kwargs["concurrency"],
+                            server_file=server_file)
     with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
         if kind == "hf":
             from sftkit.engines.hf import HFEngine
@@ -126,4 +147,4 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
 
 
 __all__ = ["ChatOptions", "Engine", "Sampling", "add_engine_args", "add_sampling_args", "build_engine", "engine_gpus",
-           "engine_settings", "make_engine", "sampling_of"]
+           "engine_kind", "engine_settings", "make_engine", "sampling_of"]

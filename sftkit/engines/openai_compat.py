@@ -23,6 +23,7 @@ import httpx
 
 from sftkit import stopping
 from sftkit.data.errors import InputError
+from sftkit.engines import rendezvous
 from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
 from sftkit.engines.hub import model_files, one_line
 from sftkit.engines.streaming import OnDone, streamed
@@ -39,14 +40,21 @@ class Refused(Exception):
     """The server will not take this one prompt (it is over the model's context)."""
 
 
+class ServerGone(Exception):
+    """A server job's model server stopped answering (retries spent, or its rendezvous file no longer names
+    it): that job is being requeued, so this run saves what finished and is requeued too."""
+
+
 class OpenAIEngine:
     name = "openai"
 
     def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
-                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6) -> None:
+                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6, server_file: str | None = None
+                 ) -> None:
         self.model, self.chat = model, chat
         self.base_url = base_url.rstrip("/")
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
+        self.server_file = server_file  # the server job's rendezvous file, when it was found through one
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
         completions = streamed(self, conversations, sampling, lambda todo, on_done: asyncio.run(
@@ -72,7 +80,10 @@ class OpenAIEngine:
                     finished, pending = await asyncio.wait(pending, timeout=STOP_POLL,
                                                            return_when=asyncio.FIRST_EXCEPTION)
                     for task in finished:
-                        task.result()  # a request that failed for good fails the call
+                        try:
+                            task.result()  # a request that failed for good fails the call
+                        except ServerGone as exc:  # the stage saves what finished and exits to be requeued
+                            stopping.request(str(exc))
             finally:
                 for task in pending:
                     task.cancel()
@@ -139,20 +150,38 @@ class OpenAIEngine:
                 response = await client.post("/chat/completions", json=body)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt == self.retries:
-                    raise InputError(f"{self.base_url}: {type(exc).__name__} after {attempt} attempts") from None
+                    raise self._gone(f"{type(exc).__name__} after {attempt} attempts") from None
                 reason = type(exc).__name__
             else:
                 if response.status_code < 400:
                     return response.json()
                 if response.status_code == 400 and _OVER_CONTEXT.search(response.text):
                     raise Refused(f"{self.base_url} refused the prompt: {response.text[:300]}")
-                if response.status_code not in RETRY_STATUS or attempt == self.retries:
+                if response.status_code in RETRY_STATUS and attempt == self.retries:
+                    raise self._gone(f"HTTP {response.status_code} after {attempt} attempts: {response.text[:300]}")
+                if response.status_code not in RETRY_STATUS:
                     raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
                 reason = f"HTTP {response.status_code}"
+            if self.server_file and not self._still_served():
+                raise self._gone(f"{reason}, and {self.server_file} no longer names it")
             delay = min(60.0, 2 ** (attempt - 1)) * (0.5 + random.random())
             print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _gone(self, why: str) -> Exception:
+        """The error for a server that stopped answering: the requeue path for a job's own server."""
+        if self.server_file:
+            return ServerGone(f"the model server {self.base_url} stopped answering ({why})")
+        return InputError(f"{self.base_url}: {why}")
+
+    def _still_served(self) -> bool:
+        """Whether the rendezvous file still names this server (its job removes it when the server stops)."""
+        try:
+            info = rendezvous.read(self.server_file)
+        except InputError:
+            return False
+        return info is not None and info.get("url", "").rstrip("/") == self.base_url
 
     @cached_property
     def tokenizer(self) -> Any:

@@ -33,7 +33,7 @@ from sftkit.orchestrate import STAGES
 
 CLUSTER_KEYS = ("shards", "max_parallel", "workers_per_task", "gres", "time", "mem", "cpus", "partition",
                 "sbatch", "server")
-SERVER_KEYS = ("model", "gres", "nodes")
+SERVER_KEYS = ("model", "gres", "nodes", "args", "sbatch")
 STAGE_KEYS = ("stage", "name", "input", "from", "output", "args", "configs", *CLUSTER_KEYS)
 TOP_KEYS = ("name", "workdir", "defaults", "stages")
 

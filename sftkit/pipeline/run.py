@@ -25,7 +25,7 @@ from sftkit.data.errors import InputError
 from sftkit.pipeline import record
 from sftkit.pipeline.jobs import queued
 from sftkit.pipeline.plan import Step, relative_link
-from sftkit.pipeline.recipe import Recipe
+from sftkit.pipeline.recipe import SERVER_KEYS, Recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SUBMIT = REPO / "slurm" / "submit.sh"
@@ -68,8 +68,8 @@ def submit_command(step: Step, after: str | None, local: bool = False) -> list[s
         if "server" in c:
             server = c["server"]
             words += ["--server", str(server["model"])]
-            words += ["--server-gres", str(server["gres"])] if "gres" in server else []
-            words += ["--server-nodes", str(server["nodes"])] if "nodes" in server else []
+            for key in SERVER_KEYS[1:]:
+                words += [f"--server-{key}", str(server[key])] if key in server else []
     return [*words, "--", *step.argv]
 
 
