@@ -3,8 +3,9 @@
 Normalization is Unicode NFKC, case folding and collapsed whitespace; numbers are kept unless asked
 (two problems that differ only in their numbers are different problems). Words are runs of letters
 and digits, and every other non-space character is a word of its own, so ``x+y=3`` and ``x + y = 3``
-are the same five words. An n-gram's hash is a sum of its words' xxh3 hashes times one odd constant
-per position, finalized by splitmix64: computed for a whole batch of documents at once in numpy.
+are the same five words (decontamination counts runs of letters and digits only). An n-gram's hash
+is a sum of its words' xxh3 hashes times one odd constant per position, finalized by splitmix64:
+computed for a whole batch of documents at once in numpy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import xxhash
 _SPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+|[^\w\s]")
+_PROSE = re.compile(r"\w+")
 NUMBER_TOKEN = "<num>"
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
 POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -30,8 +32,10 @@ def normalize(text: str, numbers: bool = False) -> str:
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
 
 
-def words(normalized: str) -> list[str]:
-    return _WORD.findall(normalized)
+def words(normalized: str, symbols: bool = True) -> list[str]:
+    """The words of a normalized text; ``symbols=False`` keeps letters and digits only (prose n-grams:
+    eight of them say more about a copied sentence than ``$ x $ : $`` does)."""
+    return (_WORD if symbols else _PROSE).findall(normalized)
 
 
 def exact_hash(normalized: str) -> int:
