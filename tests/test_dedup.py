@@ -218,3 +218,24 @@ def test_readme_s_curve_table_is_the_formula() -> None:
     assert set(found) == {0.5, 0.7, 0.8, 0.9}
     for j, p in found.items():
         assert p == round(float(candidate_probability(j, bands, rows)), 4)
+
+
+def test_both_stages_run_sharded_on_the_real_slurm(slurm, demo_data: Path, tmp_path: Path) -> None:
+    """Two array tasks each, then the merge job, through slurm/submit.sh: the same bytes as one local run."""
+    from tests.slurm_cluster import wait_done
+    from tests.test_slurm import SMALL, submit
+
+    bench = str(REPO / "data/benchmarks/demo_bench.jsonl")
+    runs = {"dedup": ("selectors/dedup.py", ["--verify"], (".dups.jsonl",)),
+            "decontaminate": ("selectors/decontaminate.py", ["--benchmark", bench], (".contaminated.jsonl",))}
+    jobs = {stage: submit(tmp_path, stage, "--shards", "2", *SMALL, "--", "--input", str(demo_data), *extra,
+                          "--output", f"out/{stage}.jsonl")[0] for stage, (_, extra, _) in runs.items()}
+    for stage, (script, extra, side) in runs.items():
+        assert wait_done(jobs[stage]["merge"]) == "COMPLETED", stage
+        markers = [json.loads(p.read_text()) for p in (tmp_path / f"out/{stage}.jsonl.parts").glob("*.done")]
+        assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
+        run_script(script, "--input", str(demo_data), *extra, "--output", str(tmp_path / f"{stage}.jsonl"))
+        for suffix in ("", *side):
+            assert (tmp_path / f"out/{stage}.jsonl{suffix}").read_bytes() == \
+                (tmp_path / f"{stage}.jsonl{suffix}").read_bytes(), (stage, suffix)
+    assert len(_lines(tmp_path / "dedup.jsonl.dups.jsonl")) >= 30  # the demo data's planted duplicates
