@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-_SPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+|[^\w\s]")
 _PROSE = re.compile(r"\w+")
@@ -28,7 +27,7 @@ POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.ui
 
 def normalize(text: str, numbers: bool = False) -> str:
     """NFKC, case-folded, whitespace collapsed; with ``numbers`` every number becomes one placeholder."""
-    text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
 
 
@@ -68,8 +67,10 @@ class Grams:
 def ngrams(token_lists: list[list[str]], n: int) -> Grams:
     """Every n-gram of every document, in order; a text of fewer than ``n`` words is one n-gram."""
     lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+    every = [w for t in token_lists for w in t]
     h = xxhash.xxh3_64_intdigest
-    flat = np.fromiter((h(w.encode()) for t in token_lists for w in t), dtype=np.uint64, count=int(lengths.sum()))
+    table = {w: h(w.encode()) for w in dict.fromkeys(every)}  # each distinct word hashed once per batch
+    flat = np.fromiter(map(table.__getitem__, every), dtype=np.uint64, count=len(every))
     counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
     doc = np.repeat(np.arange(len(token_lists)), counts)
     first_word = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
