@@ -20,6 +20,9 @@ import xxhash
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+|[^\w\s]")
 _PROSE = re.compile(r"\w+")
+_SYMBOLS = "".join(c for c in map(chr, range(128)) if not c.isalnum() and not c.isspace() and c != "_")
+_PAD = str.maketrans({c: f" {c} " for c in _SYMBOLS})
+_BLANK = str.maketrans({c: " " for c in _SYMBOLS})
 NUMBER_TOKEN = "<num>"
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
 POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -27,13 +30,15 @@ POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.ui
 
 def normalize(text: str, numbers: bool = False) -> str:
     """NFKC, case-folded, whitespace collapsed; with ``numbers`` every number becomes one placeholder."""
-    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    text = " ".join((text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()).split())
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
 
 
 def words(normalized: str, symbols: bool = True) -> list[str]:
     """The words of a normalized text; ``symbols=False`` keeps letters and digits only (prose n-grams:
     eight of them say more about a copied sentence than ``$ x $ : $`` does)."""
+    if normalized.isascii():  # the same words, without the regex engine: pad symbols with spaces, split
+        return normalized.translate(_PAD if symbols else _BLANK).split()
     return (_WORD if symbols else _PROSE).findall(normalized)
 
 
