@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,15 +81,18 @@ def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
     return Reference(records, hasher.arrays(records), rejects)
 
 
-def _records_at(parts: list[Path], reference: Reference | None, wanted: set[int]) -> Iterator[tuple[int, dict]]:
-    """(index, record) of the wanted nodes, reading the parts once."""
-    index = -1
+def _facts(parts: list[Path], reference: Reference | None, wanted: set[int], hasher: RowHasher, sets: bool
+           ) -> dict[int, tuple[Any, np.ndarray | None]]:
+    """(id, n-gram set if ``sets``) of the wanted nodes, reading the parts once; nothing else is kept."""
+    facts, index = {}, -1
     for index, line in enumerate(read_lines(parts)):
         if index in wanted:
-            yield index, orjson.loads(line)
+            record = orjson.loads(line)
+            facts[index] = (record.get(hasher.id_field), hasher.ngram_set(record) if sets else None)
     for k, record in enumerate(reference.records if reference else []):
         if index + 1 + k in wanted:
-            yield index + 1 + k, record
+            facts[index + 1 + k] = (record.get(hasher.id_field), hasher.ngram_set(record) if sets else None)
+    return facts
 
 
 def _similarities(nodes: Nodes, pairs: np.ndarray, sets: dict[int, np.ndarray] | None) -> np.ndarray:
@@ -126,7 +128,8 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
         candidates = candidates[(exact[candidates[:, 0]] != exact[candidates[:, 1]]) & (candidates[:, 0] < inputs)]
         sets = None
         if verify:
-            sets = {i: hasher.ngram_set(r) for i, r in _records_at(parts, reference, set(candidates.ravel().tolist()))}
+            facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
+            sets = {i: s for i, (_, s) in facts.items()}
         similar = _similarities(nodes, candidates, sets) >= threshold
         pairs = unique_pairs([exact_pairs, candidates[similar]], total)
         pairs = pairs[pairs[:, 0] < inputs]  # two reference rows are never merged: the reference stays whole
@@ -136,7 +139,7 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
             priority.append(nodes.column("keep_by"))
         keep = keepers(labels, priority)
         removed = np.flatnonzero(keep[:inputs] != np.arange(inputs))
-        audit = _audit(removed, keep[removed], exact, nodes, parts, reference, hasher, sets, verify, inputs)
+        audit = _audit(removed, keep[removed], exact, nodes, parts, reference, hasher, verify, inputs)
         dups_path = Path(f"{output}.dups.jsonl")
         write_lines(dups_path, lambda: (dumps_line(a) for a in audit))
         gone = np.zeros(inputs, dtype=bool)
@@ -180,17 +183,13 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
 
 
 def _audit(removed: np.ndarray, kept_by: np.ndarray, exact: np.ndarray, nodes: Nodes, parts: list[Path],
-           reference: Reference | None, hasher: RowHasher, sets: dict[int, np.ndarray] | None, verify: bool,
-           inputs: int) -> list[dict[str, Any]]:
+           reference: Reference | None, hasher: RowHasher, verify: bool, inputs: int) -> list[dict[str, Any]]:
     """One line per removed row, in input order: its id, the id of the row kept in its place, the kind,
     and their Jaccard (exact under --verify, else estimated from the signatures)."""
-    wanted = set(removed.tolist()) | set(kept_by.tolist())
-    records = dict(_records_at(parts, reference, wanted))
-    if verify:
-        sets = {**(sets or {}), **{i: hasher.ngram_set(records[i]) for i in wanted if i not in (sets or {})}}
+    facts = _facts(parts, reference, set(removed.tolist()) | set(kept_by.tolist()), hasher, sets=verify)
     pairs = np.stack([removed, kept_by], axis=1)
-    similarity = _similarities(nodes, pairs, sets if verify else None)
-    return [{"id": records[i].get(hasher.id_field), "duplicate_of": records[k].get(hasher.id_field),
+    similarity = _similarities(nodes, pairs, {i: s for i, (_, s) in facts.items()} if verify else None)
+    return [{"id": facts[i][0], "duplicate_of": facts[k][0],
              "kind": "exact" if exact[i] == exact[k] else "near", "reference": bool(k >= inputs),
              "jaccard": round(float(j), 4), "jaccard_is": "exact" if verify else "estimated"}
             for i, k, j in zip(removed.tolist(), kept_by.tolist(), similarity.tolist())]
