@@ -239,3 +239,15 @@ def test_both_stages_run_sharded_on_the_real_slurm(slurm, demo_data: Path, tmp_p
             assert (tmp_path / f"out/{stage}.jsonl{suffix}").read_bytes() == \
                 (tmp_path / f"{stage}.jsonl{suffix}").read_bytes(), (stage, suffix)
     assert len(_lines(tmp_path / "dedup.jsonl.dups.jsonl")) >= 30  # the demo data's planted duplicates
+
+
+def test_more_shards_than_rows_and_an_empty_input(tmp_path: Path) -> None:
+    data = _write(tmp_path / "three.jsonl", [{"problem": "a b c d"}, {"problem": "A  b c d"}, {"problem": "x y z"}])
+    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "5", "--", "--input",
+                           str(data), "--output", str(tmp_path / "d.jsonl")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["problem"] for r in _lines(tmp_path / "d.jsonl")] == ["a b c d", "x y z"]
+    (tmp_path / "empty.jsonl").write_text("")
+    run_script(DEDUP, "--input", str(tmp_path / "empty.jsonl"), "--output", str(tmp_path / "e.jsonl"))
+    assert (tmp_path / "e.jsonl").read_text() == "" and (tmp_path / "e.jsonl.dups.jsonl").read_text() == ""

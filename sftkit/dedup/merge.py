@@ -67,14 +67,15 @@ class Reference:
 
 
 def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
-    """The --against rows and their arrays; rows without the text fields are counted, not used."""
+    """The --against rows (their id and text fields only) and their arrays; rows without the text fields
+    are counted, not used."""
     source = open_source(spec)
     records: list[dict[str, Any]] = []
     rejects = 0
     for batch in source.iter_all(8192):
         batch.require(list(hasher.fields))
         good, bad = hasher.usable(batch)
-        records += good
+        records += [{k: r[k] for k in (hasher.id_field, *hasher.fields)} for r in good]
         rejects += len(bad) + len(batch.rejects)
     if not records:
         raise InputError(f"--against {spec.input}: no rows with {', '.join(hasher.fields)}")
@@ -118,7 +119,7 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
                              " the flags the shards ran with, or rerun them with --overwrite")
         parts = part_paths(markers)
         blocks = [{name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
-                  for p, m in zip(parts, markers)]
+                  for p, m in zip(parts, markers) if m["records"]] or [hasher.arrays([])]  # a shard may be empty
         reference = load_reference(against, hasher) if against else None
         nodes = Nodes(blocks + ([reference.arrays] if reference else []))
         inputs, total = int(nodes.starts[len(blocks)]), len(nodes)
@@ -162,7 +163,8 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
              "candidate_pairs": len(candidates), "near_pairs": int(similar.sum()),
              "settings": {**expected, "threshold": threshold, "verify": verify,
                           "against": against.__dict__ if against else None,
-                          "reference_rows": len(reference.records) if reference else 0},
+                          "reference_rows": len(reference.records) if reference else 0,
+                          "reference_rows_unusable": reference.rejects if reference else 0},
              "shards": len(markers), "worker_seconds": round(sum(m_["seconds"] for m_ in markers), 3),
              "merge_seconds": round(time.time() - started, 3), "dups_file": str(dups_path), "plot": str(plot)}
     write_json_atomic(f"{output}.stats.json", stats)
@@ -179,6 +181,9 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
                              "merge seconds": stats["merge_seconds"]})
     if rejects_out:
         print(f"warning: {stats['rejects']:,} rows quarantined to {rejects_out}", file=sys.stderr)
+    if reference and reference.rejects:
+        print(f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
+              f"{', '.join(hasher.fields)} and were not compared", file=sys.stderr)
     return stats
 
 
