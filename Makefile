@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/generate.py
 	$(PY) bench/difficulty.py
 	$(PY) bench/seeds.py
+	$(PY) bench/dedup.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache

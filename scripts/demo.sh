@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo, on the bundled synthetic OpenMathReasoning data and a tiny model built offline:
-# label filter -> length selection -> generation from seeds -> LLM filter -> difficulty scoring and
+# label filter -> dedup -> decontamination -> length selection -> generation from seeds -> LLM filter ->
+# difficulty scoring and
 # selection -> dataset folder + dry-run upload.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,15 @@ echo "== 1. label filter: keep problems with pass rate <= 0.6 (2 local shards, m
 slurm/submit.sh --local label_filter --shards 2 -- --input "$DATA" --filter-by-pass-rate 0.6 \
     --save-per-iteration 500 --output "$OUT/filtered.jsonl"
 
+echo "== 1b. exact and near duplicates out (the demo data has planted ones; 2 local shards, clustered in the merge)"
+slurm/submit.sh --local dedup --shards 2 -- --input "$OUT/filtered.jsonl" --verify --output "$OUT/deduped.jsonl"
+
+echo "== 1c. benchmark decontamination against a small bundled benchmark (2 local shards)"
+slurm/submit.sh --local decontaminate --shards 2 -- --input "$OUT/deduped.jsonl" \
+    --benchmark data/benchmarks/demo_bench.jsonl:problem --output "$OUT/clean.jsonl"
+
 echo "== 2. length selection: 300 seeds favouring long solutions"
-"$PY" selectors/length_selector.py --input "$OUT/filtered.jsonl" --total_samples 300 --num_bins 6 \
+"$PY" selectors/length_selector.py --input "$OUT/clean.jsonl" --total_samples 300 --num_bins 6 \
     --curve_sharpness 2.0 --output "$OUT/selected_seeds.json"
 
 echo "== 3. a tiny chat model, built offline (~15 s)"
@@ -55,6 +63,7 @@ cp "$OUT/difficulty_selected.jsonl" "$OUT/difficulty_selected.jsonl.stats.json" 
 "$PY" upload/upload_data.py --dataset_path "$DS" --repo_id your-username/sftkit-demo --license cc-by-4.0 \
     --tags sft math synthetic --format messages --val-fraction 0.2 --tokenizer "$MODEL" --dry-run
 
-echo "demo outputs in $OUT/: filtered.jsonl, selected_seeds.json (+ .lengths.png), generated.jsonl,"
+echo "demo outputs in $OUT/: filtered.jsonl, deduped.jsonl (+ .dups.jsonl, deduped.clusters.png),"
+echo "clean.jsonl (+ .contaminated.jsonl), selected_seeds.json (+ .lengths.png), generated.jsonl,"
 echo "llm_filtered.jsonl (+ .full.jsonl), difficulty.jsonl (+ .responses.jsonl, .difficulty.png),"
 echo "difficulty_selected.jsonl, dataset/ (train/validation Parquet per config, README.md card, plots/)"

@@ -40,6 +40,8 @@ STAGES = {
     "filter": Stage("sftkit.commands.llm_filter", "hpc/llm_filter.py", True),
     "generate": Stage("sftkit.commands.generate_from_seed", "hpc/generate_from_seed.py", True),
     "difficulty_scorer": Stage("sftkit.commands.difficulty_scorer", "hpc/difficulty_scorer.py", True, True),
+    "dedup": Stage("sftkit.commands.dedup", "selectors/dedup.py", True, True),
+    "decontaminate": Stage("sftkit.commands.decontaminate", "selectors/decontaminate.py", True, True),
 }
 
 

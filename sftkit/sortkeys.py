@@ -27,7 +27,7 @@ def as_number(value: Any) -> float:
     return math.nan
 
 
-def _key(values: list[Any], kind: str) -> np.ndarray:
+def key_values(values: list[Any], kind: str) -> np.ndarray:
     if kind == "number":
         return np.array([as_number(v) for v in values], dtype=np.float64)
     if kind == "length":
@@ -41,7 +41,7 @@ def sort_order(records: Sequence[dict[str, Any]], spec: list[dict[str, str]]) ->
         return np.zeros(0, dtype=np.int64)
     keys = []
     for s in reversed(spec):  # np.lexsort: last key is primary
-        k = _key([r.get(s["field"]) for r in records], s["key"])
+        k = key_values([r.get(s["field"]) for r in records], s["key"])
         k = -k if s["order"] == "desc" else k
         keys.append(np.nan_to_num(k, nan=np.inf))
     keys.insert(0, np.arange(len(records)))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 from tqdm import tqdm
 
 from sftkit import stopping
@@ -25,13 +26,15 @@ from sftkit.data.sources import Source
 @dataclass
 class StageResult:
     """What a stage made of one batch: output records, bad input rows (subject to --on-bad-record),
-    outputs it quarantined (always to the rejects file: a failed generation is not bad input), and
-    counters."""
+    outputs it quarantined (always to the rejects file: a failed generation is not bad input),
+    counters, and arrays with one row per record that the part keeps beside it (``<part>.<name>.npy``,
+    e.g. the dedup stage's MinHash signatures, read by its merge)."""
 
     records: list[dict[str, Any]]
     rejects: list[Reject] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     quarantine: list[Reject] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,7 +97,7 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
                         raise
                     _save_and_stop(run, journal, exc)
                 rejects = rejects + enforce_policy(result.rejects, on_bad_record) + result.quarantine
-                run.add(result.records, rejects, batch.stop, result.counts)
+                run.add(result.records, rejects, batch.stop, result.counts, result.arrays)
                 if run.resume_from() == batch.stop:  # checkpointed: its requests are in the chunk now
                     journal.clear()
                 bar.update(batch.stop - batch.start)

@@ -4,7 +4,10 @@ Columns: problem, generated_solution (ends in a \\boxed{} answer), expected_answ
 pass_rate_72b_tir (strings such as "0.25", "1" or "n/a"), inference_mode, problem_source.
 Solution lengths are log-normal and longer solutions get lower pass rates, as in real data.
 Rows are generated in fixed blocks seeded by (seed, block), so the first N rows never depend
-on how many rows are asked for. There is no id column: stages derive stable ids.
+on how many rows are asked for. There is no id column: stages derive stable ids. About 5% of rows
+repeat an earlier row of their block (problem, answer, solution, type and pass rate), half of them
+word for word and half reworded (_REWORDINGS), as the same problem from several sources does in
+real corpora.
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ _FILLER = "".join(_STEPS[(i * 5 + i // 7) % len(_STEPS)] for i in range(2000))
 _STARTS = np.array([0, *(i + 2 for i in range(len(_FILLER) - 2) if _FILLER[i:i + 2] == ". ")])
 
 
+_REWORDINGS = ("Please {}", "Now {}", "{} Answer:")
+DUPLICATE_RATE = 0.05
+
+
+def _plant_duplicates(seed: int, block: int, columns: dict[str, list[str]]) -> None:
+    """Overwrite a few rows with an earlier row's problem and its labels (exact or reworded), from
+    a random stream of its own, so every other column stays what it was without duplicates."""
+    rng = np.random.default_rng([seed, block, 1])
+    rows = len(columns["problem"])
+    for i in np.flatnonzero(rng.random(rows) < DUPLICATE_RATE).tolist():
+        if i == 0:
+            continue
+        j = int(rng.integers(0, i))
+        for name in columns:
+            columns[name][i] = columns[name][j]
+        if rng.random() < 0.5:
+            columns["problem"][i] = _REWORDINGS[int(rng.integers(0, len(_REWORDINGS)))].format(columns["problem"][j])
+
+
 def _problem(t: int, a: int, b: int, c: int) -> tuple[str, int]:
     if t == 0:
         return f"Compute ${a} + {b} \\cdot {c}$.", a + b * c
@@ -63,11 +85,14 @@ def _block(seed: int, block: int, rows: int) -> pa.Table:
         body = _repeat(int(offsets[i]), int(lengths[i]))
         solutions.append(f"Let's solve this step by step. {body}Therefore, the answer is $\\boxed{{{ans}}}$.")
         rates.append("n/a" if unlabeled[i] else f"{solved[i] / 32:g}")
+    kinds = kinds.tolist()
+    _plant_duplicates(seed, block, {"problem": problems, "expected_answer": answers, "generated_solution": solutions,
+                                    "problem_type": kinds, "pass_rate_72b_tir": rates})
     return pa.table({
         "problem": problems,
         "generated_solution": solutions,
         "expected_answer": answers,
-        "problem_type": kinds.tolist(),
+        "problem_type": kinds,
         "pass_rate_72b_tir": rates,
         "inference_mode": ["cot"] * rows,
         "problem_source": ["synthetic"] * rows,

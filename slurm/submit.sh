@@ -6,7 +6,7 @@
 #                   [--missing-only] [sbatch options...] -- <stage arguments>
 #
 #   STAGE               a slurm/run_STAGE.sh: label_filter, length_selector, filter, generate,
-#                       difficulty_scorer, upload
+#                       difficulty_scorer, upload, dedup, decontaminate
 #   --shards N          split the stage into N shards: an array of N/W tasks + a merge job
 #   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
 #   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1); without

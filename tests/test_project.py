@@ -83,7 +83,8 @@ def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data
 @pytest.mark.parametrize("script", ["selectors/length_selector.py", "selectors/label_filter.py",
                                     "hpc/merge_shards.py", "hpc/generate_from_seed.py", "hpc/llm_filter.py",
                                     "upload/upload_data.py", "upload/export_sft.py", "hpc/difficulty_scorer.py",
-                                    "selectors/difficulty_selector.py", "hpc/model_server.py"])
+                                    "selectors/difficulty_selector.py", "hpc/model_server.py", "selectors/dedup.py",
+                                    "selectors/decontaminate.py"])
 def test_every_flag_in_help_is_in_the_readme(script: str) -> None:
     readme = (REPO / "README.md").read_text()
     help_text = run_script(script, "--help").stdout

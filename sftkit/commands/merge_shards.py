@@ -13,6 +13,7 @@ from sftkit import cli, report
 from sftkit.data.checkpoint import parts_dir
 from sftkit.data.errors import InputError
 from sftkit.data.merge import load_markers, merge
+from sftkit.orchestrate import STAGES
 
 
 def _sort_key(text: str) -> dict[str, str]:
@@ -36,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sort = [] if args.no_sort else [_sort_key(s) for s in args.sort_by] if args.sort_by else None
     markers = load_markers(args.output) if parts_dir(args.output).is_dir() else []
-    if markers and markers[0]["stage"] == "difficulty_scorer":  # its merge is a global fit, not a concatenation
-        raise InputError(f"{args.output} comes from the difficulty scorer: merge it with "
-                         f"python hpc/difficulty_scorer.py --merge --output {args.output}")
+    own = STAGES.get(markers[0]["stage"]) if markers else None
+    if own and own.merges_itself:  # its merge is a global step (a fit, clusters), not a concatenation
+        raise InputError(f"{args.output} comes from {markers[0]['stage']}: merge it with "
+                         f"python {own.script} --merge --output {args.output} (and the stage's flags)")
     stats = merge(args.output, args.num_shards, sort)
     report.print_table(f"merged {stats['shards']} shards of {stats['stage']}", ["shard", "seconds"],
                        list(stats["shard_seconds"].items()))

@@ -5,6 +5,7 @@ Layout under ``<output>.parts/``::
     part-00003-of-00008.jsonl          final part, renamed into place when the shard completes
     part-00003-of-00008.rejects.jsonl  quarantined rows of that shard (only if any)
     part-00003-of-00008.done           completion marker: counts, timings, settings fingerprint
+    part-00003-of-00008.NAME.npy       arrays a stage keeps beside its records, one row per record
     part-00003-of-00008.ckpt/          while running: chunk-000000.jsonl + chunk-000000.json ...
     part-00003-of-00008.lock           held (flock) by the one run writing the shard; names it
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import socket
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from sftkit.data.atomic import (
@@ -155,6 +158,18 @@ class _Buffer:
     lines: list[bytes] = field(default_factory=list)
     rejects: list[bytes] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    arrays: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+def array_path(part: Path, name: str) -> Path:
+    """``part-00003-of-00008.NAME.npy`` beside ``part-00003-of-00008.jsonl``."""
+    return part.with_name(f"{part.name.removesuffix('.jsonl')}.{name}.npy")
 
 
 class ShardRun:
@@ -200,7 +215,7 @@ class ShardRun:
 
     def _remove(self) -> None:
         shutil.rmtree(self.ckpt, ignore_errors=True)
-        for path in (self.data, self.rejects_path, self.marker):
+        for path in (self.data, self.rejects_path, self.marker, *self.dir.glob(f"{self.shard.name}.*.npy")):
             path.unlink(missing_ok=True)
 
     def _check_settings(self) -> None:
@@ -236,13 +251,16 @@ class ShardRun:
         return self._chunks[-1]["stop"] if self._chunks else self.rows.start
 
     def add(self, records: Iterable[dict[str, Any]], rejects: Iterable[Reject], stop: int,
-            counts: Counter | None = None) -> None:
-        """Record the outputs of rows up to ``stop``; flushes a chunk every ``every`` input rows."""
+            counts: Counter | None = None, arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Record the outputs of rows up to ``stop`` (and ``arrays``, one row per record); flushes a
+        chunk every ``every`` input rows."""
         if self._buf is None:
             self._buf = _Buffer(self.resume_from(), stop)
         self._buf.lines.extend(dumps_line(r) for r in records)
         self._buf.rejects.extend(dumps_line(r.to_json()) for r in rejects)
         self._buf.counts.update(counts or {})
+        for name, array in (arrays or {}).items():
+            self._buf.arrays.setdefault(name, []).append(array)
         self._buf.stop = stop
         if stop - self._buf.start >= self.every:
             self._flush()
@@ -259,8 +277,10 @@ class ShardRun:
         base = self.ckpt / f"chunk-{k:06d}"
         write_bytes_atomic(base.with_suffix(".jsonl"), b"".join(buf.lines))
         write_bytes_atomic(base.with_suffix(".rejects.jsonl"), b"".join(buf.rejects))
+        for name, arrays in buf.arrays.items():  # before the meta: a chunk without its arrays never counts
+            write_bytes_atomic(array_path(base, name), _npy_bytes(np.concatenate(arrays)))
         meta = {"start": buf.start, "stop": buf.stop, "records": len(buf.lines),
-                "rejects": len(buf.rejects), "counts": dict(buf.counts),
+                "rejects": len(buf.rejects), "counts": dict(buf.counts), "arrays": sorted(buf.arrays),
                 "seconds": round(time.time() - self._started, 3)}
         write_json_atomic(base.with_suffix(".json"), meta)
         self._chunks.append(meta)
@@ -281,6 +301,8 @@ class ShardRun:
         counts: Counter = Counter()
         for c in self._chunks:
             counts.update(c["counts"])
+        arrays = {name: _concat_arrays([array_path(c, name) for c in chunk_files], array_path(self.data, name))
+                  for name in sorted({n for c in self._chunks for n in c.get("arrays", [])})}
         covered = self._chunks[-1]["stop"] if self._chunks else rows.stop
         if covered != rows.stop:
             raise RuntimeError(f"{self.shard.name}: covered rows up to {covered}, expected {rows.stop}")
@@ -289,7 +311,7 @@ class ShardRun:
             "count": self.shard.count, "start": str(self.shard.start), "end": str(self.shard.end),
             "rows": [rows.start, rows.stop], "num_rows": self.num_rows,
             "records": sum(c["records"] for c in self._chunks), "bytes": part_bytes, "sha256": part_sha256,
-            "rejects": n_rejects,
+            "rejects": n_rejects, "arrays": arrays,
             "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
             "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
             "subset": self.subset,
@@ -300,6 +322,30 @@ class ShardRun:
         shutil.rmtree(self.ckpt, ignore_errors=True)
         self.lock.release()
         return marker
+
+
+def _concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
+    """Join the chunks' arrays into one ``.npy`` without holding them all; returns its rows and sha256."""
+    chunks = [np.load(s, mmap_mode="r") for s in sources]
+    rows = sum(len(c) for c in chunks)
+    with atomic_path(dest) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunks[0].dtype, shape=(rows, *chunks[0].shape[1:]))
+        edge = 0
+        for c in chunks:
+            out[edge:edge + len(c)] = c
+            edge += len(c)
+        out.flush()
+        del out
+        digest = file_sha256(tmp)
+    return {"rows": rows, "sha256": digest}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _concat(sources: list[Path], dest: Path) -> tuple[int, str]:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import orjson
 
 from sftkit.data.atomic import remove_stale_temporaries, write_json_atomic
-from sftkit.data.checkpoint import ShardLock, describe_change, parts_dir
+from sftkit.data.checkpoint import ShardLock, array_path, describe_change, file_sha256, parts_dir
 from sftkit.data.errors import InputError
 from sftkit.data.writers import write_lines
 from sftkit.sortkeys import sort_order
@@ -116,6 +117,10 @@ def verify_parts(markers: list[dict[str, Any]]) -> None:
                             f"{want[0]:,} records, {want[1]:,} bytes{', other content' if found[2] != want[2] else ''}")
         if _scan(rejects)[0] != m["rejects"]:
             problems.append(f"{rejects.name} does not hold the {m['rejects']:,} rejects its marker counts")
+        for name, meta in (m.get("arrays") or {}).items():
+            path = array_path(part, name)
+            if meta["rows"] != m["records"] or not path.exists() or file_sha256(path) != meta["sha256"]:
+                problems.append(f"{path.name} is missing or not what its marker recorded")
     if problems:
         raise InputError(f"{parts_dir_of(markers)}: the parts changed after their shards finished (two runs on "
                          f"one --output?): {'; '.join(problems)}. Rerun those shards with --overwrite, then merge")
@@ -137,44 +142,62 @@ def _scan(path: Path) -> tuple[int, int, str]:
     return records, size, digest.hexdigest()
 
 
-def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str, str]] | None = None,
-          into: str | Path | None = None) -> dict[str, Any]:
-    """Merge ``<output>.parts`` into ``output`` (or ``into``, for stages that post-process the merged
-    records into ``output``) and write ``<that file>.stats.json``; returns the stats."""
-    started = time.time()
+@contextmanager
+def checked_parts(output: str | Path, num_shards: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The markers of a complete, consistent set of parts, each still what its marker says, with every
+    shard's lock held (so no shard is rewritten under the caller) until the block ends."""
     markers = load_markers(output)
     check_complete(output, markers, num_shards)
     locks = [ShardLock(Path(m["_path"]).with_suffix(".lock"), "merge") for m in markers]
     try:
-        return _merge_locked(output, markers, sort, into, started)
+        verify_parts(markers)
+        yield markers
     finally:
         for lock in locks:
             lock.release()
 
 
+def part_paths(markers: list[dict[str, Any]]) -> list[Path]:
+    return [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
+
+
+def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str, str]] | None = None,
+          into: str | Path | None = None) -> dict[str, Any]:
+    """Merge ``<output>.parts`` into ``output`` (or ``into``, for stages that post-process the merged
+    records into ``output``) and write ``<that file>.stats.json``; returns the stats."""
+    started = time.time()
+    with checked_parts(output, num_shards) as markers:
+        return _merge_locked(output, markers, sort, into, started)
+
+
+def merge_rejects(output: str | Path, parts: list[Path]) -> Path | None:
+    """The parts' quarantined rows joined into ``<output>.rejects.jsonl`` (an old one goes when none)."""
+    rejects = [p.with_suffix(".rejects.jsonl") for p in parts if p.with_suffix(".rejects.jsonl").exists()]
+    rejects_out = Path(f"{output}.rejects.jsonl")
+    if rejects:
+        write_lines(rejects_out, lambda: read_lines(rejects))
+        return rejects_out
+    rejects_out.unlink(missing_ok=True)
+    return None
+
+
 def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[dict[str, str]] | None,
                   into: str | Path | None, started: float) -> dict[str, Any]:
-    verify_parts(markers)
-    parts = [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
+    parts = part_paths(markers)
     sort = sort if sort is not None else markers[0].get("sort")
     subset = markers[0].get("subset")
     if sort:
         order = _sorted_locations(parts, sort)
         lines = lambda: _read_at(parts, order)  # noqa: E731 - re-readable stream for write_lines
     else:
-        lines = lambda: _read_all(parts)  # noqa: E731
+        lines = lambda: read_lines(parts)  # noqa: E731
     target = subset["all_to"] if subset else into or output
     for folder in {parts_dir_of(markers), *(Path(f).parent for f in (target, output))}:
         remove_stale_temporaries(folder)
     count = write_lines(target, lines)
     if subset:
         kept = write_lines(output, lambda: (line for line in lines() if orjson.loads(line).get(subset["field"])))
-    rejects = [p.with_suffix(".rejects.jsonl") for p in parts if p.with_suffix(".rejects.jsonl").exists()]
-    rejects_out = Path(f"{output}.rejects.jsonl")
-    if rejects:
-        write_lines(rejects_out, lambda: _read_all(rejects))
-    else:
-        rejects_out.unlink(missing_ok=True)
+    rejects_out = merge_rejects(output, parts)
     counts: Counter = Counter()
     for m in markers:
         counts.update(m["counts"])
@@ -185,7 +208,7 @@ def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[
         **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
         "shards": len(markers),
         "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
-        "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects else None,
+        "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects_out else None,
         "counts": dict(counts), "sort": sort,
         "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
@@ -205,7 +228,7 @@ def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:
     """Ids that more than one record carries, with how many records repeat each: ids come from the
     data, and a duplicate there makes any join by id ambiguous. Ids are kept as 8-byte digests."""
     digests: list[bytes] = []
-    for line in _read_all(parts):
+    for line in read_lines(parts):
         digests.append(hashlib.blake2b(orjson.dumps(orjson.loads(line).get(id_field)), digest_size=8).digest())
     keys = np.frombuffer(b"".join(digests), dtype=np.uint64)
     _, first, seen = np.unique(keys, return_index=True, return_counts=True)
@@ -213,10 +236,10 @@ def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:
         return {}
     repeated = dict(zip(first[seen > 1].tolist(), (seen[seen > 1] - 1).tolist()))
     return {str(orjson.loads(line).get(id_field)): repeated[k]
-            for k, line in enumerate(_read_all(parts)) if k in repeated}
+            for k, line in enumerate(read_lines(parts)) if k in repeated}
 
 
-def _read_all(files: list[Path]) -> Iterator[bytes]:
+def read_lines(files: list[Path]) -> Iterator[bytes]:
     for path in files:
         with open(path, "rb") as fh:
             yield from (line for line in fh if line.strip())

@@ -1,0 +1,200 @@
+"""The dedup stage's global step: candidate pairs over every shard's arrays, clusters, the audit.
+
+The arrays stay on disk (memory-mapped ``.npy`` beside each part): one exact-hash column and one
+band column at a time are read whole (8 bytes a row each), signatures only for candidate pairs.
+Texts are read back from the parts only for the rows --verify or the audit needs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from sftkit import report
+from sftkit.data.atomic import dumps_line, write_json_atomic
+from sftkit.data.checkpoint import array_path, describe_change
+from sftkit.data.errors import InputError
+from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
+from sftkit.data.sources import InputSpec, open_source
+from sftkit.data.writers import write_lines
+from sftkit.dedup.clusters import components, equal_pairs, keepers, unique_pairs
+from sftkit.dedup.minhash import estimated_jaccard
+from sftkit.dedup.rows import RowHasher
+from sftkit.dedup.text import jaccard
+
+_PAIRS_PER_STEP = 100_000
+
+
+@dataclass
+class Nodes:
+    """Every row's arrays, the parts' (memory-mapped) then the reference's, addressed by one index."""
+
+    blocks: list[dict[str, np.ndarray]]
+
+    def __post_init__(self) -> None:
+        self.starts = np.cumsum([0] + [len(b["exact"]) for b in self.blocks])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def column(self, name: str, j: int | None = None) -> np.ndarray:
+        return np.concatenate([b[name] if j is None else b[name][:, j] for b in self.blocks])
+
+    def rows(self, name: str, index: np.ndarray) -> np.ndarray:
+        first = self.blocks[0][name]
+        out = np.empty((len(index), *first.shape[1:]), dtype=first.dtype)
+        block = np.searchsorted(self.starts, index, side="right") - 1
+        for k, b in enumerate(self.blocks):
+            at = np.flatnonzero(block == k)
+            if len(at):
+                local = index[at] - self.starts[k]
+                order = np.argsort(local)  # a memory map reads fastest in file order
+                out[at[order]] = b[name][local[order]]
+        return out
+
+
+@dataclass
+class Reference:
+    records: list[dict[str, Any]]
+    arrays: dict[str, np.ndarray]
+    rejects: int
+
+
+def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
+    """The --against rows (their id and text fields only) and their arrays; rows without the text fields
+    are counted, not used."""
+    source = open_source(spec)
+    records: list[dict[str, Any]] = []
+    rejects = 0
+    for batch in source.iter_all(8192):
+        batch.require(list(hasher.fields))
+        good, bad = hasher.usable(batch)
+        records += [{k: r[k] for k in (hasher.id_field, *hasher.fields)} for r in good]
+        rejects += len(bad) + len(batch.rejects)
+    if not records:
+        raise InputError(f"--against {spec.input}: no rows with {', '.join(hasher.fields)}")
+    return Reference(records, hasher.arrays(records), rejects)
+
+
+def _facts(parts: list[Path], reference: Reference | None, wanted: set[int], hasher: RowHasher, sets: bool
+           ) -> dict[int, tuple[Any, np.ndarray | None]]:
+    """(id, n-gram set if ``sets``) of the wanted nodes, reading the parts once; nothing else is kept."""
+    facts, index = {}, -1
+    for index, line in enumerate(read_lines(parts)):
+        if index in wanted:
+            record = orjson.loads(line)
+            facts[index] = (record.get(hasher.id_field), hasher.ngram_set(record) if sets else None)
+    for k, record in enumerate(reference.records if reference else []):
+        if index + 1 + k in wanted:
+            facts[index + 1 + k] = (record.get(hasher.id_field), hasher.ngram_set(record) if sets else None)
+    return facts
+
+
+def _similarities(nodes: Nodes, pairs: np.ndarray, sets: dict[int, np.ndarray] | None) -> np.ndarray:
+    """Each pair's Jaccard: exact over the n-gram sets when given, else estimated from the signatures."""
+    if sets is not None:
+        return np.array([jaccard(sets[a], sets[b]) for a, b in pairs.tolist()], dtype=np.float64)
+    out = np.empty(len(pairs), dtype=np.float64)
+    for lo in range(0, len(pairs), _PAIRS_PER_STEP):
+        block = pairs[lo:lo + _PAIRS_PER_STEP]
+        out[lo:lo + len(block)] = estimated_jaccard(nodes.rows("signature", block[:, 0]),
+                                                    nodes.rows("signature", block[:, 1]))
+    return out
+
+
+def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *, threshold: float, verify: bool,
+                against: InputSpec | None, expected: dict[str, Any]) -> dict[str, Any]:
+    started = time.time()
+    with checked_parts(output, num_shards) as markers:
+        found = (markers[0].get("settings") or {}).get("dedup")
+        if found != expected:
+            change = describe_change(found or {}, expected)
+            raise InputError(f"{output}: the parts were hashed with other dedup flags ({change}); merge with "
+                             " the flags the shards ran with, or rerun them with --overwrite")
+        parts = part_paths(markers)
+        blocks = [{name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
+                  for p, m in zip(parts, markers) if m["records"]] or [hasher.arrays([])]  # a shard may be empty
+        reference = load_reference(against, hasher) if against else None
+        nodes = Nodes(blocks + ([reference.arrays] if reference else []))
+        inputs, total = int(nodes.starts[len(blocks)]), len(nodes)
+        exact = nodes.column("exact")
+        exact_pairs = equal_pairs(exact)
+        candidates = unique_pairs((equal_pairs(nodes.column("bands", j)) for j in range(hasher.minhash.bands)), total)
+        candidates = candidates[(exact[candidates[:, 0]] != exact[candidates[:, 1]]) & (candidates[:, 0] < inputs)]
+        sets = None
+        if verify:
+            facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
+            sets = {i: s for i, (_, s) in facts.items()}
+        similar = _similarities(nodes, candidates, sets) >= threshold
+        pairs = unique_pairs([exact_pairs, candidates[similar]], total)
+        pairs = pairs[pairs[:, 0] < inputs]  # two reference rows are never merged: the reference stays whole
+        labels = components(pairs, total)
+        priority = [(np.arange(total) < inputs).astype(np.float64)]  # a reference row is kept first
+        if hasher.keep_by:
+            priority.append(nodes.column("keep_by"))
+        keep = keepers(labels, priority)
+        removed = np.flatnonzero(keep[:inputs] != np.arange(inputs))
+        audit = _audit(removed, keep[removed], exact, nodes, parts, reference, hasher, verify, inputs)
+        dups_path = Path(f"{output}.dups.jsonl")
+        write_lines(dups_path, lambda: (dumps_line(a) for a in audit))
+        gone = np.zeros(inputs, dtype=bool)
+        gone[removed] = True
+        kept = write_lines(output, lambda: (line for k, line in enumerate(read_lines(parts)) if not gone[k]))
+        rejects_out = merge_rejects(output, parts)
+    sizes = np.bincount(labels)
+    sizes = sizes[sizes > 1]
+    out = Path(output)
+    plot = report.histogram_png(out.with_name(out.stem + ".clusters.png"), {"rows per cluster": sizes},
+                                f"{len(sizes):,} duplicate clusters of {inputs:,} rows", "rows per cluster")
+    kinds = [a["kind"] for a in audit]
+    m = hasher.minhash
+    stats = {"stage": "dedup", "output": str(output), "rows_in": sum(m_["rows"][1] - m_["rows"][0] for m_ in markers),
+             "rows_hashed": inputs, "rejects": sum(m_["rejects"] for m_ in markers),
+             "rejects_file": str(rejects_out) if rejects_out else None,
+             "exact_duplicates": kinds.count("exact"), "near_duplicates": kinds.count("near"),
+             "against_reference": sum(a["reference"] for a in audit), "kept": kept,
+             "clusters": len(sizes), "largest_cluster": int(sizes.max(initial=1)),
+             "candidate_pairs": len(candidates), "near_pairs": int(similar.sum()),
+             "settings": {**expected, "threshold": threshold, "verify": verify,
+                          "against": against.__dict__ if against else None,
+                          "reference_rows": len(reference.records) if reference else 0,
+                          "reference_rows_unusable": reference.rejects if reference else 0},
+             "shards": len(markers), "worker_seconds": round(sum(m_["seconds"] for m_ in markers), 3),
+             "merge_seconds": round(time.time() - started, 3), "dups_file": str(dups_path), "plot": str(plot)}
+    write_json_atomic(f"{output}.stats.json", stats)
+    report.print_summary(f"dedup: {m.bands} bands x {m.rows} rows of {m.num_perm} permutations, {hasher.n}-grams, "
+                         f"threshold {threshold:g}{', verified' if verify else ''}", {
+                             "rows in": stats["rows_in"], "quarantined": stats["rejects"],
+                             "exact duplicates removed": stats["exact_duplicates"],
+                             "near duplicates removed": stats["near_duplicates"],
+                             **({"of them duplicating --against": stats["against_reference"]} if against else {}),
+                             "duplicate clusters": stats["clusters"], "largest cluster": stats["largest_cluster"],
+                             "candidate pairs (banding)": stats["candidate_pairs"],
+                             "of them >= threshold": stats["near_pairs"], "kept": kept, "output": str(output),
+                             "audit": str(dups_path), "cluster sizes": str(plot),
+                             "merge seconds": stats["merge_seconds"]})
+    if rejects_out:
+        print(f"warning: {stats['rejects']:,} rows quarantined to {rejects_out}", file=sys.stderr)
+    if reference and reference.rejects:
+        print(f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
+              f"{', '.join(hasher.fields)} and were not compared", file=sys.stderr)
+    return stats
+
+
+def _audit(removed: np.ndarray, kept_by: np.ndarray, exact: np.ndarray, nodes: Nodes, parts: list[Path],
+           reference: Reference | None, hasher: RowHasher, verify: bool, inputs: int) -> list[dict[str, Any]]:
+    """One line per removed row, in input order: its id, the id of the row kept in its place, the kind,
+    and their Jaccard (exact under --verify, else estimated from the signatures)."""
+    facts = _facts(parts, reference, set(removed.tolist()) | set(kept_by.tolist()), hasher, sets=verify)
+    pairs = np.stack([removed, kept_by], axis=1)
+    similarity = _similarities(nodes, pairs, {i: s for i, (_, s) in facts.items()} if verify else None)
+    return [{"id": facts[i][0], "duplicate_of": facts[k][0],
+             "kind": "exact" if exact[i] == exact[k] else "near", "reference": bool(k >= inputs),
+             "jaccard": round(float(j), 4), "jaccard_is": "exact" if verify else "estimated"}
+            for i, k, j in zip(removed.tolist(), kept_by.tolist(), similarity.tolist())]

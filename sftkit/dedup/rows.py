@@ -1,0 +1,82 @@
+"""What the dedup stage computes per row: the normalized text of its text fields, the exact hash, the
+MinHash signature and band hashes, and the value --keep-by ranks it by. The shard stage keeps these
+arrays beside its part; the merge computes the same for a reference set (--against)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sftkit.data.batch import Batch
+from sftkit.data.fields import TextField, usable_rows
+from sftkit.dedup.minhash import MinHasher
+from sftkit.dedup.text import exact_hash, ngram_set, ngrams, normalize, words
+from sftkit.sortkeys import key_values
+from sftkit.stage import StageResult
+
+FIELD_SEPARATOR = " \u241e "  # between text fields: a word of its own, so fields never run into each other
+
+
+@dataclass(frozen=True)
+class KeepBy:
+    """--keep-by FIELD:[number|length:]asc|desc: which row of a cluster survives."""
+
+    field: str
+    key: str
+    order: str
+
+    @classmethod
+    def parse(cls, text: str) -> KeepBy:
+        parts = text.split(":")
+        if len(parts) == 2:
+            parts.insert(1, "number")
+        if len(parts) != 3 or not parts[0] or parts[1] not in ("number", "length") or parts[2] not in ("asc", "desc"):
+            raise ValueError(f"--keep-by {text!r}: expected FIELD:asc|desc or FIELD:number|length:asc|desc")
+        return cls(*parts)
+
+    def ranks(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """A key per record, smaller kept first, a missing or non-numeric value last: the key itself, not
+        a rank within the batch, so that keys from different shards compare."""
+        values = key_values([r.get(self.field) for r in records], self.key)
+        return np.where(np.isnan(values), np.inf, -values if self.order == "desc" else values)
+
+
+@dataclass(frozen=True)
+class RowHasher:
+    fields: tuple[str, ...]
+    numbers: bool
+    n: int
+    minhash: MinHasher
+    keep_by: KeepBy | None
+    id_field: str
+
+    def text(self, record: dict[str, Any]) -> str:
+        return FIELD_SEPARATOR.join(normalize(str(record[f]), self.numbers) for f in self.fields)
+
+    def ngram_set(self, record: dict[str, Any]) -> np.ndarray:
+        return ngram_set(words(self.text(record)), self.n)
+
+    def arrays(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        texts = [self.text(r) for r in records]
+        grams = ngrams([words(t) for t in texts], self.n)
+        if records:
+            sig = self.minhash.signatures(grams.hashes, grams.offsets(len(records)))
+        else:
+            sig = np.zeros((0, self.minhash.num_perm), dtype=np.uint32)
+        out = {"exact": np.fromiter(map(exact_hash, texts), dtype=np.uint64, count=len(texts)), "signature": sig,
+               "bands": self.minhash.band_hashes(sig)}
+        if self.keep_by:
+            out["keep_by"] = self.keep_by.ranks(records)
+        return out
+
+    def usable(self, batch: Batch) -> tuple[list[dict[str, Any]], list]:
+        _, records, rejects = usable_rows(batch, self.id_field, [TextField(f) for f in self.fields])
+        return records, rejects
+
+    def __call__(self, batch: Batch) -> StageResult:
+        batch.require(list(self.fields))
+        records, rejects = self.usable(batch)
+        return StageResult(records, rejects, Counter(rows=len(batch)), arrays=self.arrays(records))
