@@ -48,7 +48,9 @@ def test_every_shipped_recipe_dry_runs_printing_chained_sbatch_lines(recipe: Pat
     stages = yaml.safe_load(recipe.read_text())["stages"]
     sbatch = [line for line in proc.stdout.splitlines() if line.startswith("  sbatch ")]
     assert len(sbatch) == sum(2 if s.get("shards") else 1 for s in stages)
-    assert len(re.findall(r"--dependency=afterok:\S+ --kill-on-invalid-dep=yes", proc.stdout)) == len(stages) - 1
+    # every job after the first stage waits for the stage before: an array and its merge both
+    waiting = sum(2 if s.get("shards") else 1 for s in stages[1:])
+    assert len(re.findall(r"--dependency=afterok:\S+ --kill-on-invalid-dep=yes", proc.stdout)) == waiting
     assert "dry run, nothing submitted" in proc.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -57,14 +59,17 @@ def test_the_full_recipe_wires_every_stage_to_the_one_before(tmp_path: Path) -> 
     proc = submit(tmp_path, "pipeline", str(REPO / "recipes/full.yaml"), "--dry-run")
     assert proc.returncode == 0, proc.stderr
     lines = {m.group(1): m.group(2) for m in re.finditer(r"^== (\w+): .*? -- (.*)$", proc.stdout, re.M)}
-    assert set(lines) == {"hard", "seeds", "generated", "solved", "scores", "selected", "upload"}
-    assert "--input results/full/hard.jsonl --output results/full/seeds.jsonl" in lines["seeds"]
+    assert set(lines) == {"hard", "deduped", "clean", "seeds", "generated", "solved", "scores", "selected", "upload"}
+    assert "--input results/full/hard.jsonl --output results/full/deduped.jsonl" in lines["deduped"]
+    assert "--benchmark math500 --benchmark aime" in lines["clean"]  # a repeatable flag, once per value
+    assert "--input results/full/clean.jsonl --output results/full/seeds.jsonl" in lines["seeds"]
     assert "--input results/full/solved.jsonl --output results/full/scores.jsonl" in lines["scores"]
     # the selector reads the scores and joins them back to the rows the scorer read
     assert "--scores results/full/scores.jsonl --input results/full/solved.jsonl" in lines["selected"]
     assert "--dataset-path results/full/dataset" in lines["upload"]
     assert "would link results/full/dataset/generated/solved.jsonl -> ../../solved.jsonl" in proc.stdout
-    assert "sbatch --parsable --dependency=afterany:generated.array" in proc.stdout
+    # one --dependency (sbatch keeps only its last): the merge waits for the stage before and for its array
+    assert "sbatch --parsable --dependency=afterok:seeds.job\\,afterany:generated.array" in proc.stdout
     assert "--dependency=afterok:generated.merge --kill-on-invalid-dep=yes --gres=gpu:2" in proc.stdout
 
 

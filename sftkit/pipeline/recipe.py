@@ -22,6 +22,8 @@ Mistakes stop loading with one line naming the file, the stage (index and name) 
 
 from __future__ import annotations
 
+import argparse
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,9 +74,17 @@ def _fail(where: str, problem: str) -> InputError:
     return InputError(f"{where}: {problem}")
 
 
-def flags(mapping: Any, where: str) -> list[str]:
+def repeatable(stage: str) -> frozenset[str]:
+    """The stage's flags given once per value (``--benchmark a --benchmark b``), read from its parser."""
+    parser = importlib.import_module(STAGES[stage].module).build_parser()
+    return frozenset(flag for action in parser._actions if isinstance(action, argparse._AppendAction)
+                     for flag in action.option_strings)
+
+
+def flags(mapping: Any, where: str, repeated: frozenset[str] = frozenset()) -> list[str]:
     """``{flag: value}`` as command-line words: ``true`` a bare switch, ``false`` left out, a list
-    one flag followed by its values. A leading ``--`` is optional."""
+    one flag followed by its values (or, for a flag in ``repeated``, the flag before each value). A
+    leading ``--`` is optional."""
     if not isinstance(mapping, dict):
         raise _fail(where, f"must be a mapping of flag: value, not {type(mapping).__name__}")
     words: list[str] = []
@@ -84,9 +94,12 @@ def flags(mapping: Any, where: str) -> list[str]:
             raise _fail(where, f"{flag} needs a value (true for a switch), got {value!r}")
         if value is False:
             continue
-        words.append(flag)
-        if value is not True:
-            words += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list) and flag in repeated:
+            words += [word for v in value for word in (flag, str(v))]
+        else:
+            words += [flag, *([str(v) for v in value] if isinstance(value, list) else [str(value)])]
     return words
 
 
@@ -163,7 +176,8 @@ def load(path: str | Path) -> Recipe:
         if not isinstance(configs, dict) or any(str(s) not in names for s in configs.values()):
             raise _fail(f"{where} field 'configs'", f"must map config names to earlier stages ({', '.join(names)})")
         recipe.stages.append(StageSpec(
-            index, entry["stage"], spec_name, flags(entry.get("args") or {}, f"{where} field 'args'"),
+            index, entry["stage"], spec_name,
+            flags(entry.get("args") or {}, f"{where} field 'args'", repeatable(entry["stage"])),
             {**_cluster(defaults, f"{path}: defaults"), **_cluster(entry, where)},
             None if entry.get("input") is None else str(entry["input"]), None if source is None else str(source),
             None if entry.get("output") is None else str(entry["output"]),
