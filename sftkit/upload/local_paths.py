@@ -1,7 +1,9 @@
 """Nothing published names a local absolute path (on a cluster, ``/home/<user>/...``).
 
 Stage stats record the paths a stage ran with. Before they reach the card or the Hub, a path inside
-the dataset folder becomes relative to it, and one outside keeps only its file name. Hub ids
+the dataset folder becomes relative to it, and one outside keeps only its file name. A string that is
+one absolute path as a whole (``/home/alice/my proj/model``, as stats fields hold) is that path, spaces
+included; inside other text a path ends at whitespace. Hub ids
 (``nvidia/OpenMathReasoning``) and URLs are not absolute paths and stay as they are.
 """
 
@@ -19,6 +21,8 @@ from sftkit.data.errors import InputError
 # an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL, a word ("a/b", "3/4") or a closing
 # tag ("</answer>")
 _ABSOLUTE = re.compile(r"(?<![\w.:/\\~<-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
+# a value that is one absolute path as a whole (a stats field): spaces and all are part of it
+_WHOLE_PATH = re.compile(r"(?:~?/|[A-Za-z]:\\)[^\n]*")
 
 
 def _relative(text: str, roots: tuple[str, ...]) -> str:
@@ -35,6 +39,8 @@ def publishable(value: Any, root: Path) -> Any:
     """``value`` (JSON-like) with every absolute path in its strings made relative to ``root``."""
     roots = tuple(dict.fromkeys((os.path.normpath(root.absolute()), os.path.normpath(root.resolve()))))
     if isinstance(value, str):
+        if _WHOLE_PATH.fullmatch(value):
+            return _relative(value, roots)
         return _ABSOLUTE.sub(lambda m: _relative(m.group(0), roots), value)
     if isinstance(value, list):
         return [publishable(v, root) for v in value]
