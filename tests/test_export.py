@@ -373,6 +373,7 @@ def test_every_solution_of_a_problem_lands_in_one_split_and_positions_do_not_mat
     (["--val-fraction", "0.2", "--split-key", "idd"], "--split-key idd: no row of"),
     (["--val-fraction", "0.2", "--val-stratify", "sourcee"], "--val-stratify sourcee: no row of"),
     (["--val-fraction", "0.2", "--val-stratify", "score"], "bin it into a few values first"),
+    (["--keep-fields", "id", "sorce"], "--keep-fields sorce: no row of"),
     (["--val-fraction", "0.001"], "the validation split would be empty"),
     (["--format", "sharegpt", "--reasoning", "field"], "--reasoning field with --format sharegpt"),
     (["--license", ""], "--license is empty"),

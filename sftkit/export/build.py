@@ -78,14 +78,21 @@ def _split_key(row: dict[str, Any], question: str, key: str) -> str:
     return key_text(row[key])
 
 
-def _check_fields(sources: list[SourceFile], split: SplitOptions, seen: set[str], strata: list[str]) -> None:
-    """A split field no row has is a typo, and a stratum per row is a continuous field: both errors."""
+def _named_fields(opts: ExportOptions) -> list[tuple[str, str]]:
+    """(flag, field) of every field a flag names that the data must have."""
+    split = opts.split
+    named = [("--split-key", split.key)] if split.key != QUESTION else []
+    named += [("--val-stratify", split.stratify)] if split.stratify else []
+    return named + [("--keep-fields", n) for n in opts.keep or ()]
+
+
+def _check_fields(sources: list[SourceFile], opts: ExportOptions, seen: set[str], strata: list[str]) -> None:
+    """A field a flag names that no row has is a typo, and a stratum per row is a continuous field: errors."""
     files = ", ".join(s.rel for s in sources)
-    for flag, name in (("--split-key", split.key if split.key != QUESTION else None), ("--val-stratify",
-                                                                                      split.stratify)):
-        if name is not None and name not in seen:
+    for flag, name in _named_fields(opts):
+        if name not in seen:
             raise InputError(f"{flag} {name}: no row of {files} has a field {name!r}")
-    distinct = len(set(strata))
+    split, distinct = opts.split, len(set(strata))
     if split.stratify and distinct > len(strata) / 2:
         raise InputError(f"--val-stratify {split.stratify}: {distinct:,} distinct values in {len(strata):,} rows of "
                          f"{files} (a continuous field?); bin it into a few values first")
@@ -114,12 +121,13 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
     result = ExportResult(config)
     mapped = opts.formatting.fields.mapped()
     keys, strata, lengths = [], [], []
-    seen: set[str] = set()  # the split fields some row has
+    named = {name for _, name in _named_fields(opts)}
+    seen: set[str] = set()  # the fields flags name that some row has
     with open(staging, "wb") as out, atomic_path(rejects_path(root, config)) as rejects_tmp, \
             open(rejects_tmp, "wb") as rejects:
         for src, index, row in tqdm(_rows(sources), desc=f"exporting {config}", unit="row", file=sys.stderr):
             result.rows_in += 1
-            seen.update(n for n in (opts.split.key, opts.split.stratify) if n is not None and row.get(n) is not None)
+            seen.update(n for n in named if row.get(n) is not None)
             try:
                 question, reasoning, answer = turn(row, opts.formatting.fields)
                 key = _split_key(row, question, opts.split.key)
@@ -142,7 +150,7 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
     if not result.rows_in:  # nothing to publish: reported as empty, and the config is left off the card
         shutil.rmtree(folder, ignore_errors=True)
         return result
-    _check_fields(sources, opts.split, seen, strata)
+    _check_fields(sources, opts, seen, strata)
     if not keys:
         raise InputError(f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
                          f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
