@@ -33,7 +33,7 @@ def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
                  "any FIELD (a row without it is rejected)")
     cli.add(g, "--keep-fields", nargs="*", help="input fields kept beside each example (default: the ids, labels "
                                                 "and scores the stages write, where present); none: give it empty")
-    cli.add(g, "--val-fraction", type=float, help="share of rows for the validation split, chosen by hash")
+    cli.add(g, "--val-fraction", type=float, help="share of split keys (problems, by default) for validation, by hash")
     cli.add(g, "--val-size", type=int, help="validation = the N split keys (with the default key: problems) of "
                                             "smallest hash, all their rows")
     cli.add(g, "--val-stratify", help="split each value of this field on its own (a field of few values: bin a "
