@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from sftkit.export.formats import FieldMap, FormatOptions, to_record, turn
 from sftkit.export.reasoning import RowError
-from sftkit.export.splits import SplitOptions, uniform, validation_mask
+from sftkit.export.splits import SplitOptions, key_text, validation_mask
 from sftkit.models.tiny import tiny_tokenizer
+from sftkit.upload.provenance import Stage, chain
 
 EXPORT = "upload/export_sft.py"
 UPLOAD = "upload/upload_data.py"
@@ -119,6 +120,8 @@ def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict)
     ({"problem": "Q?", "question": "x"}, "no solution or answer"),
     ({"problem": 7, "generated_solution": "a"}, "is int, not text"),
     ({"problem": "Q?", "answer": "4", "reasoning": "<think>x</think>"}, "holds a <think> tag"),
+    ({"problem": "Q?", "generated_solution": "Intro text <think>hidden</think> Final 4."}, "inside the reasoning"),
+    ({"problem": "Q?", "generated_solution": "<think>a <think> b</think>Final 4."}, "inside the reasoning"),
 ])
 def test_unusable_rows_are_rejected_with_a_reason(row: dict, reason: str) -> None:
     with pytest.raises(RowError, match=re.escape(reason)):
@@ -131,7 +134,7 @@ def test_split_is_stable_under_reordering_sharding_and_added_rows(ids, seed, fra
     opts = SplitOptions(fraction=fraction, seed=seed)
 
     def split(rows: list[str]) -> dict[str, bool]:
-        return dict(zip(rows, validation_mask(np.array([uniform(seed, r) for r in rows]), None, opts), strict=True))
+        return dict(zip(rows, validation_mask(rows, None, opts), strict=True))
 
     whole = split(ids)
     shuffled = rng.sample(ids, len(ids))
@@ -148,7 +151,7 @@ def test_val_size_takes_exactly_n_and_added_rows_only_push_rows_out(ids, size, a
     opts = SplitOptions(size=size, seed=3)
 
     def split(rows: list[str]) -> dict[str, bool]:
-        return dict(zip(rows, validation_mask(np.array([uniform(3, r) for r in rows]), None, opts), strict=True))
+        return dict(zip(rows, validation_mask(rows, None, opts), strict=True))
 
     whole = split(ids)
     assert sum(whole.values()) == min(size, len(ids)) and split(rng.sample(ids, len(ids))) == whole
@@ -159,15 +162,46 @@ def test_val_size_takes_exactly_n_and_added_rows_only_push_rows_out(ids, size, a
 
 def test_split_share_is_within_tolerance_and_strata_keep_theirs() -> None:
     ids = [f"row-{k}" for k in range(20_000)]
-    draws = np.array([uniform(0, r) for r in ids])
-    share = validation_mask(draws, None, SplitOptions(fraction=0.1)).mean()
+    share = validation_mask(ids, None, SplitOptions(fraction=0.1)).mean()
     assert abs(share - 0.1) < 0.007  # 3.3 standard deviations of a binomial share at n=20,000
     strata = ["rare" if k % 50 == 0 else "common" for k in range(len(ids))]  # 400 rare rows
-    mask = validation_mask(draws, strata, SplitOptions(fraction=0.1, stratify="source"))
+    mask = validation_mask(ids, strata, SplitOptions(fraction=0.1, stratify="source"))
     rare = np.array([s == "rare" for s in strata])
-    assert mask[rare].sum() == 40 and mask[~rare].sum() == 1_960
-    sized = validation_mask(draws, strata, SplitOptions(size=101, stratify="source"))
+    assert abs(mask[rare].sum() - 40) < 20 and abs(mask[~rare].sum() - 1_960) < 130  # 3.3 sd each
+    sized = validation_mask(ids, strata, SplitOptions(size=101, stratify="source"))
     assert sized.sum() == 101 and sized[rare].sum() == 2  # 101 * 400 / 20,000 = 2.02
+
+
+_KEYS = st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=120, unique=True)
+
+
+@given(_KEYS, _KEYS, st.floats(0.05, 0.5), st.integers(1, 60), st.integers(0, 3))
+def test_stratified_splits_only_move_old_rows_to_train_and_strata_do_not_interact(
+        old, new, fraction, size, grown) -> None:
+    """Rows added (to stratum ``grown``, possibly a new one): with --val-fraction no old row moves at all; with
+    --val-size the rows of every stratum that got no new rows only move from validation to train."""
+    def stratum(key: str) -> str:
+        return str(len(key) % 3)
+
+    added = [k for k in new if k not in old]
+    keys, strata = old + added, [stratum(k) for k in old] + [str(grown)] * len(added)
+    for opts in (SplitOptions(fraction=fraction, stratify="s"), SplitOptions(size=size, stratify="s")):
+        before = validation_mask(old, [stratum(k) for k in old], opts)
+        after = validation_mask(keys, strata, opts)[:len(old)]
+        if opts.fraction:
+            assert (before == after).all()
+            continue
+        assert validation_mask(keys, strata, opts).sum() == min(size, len(keys))
+        untouched = np.array([stratum(k) != str(grown) for k in old], dtype=bool)
+        assert not (after & ~before & untouched).any()  # no untouched row moved from train to validation
+
+
+def test_val_size_counts_split_keys_and_keeps_a_problems_rows_together() -> None:
+    keys = ["a", "a", "a", "b", "c", "c", "d", "e"]
+    mask = validation_mask(keys, None, SplitOptions(size=2, seed=1))
+    chosen = {k for k, v in zip(keys, mask, strict=True) if v}
+    assert len(chosen) == 2 and all(mask[i] == (k in chosen) for i, k in enumerate(keys))
+    assert key_text(5.0) == key_text(5) == "5" and key_text(5.5) == "5.5"  # an int id widened to float: same key
 
 
 def test_rerun_reordered_with_added_rows_keeps_every_rows_split(tmp_path: Path) -> None:
@@ -181,7 +215,7 @@ def test_rerun_reordered_with_added_rows_keeps_every_rows_split(tmp_path: Path) 
     val_one, val_two = set(one["validation"]["id"]), set(two["validation"]["id"])
     assert val_one and val_two & {r["id"] for r in rows} == val_one
     strat = tmp_path / "strat"
-    _export(tmp_path / "a.jsonl", strat, "--format", "messages", "--val-fraction", "0.2", "--val-stratify",
+    _export(tmp_path / "a.jsonl", strat, "--format", "messages", "--val-size", "40", "--val-stratify",
             "problem_source")
     by_source = _load(strat)["validation"]["problem_source"]
     assert by_source.count("odd") == by_source.count("even") == 20
@@ -240,7 +274,7 @@ def test_difficulty_histogram_and_hub_upload_plan_of_an_exported_folder(tmp_path
     _jsonl(root / "hard" / "a.jsonl", _rows(30))
     _jsonl(root / "easy" / "b.jsonl", _rows(20, start=100))
     proc = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit",
-                      "--format", "sharegpt", "--val-size", "5", "--reasoning", "field")
+                      "--format", "sharegpt", "--val-size", "5")
     for name in ("dataset_info.json", "plots/hard.difficulty.png", "plots/easy.lengths.png",
                  "data/hard/validation.parquet", "README.md"):
         assert name in proc.stdout
@@ -249,7 +283,7 @@ def test_difficulty_histogram_and_hub_upload_plan_of_an_exported_folder(tmp_path
         "easy": ["train", "validation"], "hard": ["train", "validation"]}
     hard = _load(root, "hard")
     assert (len(hard["train"]), len(hard["validation"])) == (25, 5)
-    assert hard["train"][0]["reasoning_content"].endswith("plus one.")  # --reasoning field: beside the answer
+    assert hard["train"][0]["conversations"][1]["value"].startswith("<think>\n")  # reasoning inline
     assert set(json.loads((root / "dataset_info.json").read_text())) == {"easy", "easy_validation", "hard",
                                                                          "hard_validation"}
     again = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit")
@@ -301,3 +335,72 @@ def test_a_validation_split_that_takes_every_row_is_an_error(tmp_path: Path) -> 
     proc = _export(_jsonl(tmp_path / "a.jsonl", _rows(5)), tmp_path / "out", "--format", "messages",
                    "--val-size", "5", check=False)
     assert proc.returncode == 2 and "would take all 5 exported rows" in proc.stderr
+
+
+def _solutions(problems: range) -> list[dict]:
+    """Several solutions per problem, each row its own id, the question spelt with other case and spacing."""
+    return [{"id": f"p{p}-s{s}", "problem": f"What is {p}  + 1?" if s % 2 else f"what is {p} + 1?",
+             "generated_solution": f"<think>try {s}</think>{p + 1}"} for p in problems for s in range(3)]
+
+
+def _by_question(ds: datasets.DatasetDict) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for split, rows in ds.items():
+        for m in rows["messages"]:
+            out.setdefault(" ".join(m[0]["content"].lower().split()), set()).add(split)
+    return out
+
+
+def test_every_solution_of_a_problem_lands_in_one_split_and_positions_do_not_matter(tmp_path: Path) -> None:
+    rows = _solutions(range(100))
+    _export(_jsonl(tmp_path / "multi.jsonl", rows), tmp_path / "multi", "--format", "messages", "--val-fraction", "0.2")
+    split = _by_question(_load(tmp_path / "multi"))
+    assert len(split) == 100 and all(len(s) == 1 for s in split.values())  # no problem in both splits
+    assert 5 < sum(s == {"validation"} for s in split.values()) < 40
+    per_row = tmp_path / "per-row"  # --split-key id: each row on its own, as asked
+    _export(tmp_path / "multi.jsonl", per_row, "--format", "messages", "--val-fraction", "0.2", "--split-key", "id")
+    assert any(len(s) == 2 for s in _by_question(_load(per_row)).values())
+    no_ids = [{k: v for k, v in r.items() if k != "id"} for r in rows]  # derived positional ids would shift
+    _export(_jsonl(tmp_path / "a.jsonl", no_ids), tmp_path / "a", "--format", "messages", "--val-fraction", "0.3")
+    top = {"problem": "A new problem?", "generated_solution": "yes"}
+    _export(_jsonl(tmp_path / "b.jsonl", [top, *no_ids]), tmp_path / "b", "--format", "messages",
+            "--val-fraction", "0.3")
+    before, after = _by_question(_load(tmp_path / "a")), _by_question(_load(tmp_path / "b"))
+    assert {q: after[q] for q in before} == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--val-fraction", "0.2", "--split-key", "idd"], "--split-key idd: no row of"),
+    (["--val-fraction", "0.2", "--val-stratify", "sourcee"], "--val-stratify sourcee: no row of"),
+    (["--val-fraction", "0.2", "--val-stratify", "score"], "bin it into a few values first"),
+    (["--keep-fields", "id", "sorce"], "--keep-fields sorce: no row of"),
+    (["--val-fraction", "0.001"], "the validation split would be empty"),
+    (["--format", "sharegpt", "--reasoning", "field"], "--reasoning field with --format sharegpt"),
+    (["--license", ""], "--license is empty"),
+    (["--license", "  "], "--license is empty"),
+])
+def test_split_flag_typos_and_unusable_choices_are_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    rows = [{**r, "score": k / 7} for k, r in enumerate(_rows(40))]  # a continuous field
+    fmt = [] if "--format" in args else ["--format", "messages"]
+    proc = _export(_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "out", *fmt, *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    if "no row of" in message:
+        assert "a.jsonl" in proc.stderr
+
+
+def test_keep_fields_keeps_a_field_that_plays_a_role_and_citation_may_be_inline(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _export(_jsonl(tmp_path / "a.jsonl", _rows(10)), out, "--format", "alpaca", "--keep-fields", "id",
+            "expected_answer", "--citation", "@misc{x, title={Inline}}")
+    train = _load(out)["train"]
+    assert train.column_names == ["instruction", "input", "output", "id", "expected_answer"]
+    assert train[0]["expected_answer"] == "1"
+    assert "@misc{x, title={Inline}}" in (out / "README.md").read_text()
+    proc = _export(tmp_path / "a.jsonl", out, "--format", "alpaca", "--citation", "@missing.bib", check=False)
+    assert proc.returncode == 2 and "cannot read missing.bib" in proc.stderr
+
+
+def test_the_row_chain_shows_what_each_stage_read() -> None:
+    stages = [Stage("download", "a", 3_200_000, 2_000), Stage("label_filter", "b", 2_000, 300),
+              Stage("llm_filter", "c", 12, 11), Stage("length_selector", "d", None, 10)]
+    assert chain(stages) == "3,200,000 → 2,000 → 300 (12 read) → 11 → 10"

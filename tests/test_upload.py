@@ -369,7 +369,9 @@ def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
 
 def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: Path, monkeypatch) -> None:
     stats = {"stage": "generate", "output": str(folder / "gen" / "g.jsonl"), "records": 1,
+             "counts": {"truncated: /home/alice/my proj/results/demo/judge model": 2},  # that path inside text
              "settings": {"input": "/home/alice/data/seeds.jsonl", "model": str(tmp_path / "models" / "tiny"),
+                          "judge": "/home/alice/my proj/results/demo/judge model",  # a space: still one path
                           "dataset": "nvidia/OpenMathReasoning", "base_url": "http://127.0.0.1:8000/v1"}}
     (folder / "gen" / "g.jsonl.stats.json").write_text(json.dumps(stats))
     _hub(monkeypatch, tmp_path)
@@ -377,13 +379,15 @@ def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: P
     published = {p: data.decode("utf-8", "replace") for p, data in FakeHub.sent.items() if not p.endswith(
         (".parquet", ".png"))}
     for path, text in published.items():
-        assert str(tmp_path) not in text and "/home/" not in text, path
+        assert str(tmp_path) not in text and "/home/" not in text and "my proj" not in text, path
     sent = json.loads(published["gen/g.jsonl.stats.json"])
     assert sent["output"] == "gen/g.jsonl" and sent["settings"]["input"] == "seeds.jsonl"
+    assert sent["settings"]["judge"] == "judge model"
     assert sent["settings"]["model"] == "tiny" and sent["settings"]["dataset"] == "nvidia/OpenMathReasoning"
     assert sent["settings"]["base_url"] == "http://127.0.0.1:8000/v1"
     card = (folder / "README.md").read_text()
-    assert "| `generate` | `g.jsonl` | → 1 | tiny |" in card and 'dataset="nvidia/OpenMathReasoning"' in card
+    assert "| `generate` | `g.jsonl` | → 1 | tiny |" in card and "`truncated: judge model` 2" in card
+    assert 'dataset="nvidia/OpenMathReasoning"' in card
     assert json.loads((folder / "gen" / "g.jsonl.stats.json").read_text()) == stats  # the local file is untouched
 
 

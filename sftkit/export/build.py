@@ -22,7 +22,15 @@ from sftkit.data.errors import InputError
 from sftkit.data.writers import write_lines
 from sftkit.export.formats import FormatOptions, assistant_text, to_record, turn
 from sftkit.export.reasoning import RowError
-from sftkit.export.splits import TRAIN, VALIDATION, SplitOptions, uniform, validation_mask
+from sftkit.export.splits import (
+    QUESTION,
+    TRAIN,
+    VALIDATION,
+    SplitOptions,
+    key_text,
+    normalized_question,
+    validation_mask,
+)
 from sftkit.upload.convert import STAGING, read_tables
 from sftkit.upload.field_docs import KEEP_BY_DEFAULT
 from sftkit.upload.layout import DATA_DIR, SourceFile
@@ -32,7 +40,6 @@ from sftkit.upload.layout import DATA_DIR, SourceFile
 class ExportOptions:
     formatting: FormatOptions
     split: SplitOptions
-    id_field: str = "id"
     keep: tuple[str, ...] | None = None  # None: the KEEP_BY_DEFAULT fields a row has
 
 
@@ -57,8 +64,38 @@ def rejects_path(root: Path, config: str) -> Path:
 
 
 def _kept(row: dict[str, Any], opts: ExportOptions, mapped: set[str]) -> dict[str, Any]:
-    names = opts.keep if opts.keep is not None else tuple(n for n in KEEP_BY_DEFAULT if n in row)
-    return {n: row.get(n) for n in names if n not in mapped}
+    """The fields kept beside the example: those asked for, or the default ones that no role took."""
+    if opts.keep is not None:
+        return {n: row.get(n) for n in opts.keep}
+    return {n: row[n] for n in KEEP_BY_DEFAULT if n in row and n not in mapped}
+
+
+def _split_key(row: dict[str, Any], question: str, key: str) -> str:
+    if key == QUESTION:
+        return normalized_question(question)
+    if row.get(key) is None:
+        raise RowError(f"no split key: field {key!r} missing")
+    return key_text(row[key])
+
+
+def _named_fields(opts: ExportOptions) -> list[tuple[str, str]]:
+    """(flag, field) of every field a flag names that the data must have."""
+    split = opts.split
+    named = [("--split-key", split.key)] if split.key != QUESTION else []
+    named += [("--val-stratify", split.stratify)] if split.stratify else []
+    return named + [("--keep-fields", n) for n in opts.keep or ()]
+
+
+def _check_fields(sources: list[SourceFile], opts: ExportOptions, seen: set[str], strata: list[str]) -> None:
+    """A field a flag names that no row has is a typo, and a stratum per row is a continuous field: errors."""
+    files = ", ".join(s.rel for s in sources)
+    for flag, name in _named_fields(opts):
+        if name not in seen:
+            raise InputError(f"{flag} {name}: no row of {files} has a field {name!r}")
+    split, distinct = opts.split, len(set(strata))
+    if split.stratify and distinct > len(strata) / 2:
+        raise InputError(f"--val-stratify {split.stratify}: {distinct:,} distinct values in {len(strata):,} rows of "
+                         f"{files} (a continuous field?); bin it into a few values first")
 
 
 def _rows(sources: list[SourceFile]) -> Any:
@@ -83,22 +120,25 @@ def export_config(root: Path, config: str, sources: list[SourceFile], opts: Expo
 def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOptions, staging: Path) -> ExportResult:
     result = ExportResult(config)
     mapped = opts.formatting.fields.mapped()
-    draws, strata, lengths = [], [], []
+    keys, strata, lengths = [], [], []
+    named = {name for _, name in _named_fields(opts)}
+    seen: set[str] = set()  # the fields flags name that some row has
     with open(staging, "wb") as out, atomic_path(rejects_path(root, config)) as rejects_tmp, \
             open(rejects_tmp, "wb") as rejects:
         for src, index, row in tqdm(_rows(sources), desc=f"exporting {config}", unit="row", file=sys.stderr):
             result.rows_in += 1
+            seen.update(n for n in named if row.get(n) is not None)
             try:
                 question, reasoning, answer = turn(row, opts.formatting.fields)
+                key = _split_key(row, question, opts.split.key)
             except RowError as exc:
                 result.reasons[str(exc)] += 1
                 rejects.write(dumps_line({"location": f"{src.rel}: row {index}", "reason": str(exc), "record": row}))
                 continue
             record = {**to_record(question, reasoning, answer, opts.formatting), **_kept(row, opts, mapped)}
-            row_id = row.get(opts.id_field)  # a row without an id is known by its question
-            draws.append(uniform(opts.split.seed, str(row_id) if row_id is not None else question))
+            keys.append(key)
             if opts.split.stratify:
-                strata.append(str(row.get(opts.split.stratify)))
+                strata.append(key_text(row.get(opts.split.stratify)))
             lengths.append(len(assistant_text(record)))
             if len(result.first) < 3:
                 result.first.append(record)
@@ -110,14 +150,18 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
     if not result.rows_in:  # nothing to publish: reported as empty, and the config is left off the card
         shutil.rmtree(folder, ignore_errors=True)
         return result
-    if not draws:
+    _check_fields(sources, opts, seen, strata)
+    if not keys:
         raise InputError(f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
                          f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
     result.lengths = np.asarray(lengths)
-    validation = validation_mask(np.asarray(draws), strata if opts.split.stratify else None, opts.split)
+    validation = validation_mask(keys, strata if opts.split.stratify else None, opts.split)
     if validation.all():
-        raise InputError(f"config {config!r}: the validation split would take all {len(draws):,} exported rows; "
+        raise InputError(f"config {config!r}: the validation split would take all {len(keys):,} exported rows; "
                          "give a smaller --val-size or --val-fraction")
+    if opts.split.wanted and not validation.any():
+        raise InputError(f"config {config!r}: the validation split would be empty ({len(keys):,} exported rows, "
+                         f"{len(set(keys)):,} split keys); give a larger --val-size or --val-fraction")
     for name, want in ((TRAIN, False), (VALIDATION, True)):
         rows = int((validation == want).sum())
         if rows:

@@ -43,9 +43,6 @@ def export_all(root: Path, configs: dict[str, list[SourceFile]], opts: ExportOpt
                        ["config", "rows in", TRAIN, VALIDATION, "rejected", "rejects file"],
                        [(r.config, r.rows_in, r.splits.get(TRAIN, 0), r.splits.get(VALIDATION, 0), r.rejects,
                          r.rejects_file or "-") for r in results])
-    for r in results:
-        if opts.split.wanted and r.splits and not r.splits.get(VALIDATION):
-            print(f"note: config {r.config!r} has no validation rows ({r.splits.get(TRAIN, 0):,} rows in all)")
     return results, rendered
 
 

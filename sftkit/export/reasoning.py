@@ -2,7 +2,9 @@
 
 A trainer learns exactly the text it is given, so an exported reasoning block always opens and
 closes: a completion that carries only ``</think>`` (its chat template opened the block) gets its
-opening tag, and one whose block never closes has no answer and is rejected.
+opening tag; one whose block never closes has no answer, and one whose reasoning holds another tag
+(a nested block, or a ``<think>`` after some text) would export two openings for one closing: both
+are rejected.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def split_balanced(text: str) -> tuple[str | None, str]:
     reasoning, answer, closed = split_reasoning(text)
     if not closed:
         raise RowError("reasoning never closed: <think> without </think>")
+    if reasoning and ("<think>" in reasoning or "</think>" in reasoning):
+        raise RowError("a <think> tag inside the reasoning (nested, or text before the block)")
     if answer.count("<think>") != answer.count("</think>"):
         raise RowError("a stray <think> or </think> tag after the reasoning")
     return reasoning or None, answer

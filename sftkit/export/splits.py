@@ -1,22 +1,36 @@
-"""A validation split that depends on nothing but each row's id and the seed.
+"""A validation split that depends on nothing but each row's split key and the seed.
 
-Every row gets ``u = sha256(seed, id)`` read as a number in [0, 1). ``--val-fraction F`` puts a row in
-validation when ``u < F``: its split never changes with the order of the rows, with sharding, or with
-rows added later. ``--val-size N`` takes the N rows of smallest ``u``: order and sharding still do
-not matter, and adding k rows moves at most k rows, always from validation to train. With
-``--val-stratify FIELD`` each stratum gets its share, ``round(F * n)`` rows (or N's share by largest
-remainder), again by smallest ``u``, so within a stratum the same guarantees hold as for --val-size.
+Every row has a split key: by default its question, normalized (NFKC, casefolded, whitespace
+collapsed), so all solutions of one problem share a key and land in the same split, and the key never
+depends on the row's position (``--split-key id`` or ``FIELD``: that field's value instead). A key
+draws ``u = sha256(seed NUL key)`` read as a number in [0, 1).
+
+- ``--val-fraction F``: a row is in validation when ``u < F``. Its split depends on its key and the
+  seed alone: not on the order of the rows, sharding, rows added later, or other strata. With
+  ``--val-stratify`` the same rule holds inside each stratum, so every stratum keeps F of its keys in
+  expectation (binomially), and strata never interact.
+- ``--val-size N``: the N keys of smallest ``u`` (all rows of those keys). Order and sharding do not
+  matter; adding rows moves rows only from validation to train. With ``--val-stratify``, N is shared
+  out over the strata by Sainte-Laguë (a divisor method, so population monotone): adding rows to some
+  strata never raises the quota of a stratum that got none, so the rows of such a stratum only move
+  from validation to train; a stratum that grew may take up to its quota's increase from train. A key
+  whose rows carry several values of the field belongs to the smallest of them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 TRAIN, VALIDATION = "train", "validation"
+QUESTION = "question"  # the split key that is the normalized question, not a field
 
 
 @dataclass(frozen=True)
@@ -25,51 +39,57 @@ class SplitOptions:
     size: int | None = None
     stratify: str | None = None
     seed: int = 0
+    key: str = QUESTION  # QUESTION, or the field whose value is the key
 
     @property
     def wanted(self) -> bool:
         return bool(self.fraction) or bool(self.size)
 
 
-def uniform(seed: int, row_id: str) -> float:
-    """The row's draw in [0, 1): the first 8 bytes of sha256(seed NUL id)."""
-    digest = hashlib.sha256(f"{seed}\0{row_id}".encode()).digest()
+def normalized_question(text: str) -> str:
+    """The same problem written with other spacing, case or Unicode forms gets the same key."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def key_text(value: Any) -> str:
+    """A field value as the text it hashes: an integral float (an int column widened by a merge) as the int."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def uniform(seed: int, key: str) -> float:
+    """The key's draw in [0, 1): the first 8 bytes of sha256(seed NUL key)."""
+    digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _smallest(draws: np.ndarray, count: int) -> np.ndarray:
-    """A mask of the ``count`` smallest draws (ties cannot matter: 64-bit hashes)."""
-    mask = np.zeros(len(draws), dtype=bool)
-    if count > 0:
-        mask[np.argsort(draws, kind="stable")[:count]] = True
-    return mask
-
-
 def _quotas(sizes: dict[str, int], total: int) -> dict[str, int]:
-    """``total`` shared out in proportion to ``sizes`` by largest remainder (ties by stratum name)."""
-    n = sum(sizes.values())
-    exact = {k: total * v / n for k, v in sizes.items()}
-    quota = {k: int(e) for k, e in exact.items()}
-    left = total - sum(quota.values())
-    for k in sorted(exact, key=lambda k: (-(exact[k] - quota[k]), k))[:left]:
-        quota[k] += 1
+    """``total`` shared out in proportion to ``sizes`` by Sainte-Laguë (highest n / (2s + 1), ties by name);
+    a stratum never gets more than its size while ``total`` <= the sum of sizes."""
+    quota = dict.fromkeys(sizes, 0)
+    heap = [(-n, name) for name, n in sizes.items()]
+    heapq.heapify(heap)
+    for _ in range(total):
+        _, name = heapq.heappop(heap)
+        quota[name] += 1
+        heapq.heappush(heap, (-sizes[name] / (2 * quota[name] + 1), name))
     return quota
 
 
-def validation_mask(draws: np.ndarray, strata: list[str] | None, opts: SplitOptions) -> np.ndarray:
-    """True for the validation rows."""
+def validation_mask(keys: list[str], strata: list[str] | None, opts: SplitOptions) -> np.ndarray:
+    """True for the validation rows; ``keys`` (and ``strata``) one per row."""
     if not opts.wanted:
-        return np.zeros(len(draws), dtype=bool)
-    if strata is None:
-        return draws < opts.fraction if opts.fraction else _smallest(draws, min(opts.size or 0, len(draws)))
-    groups: dict[str, list[int]] = defaultdict(list)
-    for k, s in enumerate(strata):
+        return np.zeros(len(keys), dtype=bool)
+    draw = {k: uniform(opts.seed, k) for k in dict.fromkeys(keys)}
+    if opts.fraction:
+        return np.array([draw[k] < opts.fraction for k in keys], dtype=bool)
+    stratum: dict[str, str] = {}
+    for k, s in zip(keys, strata if strata is not None else [""] * len(keys), strict=True):
+        stratum[k] = min(stratum.get(k, s), s)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for k, s in stratum.items():
         groups[s].append(k)
-    sizes = {s: len(rows) for s, rows in groups.items()}
-    quota = ({s: round(opts.fraction * n) for s, n in sizes.items()} if opts.fraction
-             else _quotas(sizes, min(opts.size or 0, len(draws))))
-    mask = np.zeros(len(draws), dtype=bool)
-    for s, rows in groups.items():
-        index = np.asarray(rows)
-        mask[index[_smallest(draws[index], quota[s])]] = True
-    return mask
+    quota = _quotas({s: len(g) for s, g in groups.items()}, min(opts.size or 0, len(stratum)))
+    chosen = {k for s, g in groups.items() for k in sorted(g, key=draw.__getitem__)[:quota[s]]}
+    return np.array([k in chosen for k in keys], dtype=bool)

@@ -199,6 +199,8 @@ def published_configs(front: dict[str, Any] | None) -> set[str]:
 
 def check_license(opts: CardOptions, existing: dict[str, Any] | None) -> None:
     """A published dataset states its license: a flag, or the Hub card's; ``other``/``unknown`` on purpose."""
+    if opts.license is not None and not opts.license.strip():
+        raise InputError("--license is empty: name one (e.g. cc-by-4.0), or other or unknown on purpose")
     if opts.license is None and not (existing or {}).get("license"):
         raise InputError("--license is required: the card must say how the data may be used (e.g. cc-by-4.0, "
                          f"apache-2.0; the license of the source datasets); give {' or '.join(LICENSE_ON_PURPOSE)} "

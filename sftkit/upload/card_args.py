@@ -19,13 +19,16 @@ def add_card_args(p: argparse.ArgumentParser) -> None:
     cli.add(p, "--pretty-name", help=f"card title{keep}the repo name")
     cli.add(p, "--description", help="the card's description: text, or @FILE (Markdown); unset: a summary of the "
                                      "pipeline")
-    cli.add(p, "--citation", help="a BibTeX entry for the card: text, or @FILE")
+    cli.add(p, "--citation", help="a BibTeX entry for the card: text (@misc{...} inline too), or @FILE")
 
 
 def _text(value: str | None, flag: str) -> str | None:
+    """``@FILE`` is the file's text; other text as given, BibTeX's own ``@misc{...}`` included."""
     if value is None or not value.startswith("@"):
         return value
     path = Path(value[1:])
+    if not path.is_file() and "{" in value:  # an inline BibTeX entry, not a file name
+        return value
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,7 +1,10 @@
 """Nothing published names a local absolute path (on a cluster, ``/home/<user>/...``).
 
 Stage stats record the paths a stage ran with. Before they reach the card or the Hub, a path inside
-the dataset folder becomes relative to it, and one outside keeps only its file name. Hub ids
+the dataset folder becomes relative to it, and one outside keeps only its file name. A string that is
+one absolute path as a whole (``/home/alice/my proj/model``, as stats fields hold) is that path, spaces
+included, and so is that path (or a path under its folders) inside other text of the same stats;
+elsewhere inside text a path ends at whitespace. Hub ids
 (``nvidia/OpenMathReasoning``) and URLs are not absolute paths and stay as they are.
 """
 
@@ -19,6 +22,8 @@ from sftkit.data.errors import InputError
 # an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL, a word ("a/b", "3/4") or a closing
 # tag ("</answer>")
 _ABSOLUTE = re.compile(r"(?<![\w.:/\\~<-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
+# a value that is one absolute path as a whole (a stats field): spaces and all are part of it
+_WHOLE_PATH = re.compile(r"(?:~?/|[A-Za-z]:\\)[^\n]*")
 
 
 def _relative(text: str, roots: tuple[str, ...]) -> str:
@@ -31,16 +36,47 @@ def _relative(text: str, roots: tuple[str, ...]) -> str:
     return PurePosixPath(path).name
 
 
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | dict):
+        for v in [*value, *value.values()] if isinstance(value, dict) else value:
+            yield from _strings(v)
+
+
+def _spaced(value: Any) -> re.Pattern[str] | None:
+    """The whole-value paths with whitespace in them (and their such folders), to find inside other text,
+    where a path otherwise ends at whitespace: ``truncated: /home/alice/my proj/model``."""
+    found = set()
+    for text in _strings(value):
+        if _WHOLE_PATH.fullmatch(text) and re.search(r"\s", text):
+            path = PurePosixPath(text.rstrip("/"))
+            found |= {str(p) for p in (path, *path.parents) if re.search(r"\s", str(p))}
+    if not found:
+        return None
+    alternatives = "|".join(map(re.escape, sorted(found, key=len, reverse=True)))
+    return re.compile(rf"(?<![\w.:/\\~<-])(?:{alternatives})(?:/[^\s,;'\"()\[\]{{}}|<>`]*)?")
+
+
 def publishable(value: Any, root: Path) -> Any:
     """``value`` (JSON-like) with every absolute path in its strings made relative to ``root``."""
     roots = tuple(dict.fromkeys((os.path.normpath(root.absolute()), os.path.normpath(root.resolve()))))
-    if isinstance(value, str):
-        return _ABSOLUTE.sub(lambda m: _relative(m.group(0), roots), value)
-    if isinstance(value, list):
-        return [publishable(v, root) for v in value]
-    if isinstance(value, dict):
-        return {publishable(k, root): publishable(v, root) for k, v in value.items()}
-    return value
+    spaced = _spaced(value)
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, str):
+            if _WHOLE_PATH.fullmatch(v):
+                return _relative(v, roots)
+            if spaced is not None:
+                v = spaced.sub(lambda m: _relative(m.group(0), roots), v)
+            return _ABSOLUTE.sub(lambda m: _relative(m.group(0), roots), v)
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {clean(k): clean(x) for k, x in v.items()}
+        return v
+
+    return clean(value)
 
 
 def published_json(path: Path, root: Path | None) -> Any:

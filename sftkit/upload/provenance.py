@@ -170,7 +170,17 @@ def stats_files(root: Path) -> list[Path]:
 
 
 def chain(stages: list[Stage]) -> str:
-    """Rows stage by stage, upstream first: the first stage's rows in, then each stage's rows out."""
-    counts = [stages[0].rows_in] if stages and stages[0].rows_in is not None else []
-    counts += [s.rows_out for s in stages if s.rows_out is not None]
-    return " → ".join(f"{n:,}" for n in counts)
+    """Rows stage by stage, upstream first: the first stage's rows in, then each stage's rows out; a stage
+    that read other than all of the previous stage's output says so (``300 (12 read) → 11``)."""
+    parts: list[str] = []
+    previous: int | None = None
+    for s in stages:
+        if s.rows_in is not None and s.rows_in != previous:
+            if previous is not None:
+                parts[-1] += f" ({s.rows_in:,} read)"
+            else:
+                parts.append(f"{s.rows_in:,}")
+        previous = s.rows_out
+        if s.rows_out is not None:
+            parts.append(f"{s.rows_out:,}")
+    return " → ".join(parts)
