@@ -20,6 +20,7 @@ from tqdm import tqdm
 from sftkit.data.atomic import atomic_path, dumps_line
 from sftkit.data.errors import InputError
 from sftkit.data.writers import write_lines
+from sftkit.dedup.text import normalize
 from sftkit.export.formats import FormatOptions, assistant_text, to_record, turn
 from sftkit.export.reasoning import RowError
 from sftkit.export.splits import (
@@ -28,7 +29,6 @@ from sftkit.export.splits import (
     VALIDATION,
     SplitOptions,
     key_text,
-    normalized_question,
     validation_mask,
 )
 from sftkit.upload.convert import STAGING, read_tables
@@ -72,7 +72,7 @@ def _kept(row: dict[str, Any], opts: ExportOptions, mapped: set[str]) -> dict[st
 
 def _split_key(row: dict[str, Any], question: str, key: str) -> str:
     if key == QUESTION:
-        return normalized_question(question)
+        return normalize(question)  # the dedup stage's: one problem, one key, whatever its spacing or case
     if row.get(key) is None:
         raise RowError(f"no split key: field {key!r} missing")
     return key_text(row[key])

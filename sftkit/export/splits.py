@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -44,11 +42,6 @@ class SplitOptions:
     @property
     def wanted(self) -> bool:
         return bool(self.fraction) or bool(self.size)
-
-
-def normalized_question(text: str) -> str:
-    """The same problem written with other spacing, case or Unicode forms gets the same key."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def key_text(value: Any) -> str:
