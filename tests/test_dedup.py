@@ -251,3 +251,24 @@ def test_more_shards_than_rows_and_an_empty_input(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     run_script(DEDUP, "--input", str(tmp_path / "empty.jsonl"), "--output", str(tmp_path / "e.jsonl"))
     assert (tmp_path / "e.jsonl").read_text() == "" and (tmp_path / "e.jsonl.dups.jsonl").read_text() == ""
+
+
+TRIPLE = "t187w80 t187w2 t187w15 t187w26 t187w159 t187w128 t187w179 t187w163 {} t187w106 t187w28 t187w106 " \
+         "t187w86 t187w160 t187w56 t187w87 t187w85 {} t187w94 t187w37 t187w80 t187w86 t187w21 t187w65 t187w87 " \
+         "t187w187 t187w163 t187w70 t187w163 t187w72 t187w38 t187w105 t187w149 t187w101 t187w56 t187w155 t187w26 " \
+         "t187w58 t187w68"
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_bucket_is_compared_pairwise_whatever_the_input_order(tmp_path: Path, verify: bool) -> None:
+    """A, B, C share a band; only J(B, C) = 0.854 reaches 0.8 (J(A, B) = J(A, C) = 0.689): C goes in
+    either order, not only when B comes first."""
+    rows = {"A": TRIPLE.format("t187w2", "t187w61 t187w12"), "B": TRIPLE.format("t187w166", "t187w181 t187w89"),
+            "C": TRIPLE.format("t187w114", "t187w181 t187w89")}
+    assert round(_j(rows["B"], rows["C"]), 3) == 0.854 and round(_j(rows["A"], rows["B"]), 3) == 0.689
+    for order in ("ABC", "BAC", "CAB"):
+        data = _write(tmp_path / f"{order}.jsonl", [{"id": k, "problem": rows[k]} for k in order])
+        out = tmp_path / f"{order}.out.jsonl"
+        run_script(DEDUP, "--input", str(data), "--output", str(out), *(["--verify"] if verify else []))
+        kept = [r["id"] for r in _lines(out)]
+        assert "A" in kept and len(kept) == 2, (order, kept)

@@ -26,6 +26,31 @@ def equal_pairs(keys: np.ndarray) -> np.ndarray:
     return np.stack([first[other], order[other]], axis=1).astype(np.int64)
 
 
+def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.ndarray, int]:
+    """(k, 2) pairs (earlier, later) of ``members`` (node indices) whose ``keys`` are equal: every pair
+    within a bucket, so which pairs are compared never depends on input order. A bucket of more than
+    ``cap`` rows pairs each row with its first ``cap`` rows only; returns the pairs and how many rows
+    were in such buckets. One vectorised step per distance within a bucket, over shrinking arrays."""
+    order = np.argsort(keys[members], kind="stable")
+    ordered, nodes = keys[members][order], members[order]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    group = np.cumsum(starts) - 1
+    size = np.bincount(group)[group]
+    first = np.flatnonzero(starts)[group]
+    at = np.arange(len(ordered))
+    at = at[(size > 1) & (at - first < cap)]  # the earlier row of a pair is one of its bucket's first cap
+    blocks = []
+    for d in range(1, int(size.max(initial=1))):
+        at = at[at + d < first[at] + size[at]]  # its row d places further is still in the bucket
+        if not len(at):
+            break
+        blocks.append(np.stack([nodes[at], nodes[at + d]], axis=1))
+    over = int((size > cap).sum())
+    pairs = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.int64)
+    return pairs.astype(np.int64), over
+
+
 def unique_pairs(groups: Iterable[np.ndarray], nodes: int) -> np.ndarray:
     """The distinct pairs of several (k, 2) arrays, each as (lower, higher) index, sorted."""
     blocks = [np.sort(g, axis=1) for g in groups if len(g)]

@@ -23,12 +23,13 @@ from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines
-from sftkit.dedup.clusters import components, equal_pairs, keepers, unique_pairs
+from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, keepers, unique_pairs
 from sftkit.dedup.minhash import estimated_jaccard
 from sftkit.dedup.rows import RowHasher
 from sftkit.dedup.text import jaccard
 
 _PAIRS_PER_STEP = 100_000
+BUCKET_CAP = 256  # a band bucket of more distinct texts pairs each with its first 256 only (counted)
 
 
 @dataclass
@@ -125,8 +126,11 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
         inputs, total = int(nodes.starts[len(blocks)]), len(nodes)
         exact = nodes.column("exact")
         exact_pairs = equal_pairs(exact)
-        candidates = unique_pairs((equal_pairs(nodes.column("bands", j)) for j in range(hasher.minhash.bands)), total)
-        candidates = candidates[(exact[candidates[:, 0]] != exact[candidates[:, 1]]) & (candidates[:, 0] < inputs)]
+        distinct = np.setdiff1d(np.arange(total), exact_pairs[:, 1])  # one row per text: copies are joined above
+        buckets = [bucket_pairs(nodes.column("bands", j), distinct, BUCKET_CAP) for j in range(hasher.minhash.bands)]
+        over_cap = max((over for _, over in buckets), default=0)
+        candidates = unique_pairs((pairs for pairs, _ in buckets), total)
+        candidates = candidates[candidates[:, 0] < inputs]
         sets = None
         if verify:
             facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
@@ -161,6 +165,7 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
              "against_reference": sum(a["reference"] for a in audit), "kept": kept,
              "clusters": len(sizes), "largest_cluster": int(sizes.max(initial=1)),
              "candidate_pairs": len(candidates), "near_pairs": int(similar.sum()),
+             "rows_in_capped_buckets": over_cap,
              "settings": {**expected, "threshold": threshold, "verify": verify,
                           "against": against.__dict__ if against else None,
                           "reference_rows": len(reference.records) if reference else 0,
@@ -176,11 +181,16 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
                              **({"of them duplicating --against": stats["against_reference"]} if against else {}),
                              "duplicate clusters": stats["clusters"], "largest cluster": stats["largest_cluster"],
                              "candidate pairs (banding)": stats["candidate_pairs"],
-                             "of them >= threshold": stats["near_pairs"], "kept": kept, "output": str(output),
+                             "of them >= threshold": stats["near_pairs"],
+                             f"rows in band buckets over {BUCKET_CAP} (max over bands)": over_cap,
+                             "kept": kept, "output": str(output),
                              "audit": str(dups_path), "cluster sizes": str(plot),
                              "merge seconds": stats["merge_seconds"]})
     if rejects_out:
         print(f"warning: {stats['rejects']:,} rows quarantined to {rejects_out}", file=sys.stderr)
+    if over_cap:
+        print(f"warning: {over_cap:,} rows share a band bucket of more than {BUCKET_CAP} distinct texts; each was "
+              f"compared with the bucket's first {BUCKET_CAP} only", file=sys.stderr)
     if reference and reference.rejects:
         print(f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
               f"{', '.join(hasher.fields)} and were not compared", file=sys.stderr)
