@@ -36,7 +36,7 @@ def _cell(value: Any) -> str:
 
 
 def histogram_png(path: str | Path, series: dict[str, np.ndarray], title: str, xlabel: str,
-                  edges: np.ndarray | None = None, bins: int = 60, log_x: bool = True) -> Path:
+                  edges: np.ndarray | None = None, bins: int = 60, log_x: bool = True, ylabel: str = "rows") -> Path:
     """Overlaid histograms, on a log-x axis by default (text lengths span decades), with optional bin
     edges; ``log_x=False`` for scores that can be negative."""
     import matplotlib
@@ -62,7 +62,7 @@ def histogram_png(path: str | Path, series: dict[str, np.ndarray], title: str, x
         ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("rows")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sftkit.dedup.minhash import candidate_probability, choose_bands
+from sftkit.dedup.minhash import candidate_probability, choose_bands, midpoint
 from sftkit.dedup.text import jaccard, ngram_set, normalize, words
 from tests.conftest import REPO, run_script
 
@@ -218,6 +218,9 @@ def test_readme_s_curve_table_is_the_formula() -> None:
     assert set(found) == {0.5, 0.7, 0.8, 0.9}
     for j, p in found.items():
         assert p == round(float(candidate_probability(j, bands, rows)), 4)
+    crossing = midpoint(bands, rows)
+    assert candidate_probability(crossing, bands, rows) == pytest.approx(0.5)
+    assert f"rises through 0.5 at J = {crossing:.3f}" in readme
 
 
 def test_both_stages_run_sharded_on_the_real_slurm(slurm, demo_data: Path, tmp_path: Path) -> None:
@@ -272,3 +275,19 @@ def test_a_bucket_is_compared_pairwise_whatever_the_input_order(tmp_path: Path, 
         run_script(DEDUP, "--input", str(data), "--output", str(out), *(["--verify"] if verify else []))
         kept = [r["id"] for r in _lines(out)]
         assert "A" in kept and len(kept) == 2, (order, kept)
+
+
+def test_an_exact_copy_counts_as_exact_when_keep_by_keeps_a_near_one(tmp_path: Path) -> None:
+    text = "a farmer has some chickens and some cows in a field and counts thirty heads and eighty legs in " \
+           "total how many cows are there in the field"
+    rows = [{"id": "A", "problem": text + " today", "sol": "short"},
+            {"id": "A2", "problem": text.upper() + " today", "sol": "short"},
+            {"id": "B", "problem": text + " now", "sol": "a much longer solution text"}]
+    out = tmp_path / "o.jsonl"
+    run_script(DEDUP, "--input", str(_write(tmp_path / "kb.jsonl", rows)), "--output", str(out),
+               "--keep-by", "sol:length:desc")
+    assert [r["id"] for r in _lines(out)] == ["B"]
+    audit = {a["id"]: (a["kind"], a["duplicate_of"], a["kept"]) for a in _lines(Path(f"{out}.dups.jsonl"))}
+    assert audit == {"A": ("near", "B", "B"), "A2": ("exact", "A", "B")}
+    stats = json.loads(Path(f"{out}.stats.json").read_text())
+    assert (stats["exact_duplicates"], stats["near_duplicates"]) == (1, 1)

@@ -24,7 +24,7 @@ from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lin
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines
 from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, keepers, unique_pairs
-from sftkit.dedup.minhash import estimated_jaccard
+from sftkit.dedup.minhash import estimated_jaccard, midpoint
 from sftkit.dedup.rows import RowHasher
 from sftkit.dedup.text import jaccard
 
@@ -144,7 +144,8 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
             priority.append(nodes.column("keep_by"))
         keep = keepers(labels, priority)
         removed = np.flatnonzero(keep[:inputs] != np.arange(inputs))
-        audit = _audit(removed, keep[removed], exact, nodes, parts, reference, hasher, verify, inputs)
+        copy_of = keepers(np.unique(exact, return_inverse=True)[1], priority)  # the best row with the same text
+        audit = _audit(removed, keep, copy_of, nodes, parts, reference, hasher, verify, inputs)
         dups_path = Path(f"{output}.dups.jsonl")
         write_lines(dups_path, lambda: (dumps_line(a) for a in audit))
         gone = np.zeros(inputs, dtype=bool)
@@ -155,7 +156,8 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
     sizes = sizes[sizes > 1]
     out = Path(output)
     plot = report.histogram_png(out.with_name(out.stem + ".clusters.png"), {"rows per cluster": sizes},
-                                f"{len(sizes):,} duplicate clusters of {inputs:,} rows", "rows per cluster")
+                                f"{len(sizes):,} duplicate clusters of {inputs:,} rows", "rows per cluster",
+                                ylabel="clusters")
     kinds = [a["kind"] for a in audit]
     m = hasher.minhash
     stats = {"stage": "dedup", "output": str(output), "rows_in": sum(m_["rows"][1] - m_["rows"][0] for m_ in markers),
@@ -174,7 +176,8 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
              "merge_seconds": round(time.time() - started, 3), "dups_file": str(dups_path), "plot": str(plot)}
     write_json_atomic(f"{output}.stats.json", stats)
     report.print_summary(f"dedup: {m.bands} bands x {m.rows} rows of {m.num_perm} permutations, {hasher.n}-grams, "
-                         f"threshold {threshold:g}{', verified' if verify else ''}", {
+                         f"S-curve 0.5 at J = {midpoint(m.bands, m.rows):.3f}, threshold {threshold:g}"
+                         f"{', verified' if verify else ''}", {
                              "rows in": stats["rows_in"], "quarantined": stats["rejects"],
                              "exact duplicates removed": stats["exact_duplicates"],
                              "near duplicates removed": stats["near_duplicates"],
@@ -197,14 +200,19 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
     return stats
 
 
-def _audit(removed: np.ndarray, kept_by: np.ndarray, exact: np.ndarray, nodes: Nodes, parts: list[Path],
+def _audit(removed: np.ndarray, keep: np.ndarray, copy_of: np.ndarray, nodes: Nodes, parts: list[Path],
            reference: Reference | None, hasher: RowHasher, verify: bool, inputs: int) -> list[dict[str, Any]]:
-    """One line per removed row, in input order: its id, the id of the row kept in its place, the kind,
-    and their Jaccard (exact under --verify, else estimated from the signatures)."""
-    facts = _facts(parts, reference, set(removed.tolist()) | set(kept_by.tolist()), hasher, sets=verify)
-    pairs = np.stack([removed, kept_by], axis=1)
-    similarity = _similarities(nodes, pairs, {i: s for i, (_, s) in facts.items()} if verify else None)
-    return [{"id": facts[i][0], "duplicate_of": facts[k][0],
-             "kind": "exact" if exact[i] == exact[k] else "near", "reference": bool(k >= inputs),
-             "jaccard": round(float(j), 4), "jaccard_is": "exact" if verify else "estimated"}
-            for i, k, j in zip(removed.tolist(), kept_by.tolist(), similarity.tolist())]
+    """One line per removed row, in input order: its id, the row it duplicates (a row with the same
+    normalized text, kind ``exact``, else the row its cluster keeps, kind ``near``), the row kept, and
+    their Jaccard (exact under --verify, else estimated from the signatures)."""
+    exact = copy_of[removed] != removed
+    of = np.where(exact, copy_of[removed], keep[removed])
+    facts = _facts(parts, reference, set(removed.tolist()) | set(of.tolist()) | set(keep[removed].tolist()), hasher,
+                   sets=verify)
+    similarity = _similarities(nodes, np.stack([removed, of], axis=1),
+                               {i: s for i, (_, s) in facts.items()} if verify else None)
+    return [{"id": facts[i][0], "duplicate_of": facts[o][0], "kept": facts[k][0], "kind": "exact" if e else "near",
+             "reference": bool(k >= inputs), "jaccard": round(float(j), 4), "jaccard_is": "exact" if verify else
+             "estimated"}
+            for i, o, k, e, j in zip(removed.tolist(), of.tolist(), keep[removed].tolist(), exact.tolist(),
+                                     similarity.tolist())]

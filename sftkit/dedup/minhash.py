@@ -24,6 +24,11 @@ def candidate_probability(j: float | np.ndarray, bands: int, rows: int) -> np.nd
     return 1.0 - (1.0 - np.asarray(j, dtype=np.float64) ** rows) ** bands
 
 
+def midpoint(bands: int, rows: int) -> float:
+    """The Jaccard at which the S-curve crosses 0.5: the solution of 1 - (1 - J^rows)^bands = 0.5."""
+    return float((1.0 - 0.5 ** (1.0 / bands)) ** (1.0 / rows))
+
+
 def choose_bands(threshold: float, num_perm: int, fn_weight: float = 0.8) -> tuple[int, int]:
     """bands x rows (<= num_perm) minimising the weighted area of false positives (the S-curve at
     J < threshold) and false negatives (1 - S at J >= threshold). Misses weigh 4:1, since every
