@@ -48,17 +48,17 @@ def test_ngram_hits_and_short_texts_matched_whole(case, tmp_path: Path) -> None:
     rows, bench = case
     out = tmp_path / "clean.jsonl"
     proc = run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out))
-    assert [r["id"] for r in _lines(out)] == ["clean", "seven", "short-other"]
+    assert [r["id"] for r in _lines(out)] == ["clean", "seven", "short-part", "short-other"]
     assert all("contaminated" not in r and not any(k.startswith("_") for k in r) for r in _lines(out))
     hits = {h["id"]: h for h in _lines(Path(f"{out}.contaminated.jsonl"))}
-    assert set(hits) == {"ngram", "short-whole", "short-inside", "short-part"}
+    assert set(hits) == {"ngram", "short-whole", "short-inside"}  # a short row inside a problem is no hit
     assert hits["ngram"]["item"] == "t/1" and len(hits["ngram"]["ngram"].split()) == 8
     assert hits["ngram"]["ngram"] in " ".join(LONG.lower().replace(".", "").split())
     assert (hits["short-whole"]["item"], hits["short-whole"]["ngram"]) == ("t/2", "what is 2 2")
-    assert hits["short-inside"]["item"] == "t/2" and hits["short-part"]["item"] == "t/3"
+    assert hits["short-inside"]["item"] == "t/2" and hits["short-inside"]["ngram"] == "what is 2 2"
     assert {h["benchmark"] for h in hits.values()} == {"bench"}
     stats = json.loads(Path(f"{out}.stats.json").read_text())
-    assert stats["per_benchmark"] == {"bench": 4} and stats["contaminated"] == 4 and stats["written"] == 3
+    assert stats["per_benchmark"] == {"bench": 3} and stats["contaminated"] == 3 and stats["written"] == 4
     assert "bench" in proc.stdout
 
 
@@ -126,3 +126,30 @@ def test_sharded_run_equals_the_unsharded_one(demo_data: Path, tmp_path: Path) -
     for suffix in ("", ".contaminated.jsonl"):
         assert (tmp_path / f"two.jsonl{suffix}").read_bytes() == (tmp_path / f"one.jsonl{suffix}").read_bytes()
     assert len(_lines(tmp_path / "one.jsonl.contaminated.jsonl")) >= 3
+
+
+def test_a_short_row_is_a_hit_only_when_it_is_a_whole_problem(tmp_path: Path) -> None:
+    """Short rows are matched whole: "the" or "Solve for x" inside longer problems are no hit, in drop mode
+    nothing is dropped for them; a whole short problem is."""
+    bench = _write(tmp_path / "b.jsonl", [{"problem": "Solve for x: 3x + 7 = 22, then find the sum of the digits."},
+                                          {"problem": "Find the area of the circle."}, {"problem": "Solve for x"}])
+    rows = _write(tmp_path / "r.jsonl", [{"id": "the", "problem": "the"}, {"id": "solve", "problem": "Solve for x!"},
+                                         {"id": "area", "problem": "the circle"}, {"id": "whole",
+                                                                                   "problem": "FIND the area of the circle"}])
+    out = tmp_path / "o.jsonl"
+    run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out))
+    assert [r["id"] for r in _lines(out)] == ["the", "area"]
+    assert {h["id"]: h["item"] for h in _lines(Path(f"{out}.contaminated.jsonl"))} == {"solve": "b-2",
+                                                                                           "whole": "b-1"}
+
+
+def test_ngrams_never_cross_a_field_boundary(tmp_path: Path) -> None:
+    """An 8-gram of the benchmark made of the question's last words and the answer's first is no hit."""
+    bench = _write(tmp_path / "b.jsonl", [{"problem": "alpha beta gamma delta epsilon zeta eta theta"}])
+    rows = _write(tmp_path / "r.jsonl", [
+        {"id": "split", "problem": "Consider the list alpha beta gamma delta", "answer": "epsilon zeta eta theta ok"},
+        {"id": "inside", "problem": "x", "answer": "so alpha beta gamma delta epsilon zeta eta theta"}])
+    out = tmp_path / "o.jsonl"
+    run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--text-field", "problem",
+               "--text-field", "answer", "--output", str(out))
+    assert [r["id"] for r in _lines(out)] == ["split"]

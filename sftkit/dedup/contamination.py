@@ -1,12 +1,13 @@
 """Benchmarks as an n-gram index, and the per-row match the decontamination stage runs.
 
-A row is contaminated when any word n-gram of its normalized text (words: runs of letters and
-digits) is an n-gram of a benchmark problem; a text of fewer than n words is one n-gram, the whole
-text, so it matches only a text that is the same. With MinHash on, a row is also contaminated when
-it shares an LSH band with a benchmark problem and their exact n-gram Jaccard (over the dedup
-stage's shorter n-grams) reaches the threshold: rewordings that keep no long n-gram.
+Each text field of a row is matched on its own (words: runs of letters and digits). A text of at
+least n words is contaminated when any of its word n-grams is an n-gram of a benchmark problem. A
+text shorter than n words is one gram, its whole text: it matches only a benchmark problem that is
+the same text. A benchmark problem shorter than n words is one gram too, found whole inside a longer
+text. With MinHash on, a text is also contaminated when it shares an LSH band with a benchmark
+problem and their exact Jaccard over word 2-grams reaches the threshold: rewordings that keep no
+long n-gram.
 """
-
 from __future__ import annotations
 
 import sys
@@ -22,7 +23,6 @@ from sftkit.data.errors import InputError, enforce_policy
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.dedup.minhash import MinHasher
-from sftkit.dedup.rows import FIELD_SEPARATOR
 from sftkit.dedup.text import Grams, jaccard, ngram_set, ngrams, normalize, words
 from sftkit.stage import StageResult
 
@@ -35,6 +35,7 @@ SHORTCUTS = {
     "gpqa-diamond": "Idavidrein/gpqa:gpqa_diamond:train:Question",
     "hle": "cais/hle:test:question",
 }
+MINHASH_NGRAM = 2  # --minhash: word 2-grams (see README: measured on planted rewordings)
 HITS_FIELD = "_sftkit_contamination"  # the hits travel with the row in the part; the merge takes them out
 
 
@@ -74,20 +75,19 @@ class Item:
 
 @dataclass
 class BenchmarkIndex:
-    """Every benchmark problem's n-grams (and the whole text of one shorter than n words), hash -> the
-    items that have it with the n-gram's text; ``pieces``: their k-grams for k < n, which a row shorter
-    than n words is looked up in (its whole text inside a problem)."""
+    """Every benchmark problem's n-grams (a problem shorter than n words: its whole text, one gram) as
+    two sorted arrays, n-gram hash and item, built once at the first lookup: 16 bytes a gram, linear
+    to build, a binary search per row gram."""
 
     n: int
     numbers: bool
     items: list[Item] = field(default_factory=list)
-    grams: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
-    pieces: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    blocks: list[np.ndarray] = field(default_factory=list)  # (grams, 2) uint64: hash, item
     short_sizes: set[int] = field(default_factory=set)
-    keys: list[np.ndarray] = field(default_factory=list)  # of grams and pieces, built at the first lookup
+    table: tuple[np.ndarray, np.ndarray] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
     minhash: MinHasher | None = None
-    minhash_n: int = 3
+    minhash_n: int = MINHASH_NGRAM
     bands: dict[tuple[int, int], list[int]] = field(default_factory=lambda: defaultdict(list))
     sets: list[np.ndarray] = field(default_factory=list)
 
@@ -108,47 +108,47 @@ class BenchmarkIndex:
             print(f"warning: benchmark {spec.name}: {bad} items without a usable {spec.field!r} are not indexed",
                   file=sys.stderr)
         self.identity[spec.name] = {**spec.__dict__, "data": source.identity()}
-        self.keys = []
         token_lists = [words(t, symbols=False) for t in texts]
         first = len(self.items)
         self.items += [Item(spec.name, i, t) for i, t in zip(ids, texts)]
-        for k in range(1, self.n + 1):  # k < n: the pieces a row shorter than n words may be
-            g = ngrams(token_lists, k)
-            table = self.grams if k == self.n else self.pieces
-            for h, d, at, size in zip(g.hashes.tolist(), g.doc.tolist(), g.starts.tolist(), g.size.tolist()):
-                entry = (first + d, " ".join(token_lists[d][at:at + size]))
-                if all(e[0] != entry[0] for e in table[h]):
-                    table[h].append(entry)
-                if size < self.n and k == self.n:  # a problem shorter than n words, matched whole
-                    self.short_sizes.add(size)
-        if self.minhash:  # over the dedup stage's words, symbols included
-            dedup_words = [words(t) for t in texts]
-            mg = ngrams(dedup_words, self.minhash_n)
+        g = ngrams(token_lists, self.n)
+        self.blocks.append(np.stack([g.hashes, (g.doc + first).astype(np.uint64)], axis=1))
+        self.short_sizes.update(g.size[g.size < self.n].tolist())  # problems matched whole inside a row
+        self.table = None
+        if self.minhash:
+            mg = ngrams(token_lists, self.minhash_n)
             bands = self.minhash.band_hashes(self.minhash.signatures(mg.hashes, mg.offsets(len(texts))))
             for d, row in enumerate(bands.tolist()):
                 for j, h in enumerate(row):
                     self.bands[(j, h)].append(first + d)
-            self.sets += [ngram_set(t, self.minhash_n) for t in dedup_words]
+            self.sets += [ngram_set(t, self.minhash_n) for t in token_lists]
         return len(texts)
 
-    def lookup(self, g: Grams, short_row: np.ndarray, hits: list[dict[tuple[str, str], dict[str, Any]]]) -> None:
-        """Record each n-gram of ``g`` found in the index as a hit of its document; a gram of a row
-        shorter than n words (``short_row[doc]``) is looked up among the pieces."""
-        if not self.keys:
-            self.keys = [np.fromiter(t, dtype=np.uint64, count=len(t)) for t in (self.grams, self.pieces)]
-        for table, keys, which in ((self.grams, self.keys[0], ~short_row[g.doc]),
-                                   (self.pieces, self.keys[1], short_row[g.doc])):
-            for k in np.flatnonzero(which & np.isin(g.hashes, keys)).tolist():
-                d = int(g.doc[k])
-                for item_index, text in table[int(g.hashes[k])]:
-                    item = self.items[item_index]
-                    hits[d].setdefault((item.benchmark, item.id), {"benchmark": item.benchmark, "item": item.id,
-                                                                   "ngram": text})
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.table is None:
+            pairs = np.unique(np.concatenate(self.blocks), axis=0)  # sorted by hash, then item; repeats gone
+            self.table = (np.ascontiguousarray(pairs[:, 0]), pairs[:, 1].astype(np.int64))
+        return self.table
+
+    def lookup(self, g: Grams, token_lists: list[list[str]], row_of: np.ndarray,
+               hits: list[dict[tuple[str, str], dict[str, Any]]]) -> None:
+        """Record each gram of ``g`` (over the texts ``token_lists``, text d of row ``row_of[d]``) that a
+        benchmark problem has as a hit of its row, with the gram's words."""
+        keys, items = self._sorted()
+        lo, hi = np.searchsorted(keys, g.hashes, "left"), np.searchsorted(keys, g.hashes, "right")
+        for k in np.flatnonzero(hi > lo).tolist():
+            d, at = int(g.doc[k]), int(g.starts[k])
+            text = " ".join(token_lists[d][at:at + int(g.size[k])])
+            for item_index in items[lo[k]:hi[k]].tolist():
+                item = self.items[item_index]
+                hits[row_of[d]].setdefault((item.benchmark, item.id),
+                                           {"benchmark": item.benchmark, "item": item.id, "ngram": text})
 
 
 @dataclass
 class Matcher:
-    """The stage's per-batch step: the row, with ``contaminated`` (benchmark names) and its hits."""
+    """The stage's per-batch step: the row, with ``contaminated`` (benchmark names) and its hits. Each
+    text field is matched on its own, so no n-gram runs from one field into the next."""
 
     index: BenchmarkIndex
     fields: tuple[str, ...]
@@ -158,15 +158,13 @@ class Matcher:
     def __call__(self, batch: Batch) -> StageResult:
         batch.require(list(self.fields))
         _, records, rejects = usable_rows(batch, self.id_field, [TextField(f) for f in self.fields])
-        texts = [FIELD_SEPARATOR.join(normalize(r[f], self.index.numbers) for f in self.fields) for r in records]
-        token_lists = [words(t, symbols=False) for t in texts]
+        token_lists = [words(normalize(r[f], self.index.numbers), symbols=False) for r in records for f in self.fields]
+        row_of = np.repeat(np.arange(len(records)), len(self.fields))
         hits: list[dict[tuple[str, str], dict[str, Any]]] = [{} for _ in records]
-        short_row = np.array([len(t) < self.index.n for t in token_lists], dtype=bool)
-        self.index.lookup(ngrams(token_lists, self.index.n), short_row, hits)
-        for k in sorted(self.index.short_sizes):  # a problem shorter than n words inside a longer row
-            self.index.lookup(ngrams(token_lists, k), np.zeros_like(short_row), hits)
+        for k in sorted({self.index.n} | self.index.short_sizes):  # n-grams; short problems inside a text
+            self.index.lookup(ngrams(token_lists, k), token_lists, row_of, hits)
         if self.index.minhash and records:
-            self._near([words(t) for t in texts], hits)
+            self._near(token_lists, row_of, hits)
         counts = Counter(rows=len(batch))
         for record, row_hits in zip(records, hits):
             names = sorted({h["benchmark"] for h in row_hits.values()})
@@ -176,18 +174,18 @@ class Matcher:
             counts["contaminated"] += bool(names)
         return StageResult(records, rejects, counts)
 
-    def _near(self, token_lists: list[list[str]], hits: list[dict]) -> None:
+    def _near(self, token_lists: list[list[str]], row_of: np.ndarray, hits: list[dict]) -> None:
         ix, m = self.index, self.index.minhash
         assert m is not None
         g = ngrams(token_lists, ix.minhash_n)
         bands = m.band_hashes(m.signatures(g.hashes, g.offsets(len(token_lists))))
         for d, row in enumerate(bands.tolist()):
             candidates = {i for j, h in enumerate(row) for i in ix.bands.get((j, h), ())}
-            if not candidates:
+            if not candidates or not token_lists[d]:
                 continue
-            mine = ngram_set(token_lists[d], ix.minhash_n)
+            mine, found = ngram_set(token_lists[d], ix.minhash_n), hits[row_of[d]]
             for i in sorted(candidates):
                 item = ix.items[i]
-                if (item.benchmark, item.id) not in hits[d] and (j := jaccard(mine, ix.sets[i])) >= self.threshold:
-                    hits[d][(item.benchmark, item.id)] = {"benchmark": item.benchmark, "item": item.id,
-                                                          "ngram": None, "jaccard": round(j, 4)}
+                if (item.benchmark, item.id) not in found and (j := jaccard(mine, ix.sets[i])) >= self.threshold:
+                    found[(item.benchmark, item.id)] = {"benchmark": item.benchmark, "item": item.id,
+                                                        "ngram": None, "jaccard": round(j, 4)}
