@@ -5,7 +5,8 @@ spacing changed), near (J >= 0.9), middling (J about 0.6-0.8) and far (J <= 0.5)
 the same normalized words, the same 3-grams, 112 permutations and the same 11 x 10 banding, and
 finds clusters the same way (candidate pairs kept at estimated Jaccard >= 0.8, connected
 components); each runs in its own process, so its peak memory (maxrss) is its own:
-  ours        sftkit.dedup: n-gram hashes and signatures for a whole batch in numpy, bands by sorting
+  ours        sftkit.dedup: n-gram hashes and signatures for a whole batch in numpy, exact copies joined,
+              then every pair within a band bucket (by sorting), as the stage
   ours-verify the same with --verify (exact n-gram Jaccard of every candidate pair)
   datasketch  datasketch.MinHash per document (update_batch) + MinHashLSH(params=(11, 10))
   numpy       the textbook numpy way (datasketch's arithmetic), per document: xxh32 of each n-gram, (a*h + b) mod p,
@@ -36,9 +37,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sftkit.dedup.clusters import components, equal_pairs, unique_pairs
+from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, unique_pairs
+from sftkit.dedup.merge import BUCKET_CAP
 from sftkit.dedup.minhash import MinHasher, estimated_jaccard
-from sftkit.dedup.text import jaccard, ngram_set, ngrams, normalize, words
+from sftkit.dedup.text import exact_hash, jaccard, ngram_set, ngrams, normalize, words
 
 NUM_PERM, BANDS, ROWS, N, THRESHOLD = 112, 11, 10, 3, 0.8
 
@@ -93,14 +95,17 @@ def run_ours(texts: list[str], verify: bool) -> np.ndarray:
         sigs.append(s)
         bands.append(mh.band_hashes(s))
     sig, band = np.concatenate(sigs), np.concatenate(bands)
-    cand = unique_pairs([equal_pairs(band[:, j]) for j in range(BANDS)], len(texts))
-    if verify:
+    exact_pairs = equal_pairs(np.fromiter((exact_hash(normalize(t)) for t in texts), dtype=np.uint64,
+                                          count=len(texts)))
+    distinct = np.setdiff1d(np.arange(len(texts)), exact_pairs[:, 1])  # as the stage: copies joined first,
+    cand = unique_pairs([bucket_pairs(band[:, j], distinct, BUCKET_CAP)[0] for j in range(BANDS)], len(texts))
+    if verify:  # then every pair within a band bucket
         need = np.unique(cand)
         sets = {i: ngram_set(words(normalize(texts[i])), N) for i in need.tolist()}
         keep = np.array([jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in cand.tolist()], dtype=bool)
     else:
         keep = estimated_jaccard(sig[cand[:, 0]], sig[cand[:, 1]]) >= THRESHOLD
-    return cand[keep.astype(bool)] if len(cand) else cand
+    return np.concatenate([exact_pairs, cand[keep.astype(bool)] if len(cand) else cand])
 
 
 def run_datasketch(texts: list[str]) -> np.ndarray:
