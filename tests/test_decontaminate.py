@@ -134,8 +134,8 @@ def test_a_short_row_is_a_hit_only_when_it_is_a_whole_problem(tmp_path: Path) ->
     bench = _write(tmp_path / "b.jsonl", [{"problem": "Solve for x: 3x + 7 = 22, then find the sum of the digits."},
                                           {"problem": "Find the area of the circle."}, {"problem": "Solve for x"}])
     rows = _write(tmp_path / "r.jsonl", [{"id": "the", "problem": "the"}, {"id": "solve", "problem": "Solve for x!"},
-                                         {"id": "area", "problem": "the circle"}, {"id": "whole",
-                                                                                   "problem": "FIND the area of the circle"}])
+                                         {"id": "area", "problem": "the circle"},
+                                         {"id": "whole", "problem": "FIND the area of the circle"}])
     out = tmp_path / "o.jsonl"
     run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out))
     assert [r["id"] for r in _lines(out)] == ["the", "area"]
@@ -153,3 +153,18 @@ def test_ngrams_never_cross_a_field_boundary(tmp_path: Path) -> None:
     run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--text-field", "problem",
                "--text-field", "answer", "--output", str(out))
     assert [r["id"] for r in _lines(out)] == ["split"]
+
+
+def test_minhash_at_its_defaults_flags_a_rewording_the_ngram_rule_misses(tmp_path: Path) -> None:
+    """4 of 30 words substituted, spread out: no 8-gram is left, but --minhash (defaults) flags it."""
+    source = [f"word{i}" for i in range(30)]
+    reworded = [w if i not in (5, 12, 19, 26) else f"other{i}" for i, w in enumerate(source)]
+    bench = _write(tmp_path / "b.jsonl", [{"problem": " ".join(source)}])
+    rows = _write(tmp_path / "r.jsonl", [{"id": "reworded", "problem": " ".join(reworded)},
+                                         {"id": "unrelated", "problem": " ".join(f"w{i}" for i in range(30))}])
+    for flags, kept in (([], ["reworded", "unrelated"]), (["--minhash"], ["unrelated"])):
+        out = tmp_path / f"o{len(flags)}.jsonl"
+        run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out), *flags)
+        assert [r["id"] for r in _lines(out)] == kept
+    hit = _lines(tmp_path / "o1.jsonl.contaminated.jsonl")[0]
+    assert hit["ngram"] is None and 0.5 < hit["jaccard"] < 0.6

@@ -1,8 +1,10 @@
 """Remove (or flag) rows whose text overlaps a benchmark the model will be judged on.
 
 A row is contaminated when any word n-gram of its normalized --text-field (default 8 words,
---ngram) appears in a benchmark problem; a text shorter than n words is matched whole. --minhash
-also catches rewordings: a shared LSH band and an exact 3-gram Jaccard >= --threshold.
+--ngram) appears in a benchmark problem; each text field is matched on its own. A text shorter
+than n words matches only a benchmark problem that is the same text, and a benchmark problem shorter
+than n words matches a text it appears in whole. --minhash also catches rewordings of texts of 16
+words or more: a shared LSH band and an exact word 2-gram Jaccard >= --threshold (default 0.4).
 --mode drop writes the clean rows, --mode flag every row with `contaminated: [benchmark names]`;
 either way <output>.contaminated.jsonl lists each hit: row id, benchmark, item id, matching n-gram.
 Each shard builds the (small) benchmark index itself; the merge writes the output in input order.
@@ -25,7 +27,7 @@ from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
-from sftkit.dedup.contamination import HITS_FIELD, SHORTCUTS, BenchmarkIndex, BenchmarkSpec, Matcher
+from sftkit.dedup.contamination import HITS_FIELD, MINHASH_THRESHOLD, SHORTCUTS, BenchmarkIndex, BenchmarkSpec, Matcher
 from sftkit.dedup.minhash import MinHasher, choose_bands
 from sftkit.stage import run_stage
 
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(g, "--ngram", type=int, default=8, help="words per n-gram")
     cli.add(g, "--normalize-numbers", action="store_true", help="treat every number as the same word")
     cli.add(g, "--minhash", action="store_true", help="also match rewordings by MinHash (verified Jaccard)")
-    cli.add(g, "--threshold", type=float, default=0.8, help="with --minhash: Jaccard from which a row matches")
+    cli.add(g, "--threshold", type=float, default=MINHASH_THRESHOLD,
+            help="with --minhash: word 2-gram Jaccard from which a text matches")
     cli.add(g, "--mode", choices=("drop", "flag"), default="drop",
             help="drop: write the clean rows; flag: every row, with contaminated: [benchmark names]")
     o = p.add_argument_group("output")

@@ -4,9 +4,9 @@ Each text field of a row is matched on its own (words: runs of letters and digit
 least n words is contaminated when any of its word n-grams is an n-gram of a benchmark problem. A
 text shorter than n words is one gram, its whole text: it matches only a benchmark problem that is
 the same text. A benchmark problem shorter than n words is one gram too, found whole inside a longer
-text. With MinHash on, a text is also contaminated when it shares an LSH band with a benchmark
-problem and their exact Jaccard over word 2-grams reaches the threshold: rewordings that keep no
-long n-gram.
+text. With MinHash on, a text of at least 16 words is also contaminated when it shares an LSH band
+with a benchmark problem and their exact Jaccard over word 2-grams reaches the threshold (0.4 by
+default): rewordings that keep no long n-gram.
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ SHORTCUTS = {
     "gpqa-diamond": "Idavidrein/gpqa:gpqa_diamond:train:Question",
     "hle": "cais/hle:test:question",
 }
-MINHASH_NGRAM = 2  # --minhash: word 2-grams (see README: measured on planted rewordings)
+MINHASH_NGRAM = 2  # --minhash: word 2-grams, threshold 0.4 (README: measured on planted rewordings)
+MINHASH_THRESHOLD = 0.4
+MINHASH_MIN_WORDS = 16  # below, a changed number moves J by > 0.1: a rewording and a sibling problem look alike
 HITS_FIELD = "_sftkit_contamination"  # the hits travel with the row in the part; the merge takes them out
 
 
@@ -126,8 +128,11 @@ class BenchmarkIndex:
 
     def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
         if self.table is None:
-            pairs = np.unique(np.concatenate(self.blocks), axis=0)  # sorted by hash, then item; repeats gone
-            self.table = (np.ascontiguousarray(pairs[:, 0]), pairs[:, 1].astype(np.int64))
+            pairs = np.concatenate(self.blocks)  # items ascending, so a stable sort by hash keeps them so
+            pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+            fresh = np.ones(len(pairs), dtype=bool)
+            fresh[1:] = (pairs[1:] != pairs[:-1]).any(axis=1)  # a gram repeated within one problem: once
+            self.table = (np.ascontiguousarray(pairs[fresh, 0]), pairs[fresh, 1].astype(np.int64))
         return self.table
 
     def lookup(self, g: Grams, token_lists: list[list[str]], row_of: np.ndarray,
@@ -181,7 +186,7 @@ class Matcher:
         bands = m.band_hashes(m.signatures(g.hashes, g.offsets(len(token_lists))))
         for d, row in enumerate(bands.tolist()):
             candidates = {i for j, h in enumerate(row) for i in ix.bands.get((j, h), ())}
-            if not candidates or not token_lists[d]:
+            if not candidates or len(token_lists[d]) < MINHASH_MIN_WORDS:
                 continue
             mine, found = ngram_set(token_lists[d], ix.minhash_n), hits[row_of[d]]
             for i in sorted(candidates):
