@@ -2,7 +2,7 @@
 # Benchmark decontamination (CPU), one shard per array task (selectors/decontaminate.py): each task
 # builds the small benchmark n-gram index and matches its rows; the merge job writes the clean (or
 # flagged) rows and <output>.contaminated.jsonl.
-#   slurm/submit.sh decontaminate --shards 8 -- --input seeds.jsonl --benchmark math500 --benchmark aime24 \
+#   slurm/submit.sh decontaminate --shards 8 -- --input seeds.jsonl --benchmark math500 --benchmark aime \
 #       --output seeds.clean.jsonl
 #SBATCH --job-name=sftkit-decontaminate
 #SBATCH --cpus-per-task=2

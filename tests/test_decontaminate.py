@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from sftkit.dedup.contamination import BenchmarkSpec
+from sftkit.dedup.contamination import SHORTCUTS, BenchmarkSpec
 from tests.conftest import REPO, run_script
 
 DECON = "selectors/decontaminate.py"
@@ -168,3 +169,29 @@ def test_minhash_at_its_defaults_flags_a_rewording_the_ngram_rule_misses(tmp_pat
         assert [r["id"] for r in _lines(out)] == kept
     hit = _lines(tmp_path / "o1.jsonl.contaminated.jsonl")[0]
     assert hit["ngram"] is None and 0.5 < hit["jaccard"] < 0.6
+
+
+def test_benchmarks_with_one_stem_are_named_apart_and_a_hub_error_names_benchmark(tmp_path: Path) -> None:
+    rows = _write(tmp_path / "r.jsonl", [{"id": "a", "problem": LONG}, {"id": "b", "problem": "What is 2 + 2?"}])
+    for folder, text in (("one", LONG), ("two", "What is 2 + 2?")):
+        (tmp_path / folder).mkdir()
+        _write(tmp_path / folder / "test.jsonl", [{"problem": text}])
+    same = ["--benchmark", f"{tmp_path}/one/test.jsonl", "--benchmark", f"{tmp_path}/two/test.jsonl"]
+    out = tmp_path / "o.jsonl"
+    proc = run_script(DECON, "--input", str(rows), *same, "--output", str(out), check=False)
+    assert proc.returncode == 2 and "name them apart with NAME=SPEC" in proc.stderr
+    run_script(DECON, "--input", str(rows), "--benchmark", f"{tmp_path}/one/test.jsonl", "--benchmark",
+               f"second={tmp_path}/two/test.jsonl", "--output", str(out))
+    assert {h["id"]: h["benchmark"] for h in _lines(Path(f"{out}.contaminated.jsonl"))} == {"a": "test",
+                                                                                            "b": "second"}
+    proc = run_script(DECON, "--input", str(rows), "--benchmark", "math500", "--output", str(out), check=False,
+                      env={**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "--input" not in proc.stderr, proc.stderr
+    assert "--benchmark HuggingFaceH4/MATH-500: not a local path" in proc.stderr
+    assert "pass --benchmark math500=data/HuggingFaceH4/MATH-500:test:problem," in proc.stderr
+
+
+def test_the_slurm_script_example_uses_shortcuts() -> None:
+    example = (REPO / "slurm/run_decontaminate.sh").read_text()
+    for name in re.findall(r"--benchmark (\S+)", example):
+        assert BenchmarkSpec.parse(name).name in SHORTCUTS, name

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_field_args(p)
     g = p.add_argument_group("decontamination")
     cli.add(g, "--benchmark", action="append", default=[],
-            help=f"repeatable: a shortcut ({', '.join(SHORTCUTS)}) or ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD], "
-                 "e.g. HuggingFaceH4/MATH-500:test:problem or data/benchmarks/demo_bench.jsonl:problem")
+            help=f"repeatable: [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD], "
+                 "e.g. HuggingFaceH4/MATH-500:test:problem or demo=data/benchmarks/demo_bench.jsonl:problem")
     cli.add(g, "--text-field", action="append", help="row field(s) matched, repeatable; default --question-field")
     cli.add(g, "--ngram", type=int, default=8, help="words per n-gram")
     cli.add(g, "--normalize-numbers", action="store_true", help="treat every number as the same word")
@@ -71,7 +71,8 @@ def build_index(args: argparse.Namespace) -> BenchmarkIndex:
     for text in args.benchmark:
         spec = BenchmarkSpec.parse(text)
         if spec.name in sizes:
-            raise InputError(f"--benchmark {text!r} is given twice")
+            raise InputError(f"--benchmark {text!r}: a benchmark named {spec.name!r} is given already; name them "
+                             f"apart with NAME=SPEC, e.g. --benchmark {spec.name}2=SPEC")
         sizes[spec.name] = index.add(spec, args.on_bad_record)
     print("benchmarks: " + ", ".join(f"{k} ({v:,} problems)" for k, v in sizes.items()), file=sys.stderr)
     return index

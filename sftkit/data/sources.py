@@ -55,19 +55,21 @@ class Source(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
 
-def open_source(spec: InputSpec) -> Source:
-    source = _open(spec)
+def open_source(spec: InputSpec, flag: str = "--input", offline_arg: str | None = None) -> Source:
+    """``flag`` names the option in errors; ``offline_arg``: what to pass it for a downloaded copy
+    (default ``data/ID``)."""
+    source = _open(spec, flag, offline_arg)
     return source if spec.max_rows is None else FirstRows(source, spec.max_rows)
 
 
-def _open(spec: InputSpec) -> Source:
+def _open(spec: InputSpec, flag: str, offline_arg: str | None) -> Source:
     if spec.format == "hub":
-        return HubSource(spec)
+        return HubSource(spec, flag, offline_arg)
     files = _local_files(spec.input)
     if files is None:
         if spec.format != "auto":
-            raise InputError(f"--input {spec.input}: no such file, folder or glob match")
-        return HubSource(spec)
+            raise InputError(f"{flag} {spec.input}: no such file, folder or glob match")
+        return HubSource(spec, flag, offline_arg)
     return FileSource(spec.input, [(f, _file_format(f, spec.format)) for f in files])
 
 
@@ -338,7 +340,7 @@ def _jsonl_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> I
 class HubSource:
     """A dataset loaded by ``datasets.load_dataset``: Arrow-backed, or streamed with ``--streaming``."""
 
-    def __init__(self, spec: InputSpec) -> None:
+    def __init__(self, spec: InputSpec, flag: str = "--input", offline_arg: str | None = None) -> None:
         import datasets
 
         self.spec = spec
@@ -347,16 +349,17 @@ class HubSource:
             self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split,
                                             streaming=spec.streaming)
         except FileNotFoundError as exc:
-            raise InputError(f"--input {spec.input}: not a local path, and the Hub has no such dataset "
+            raise InputError(f"{flag} {spec.input}: not a local path, and the Hub has no such dataset "
                              f"({exc})") from exc
         except ConnectionError as exc:
-            raise InputError(f"--input {spec.input}: not a local path, and the Hugging Face Hub cannot be reached "
+            local = offline_arg or f"data/{spec.input}"
+            raise InputError(f"{flag} {spec.input}: not a local path, and the Hugging Face Hub cannot be reached "
                              f"({exc}). On a node without internet, download it beforehand where there is: "
                              f"`hf download {spec.input} --repo-type dataset --local-dir data/{spec.input}` and pass "
-                             f"--input data/{spec.input}, or load it once into a shared HF_HOME cache and run with "
+                             f"{flag} {local}, or load it once into a shared HF_HOME cache and run with "
                              "HF_DATASETS_OFFLINE=1") from exc
         except ValueError as exc:
-            raise InputError(f"--input {spec.input} (config={spec.config}, split={spec.split}): {exc}") from exc
+            raise InputError(f"{flag} {spec.input} (config={spec.config}, split={spec.split}): {exc}") from exc
 
     def num_rows(self) -> int:
         if not self.spec.streaming:

@@ -10,6 +10,7 @@ default): rewordings that keep no long n-gram.
 """
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ SHORTCUTS = {
 MINHASH_NGRAM = 2  # --minhash: word 2-grams, threshold 0.4 (README: measured on planted rewordings)
 MINHASH_THRESHOLD = 0.4
 MINHASH_MIN_WORDS = 16  # below, a changed number moves J by > 0.1: a rewording and a sibling problem look alike
-HITS_FIELD = "_sftkit_contamination"  # the hits travel with the row in the part; the merge takes them out
+HITS_FIELD = "_sftkit_contamination"
+_NAMED = re.compile(r"[\w.-]+=")  # NAME=SPEC  # the hits travel with the row in the part; the merge takes them out
 
 
 @dataclass(frozen=True)
@@ -51,21 +53,29 @@ class BenchmarkSpec:
 
     @classmethod
     def parse(cls, text: str) -> BenchmarkSpec:
-        """NAME (a shortcut), or ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]: the last part is the field."""
-        name, spec = (text, SHORTCUTS[text]) if text in SHORTCUTS else (None, text)
+        """[NAME=]SHORTCUT or [NAME=]ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]: the last part is the field; the
+        name (default: the shortcut, the file's stem or the id) labels its hits."""
+        label, spec = text.split("=", 1) if _NAMED.match(text) else (None, text)
+        name, spec = (spec, SHORTCUTS[spec]) if spec in SHORTCUTS else (None, spec)
         parts = spec.split(":")
         if len(parts) > 4 or not all(parts):
-            raise InputError(f"--benchmark {text!r}: expected a shortcut ({', '.join(SHORTCUTS)}) or "
+            raise InputError(f"--benchmark {text!r}: expected [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or "
                              "ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]")
         where, rest = parts[0], parts[1:]
         fld = rest.pop() if rest else "problem"
         split = rest.pop() if rest else None
         config = rest.pop() if rest else None
-        return cls(name or (Path(where).stem if Path(where).exists() else where), where, config, split or "", fld)
+        return cls(label or name or (Path(where).stem if Path(where).exists() else where), where, config, split or "",
+                   fld)
 
     def source_spec(self) -> InputSpec:
         """A split or config means ``datasets.load_dataset`` (a Hub id, or a local folder laid out like one)."""
         return InputSpec(self.input, self.config, self.split or "train", "hub" if self.split else "auto")
+
+    def offline_arg(self) -> str:
+        """The --benchmark that reads a copy downloaded to data/ID."""
+        return f"{self.name}=" + ":".join([f"data/{self.input}", *filter(None, [self.config, self.split or "train"]),
+                                           self.field])
 
 
 @dataclass
@@ -95,7 +105,7 @@ class BenchmarkIndex:
 
     def add(self, spec: BenchmarkSpec, on_bad_record: str) -> int:
         """Index one benchmark; returns its item count. A missing field is one line naming what exists."""
-        source = open_source(spec.source_spec())
+        source = open_source(spec.source_spec(), "--benchmark", spec.offline_arg())
         ids, texts, bad = [], [], 0
         for batch in source.iter_all(4096):
             batch.require([spec.field])
