@@ -126,7 +126,7 @@ def test_sharded_run_equals_the_unsharded_one(demo_data: Path, tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     for suffix in ("", ".contaminated.jsonl"):
         assert (tmp_path / f"two.jsonl{suffix}").read_bytes() == (tmp_path / f"one.jsonl{suffix}").read_bytes()
-    assert len(_lines(tmp_path / "one.jsonl.contaminated.jsonl")) >= 3
+    assert len(_lines(tmp_path / "one.jsonl.contaminated.jsonl")) == 2  # demo/1 only wraps a short row
 
 
 def test_a_short_row_is_a_hit_only_when_it_is_a_whole_problem(tmp_path: Path) -> None:

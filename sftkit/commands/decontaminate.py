@@ -27,7 +27,16 @@ from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
-from sftkit.dedup.contamination import HITS_FIELD, MINHASH_THRESHOLD, SHORTCUTS, BenchmarkIndex, BenchmarkSpec, Matcher
+from sftkit.dedup.contamination import (
+    HITS_FIELD,
+    MINHASH_MIN_WORDS,
+    MINHASH_NGRAM,
+    MINHASH_THRESHOLD,
+    SHORTCUTS,
+    BenchmarkIndex,
+    BenchmarkSpec,
+    Matcher,
+)
 from sftkit.dedup.minhash import MinHasher, choose_bands
 from sftkit.stage import run_stage
 
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         fields = tuple(args.text_field or [args.question_field])
         settings = {"input": spec.__dict__, "benchmarks": index.identity, "fields": list(fields), "ngram": args.ngram,
                     "normalize_numbers": args.normalize_numbers, "mode": args.mode,
-                    "minhash": {"threshold": args.threshold} if args.minhash else None}
+                    "minhash": {"threshold": args.threshold, "ngram": MINHASH_NGRAM, "min_words": MINHASH_MIN_WORDS}
+                    if args.minhash else None}
         run_stage(stage=STAGE, source=open_source(spec), shard=shard, output=args.output, settings=settings,
                   process=Matcher(index, fields, args.id_field, args.threshold), every=args.checkpoint_every,
                   batch_size=args.batch_size, on_bad_record=args.on_bad_record, overwrite=args.overwrite,
