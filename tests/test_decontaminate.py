@@ -160,10 +160,11 @@ def test_minhash_at_its_defaults_flags_a_rewording_the_ngram_rule_misses(tmp_pat
     """4 of 30 words substituted, spread out: no 8-gram is left, but --minhash (defaults) flags it."""
     source = [f"word{i}" for i in range(30)]
     reworded = [w if i not in (5, 12, 19, 26) else f"other{i}" for i, w in enumerate(source)]
-    bench = _write(tmp_path / "b.jsonl", [{"problem": " ".join(source)}])
+    bench = _write(tmp_path / "b.jsonl", [{"problem": " ".join(source)}, {"problem": "$$ ?"}])  # no words
     rows = _write(tmp_path / "r.jsonl", [{"id": "reworded", "problem": " ".join(reworded)},
-                                         {"id": "unrelated", "problem": " ".join(f"w{i}" for i in range(30))}])
-    for flags, kept in (([], ["reworded", "unrelated"]), (["--minhash"], ["unrelated"])):
+                                         {"id": "unrelated", "problem": " ".join(f"w{i}" for i in range(30))},
+                                         {"id": "symbols", "problem": "?? !!"}])
+    for flags, kept in (([], ["reworded", "unrelated", "symbols"]), (["--minhash"], ["unrelated", "symbols"])):
         out = tmp_path / f"o{len(flags)}.jsonl"
         run_script(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out), *flags)
         assert [r["id"] for r in _lines(out)] == kept

@@ -8,6 +8,7 @@ text. With MinHash on, a text of at least 16 words is also contaminated when it 
 with a benchmark problem and their exact Jaccard over word 2-grams reaches the threshold (0.4 by
 default): rewordings that keep no long n-gram.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,8 @@ SHORTCUTS = {
 MINHASH_NGRAM = 2  # --minhash: word 2-grams, threshold 0.4 (README: measured on planted rewordings)
 MINHASH_THRESHOLD = 0.4
 MINHASH_MIN_WORDS = 16  # below, a changed number moves J by > 0.1: a rewording and a sibling problem look alike
-HITS_FIELD = "_sftkit_contamination"
-_NAMED = re.compile(r"[\w.-]+=")  # NAME=SPEC  # the hits travel with the row in the part; the merge takes them out
+HITS_FIELD = "_sftkit_contamination"  # the hits travel with the row in the part; the merge takes them out
+_NAMED = re.compile(r"[\w.-]+=")  # NAME=SPEC
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,18 @@ class BenchmarkIndex:
         self.short_sizes.update(g.size[g.size < self.n].tolist())  # problems matched whole inside a row
         self.table = None
         if self.minhash:
-            mg = ngrams(token_lists, self.minhash_n)
-            bands = self.minhash.band_hashes(self.minhash.signatures(mg.hashes, mg.offsets(len(texts))))
-            for d, row in enumerate(bands.tolist()):
+            self.sets += [ngram_set(t, self.minhash_n) for t in token_lists]
+            worded = [d for d, t in enumerate(token_lists) if t]  # a problem of symbols only has no signature
+            for d, row in zip(worded, self.minhash_bands([token_lists[d] for d in worded]).tolist()):
                 for j, h in enumerate(row):
                     self.bands[(j, h)].append(first + d)
-            self.sets += [ngram_set(t, self.minhash_n) for t in token_lists]
         return len(texts)
+
+    def minhash_bands(self, token_lists: list[list[str]]) -> np.ndarray:
+        """(texts, bands) LSH band hashes of texts that each have at least one word."""
+        assert self.minhash is not None
+        g = ngrams(token_lists, self.minhash_n)
+        return self.minhash.band_hashes(self.minhash.signatures(g.hashes, g.offsets(len(token_lists))))
 
     def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
         if self.table is None:
@@ -190,13 +196,13 @@ class Matcher:
         return StageResult(records, rejects, counts)
 
     def _near(self, token_lists: list[list[str]], row_of: np.ndarray, hits: list[dict]) -> None:
-        ix, m = self.index, self.index.minhash
-        assert m is not None
-        g = ngrams(token_lists, ix.minhash_n)
-        bands = m.band_hashes(m.signatures(g.hashes, g.offsets(len(token_lists))))
-        for d, row in enumerate(bands.tolist()):
+        ix = self.index
+        long = [d for d, t in enumerate(token_lists) if len(t) >= MINHASH_MIN_WORDS]
+        if not long:
+            return
+        for d, row in zip(long, ix.minhash_bands([token_lists[d] for d in long]).tolist()):
             candidates = {i for j, h in enumerate(row) for i in ix.bands.get((j, h), ())}
-            if not candidates or len(token_lists[d]) < MINHASH_MIN_WORDS:
+            if not candidates:
                 continue
             mine, found = ngram_set(token_lists[d], ix.minhash_n), hits[row_of[d]]
             for i in sorted(candidates):
