@@ -70,7 +70,7 @@ class Reference:
 def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
     """The --against rows (their id and text fields only) and their arrays; rows without the text fields
     are counted, not used."""
-    source = open_source(spec)
+    source = open_source(spec, "--against")
     records: list[dict[str, Any]] = []
     rejects = 0
     for batch in source.iter_all(8192):
