@@ -6,7 +6,7 @@ the same normalized words, the same 3-grams, 112 permutations and the same 11 x 
 finds clusters the same way (candidate pairs kept at estimated Jaccard >= 0.8, connected
 components); each runs in its own process, so its peak memory (maxrss) is its own:
   ours        sftkit.dedup: n-gram hashes and signatures for a whole batch in numpy, exact copies joined,
-              then every pair within a band bucket (by sorting), as the stage
+              then the pairs within a band bucket (by sorting) in two rounds, as the stage
   ours-verify the same with --verify (exact n-gram Jaccard of every candidate pair)
   datasketch  datasketch.MinHash per document (update_batch) + MinHashLSH(params=(11, 10))
   numpy       the textbook numpy way (datasketch's arithmetic), per document: xxh32 of each n-gram, (a*h + b) mod p,
@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, unique_pairs
+from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, similar_in_rounds, unique_pairs
 from sftkit.dedup.merge import BUCKET_CAP
 from sftkit.dedup.minhash import MinHasher, estimated_jaccard
 from sftkit.dedup.text import exact_hash, jaccard, ngram_set, ngrams, normalize, words
@@ -95,17 +95,22 @@ def run_ours(texts: list[str], verify: bool) -> np.ndarray:
         sigs.append(s)
         bands.append(mh.band_hashes(s))
     sig, band = np.concatenate(sigs), np.concatenate(bands)
-    exact_pairs = equal_pairs(np.fromiter((exact_hash(normalize(t)) for t in texts), dtype=np.uint64,
-                                          count=len(texts)))
-    distinct = np.setdiff1d(np.arange(len(texts)), exact_pairs[:, 1])  # as the stage: copies joined first,
-    cand = unique_pairs([bucket_pairs(band[:, j], distinct, BUCKET_CAP)[0] for j in range(BANDS)], len(texts))
-    if verify:  # then every pair within a band bucket
-        need = np.unique(cand)
-        sets = {i: ngram_set(words(normalize(texts[i])), N) for i in need.tolist()}
-        keep = np.array([jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in cand.tolist()], dtype=bool)
+    n = len(texts)
+    exact_pairs = equal_pairs(np.fromiter((exact_hash(normalize(t)) for t in texts), dtype=np.uint64, count=n))
+    distinct = np.setdiff1d(np.arange(n), exact_pairs[:, 1])  # as the stage: copies joined first, then
+    buckets = [bucket_pairs(band[:, j], distinct, BUCKET_CAP) for j in range(BANDS)]  # pairs within buckets
+    cand = unique_pairs([pairs for pairs, _, _ in buckets], n)
+    star = unique_pairs([pairs[first] for pairs, first, _ in buckets], n)
+    if verify:
+        sets = {i: ngram_set(words(normalize(texts[i])), N) for i in np.unique(cand).tolist()}
+
+        def is_similar(p: np.ndarray) -> np.ndarray:
+            return np.array([jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in p.tolist()], dtype=bool)
     else:
-        keep = estimated_jaccard(sig[cand[:, 0]], sig[cand[:, 1]]) >= THRESHOLD
-    return np.concatenate([exact_pairs, cand[keep.astype(bool)] if len(cand) else cand])
+        def is_similar(p: np.ndarray) -> np.ndarray:
+            return estimated_jaccard(sig[p[:, 0]], sig[p[:, 1]]) >= THRESHOLD
+    similar, _ = similar_in_rounds(cand, star, exact_pairs, n, is_similar)
+    return np.concatenate([exact_pairs, cand[similar]])
 
 
 def run_datasketch(texts: list[str]) -> np.ndarray:

@@ -296,9 +296,10 @@ def test_an_exact_copy_counts_as_exact_when_keep_by_keeps_a_near_one(tmp_path: P
 
 def test_bucket_pairs_pairs_every_member_and_counts_capped_buckets() -> None:
     keys = np.array([5, 3, 5, 5, 3, 9, 5, 5], dtype=np.uint64)
-    pairs, over = bucket_pairs(keys, np.arange(8), cap=10)
+    pairs, first, over = bucket_pairs(keys, np.arange(8), cap=10)
+    assert {tuple(p) for p in pairs[first].tolist()} == {(1, 4), (0, 2), (0, 3), (0, 6), (0, 7)}
     assert over == 0 and {tuple(p) for p in pairs.tolist()} == \
         {(1, 4)} | {(a, b) for a in (0, 2, 3, 6, 7) for b in (0, 2, 3, 6, 7) if a < b}
-    pairs, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
+    pairs, _, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
     assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6),
                                                                   (2, 7)}

@@ -7,7 +7,7 @@ unsharded one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -26,11 +26,12 @@ def equal_pairs(keys: np.ndarray) -> np.ndarray:
     return np.stack([first[other], order[other]], axis=1).astype(np.int64)
 
 
-def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.ndarray, int]:
+def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, int]:
     """(k, 2) pairs (earlier, later) of ``members`` (node indices) whose ``keys`` are equal: every pair
     within a bucket, so which pairs are compared never depends on input order. A bucket of more than
-    ``cap`` rows pairs each row with its first ``cap`` rows only; returns the pairs and how many rows
-    were in such buckets. One vectorised step per distance within a bucket, over shrinking arrays."""
+    ``cap`` rows pairs each row with its first ``cap`` rows only. Returns the pairs, which of them
+    pair a row with its bucket's first row, and how many rows were in buckets over the cap. One
+    vectorised step per distance within a bucket, over shrinking arrays."""
     order = np.argsort(keys[members], kind="stable")
     ordered, nodes = keys[members][order], members[order]
     starts = np.ones(len(ordered), dtype=bool)
@@ -40,15 +41,32 @@ def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.nd
     first = np.flatnonzero(starts)[group]
     at = np.arange(len(ordered))
     at = at[(size > 1) & (at - first < cap)]  # the earlier row of a pair is one of its bucket's first cap
-    blocks = []
+    blocks, from_first = [], []
     for d in range(1, int(size.max(initial=1))):
         at = at[at + d < first[at] + size[at]]  # its row d places further is still in the bucket
         if not len(at):
             break
         blocks.append(np.stack([nodes[at], nodes[at + d]], axis=1))
-    over = int((size > cap).sum())
-    pairs = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.int64)
-    return pairs.astype(np.int64), over
+        from_first.append(at == first[at])
+    if not blocks:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=bool), 0
+    return np.concatenate(blocks).astype(np.int64), np.concatenate(from_first), int((size > cap).sum())
+
+
+def similar_in_rounds(candidates: np.ndarray, star: np.ndarray, base: np.ndarray, nodes: int,
+                      is_similar: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate pairs are similar: first those in ``star`` (each row with its bucket's first),
+    then only those that round's clusters (with the pairs ``base``) left apart. The clusters are those
+    of checking every candidate, without comparing a bucket of near copies pair by pair. Returns the
+    similar and the checked candidates, as masks."""
+    keys = candidates[:, 0] * nodes + candidates[:, 1]
+    checked = np.isin(keys, star[:, 0] * nodes + star[:, 1])
+    similar = np.zeros(len(candidates), dtype=bool)
+    similar[checked] = is_similar(candidates[checked])
+    joined = components(np.concatenate([base, candidates[similar]]), nodes)
+    later = ~checked & (joined[candidates[:, 0]] != joined[candidates[:, 1]])
+    similar[later] = is_similar(candidates[later])
+    return similar, checked | later
 
 
 def unique_pairs(groups: Iterable[np.ndarray], nodes: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines
-from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, keepers, unique_pairs
+from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, keepers, similar_in_rounds, unique_pairs
 from sftkit.dedup.minhash import estimated_jaccard, midpoint
 from sftkit.dedup.rows import RowHasher
 from sftkit.dedup.text import jaccard
@@ -128,17 +128,18 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
         exact_pairs = equal_pairs(exact)
         distinct = np.setdiff1d(np.arange(total), exact_pairs[:, 1])  # one row per text: copies are joined above
         buckets = [bucket_pairs(nodes.column("bands", j), distinct, BUCKET_CAP) for j in range(hasher.minhash.bands)]
-        over_cap = max((over for _, over in buckets), default=0)
-        candidates = unique_pairs((pairs for pairs, _ in buckets), total)
+        over_cap = max((over for _, _, over in buckets), default=0)
+        candidates = unique_pairs((pairs for pairs, _, _ in buckets), total)
         candidates = candidates[candidates[:, 0] < inputs]
         sets = None
         if verify:
             facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
             sets = {i: s for i, (_, s) in facts.items()}
-        similar = _similarities(nodes, candidates, sets) >= threshold
-        pairs = unique_pairs([exact_pairs, candidates[similar]], total)
-        pairs = pairs[pairs[:, 0] < inputs]  # two reference rows are never merged: the reference stays whole
-        labels = components(pairs, total)
+        base = exact_pairs[exact_pairs[:, 0] < inputs]  # two reference rows are never merged: it stays whole
+        star = unique_pairs((pairs[first] for pairs, first, _ in buckets), total)
+        similar, checked = similar_in_rounds(candidates, star, base, total,
+                                             lambda p: _similarities(nodes, p, sets) >= threshold)
+        labels = components(unique_pairs([base, candidates[similar]], total), total)
         priority = [(np.arange(total) < inputs).astype(np.float64)]  # a reference row is kept first
         if hasher.keep_by:
             priority.append(nodes.column("keep_by"))
@@ -166,7 +167,7 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
              "exact_duplicates": kinds.count("exact"), "near_duplicates": kinds.count("near"),
              "against_reference": sum(a["reference"] for a in audit), "kept": kept,
              "clusters": len(sizes), "largest_cluster": int(sizes.max(initial=1)),
-             "candidate_pairs": len(candidates), "near_pairs": int(similar.sum()),
+             "candidate_pairs": len(candidates), "pairs_compared": int(checked.sum()), "near_pairs": int(similar.sum()),
              "rows_in_capped_buckets": over_cap,
              "settings": {**expected, "threshold": threshold, "verify": verify,
                           "against": against.__dict__ if against else None,
@@ -184,6 +185,7 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
                              **({"of them duplicating --against": stats["against_reference"]} if against else {}),
                              "duplicate clusters": stats["clusters"], "largest cluster": stats["largest_cluster"],
                              "candidate pairs (banding)": stats["candidate_pairs"],
+                             "of them compared": stats["pairs_compared"],
                              "of them >= threshold": stats["near_pairs"],
                              f"rows in band buckets over {BUCKET_CAP} (max over bands)": over_cap,
                              "kept": kept, "output": str(output),
