@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/difficulty.py
 	$(PY) bench/seeds.py
 	$(PY) bench/dedup.py
+	$(PY) bench/decontaminate.py
 
 clean:
 	rm -rf results bench/_work .pytest_cache
