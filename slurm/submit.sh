@@ -13,7 +13,8 @@
 #                       --shards, one job of W workers on W shards, merged by the job itself
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --after JOBID       start only once job JOBID has succeeded (sbatch --dependency=afterok:JOBID
-#                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run)
+#                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run);
+#                       the merge waits for it too, also when it is the only job submitted
 #   --local             run here, without Slurm: same shards, markers, resume and merge
 #   SFTKIT_LOG_DIR      log folder (default: ./logs); logs are <dir>/<job-name>-<array id>_<task>.out
 #   SFTKIT_PRINT_JOBIDS=1  end with a line `sftkit-jobs: array=ID last=ID` (array: - when none; last: the
@@ -36,7 +37,7 @@ if [ "${1:-}" = pipeline ] || [ "${1:-}" = status ]; then  # whole recipes: sftk
   exec "$PYTHON" -m sftkit.pipeline "$@"
 fi
 
-LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
+LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" AFTER="" SBATCH_ARGS=()
 ORIGINAL=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --max-parallel) MAXPAR=$2; shift ;;
     --workers-per-task) WORKERS=$2; shift ;;
     --missing-only) MISSING=1 ;;
-    --after) SBATCH_ARGS+=(--dependency="afterok:$2" --kill-on-invalid-dep=yes); shift ;;
+    --after) AFTER=$2; SBATCH_ARGS+=(--dependency="afterok:$2" --kill-on-invalid-dep=yes); shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
     *) if [ -z "$STAGE" ]; then STAGE=$1; else SBATCH_ARGS+=("$1"); fi ;;
@@ -130,14 +131,16 @@ fi
 LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
 if [ -z "$LIST" ]; then
   echo "every shard of $OUTPUT is complete; submitting only the merge"
-  dep=() array=""
+  array=""
 else
   array=$(SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
           sbatch --parsable --array="$LIST${MAXPAR:+%$MAXPAR}" --output="$LOG_DIR/%x-%A_%a.out" \
           "${SBATCH_ARGS[@]}" "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
   array=${array%%;*}
-  dep=(--dependency="afterany:$array")
 fi
+# one --dependency (sbatch keeps only the last): the merge waits for --after's job too, array or not
+deps=${AFTER:+afterok:$AFTER}${AFTER:+${array:+,}}${array:+afterany:$array} dep=()
+if [ -n "$AFTER" ]; then dep=(--dependency="$deps" --kill-on-invalid-dep=yes); elif [ -n "$array" ]; then dep=(--dependency="$deps"); fi
 merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${dep[@]}" \
         --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
         "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")

@@ -12,6 +12,9 @@ from conftest import REPO
 from datasets import load_dataset
 from slurm_cluster import wait_done
 
+from sftkit.data.checkpoint import parts_dir
+from sftkit.data.shards import shard_of
+
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 SMALL = {"cpus": 1, "mem": "1G"}  # two such jobs fit the 2-CPU test node at once
 
@@ -48,7 +51,9 @@ def test_every_shipped_recipe_dry_runs_printing_chained_sbatch_lines(recipe: Pat
     stages = yaml.safe_load(recipe.read_text())["stages"]
     sbatch = [line for line in proc.stdout.splitlines() if line.startswith("  sbatch ")]
     assert len(sbatch) == sum(2 if s.get("shards") else 1 for s in stages)
-    assert len(re.findall(r"--dependency=afterok:\S+ --kill-on-invalid-dep=yes", proc.stdout)) == len(stages) - 1
+    # every job of a stage after the first waits for the stage before: its array (or job) and its merge
+    waits = re.findall(r"--dependency=afterok:[^,\s]+(?:,afterany:\S+)? --kill-on-invalid-dep=yes", proc.stdout)
+    assert len(waits) == sum(2 if s.get("shards") else 1 for s in stages[1:])
     assert "dry run, nothing submitted" in proc.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -64,7 +69,9 @@ def test_the_full_recipe_wires_every_stage_to_the_one_before(tmp_path: Path) -> 
     assert "--scores results/full/scores.jsonl --input results/full/solved.jsonl" in lines["selected"]
     assert "--dataset-path results/full/dataset" in lines["upload"]
     assert "would link results/full/dataset/generated/solved.jsonl -> ../../solved.jsonl" in proc.stdout
-    assert "sbatch --parsable --dependency=afterany:generated.array" in proc.stdout
+    # the merge waits for the stage before and for its array, in one --dependency (printf %q escapes the comma)
+    assert (r"sbatch --parsable --dependency=afterok:seeds.job\,afterany:generated.array --kill-on-invalid-dep=yes"
+            in proc.stdout)
     assert "--dependency=afterok:generated.merge --kill-on-invalid-dep=yes --gres=gpu:2" in proc.stdout
 
 
@@ -113,6 +120,24 @@ def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path
     (tmp_path / "broken.yaml").write_text("stages:\n  - stage: [label_filter\n")
     proc = submit(tmp_path, "status", str(tmp_path / "broken.yaml"))
     assert proc.returncode == 2 and "broken.yaml:3: not valid YAML" in proc.stderr
+
+
+def test_a_merge_only_resubmission_still_waits_for_the_stage_before(slurm: None, tmp_path: Path) -> None:
+    """Every shard complete: only the merge is submitted, and it must still wait for --after's job."""
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "--cpus-per-task=1", "--mem=100M", "--output=/dev/null",
+                           "--wrap", "true"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "kept.jsonl"
+    parts_dir(out).mkdir()
+    for shard in range(2):
+        (parts_dir(out) / f"{shard_of(shard, 2, 'N').name}.done").write_text("{}")
+    proc = submit(tmp_path, "label_filter", "--missing-only", "--shards", "2", "--after", held, "--",
+                  "--input", str(tmp_path / "in.jsonl"), "--output", str(out), env={"SFTKIT_PRINT_JOBIDS": "1"})
+    assert proc.returncode == 0 and "submitting only the merge" in proc.stdout, proc.stdout + proc.stderr
+    merge = re.search(r"sftkit-jobs: array=- last=(\d+)", proc.stdout).group(1)
+    state = subprocess.run(["squeue", "-h", "-j", merge, "-o", "%T %r"], capture_output=True, text=True).stdout
+    assert state.split() == ["PENDING", "Dependency"], state
+    subprocess.run(["scancel", held], check=True)
+    assert wait_done(merge) == "CANCELLED"  # --kill-on-invalid-dep: the merge never runs
 
 
 def test_local_runs_the_recipe_and_a_rerun_skips_what_is_done(demo_data: Path, tmp_path: Path) -> None:
