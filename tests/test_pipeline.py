@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_script
 from datasets import load_dataset
 from slurm_cluster import wait_done
 
@@ -165,6 +165,57 @@ def test_local_runs_the_recipe_and_a_rerun_skips_what_is_done(demo_data: Path, t
     assert sum(1 for _ in (tmp_path / "run/seeds.jsonl").open()) == 12
     status = submit(tmp_path, "status", str(path))
     assert re.search(r"seeds .* done .* 12 out", status.stdout), status.stdout
+
+
+def ids(path: Path) -> list:
+    return [json.loads(line)["id"] for line in path.open()]
+
+
+def direct(data: Path, out: Path, *args: str) -> list:
+    """The ids the label filter keeps run by hand, in one job: what a pipeline rerun must equal."""
+    run_script("selectors/label_filter.py", "--input", str(data), "--output", str(out), *args)
+    return ids(out)
+
+
+def test_a_changed_sharded_stage_or_input_runs_every_shard_again(demo_data: Path, tmp_path: Path) -> None:
+    """Changed settings, a changed input file, or a changed upstream output: the old complete shards are
+    discarded, never merged into the new result."""
+    rows = demo_data.read_text().splitlines(keepends=True)
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(rows[:1800]))
+    stages = cpu_stages(data)[:2]
+    path = write_recipe(tmp_path / "r.yaml", stages)
+    assert submit(tmp_path, "pipeline", str(path), "--local").returncode == 0
+    kept = tmp_path / "run/label_filter.jsonl"
+
+    stages[0]["args"]["filter-by-pass-rate"] = 0.9
+    write_recipe(path, stages)
+    dry = submit(tmp_path, "pipeline", str(path), "--dry-run")
+    assert "would discard " in dry.stdout and "label_filter --missing-only" not in dry.stdout, dry.stdout
+    assert "changed" in submit(tmp_path, "status", str(path)).stdout
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0 and "discarding " in proc.stdout, proc.stdout + proc.stderr
+    assert ids(kept) == direct(data, tmp_path / "d1.jsonl", "--filter-by-pass-rate", "0.9")
+
+    data.write_text("".join(rows))  # 200 rows appended to the recipe's input, same arguments
+    status = submit(tmp_path, "status", str(path))
+    assert f"its input {data} changed" in status.stdout, status.stdout
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0 and "label_filter: done" not in proc.stdout, proc.stdout + proc.stderr
+    assert ids(kept) == direct(data, tmp_path / "d2.jsonl", "--filter-by-pass-rate", "0.9")
+    assert "== label_filter: done" in submit(tmp_path, "pipeline", str(path), "--local").stdout
+
+    # a sharded stage after one whose output changed: it reads the new output, all of it
+    first = {"stage": "length_selector", "name": "seeds", "input": str(data), "args": {"total-samples": 100}}
+    second = {k: v for k, v in stages[0].items() if k != "input"} | {"output": str(tmp_path / "after.jsonl")}
+    write_recipe(path, [first, second])
+    assert submit(tmp_path, "pipeline", str(path), "--local").returncode == 0
+    first["args"]["total-samples"] = 40
+    write_recipe(path, [first, second])
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ids(tmp_path / "after.jsonl") == direct(tmp_path / "run/seeds.jsonl", tmp_path / "d3.jsonl",
+                                                   "--filter-by-pass-rate", "0.9")
 
 
 def test_dry_run_submits_nothing(slurm: None, demo_data: Path, tmp_path: Path) -> None:

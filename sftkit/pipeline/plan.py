@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from sftkit.data.checkpoint import RUNTIME_SETTINGS
 from sftkit.data.errors import InputError
 from sftkit.orchestrate import stage as stage_of
 from sftkit.pipeline.recipe import Recipe, StageSpec
@@ -26,18 +27,27 @@ INPUT_FLAG = {"difficulty_selector": "--scores", "upload": "--dataset-path"}  # 
 JOIN_FLAG = {"difficulty_selector": "--input"}  # gets the input of the stage whose output it reads
 
 
+# options that change how a stage runs, not what it makes (the shards' own fingerprints leave them out
+# too): changing them keeps a stage done, and keeps the complete shards of one that is not
+RUN_ONLY = RUNTIME_SETTINGS | {"on_bad_record"}
+
+
 @dataclass
 class Step:
     spec: StageSpec
     argv: list[str]  # the stage's arguments, input and output included
     output: str | None  # what later stages read; None for the upload
     input: str | None
+    parser: argparse.ArgumentParser
+    options: argparse.Namespace  # argv as the stage's parser reads it
     links: dict[Path, Path] = field(default_factory=dict)  # upload: dataset folder entry -> file it publishes
 
     @property
     def settings(self) -> str:
-        """What decides the stage's result: the stage and its arguments (not shards, GPUs or time)."""
-        return hashlib.sha256(orjson.dumps([self.spec.stage, self.argv])).hexdigest()[:16]
+        """What decides the stage's result: the stage and its options, defaults included (not shards,
+        GPUs, time or RUN_ONLY)."""
+        options = {k: v for k, v in sorted(vars(self.options).items()) if k not in RUN_ONLY}
+        return hashlib.sha256(orjson.dumps([self.spec.stage, options], default=str)).hexdigest()[:16]
 
 
 def _parser(spec: StageSpec, where: str) -> argparse.ArgumentParser:
@@ -95,7 +105,7 @@ def plan(recipe: Recipe) -> list[Step]:
         same = next((s.spec.name for s in steps.values() if output and s.output == output), None)
         if same:
             raise InputError(f"{where} field 'output': {output} is already the output of stage {same!r}")
-        step = Step(spec, [*injected, *spec.args], output, given, links)
+        step = Step(spec, [*injected, *spec.args], output, given, parser, args, links)
         steps[spec.name] = previous = step
     return list(steps.values())
 
