@@ -1,7 +1,8 @@
 """What the pipeline remembers of each stage it started: <workdir>/.pipeline/<stage name>.json.
 
 A record is written once, when its stage is submitted (or started with --local), and holds the
-stage's settings (a hash of its options), its input's identity, its job ids, logs and the command that reruns its missing shards.
+stage's settings (a hash of its options), its input's identity, its job ids, logs and the command
+that reruns its missing shards.
 A stage is done when its output and ``<output>.stats.json`` exist, the stats were written after the
 record (by this submission, not an older one), the record's settings are the recipe's, and its input
 is the one it read: only then does a rerun skip it. The input's identity (``local_identity``: rows and
