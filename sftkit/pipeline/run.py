@@ -108,14 +108,15 @@ def link_dataset(step: Step, dry_run: bool) -> None:
 
 
 def discard_parts(step: Step, dry_run: bool) -> None:
-    """Remove the parts, passes and checkpoints an earlier run of the stage left (renamed away first, so
-    no stage ever sees half of them): they were made from other settings or input."""
+    """Remove the parts, passes and checkpoints an earlier run of the stage left (renamed away first, to a
+    hidden name no input folder reads, so no stage ever sees half of them): they were made from other
+    settings or input."""
     for path in (Path(f"{step.output}{suffix}") for suffix in SIDE_DIRS):
         if not path.exists():
             continue
         print(f"  {'would discard' if dry_run else 'discarding'} {path}: made from other settings or input")
         if not dry_run:
-            gone = path.with_name(f"{path.name}.discarded-{os.getpid()}")
+            gone = path.with_name(f".{path.name}.discarded-{os.getpid()}")
             path.rename(gone)
             shutil.rmtree(gone)
 
