@@ -219,27 +219,28 @@ def test_a_changed_sharded_stage_or_input_runs_every_shard_again(demo_data: Path
 
 
 def test_the_difficulty_selector_reads_the_scorers_split(tiny_model: Path, tmp_path: Path) -> None:
-    """A Hub-layout dataset with only a `cot` split (as OpenMathReasoning): the selector joins the scores
-    back to the rows the scorer read, with its --split and --input-format, --local."""
+    """A Hub-layout dataset with only a `cot` split (as OpenMathReasoning) and its own id field: the
+    selector joins the scores back to the rows the scorer read, with its --split, --input-format and
+    --id-field, --local."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     hub = tmp_path / "hub"
     (hub / "data").mkdir(parents=True)
-    rows = [{"id": f"q{i}", "problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)} for i in range(6)]
+    rows = [{"uid": f"q{i}", "problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)} for i in range(6)]
     pq.write_table(pa.Table.from_pylist(rows), hub / "data/cot-00000-of-00001.parquet")
     (tmp_path / "prompt.txt").write_text("{{question}}")
     path = write_recipe(tmp_path / "r.yaml", [
         {"stage": "difficulty_scorer", "name": "scores", "input": str(hub), "args": {
-            "input-format": "hub", "split": "cot", "primary-model": str(tiny_model), "engine": "hf",
+            "input-format": "hub", "split": "cot", "id-field": "uid", "primary-model": str(tiny_model), "engine": "hf",
             "use-float32": True, "samples": 2, "max-new-tokens": 8, "max-sequence-length": 64,
             "max-input-length": 32, "prompt-file": str(tmp_path / "prompt.txt")}},
         {"stage": "difficulty_selector", "name": "hard", "args": {"top-k": 3}}])
     proc = submit(tmp_path, "pipeline", str(path), "--local", env={"SFTKIT_ALLOW_CPU": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"== hard: .* --input \S+/hub --split cot --input-format hub ", proc.stdout), proc.stdout
+    assert re.search(r"== hard: .* --input \S+/hub --split cot --input-format hub --id-field uid ", proc.stdout)
     hard = load_dataset("json", data_files=str(tmp_path / "run/hard.jsonl"), split="train")
-    assert len(hard) == 3 and set(hard["id"]) <= {r["id"] for r in rows} and "expected_answer" in hard.column_names
+    assert len(hard) == 3 and set(hard["uid"]) <= {r["uid"] for r in rows} and "expected_answer" in hard.column_names
 
 
 def test_dry_run_submits_nothing(slurm: None, demo_data: Path, tmp_path: Path) -> None:
