@@ -13,7 +13,8 @@
 #                       --shards, one job of W workers on W shards, merged by the job itself
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --after JOBID       start only once job JOBID has succeeded (sbatch --dependency=afterok:JOBID
-#                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run)
+#                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run);
+#                       the merge waits for it too, also when it is the only job submitted
 #   --server MODEL      first a model server job for MODEL (slurm/run_server.sh); the array starts once it
 #                       has started (after:), its engines running MODEL reach it through --server-file, its
 #                       tasks ask for no GPU (--gres=none unless you give --gres); a job after the merge

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_script
 from datasets import load_dataset
 from slurm_cluster import wait_done
+
+from sftkit.data.checkpoint import parts_dir
+from sftkit.data.shards import shard_of
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 SMALL = {"cpus": 1, "mem": "1G"}  # two such jobs fit the 2-CPU test node at once
@@ -48,9 +51,9 @@ def test_every_shipped_recipe_dry_runs_printing_chained_sbatch_lines(recipe: Pat
     stages = yaml.safe_load(recipe.read_text())["stages"]
     sbatch = [line for line in proc.stdout.splitlines() if line.startswith("  sbatch ")]
     assert len(sbatch) == sum(2 if s.get("shards") else 1 for s in stages)
-    # every job after the first stage waits for the stage before: an array and its merge both
-    waiting = sum(2 if s.get("shards") else 1 for s in stages[1:])
-    assert len(re.findall(r"--dependency=afterok:\S+ --kill-on-invalid-dep=yes", proc.stdout)) == waiting
+    # every job of a stage after the first waits for the stage before: its array (or job) and its merge
+    waits = re.findall(r"--dependency=afterok:[^,\s]+(?:,afterany:\S+)? --kill-on-invalid-dep=yes", proc.stdout)
+    assert len(waits) == sum(2 if s.get("shards") else 1 for s in stages[1:])
     assert "dry run, nothing submitted" in proc.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -68,8 +71,9 @@ def test_the_full_recipe_wires_every_stage_to_the_one_before(tmp_path: Path) -> 
     assert "--scores results/full/scores.jsonl --input results/full/solved.jsonl" in lines["selected"]
     assert "--dataset-path results/full/dataset" in lines["upload"]
     assert "would link results/full/dataset/generated/solved.jsonl -> ../../solved.jsonl" in proc.stdout
-    # one --dependency (sbatch keeps only its last): the merge waits for the stage before and for its array
-    assert "sbatch --parsable --dependency=afterok:seeds.job\\,afterany:generated.array" in proc.stdout
+    # the merge waits for the stage before and for its array, in one --dependency (printf %q escapes the comma)
+    assert (r"sbatch --parsable --dependency=afterok:seeds.job\,afterany:generated.array --kill-on-invalid-dep=yes"
+            in proc.stdout)
     assert "--dependency=afterok:generated.merge --kill-on-invalid-dep=yes --gres=gpu:2" in proc.stdout
 
 
@@ -122,6 +126,24 @@ def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path
     assert proc.returncode == 2 and "broken.yaml:3: not valid YAML" in proc.stderr
 
 
+def test_a_merge_only_resubmission_still_waits_for_the_stage_before(slurm: None, tmp_path: Path) -> None:
+    """Every shard complete: only the merge is submitted, and it must still wait for --after's job."""
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "--cpus-per-task=1", "--mem=100M", "--output=/dev/null",
+                           "--wrap", "true"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "kept.jsonl"
+    parts_dir(out).mkdir()
+    for shard in range(2):
+        (parts_dir(out) / f"{shard_of(shard, 2, 'N').name}.done").write_text("{}")
+    proc = submit(tmp_path, "label_filter", "--missing-only", "--shards", "2", "--after", held, "--",
+                  "--input", str(tmp_path / "in.jsonl"), "--output", str(out), env={"SFTKIT_PRINT_JOBIDS": "1"})
+    assert proc.returncode == 0 and "submitting only the merge" in proc.stdout, proc.stdout + proc.stderr
+    merge = re.search(r"sftkit-jobs: array=- last=(\d+)", proc.stdout).group(1)
+    state = subprocess.run(["squeue", "-h", "-j", merge, "-o", "%T %r"], capture_output=True, text=True).stdout
+    assert state.split() == ["PENDING", "Dependency"], state
+    subprocess.run(["scancel", held], check=True)
+    assert wait_done(merge) == "CANCELLED"  # --kill-on-invalid-dep: the merge never runs
+
+
 def test_local_runs_the_recipe_and_a_rerun_skips_what_is_done(demo_data: Path, tmp_path: Path) -> None:
     path = write_recipe(tmp_path / "r.yaml", cpu_stages(demo_data))
     proc = submit(tmp_path, "pipeline", str(path), "--local")
@@ -147,6 +169,82 @@ def test_local_runs_the_recipe_and_a_rerun_skips_what_is_done(demo_data: Path, t
     assert sum(1 for _ in (tmp_path / "run/seeds.jsonl").open()) == 12
     status = submit(tmp_path, "status", str(path))
     assert re.search(r"seeds .* done .* 12 out", status.stdout), status.stdout
+
+
+def ids(path: Path) -> list:
+    return [json.loads(line)["id"] for line in path.open()]
+
+
+def direct(data: Path, out: Path, *args: str) -> list:
+    """The ids the label filter keeps run by hand, in one job: what a pipeline rerun must equal."""
+    run_script("selectors/label_filter.py", "--input", str(data), "--output", str(out), *args)
+    return ids(out)
+
+
+def test_a_changed_sharded_stage_or_input_runs_every_shard_again(demo_data: Path, tmp_path: Path) -> None:
+    """Changed settings, a changed input file, or a changed upstream output: the old complete shards are
+    discarded, never merged into the new result."""
+    rows = demo_data.read_text().splitlines(keepends=True)
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(rows[:1800]))
+    stages = cpu_stages(data)[:2]
+    path = write_recipe(tmp_path / "r.yaml", stages)
+    assert submit(tmp_path, "pipeline", str(path), "--local").returncode == 0
+    kept = tmp_path / "run/label_filter.jsonl"
+
+    stages[0]["args"]["filter-by-pass-rate"] = 0.9
+    write_recipe(path, stages)
+    dry = submit(tmp_path, "pipeline", str(path), "--dry-run")
+    assert "would discard " in dry.stdout and "label_filter --missing-only" not in dry.stdout, dry.stdout
+    assert "changed" in submit(tmp_path, "status", str(path)).stdout
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0 and "discarding " in proc.stdout, proc.stdout + proc.stderr
+    assert ids(kept) == direct(data, tmp_path / "d1.jsonl", "--filter-by-pass-rate", "0.9")
+
+    data.write_text("".join(rows))  # 200 rows appended to the recipe's input, same arguments
+    status = submit(tmp_path, "status", str(path))
+    assert f"its input {data} changed" in status.stdout, status.stdout
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0 and "label_filter: done" not in proc.stdout, proc.stdout + proc.stderr
+    assert ids(kept) == direct(data, tmp_path / "d2.jsonl", "--filter-by-pass-rate", "0.9")
+    assert "== label_filter: done" in submit(tmp_path, "pipeline", str(path), "--local").stdout
+
+    # a sharded stage after one whose output changed: it reads the new output, all of it
+    first = {"stage": "length_selector", "name": "seeds", "input": str(data), "args": {"total-samples": 100}}
+    second = {k: v for k, v in stages[0].items() if k != "input"} | {"output": str(tmp_path / "after.jsonl")}
+    write_recipe(path, [first, second])
+    assert submit(tmp_path, "pipeline", str(path), "--local").returncode == 0
+    first["args"]["total-samples"] = 40
+    write_recipe(path, [first, second])
+    proc = submit(tmp_path, "pipeline", str(path), "--local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ids(tmp_path / "after.jsonl") == direct(tmp_path / "run/seeds.jsonl", tmp_path / "d3.jsonl",
+                                                   "--filter-by-pass-rate", "0.9")
+
+
+def test_the_difficulty_selector_reads_the_scorers_split(tiny_model: Path, tmp_path: Path) -> None:
+    """A Hub-layout dataset with only a `cot` split (as OpenMathReasoning) and its own id field: the
+    selector joins the scores back to the rows the scorer read, with its --split, --input-format and
+    --id-field, --local."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    hub = tmp_path / "hub"
+    (hub / "data").mkdir(parents=True)
+    rows = [{"uid": f"q{i}", "problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)} for i in range(6)]
+    pq.write_table(pa.Table.from_pylist(rows), hub / "data/cot-00000-of-00001.parquet")
+    (tmp_path / "prompt.txt").write_text("{{question}}")
+    path = write_recipe(tmp_path / "r.yaml", [
+        {"stage": "difficulty_scorer", "name": "scores", "input": str(hub), "args": {
+            "input-format": "hub", "split": "cot", "id-field": "uid", "primary-model": str(tiny_model), "engine": "hf",
+            "use-float32": True, "samples": 2, "max-new-tokens": 8, "max-sequence-length": 64,
+            "max-input-length": 32, "prompt-file": str(tmp_path / "prompt.txt")}},
+        {"stage": "difficulty_selector", "name": "hard", "args": {"top-k": 3}}])
+    proc = submit(tmp_path, "pipeline", str(path), "--local", env={"SFTKIT_ALLOW_CPU": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"== hard: .* --input \S+/hub --split cot --input-format hub --id-field uid ", proc.stdout)
+    hard = load_dataset("json", data_files=str(tmp_path / "run/hard.jsonl"), split="train")
+    assert len(hard) == 3 and set(hard["uid"]) <= {r["uid"] for r in rows} and "expected_answer" in hard.column_names
 
 
 def test_dry_run_submits_nothing(slurm: None, demo_data: Path, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ class FirstRows:
             yield batch
 
 
-_SIDE_DIRS = (".parts", ".passes", ".ckpt")
+SIDE_DIRS = (".parts", ".passes", ".ckpt")  # <output><suffix>/: a stage's parts, passes, checkpoints
 _SIDE_FILES = (".rejects.jsonl", ".stats.json", ".done")
 
 
@@ -121,7 +121,7 @@ def side_file(relative: Path) -> str | None:
     for part in relative.parts[:-1]:
         if part.startswith("."):
             return "hidden"
-        if part.endswith(_SIDE_DIRS):
+        if part.endswith(SIDE_DIRS):
             return f"in {part[part.rindex('.'):]}/"
     if relative.name.startswith("."):
         return "hidden"
@@ -157,6 +157,13 @@ def _local_files(pattern: str) -> list[str] | None:
             raise InputError(f"--input {pattern}: the glob matches no files")
         return _data_files(matches, Path(os.path.commonpath([p.parent for p in matches])), pattern)
     return None
+
+
+def local_identity(pattern: str) -> dict[str, Any] | None:
+    """FileSource.identity (rows, each file's sha256) of the local files ``pattern`` names; None if it
+    names nothing local (a Hub id). The pipeline compares it to see that an input changed."""
+    files = _local_files(pattern)
+    return None if files is None else FileSource(pattern, [(f, _file_format(f, "auto")) for f in files]).identity()
 
 
 def _file_format(path: str, forced: str) -> str:

@@ -6,7 +6,10 @@ cancels the stages after it instead of leaving them pending. ``--local`` runs th
 the other with ``submit.sh --local`` and stops at the first that fails. ``--dry-run`` runs submit.sh
 with an ``sbatch`` that only prints its command line (and a placeholder job id), so what is printed is
 exactly what would be submitted, and nothing is. Stages that are done with the recipe's settings
-(sftkit/pipeline/record.py) are skipped, and so is nothing after the first stage that runs.
+(sftkit/pipeline/record.py) are skipped, and so is nothing after the first stage that runs. A stage
+that runs keeps the complete shards of its last submission only if its settings and input are the
+same (its sharded submission then has ``--missing-only``); otherwise its old parts are discarded first
+and every shard runs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,7 @@ from typing import Any
 
 from sftkit import report
 from sftkit.data.errors import InputError
+from sftkit.data.sources import SIDE_DIRS
 from sftkit.pipeline import record
 from sftkit.pipeline.jobs import queued
 from sftkit.pipeline.plan import Step, relative_link
@@ -52,11 +57,12 @@ def log_dir(recipe: Recipe) -> Path:
     return recipe.workdir / "logs"
 
 
-def submit_command(step: Step, after: str | None, local: bool = False) -> list[str]:
-    """The slurm/submit.sh command line of one stage."""
+def submit_command(step: Step, after: str | None, local: bool = False, fresh: bool = False) -> list[str]:
+    """The slurm/submit.sh command line of one stage; ``fresh``: its old parts are discarded (or would
+    be, in a dry run), so every shard is submitted."""
     c = step.spec.cluster
     words = [str(SUBMIT), *(["--local"] if local else []), step.spec.stage]
-    words += ["--missing-only"] if step.spec.sharded else []  # a rerun redoes only what is not complete
+    words += ["--missing-only"] if step.spec.sharded and not fresh else []  # a rerun redoes only what is missing
     for key, flag in (("shards", "--shards"), ("max_parallel", "--max-parallel"),
                       ("workers_per_task", "--workers-per-task")):
         if key in c:
@@ -101,6 +107,33 @@ def link_dataset(step: Step, dry_run: bool) -> None:
         link.symlink_to(text)
 
 
+def discard_parts(step: Step, dry_run: bool) -> None:
+    """Remove the parts, passes and checkpoints an earlier run of the stage left (renamed away first, to a
+    hidden name no input folder reads, so no stage ever sees half of them): they were made from other
+    settings or input."""
+    for path in (Path(f"{step.output}{suffix}") for suffix in SIDE_DIRS):
+        if not path.exists():
+            continue
+        print(f"  {'would discard' if dry_run else 'discarding'} {path}: made from other settings or input")
+        if not dry_run:
+            gone = path.with_name(f".{path.name}.discarded-{os.getpid()}")
+            path.rename(gone)
+            shutil.rmtree(gone)
+
+
+def reusable(recipe: Recipe, step: Step, now: dict[str, Any] | None, made: dict[str, float]) -> bool:
+    """Whether the complete shards of the stage's last submission may be kept: same settings, and the
+    input it read is the one it reads now (``now`` None: not made yet, so not known to be). A stage
+    submitted before its input was made read the output of the stage before it, done and not
+    resubmitted since (``made``: output -> its record's time, for the done stages skipped)."""
+    rec = record.read(recipe, step)
+    if rec is None or now is None or record.change(rec, step):
+        return False
+    if rec.get("input") is None:
+        return made.get(step.input or "", float("inf")) <= record.path_of(recipe, step).stat().st_mtime
+    return rec["input"] == now
+
+
 def refuse_while_queued(recipe: Recipe, steps: list[Step]) -> None:
     """A second submission while the first still runs would race it for the same shards."""
     for step in steps:
@@ -117,6 +150,7 @@ def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = F
     after: str | None = None
     submitted: list[str] = []
     running = False  # once a stage runs, every later one does: its input may change
+    made: dict[str, float] = {}
     refuse_while_queued(recipe, steps)
     with tempfile.TemporaryDirectory(prefix="sftkit-pipeline-") as tmp:
         env = {**os.environ, "SFTKIT_PRINT_JOBIDS": "1", "SFTKIT_LOG_DIR": str(log_dir(recipe))}
@@ -131,13 +165,19 @@ def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = F
                 rows_in, rows_out = record.rows(step)
                 print(f"== {name}: done with these settings ({rows_in} rows in, {rows_out} out); skipped")
                 rows.append((name, step.spec.stage, "skipped: done", "", ""))
+                made[step.output or ""] = record.path_of(recipe, step).stat().st_mtime
                 continue
+            # on Slurm, a stage after one submitted now reads an output not made yet: its input is not known
+            now = record.input_identity(step) if step.output and (local or not running) else None
+            fresh = step.output is not None and not reusable(recipe, step, now, made)
             running = True
-            command = submit_command(step, after, local)
+            command = submit_command(step, after, local, fresh)
             print(f"== {name}: {shlex.join(command)}", flush=True)
+            if fresh:
+                discard_parts(step, dry_run)
             link_dataset(step, dry_run)
             if not dry_run:
-                record.write(recipe, step, local=local, recipe_file=recipe_path)
+                record.write(recipe, step, local=local, recipe_file=recipe_path, input=now)
             if local:
                 rc = subprocess.run(command, env=env).returncode
                 rows.append((name, step.spec.stage, "done" if rc == 0 else f"failed (exit {rc})", "", ""))

@@ -81,9 +81,9 @@ def stage_state(recipe: Recipe, step: Step, before: State | None) -> State:
     if record.done(recipe, step):
         rows_in, rows_out = record.rows(step)
         return State("done", f"{rows_in:,} rows in, {rows_out:,} out", rec.get("merge_log") or rec.get("log", ""))
-    if rec["settings"] != step.settings:
-        return State("changed", progress, "", ("the recipe's arguments differ from its last submission; "
-                                               "`pipeline` submits it again",))
+    why = record.change(rec, step)
+    if why:
+        return State("changed", progress, "", (f"{why}; `pipeline` submits it again, from scratch",))
     if rec.get("local"):
         return State("incomplete", progress, "", ("a --local run: run the same command again to resume",))
     jobs = [j for j in (rec.get("array"), rec.get("last")) if j]
