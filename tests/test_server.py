@@ -15,6 +15,8 @@ from servers import scripted
 from test_stopping import GENERATE, SEEDS, log_lines, slow_script, write_seeds
 
 from sftkit.data.journal import JOURNAL_NAME, Journal
+from sftkit.engines.base import ChatOptions, Sampling
+from sftkit.engines.openai_compat import OpenAIEngine
 
 
 def client_args(seeds: Path, out: Path, *where: str) -> list[str]:
@@ -103,6 +105,59 @@ def test_a_server_gone_mid_run_saves_exits_75_and_the_rerun_on_its_successor_sen
     assert f"{kept} finished requests of the chunk at row 0 are saved" in resumed.stderr
     assert sent == SEEDS - kept  # nothing that finished was sent again
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+
+
+def served_engine(url: str, file: Path, **more: float) -> OpenAIEngine:
+    """A client of the server ``file`` names, as --server-file builds it, with fewer retries (a quick test)."""
+    rendezvous(file, url)
+    return OpenAIEngine("scripted", ChatOptions(), url, retries=2, server_file=str(file), **more)
+
+
+@pytest.mark.parametrize(("entry", "timeout", "message"), [
+    ({"status": 500, "error": "internal error for this prompt"}, 3600.0,
+     "HTTP 500 after 2 attempts: {\"error\": {\"message\": \"internal error for this prompt\""),
+    ({"delay": 3, "choices": [{"content": "late"}]}, 1.0, "ReadTimeout after 2 attempts (each request may take 1s"),
+])
+def test_a_request_failing_on_a_healthy_server_fails_as_with_base_url_not_as_a_server_gone(
+        tmp_path: Path, entry: dict, timeout: float, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One prompt that keeps failing (a 500, or a request over the timeout) while /health answers and the file
+    still names the server: requeueing would fail on it again, forever; it is that request's error."""
+    from sftkit import stopping
+    from sftkit.data.errors import InputError
+
+    monkeypatch.setattr(stopping, "_received", [])
+    script = [{"match": ["seed two"], **entry}, {"match": ["seed one"], "choices": [{"content": "ok"}]}]
+    with scripted(script, tmp_path) as (url, _):
+        engine = served_engine(url, tmp_path / ".server.json", timeout=timeout)
+        with pytest.raises(InputError) as failed:
+            engine.generate([[{"role": "user", "content": "seed one"}], [{"role": "user", "content": "seed two"}]],
+                            Sampling(max_tokens=8, seed=0))
+    assert message in str(failed.value) and stopping.requested() is None
+
+
+def test_a_server_whose_health_fails_once_retries_are_spent_is_gone(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file still names it (its job has not noticed yet), but /health no longer answers: requeue."""
+    from sftkit import stopping
+    from sftkit.data.errors import Interrupted
+
+    monkeypatch.setattr(stopping, "_received", [])  # this process's stop request, undone after the test
+    engine = served_engine("http://127.0.0.1:9/v1", tmp_path / ".server.json")
+    with pytest.raises(Interrupted):
+        engine.generate([[{"role": "user", "content": "seed one"}]], Sampling(max_tokens=8, seed=0))
+    assert "stopped answering (ConnectError after 2 attempts; its /health" in stopping.requested()
+
+
+def test_each_request_to_a_server_carries_the_seed_the_local_engines_draw_with(tmp_path: Path) -> None:
+    """Not one seed for all: each prompt's own, from --seed and the prompt (request_seed, --seed-mode request)."""
+    from sftkit.engines.base import request_seed
+
+    convs = [[{"role": "user", "content": f"What is {i} + {i + 3}?"}] for i in range(3)]
+    with scripted(slow_script(3, delay=0), tmp_path) as (url, log):
+        served_engine(url, tmp_path / ".server.json").generate(convs, Sampling(max_tokens=8, temperature=0.7,
+                                                                                n=2, seed=5))
+    sent = {json.dumps(r["request"]["messages"]): r["request"]["seed"] for r in log_lines(log)}
+    assert sent == {json.dumps(c): request_seed(5, c) for c in convs} and len(set(sent.values())) == 3
 
 
 def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
