@@ -330,6 +330,48 @@ def test_the_server_killed_mid_run_is_requeued_and_the_clients_resume_losing_not
     assert_same_as_local(tmp_path / "out/gen.jsonl", local_reference)  # nothing lost or doubled
 
 
+def submit_server(cwd: Path, *options: str) -> subprocess.CompletedProcess:
+    """submit.sh generate --server with ``options`` (before the --), on a stage that needs no model here."""
+    seeds = write_seeds(cwd / "seeds.jsonl")
+    return subprocess.run([str(REPO / "slurm/submit.sh"), "generate", "--shards", "2", "-c", "1", "--mem=1G",
+                           "--server", "M", *options, "--", "--input", str(seeds), "--output", str(cwd / "gen.jsonl")],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_submission_failing_after_its_server_job_cancels_that_server(slurm: None, tmp_path: Path) -> None:
+    """A typo in the stage's sbatch options fails the array's sbatch: nothing would ever cancel the server."""
+    import re
+
+    proc = submit_server(tmp_path, "-p", "nosuchpartition", "--server-sbatch", "-c 1 --mem=1G --hold")
+    assert proc.returncode != 0 and "invalid partition" in proc.stderr.lower(), proc.stderr
+    server = re.search(r"its server job (\d+) was submitted; cancelled jobs (\d+)$", proc.stderr.strip())
+    assert server and server.group(1) == server.group(2), proc.stderr
+    queued = subprocess.run(["squeue", "-h", "-j", server.group(1), "-o", "%i %T"], capture_output=True, text=True)
+    assert queued.stdout.strip() in ("", f"{server.group(1)} CANCELLED"), queued.stdout  # nothing left to run
+
+
+def test_server_args_and_sbatch_options_are_split_as_a_shell_splits_them(slurm: None, tmp_path: Path) -> None:
+    """A quoted --server-args value (a chat template) reaches vllm serve as one argument."""
+    import re
+
+    from slurm_cluster import wait_done
+
+    proc = submit_server(tmp_path, "--server-sbatch", "-c 1 --mem=1G --comment 'two words'", "--server-args",
+                         "--dry-run -- --chat-template '{{ messages }} x'")
+    assert proc.returncode == 0, proc.stderr
+    ids = re.findall(r"(?:server job|array job|merge job|^job) (\d+)", proc.stdout, re.MULTILINE)
+    try:
+        assert "Comment=two words" in subprocess.run(["scontrol", "show", "job", ids[0]], capture_output=True,
+                                                     text=True).stdout
+        assert wait_done(ids[0], timeout=120) == "COMPLETED"
+    finally:
+        subprocess.run(["scancel", *ids[1:]], check=False)
+    log = (tmp_path / "logs" / f"sftkit-server-{ids[0]}.out").read_text()
+    assert "--chat-template '{{ messages }} x'" in log, log
+    unclosed = submit_server(tmp_path, "--server-args", "--tp '2")
+    assert unclosed.returncode == 2 and "--server-args \"--tp '2\": No closing quotation" in unclosed.stderr
+
+
 def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> None:
     """The script's own wiring: the job's node list expanded, TP from the node's GPUs, PP from its nodes."""
     env = {**os.environ, "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
