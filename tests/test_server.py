@@ -187,7 +187,9 @@ def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp
 
 
 def test_one_node_serves_alone_and_several_start_ray_first() -> None:
-    from sftkit.commands.model_server import Launch
+    from sftkit.commands.model_server import Launch, head_address
+
+    assert head_address("10.0.0.7", None) == "10.0.0.7" and head_address("localhost", "10.0.0.8") == "10.0.0.8"
 
     one = Launch("Qwen/Qwen3-8B", ["gpu07"], 2, 1, 8000, "10.0.0.7", 6379, "py", ["--max-model-len", "8192"])
     assert one.commands() == [["py", "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen3-8B", "--host",
@@ -375,7 +377,7 @@ def test_server_args_and_sbatch_options_are_split_as_a_shell_splits_them(slurm: 
 def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> None:
     """The script's own wiring: the job's node list expanded, TP from the node's GPUs, PP from its nodes."""
     env = {**os.environ, "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
-           "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "SFTKIT_SERVER_HOST": "127.0.0.1"}
+           "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "SFTKIT_HEAD_ADDRESS": "10.0.0.7"}
     env.pop("SLURM_JOB_ID", None)
     proc = subprocess.run(["bash", str(REPO / "slurm/run_server.sh"), "--model", "Qwen/Qwen3-235B-A22B",
                            "--server-file", "x.json", "--port", "8000", "--dry-run", "--", "--max-model-len", "32768"],
@@ -383,9 +385,15 @@ def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> N
     assert proc.returncode == 0, proc.stderr
     commands = [line for line in proc.stdout.splitlines() if not line.startswith("[sftkit]")]
     assert commands == [
-        "ray start --head --node-ip-address=127.0.0.1 --port=6379 --block",
-        "srun --nodes=1 --ntasks=1 --overlap -w gpu08 ray start --address=127.0.0.1:6379 --block",
+        "ray start --head --node-ip-address=10.0.0.7 --port=6379 --block",
+        "srun --nodes=1 --ntasks=1 --overlap -w gpu08 ray start --address=10.0.0.7:6379 --block",
         f"{sys.executable} -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-235B-A22B --host 0.0.0.0 "
         "--port 8000 --tensor-parallel-size 8 --pipeline-parallel-size 2 --distributed-executor-backend ray "
         "--max-model-len 32768"]
     assert not Path("x.json").exists()
+    # a head whose name resolves only to loopback would point every Ray worker at itself
+    env = {**env, "SLURM_JOB_NODELIST": "localhost,gpu08", "SFTKIT_HEAD_ADDRESS": ""}
+    proc = subprocess.run(["bash", str(REPO / "slurm/run_server.sh"), "--model", "M", "--server-file", "x.json",
+                           "--dry-run"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "the Ray head node localhost resolves only to loopback" in proc.stderr, proc.stderr
+    assert "give --head-address" in proc.stderr and "ray start" not in proc.stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import shlex
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from sftkit import cli, report
+from sftkit.data.errors import InputError
 from sftkit.engines.rendezvous import healthy, publish, remove_own
 
 POLL = 1.0  # seconds between looks at the server process
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--server-host", env=True, default=socket.gethostname(),
             help="name or address the clients reach this node by")
     cli.add(p, "--ray-port", type=int, default=6379, help="Ray head port (several nodes)")
+    cli.add(p, "--head-address", env=True,
+            help="several nodes: the Ray head's IP address on the cluster network (default: what the first "
+                 "node's name, as Slurm gives it, resolves to, if that is not a loopback address)")
     cli.add(p, "--stagger", type=float, default=float(os.environ.get("SFTKIT_WORKER_STAGGER", 5)),
             help="seconds between Ray starts, and before the server starts on Ray [env SFTKIT_WORKER_STAGGER]")
     cli.add(p, "--start-timeout", type=float, default=3600.0, help="seconds the server may take to answer /health")
@@ -93,6 +98,23 @@ def job_nodes() -> list[str]:
         return [socket.gethostname()]
     out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def head_address(node: str, given: str | None) -> str:
+    """The address the other nodes reach the Ray head by: ``given``, else the first non-loopback address the
+    head's Slurm node name resolves to. A name that resolves only to loopback (an /etc/hosts line
+    ``127.0.1.1 gpu07``) would point every worker at itself: that is an error, not a guess."""
+    if given:
+        return given
+    try:
+        found = [info[4][0] for info in socket.getaddrinfo(node, None, type=socket.SOCK_STREAM)]
+    except socket.gaierror as exc:
+        raise InputError(f"the Ray head node {node} does not resolve ({exc}); give --head-address") from None
+    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
+    if not usable:
+        raise InputError(f"the Ray head node {node} resolves only to loopback ({', '.join(sorted(set(found)))}), "
+                         "which the other nodes cannot reach; give --head-address (its IP on the cluster network)")
+    return min(usable, key=lambda a: ipaddress.ip_address(a).version)  # IPv4 first: what Ray expects
 
 
 def local_gpus() -> int:
@@ -167,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
     nodes = job_nodes()
-    head_ip = socket.gethostbyname(args.server_host) if len(nodes) > 1 else args.server_host  # Ray's address
+    head_ip = head_address(nodes[0], args.head_address) if len(nodes) > 1 else args.server_host  # Ray's address
     launch = Launch(args.model, nodes, args.tp or local_gpus(), args.pp or len(nodes), args.port or free_port(),
                     head_ip, args.ray_port, sys.executable, extra)
     if args.dry_run:
