@@ -49,6 +49,20 @@ def test_a_client_waits_for_the_server_file_then_runs_on_that_server(tmp_path: P
     assert (tmp_path / "gen.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
 
 
+def test_a_stage_naming_the_model_a_server_loaded_sends_its_served_name(tmp_path: Path) -> None:
+    """A server started with --served-model-name: submit.sh --server gives the stage the model it loads, the
+    file names both, and requests carry the served name (vLLM answers 404 to any other)."""
+    seeds, file = write_seeds(tmp_path / "seeds.jsonl"), tmp_path / ".gen.server.json"
+    args = client_args(seeds, tmp_path / "gen.jsonl", "--server-file", str(file))
+    args[args.index("scripted")] = "/models/big"
+    with scripted(slow_script(delay=0), tmp_path) as (url, log):
+        rendezvous(file, url, model_path="/models/big")
+        proc = run_script(GENERATE, *args)
+    assert f"model server {url} (job 7) serves /models/big as scripted" in proc.stderr
+    assert {r["request"]["model"] for r in log_lines(log)} == {"scripted"} and len(log_lines(log)) == SEEDS
+    assert {json.loads(line)["generation"]["model"] for line in (tmp_path / "gen.jsonl").open()} == {"/models/big"}
+
+
 @pytest.mark.parametrize(("content", "wait", "message"), [
     (None, "2", "no model server answered within 2s (no such file yet)"),
     ({"url": "http://127.0.0.1:9/v1", "model": "scripted"}, "2",

@@ -4,8 +4,9 @@ rendezvous file on the shared filesystem (slurm/run_server.sh runs this; see REA
 On one node it starts `vllm serve MODEL --tensor-parallel-size TP --pipeline-parallel-size PP`. On
 several (sbatch --nodes=N) it first starts a Ray head here, the first node of the job, then a Ray
 worker on each other node with srun, --stagger seconds apart, and serves with the Ray backend. Once
-/health answers it writes {url, model, job_id, restart, host, started_at} to --server-file atomically,
-then checks the server every --check-every seconds. If the server dies it removes the file, requeues
+/health answers it writes {url, model, model_path, job_id, restart, host, started_at} to --server-file
+atomically (model: the name it serves, its --served-model-name if given; model_path: its --model), then
+checks the server every --check-every seconds. If the server dies it removes the file, requeues
 the job (at most --max-restarts times) and exits non-zero; clients retry, save, and are requeued
 too. SIGUSR1 (the time limit is near) stops the server and requeues the job; SIGTERM stops it. The
 file is removed whenever the job stops. A server that never answers writes {failed, job_id, log}
@@ -213,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         if stop:
             return _stopped(stop[0], job)
         model = served_model(url)
-        publish(args.server_file, {"url": url, "model": model, "job_id": job_id, "restart": restart,
-                                   "host": args.server_host, "started_at": datetime.now(UTC).isoformat()})
+        publish(args.server_file, {"url": url, "model": model, "model_path": args.model, "job_id": job_id,
+                                   "restart": restart, "host": args.server_host,
+                                   "started_at": datetime.now(UTC).isoformat()})
         report.print_summary("server ready", {"url": url, "model": model, "rendezvous file": args.server_file,
                                               "start-up seconds": round(time.monotonic() - started, 1)})
         death = _watch(server, url, args, stop)

@@ -58,9 +58,10 @@ class OpenAIEngine:
     name = "openai"
 
     def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
-                 concurrency: int = 16, timeout: float = 3600.0, retries: int = 6, server_file: str | None = None
-                 ) -> None:
+                 concurrency: int = 16, timeout: float = 3600.0, retries: int = 6, server_file: str | None = None,
+                 served_model: str | None = None) -> None:
         self.model, self.chat = model, chat
+        self.served_model = served_model or model  # the name requests carry: a server's --served-model-name
         self.base_url = base_url.rstrip("/")
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
         self.server_file = server_file  # the server job's rendezvous file, when it was found through one
@@ -99,7 +100,7 @@ class OpenAIEngine:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     def _body(self, conv: Conversation, sampling: Sampling, n: int, seed: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": self.chat.messages(conv), "n": n,
+        body: dict[str, Any] = {"model": self.served_model, "messages": self.chat.messages(conv), "n": n,
                                 "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
                                 "top_p": sampling.top_p}
         if seed is not None:
