@@ -174,6 +174,31 @@ def test_each_request_to_a_server_carries_the_seed_the_local_engines_draw_with(t
     assert sent == {json.dumps(c): request_seed(5, c) for c in convs} and len(set(sent.values())) == 3
 
 
+def test_a_task_that_keeps_stopping_is_requeued_a_bounded_number_of_times(slurm: None, tmp_path: Path) -> None:
+    """Exit 75 requeues the task (lib.sh), but not past SFTKIT_MAX_REQUEUES: it fails with a line saying why."""
+    from slurm_cluster import wait_done, wait_running
+
+    log = tmp_path / "task.out"
+    job = subprocess.run(["sbatch", "--parsable", "-c", "1", "--mem=1G", f"--output={log}",
+                          f"--export=ALL,SFTKIT_ROOT={REPO},SFTKIT_MAX_REQUEUES=0", str(REPO / "slurm/run_generate.sh"),
+                          *client_args(write_seeds(tmp_path / "s.jsonl"), tmp_path / "g.jsonl", "--server-file",
+                                       str(tmp_path / ".none.server.json"))],
+                         capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    try:
+        wait_running(job, timeout=120)
+        deadline = time.time() + 120
+        while "waiting for the model server" not in (log.read_text() if log.exists() else ""):
+            assert time.time() < deadline, log.read_text() if log.exists() else "no log"
+            time.sleep(0.3)
+        subprocess.run(["scancel", "-s", "USR1", "-b", job], check=True)  # the time limit is near, again
+        assert wait_done(job, timeout=60) == "FAILED", log.read_text()
+    finally:
+        subprocess.run(["scancel", job], check=False)
+    out = log.read_text()
+    assert "exited 75" in out and f"{job} was already requeued 0 times (SFTKIT_MAX_REQUEUES=0): not again" in out
+    assert f"requeueing {job}" not in out
+
+
 def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
     """Solver and judges reach the same server through --inference-server-file and --judgement-server-file,
     and decide every row as they do given its URL."""
