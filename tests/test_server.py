@@ -199,6 +199,24 @@ def test_a_task_that_keeps_stopping_is_requeued_a_bounded_number_of_times(slurm:
     assert f"requeueing {job}" not in out
 
 
+def test_sampled_requests_to_a_vllm_server_draw_what_the_local_vllm_engine_draws(tiny_model: Path,
+                                                                                 vllm_engine: object) -> None:
+    """Temperature 0.7, n=2: the real vLLM CPU server, sent each prompt's own seed, samples what the local
+    engine samples with --seed-mode request (one seed for all would draw alike for every prompt)."""
+    from servers import free_port, serve, vllm_server
+
+    convs = [[{"role": "user", "content": f"What is {i} + {i + 3}? Explain."}] for i in range(4)]
+    sampling = Sampling(max_tokens=24, temperature=0.7, n=2, seed=3)
+    port = free_port()
+    with serve(vllm_server(str(tiny_model), port), port) as url:
+        served = OpenAIEngine(str(tiny_model), ChatOptions(enable_thinking=False), url).generate(convs, sampling)
+    local = vllm_engine.generate(convs, sampling)
+    # the server drops the tiny tokenizer's special <think> tags from its text (see test_engines)
+    untag = lambda text: text.replace("<think>", "").replace("</think>", "")  # noqa: E731
+    assert [[s.text for s in c.samples] for c in served] == [[untag(s.text) for s in c.samples] for c in local]
+    assert len({s.text for c in served for s in c.samples}) > 2  # sampled, not greedy
+
+
 def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
     """Solver and judges reach the same server through --inference-server-file and --judgement-server-file,
     and decide every row as they do given its URL."""
