@@ -8,6 +8,7 @@
     python -m sftkit.orchestrate server-flags STAGE MODEL -- ARGS
                                                            -> the rendezvous file of a server job for MODEL, then
                                                               the flags pointing the stage's engines at it
+    python -m sftkit.orchestrate split FLAG STRING          -> STRING's words as a shell splits them, one a line
 
 Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
 """
@@ -15,6 +16,7 @@ Keeping these in Python means the sbatch scripts never re-implement argument def
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,18 @@ def server_flags(name: str, model: str, args: list[str]) -> tuple[str, list[str]
     return path, flags
 
 
+def split_words(flag: str, text: str) -> list[str]:
+    """A list of arguments given as one string (--server-args "..."), split as a shell would: quoted words stay
+    whole. One a line for bash's mapfile, so a word may not hold a line break."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InputError(f"{flag} {text!r}: {exc}") from None
+    if any("\n" in w for w in words):
+        raise InputError(f"{flag} {text!r}: a word holds a line break")
+    return words
+
+
 def missing_tasks(output: str, shards: int, workers: int = 1) -> list[int]:
     """Array tasks owning at least one shard without a completion marker."""
     folder = parts_dir(output)
@@ -126,6 +140,8 @@ def main(argv: list[str]) -> int:
     elif command == "server-flags":
         path, flags = server_flags(rest[0], rest[1], rest[3:] if rest[2:3] == ["--"] else rest[2:])
         print("\n".join([path, *flags]))
+    elif command == "split":
+        print("\n".join(split_words(rest[0], rest[1])))
     elif command == "missing":
         print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
     else:

@@ -19,6 +19,9 @@
 #                           ports, MASTER_PORT the first and VLLM_PORT the next, from the job id (local runs:
 #                           the task, or the pid) and worker index, so neither the workers of a job nor two
 #                           jobs on one node race for a port
+#   SFTKIT_MAX_REQUEUES     requeues of a task that saved and stopped (exit 75: a stop signal, a model server
+#                           gone) before it fails instead, naming why (default: 20; counts Slurm's
+#                           SLURM_RESTART_COUNT, so time-limit requeues too)
 #   SFTKIT_ALLOW_CPU=1      run a GPU stage on CPU on purpose (otherwise a job given GPUs whose torch cannot
 #                           use them stops at once, naming the python)
 set -euo pipefail
@@ -210,6 +213,12 @@ sftkit_stage() {
     if [ "$_SFTKIT_STOP" = TERM ] && ! { [ -n "$me" ] && _sftkit_timed_out "$me"; }; then
       echo "[sftkit] progress saved after TERM; whoever sent it (preemption, requeue, cancel) decides what comes next"
       return 143
+    fi
+    if [ -n "$me" ] && [ "${SLURM_RESTART_COUNT:-0}" -ge "${SFTKIT_MAX_REQUEUES:-20}" ]; then
+      echo "[sftkit] error: progress saved, but $me was already requeued ${SLURM_RESTART_COUNT:-0} times" \
+           "(SFTKIT_MAX_REQUEUES=${SFTKIT_MAX_REQUEUES:-20}): not again. Why does it keep stopping (a model" \
+           "server that keeps going away, see above)? Fix that, then resubmit the missing shards" >&2
+      return 1
     fi
     if [ -n "$me" ]; then
       echo "[sftkit] progress saved; requeueing $me"

@@ -88,6 +88,17 @@ dependency() {  # DEP: one --dependency (sbatch keeps only its last) of the stag
   if [ ${#conds[@]} -gt 0 ]; then DEP=(--dependency="${conds[*]}"); fi
   if [ -n "$AFTER" ]; then DEP+=(--kill-on-invalid-dep=yes); fi
 }
+words() {  # NAME FLAG STRING: STRING's words, split as a shell splits them (quotes kept), into array NAME
+  local out; out=$(orchestrate split "$2" "$3") || exit 2
+  mapfile -t "$1" < <(if [ -n "$out" ]; then printf '%s\n' "$out"; fi)
+}
+cancel_on_failure() {  # EXIT trap once a server job is submitted: on failure cancel what this run submitted
+  local rc=$? jobs=("$server" ${array:+"$array"} ${merge:+"$merge"})
+  if [ "$rc" -ne 0 ]; then
+    scancel "${jobs[@]}" || true
+    echo "error: submitting $STAGE failed after its server job $server was submitted; cancelled jobs ${jobs[*]}" >&2
+  fi
+}
 SCRIPT=$(orchestrate script "$STAGE")
 
 resubmit="$0" skip=0 past=0
@@ -164,11 +175,13 @@ else
     mapfile -t flags <<< "$flags"
     SERVER_FILE=${flags[0]}
     STAGE_ARGS+=("${flags[@]:1}")
-    # shellcheck disable=SC2086  # --server-sbatch and --server-args are lists of arguments
+    words server_sbatch --server-sbatch "$SERVER_SBATCH"
+    words server_args --server-args "$SERVER_ARGS"
     server=$(SFTKIT_ROOT=$ROOT sbatch --parsable --nodes="$SERVER_NODES" ${SERVER_GRES:+--gres="$SERVER_GRES"} \
-             --output="$LOG_DIR/%x-%j.out" "${DEP[@]}" $SERVER_SBATCH "$ROOT/slurm/run_server.sh" --model "$SERVER" \
-             --server-file "$SERVER_FILE" $SERVER_ARGS)
+             --output="$LOG_DIR/%x-%j.out" "${DEP[@]}" "${server_sbatch[@]}" "$ROOT/slurm/run_server.sh" \
+             --model "$SERVER" --server-file "$SERVER_FILE" "${server_args[@]}")
     server=${server%%;*}
+    trap cancel_on_failure EXIT  # from here on, a failed sbatch must not leave the server holding its GPUs
     served=(--gres=none)
   fi
   dependency ${server:+"after:$server"}
@@ -185,6 +198,7 @@ merge=${merge%%;*}
 if [ -n "$server" ]; then  # however the merge ends (done, failed, cancelled), no GPU keeps an idle model
   stopper=$(sbatch --parsable --dependency="afterany:$merge" --job-name=sftkit-stop-server -c 1 --mem=256M \
             --time=00:05:00 --output="$LOG_DIR/%x-%j.out" --wrap "scancel $server")
+  trap - EXIT  # the stopper cancels it now
   echo "submitted server job ${server} ($SERVER on $SERVER_NODES node(s)); rendezvous file $SERVER_FILE"
   echo "server log: $LOG_DIR/sftkit-server-$server.out"
   echo "job ${stopper%%;*} cancels the server once the merge ends"

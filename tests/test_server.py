@@ -15,6 +15,8 @@ from servers import scripted
 from test_stopping import GENERATE, SEEDS, log_lines, slow_script, write_seeds
 
 from sftkit.data.journal import JOURNAL_NAME, Journal
+from sftkit.engines.base import ChatOptions, Sampling
+from sftkit.engines.openai_compat import OpenAIEngine
 
 
 def client_args(seeds: Path, out: Path, *where: str) -> list[str]:
@@ -45,6 +47,20 @@ def test_a_client_waits_for_the_server_file_then_runs_on_that_server(tmp_path: P
     assert f"waiting for the model server of {file}" in err and f"model server {url} (job 7) serves scripted" in err
     # the same records as a run given the URL itself: the server file only says where the server is
     assert (tmp_path / "gen.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+
+
+def test_a_stage_naming_the_model_a_server_loaded_sends_its_served_name(tmp_path: Path) -> None:
+    """A server started with --served-model-name: submit.sh --server gives the stage the model it loads, the
+    file names both, and requests carry the served name (vLLM answers 404 to any other)."""
+    seeds, file = write_seeds(tmp_path / "seeds.jsonl"), tmp_path / ".gen.server.json"
+    args = client_args(seeds, tmp_path / "gen.jsonl", "--server-file", str(file))
+    args[args.index("scripted")] = "/models/big"
+    with scripted(slow_script(delay=0), tmp_path) as (url, log):
+        rendezvous(file, url, model_path="/models/big")
+        proc = run_script(GENERATE, *args)
+    assert f"model server {url} (job 7) serves /models/big as scripted" in proc.stderr
+    assert {r["request"]["model"] for r in log_lines(log)} == {"scripted"} and len(log_lines(log)) == SEEDS
+    assert {json.loads(line)["generation"]["model"] for line in (tmp_path / "gen.jsonl").open()} == {"/models/big"}
 
 
 @pytest.mark.parametrize(("content", "wait", "message"), [
@@ -105,6 +121,102 @@ def test_a_server_gone_mid_run_saves_exits_75_and_the_rerun_on_its_successor_sen
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
 
 
+def served_engine(url: str, file: Path, **more: float) -> OpenAIEngine:
+    """A client of the server ``file`` names, as --server-file builds it, with fewer retries (a quick test)."""
+    rendezvous(file, url)
+    return OpenAIEngine("scripted", ChatOptions(), url, retries=2, server_file=str(file), **more)
+
+
+@pytest.mark.parametrize(("entry", "timeout", "message"), [
+    ({"status": 500, "error": "internal error for this prompt"}, 3600.0,
+     "HTTP 500 after 2 attempts: {\"error\": {\"message\": \"internal error for this prompt\""),
+    ({"delay": 3, "choices": [{"content": "late"}]}, 1.0, "ReadTimeout after 2 attempts (each request may take 1s"),
+])
+def test_a_request_failing_on_a_healthy_server_fails_as_with_base_url_not_as_a_server_gone(
+        tmp_path: Path, entry: dict, timeout: float, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One prompt that keeps failing (a 500, or a request over the timeout) while /health answers and the file
+    still names the server: requeueing would fail on it again, forever; it is that request's error."""
+    from sftkit import stopping
+    from sftkit.data.errors import InputError
+
+    monkeypatch.setattr(stopping, "_received", [])
+    script = [{"match": ["seed two"], **entry}, {"match": ["seed one"], "choices": [{"content": "ok"}]}]
+    with scripted(script, tmp_path) as (url, _):
+        engine = served_engine(url, tmp_path / ".server.json", timeout=timeout)
+        with pytest.raises(InputError) as failed:
+            engine.generate([[{"role": "user", "content": "seed one"}], [{"role": "user", "content": "seed two"}]],
+                            Sampling(max_tokens=8, seed=0))
+    assert message in str(failed.value) and stopping.requested() is None
+
+
+def test_a_server_whose_health_fails_once_retries_are_spent_is_gone(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file still names it (its job has not noticed yet), but /health no longer answers: requeue."""
+    from sftkit import stopping
+    from sftkit.data.errors import Interrupted
+
+    monkeypatch.setattr(stopping, "_received", [])  # this process's stop request, undone after the test
+    engine = served_engine("http://127.0.0.1:9/v1", tmp_path / ".server.json")
+    with pytest.raises(Interrupted):
+        engine.generate([[{"role": "user", "content": "seed one"}]], Sampling(max_tokens=8, seed=0))
+    assert "stopped answering (ConnectError after 2 attempts; its /health" in stopping.requested()
+
+
+def test_each_request_to_a_server_carries_the_seed_the_local_engines_draw_with(tmp_path: Path) -> None:
+    """Not one seed for all: each prompt's own, from --seed and the prompt (request_seed, --seed-mode request)."""
+    from sftkit.engines.base import request_seed
+
+    convs = [[{"role": "user", "content": f"What is {i} + {i + 3}?"}] for i in range(3)]
+    with scripted(slow_script(3, delay=0), tmp_path) as (url, log):
+        served_engine(url, tmp_path / ".server.json").generate(convs, Sampling(max_tokens=8, temperature=0.7,
+                                                                                n=2, seed=5))
+    sent = {json.dumps(r["request"]["messages"]): r["request"]["seed"] for r in log_lines(log)}
+    assert sent == {json.dumps(c): request_seed(5, c) for c in convs} and len(set(sent.values())) == 3
+
+
+def test_a_task_that_keeps_stopping_is_requeued_a_bounded_number_of_times(slurm: None, tmp_path: Path) -> None:
+    """Exit 75 requeues the task (lib.sh), but not past SFTKIT_MAX_REQUEUES: it fails with a line saying why."""
+    from slurm_cluster import wait_done, wait_running
+
+    log = tmp_path / "task.out"
+    job = subprocess.run(["sbatch", "--parsable", "-c", "1", "--mem=1G", f"--output={log}",
+                          f"--export=ALL,SFTKIT_ROOT={REPO},SFTKIT_MAX_REQUEUES=0", str(REPO / "slurm/run_generate.sh"),
+                          *client_args(write_seeds(tmp_path / "s.jsonl"), tmp_path / "g.jsonl", "--server-file",
+                                       str(tmp_path / ".none.server.json"))],
+                         capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    try:
+        wait_running(job, timeout=120)
+        deadline = time.time() + 120
+        while "waiting for the model server" not in (log.read_text() if log.exists() else ""):
+            assert time.time() < deadline, log.read_text() if log.exists() else "no log"
+            time.sleep(0.3)
+        subprocess.run(["scancel", "-s", "USR1", "-b", job], check=True)  # the time limit is near, again
+        assert wait_done(job, timeout=60) == "FAILED", log.read_text()
+    finally:
+        subprocess.run(["scancel", job], check=False)
+    out = log.read_text()
+    assert "exited 75" in out and f"{job} was already requeued 0 times (SFTKIT_MAX_REQUEUES=0): not again" in out
+    assert f"requeueing {job}" not in out
+
+
+def test_sampled_requests_to_a_vllm_server_draw_what_the_local_vllm_engine_draws(tiny_model: Path,
+                                                                                 vllm_engine: object) -> None:
+    """Temperature 0.7, n=2: the real vLLM CPU server, sent each prompt's own seed, samples what the local
+    engine samples with --seed-mode request (one seed for all would draw alike for every prompt)."""
+    from servers import free_port, serve, vllm_server
+
+    convs = [[{"role": "user", "content": f"What is {i} + {i + 3}? Explain."}] for i in range(4)]
+    sampling = Sampling(max_tokens=24, temperature=0.7, n=2, seed=3)
+    port = free_port()
+    with serve(vllm_server(str(tiny_model), port), port) as url:
+        served = OpenAIEngine(str(tiny_model), ChatOptions(enable_thinking=False), url).generate(convs, sampling)
+    local = vllm_engine.generate(convs, sampling)
+    # the server drops the tiny tokenizer's special <think> tags from its text (see test_engines)
+    untag = lambda text: text.replace("<think>", "").replace("</think>", "")  # noqa: E731
+    assert [[s.text for s in c.samples] for c in served] == [[untag(s.text) for s in c.samples] for c in local]
+    assert len({s.text for c in served for s in c.samples}) > 2  # sampled, not greedy
+
+
 def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
     """Solver and judges reach the same server through --inference-server-file and --judgement-server-file,
     and decide every row as they do given its URL."""
@@ -132,7 +244,9 @@ def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp
 
 
 def test_one_node_serves_alone_and_several_start_ray_first() -> None:
-    from sftkit.commands.model_server import Launch
+    from sftkit.commands.model_server import Launch, head_address
+
+    assert head_address("10.0.0.7", None) == "10.0.0.7" and head_address("localhost", "10.0.0.8") == "10.0.0.8"
 
     one = Launch("Qwen/Qwen3-8B", ["gpu07"], 2, 1, 8000, "10.0.0.7", 6379, "py", ["--max-model-len", "8192"])
     assert one.commands() == [["py", "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen3-8B", "--host",
@@ -275,10 +389,52 @@ def test_the_server_killed_mid_run_is_requeued_and_the_clients_resume_losing_not
     assert_same_as_local(tmp_path / "out/gen.jsonl", local_reference)  # nothing lost or doubled
 
 
+def submit_server(cwd: Path, *options: str) -> subprocess.CompletedProcess:
+    """submit.sh generate --server with ``options`` (before the --), on a stage that needs no model here."""
+    seeds = write_seeds(cwd / "seeds.jsonl")
+    return subprocess.run([str(REPO / "slurm/submit.sh"), "generate", "--shards", "2", "-c", "1", "--mem=1G",
+                           "--server", "M", *options, "--", "--input", str(seeds), "--output", str(cwd / "gen.jsonl")],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_submission_failing_after_its_server_job_cancels_that_server(slurm: None, tmp_path: Path) -> None:
+    """A typo in the stage's sbatch options fails the array's sbatch: nothing would ever cancel the server."""
+    import re
+
+    proc = submit_server(tmp_path, "-p", "nosuchpartition", "--server-sbatch", "-c 1 --mem=1G --hold")
+    assert proc.returncode != 0 and "invalid partition" in proc.stderr.lower(), proc.stderr
+    server = re.search(r"its server job (\d+) was submitted; cancelled jobs (\d+)$", proc.stderr.strip())
+    assert server and server.group(1) == server.group(2), proc.stderr
+    queued = subprocess.run(["squeue", "-h", "-j", server.group(1), "-o", "%i %T"], capture_output=True, text=True)
+    assert queued.stdout.strip() in ("", f"{server.group(1)} CANCELLED"), queued.stdout  # nothing left to run
+
+
+def test_server_args_and_sbatch_options_are_split_as_a_shell_splits_them(slurm: None, tmp_path: Path) -> None:
+    """A quoted --server-args value (a chat template) reaches vllm serve as one argument."""
+    import re
+
+    from slurm_cluster import wait_done
+
+    proc = submit_server(tmp_path, "--server-sbatch", "-c 1 --mem=1G --comment 'two words'", "--server-args",
+                         "--dry-run -- --chat-template '{{ messages }} x'")
+    assert proc.returncode == 0, proc.stderr
+    ids = re.findall(r"(?:server job|array job|merge job|^job) (\d+)", proc.stdout, re.MULTILINE)
+    try:
+        assert "Comment=two words" in subprocess.run(["scontrol", "show", "job", ids[0]], capture_output=True,
+                                                     text=True).stdout
+        assert wait_done(ids[0], timeout=120) == "COMPLETED"
+    finally:
+        subprocess.run(["scancel", *ids[1:]], check=False)
+    log = (tmp_path / "logs" / f"sftkit-server-{ids[0]}.out").read_text()
+    assert "--chat-template '{{ messages }} x'" in log, log
+    unclosed = submit_server(tmp_path, "--server-args", "--tp '2")
+    assert unclosed.returncode == 2 and "--server-args \"--tp '2\": No closing quotation" in unclosed.stderr
+
+
 def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> None:
     """The script's own wiring: the job's node list expanded, TP from the node's GPUs, PP from its nodes."""
     env = {**os.environ, "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
-           "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "SFTKIT_SERVER_HOST": "127.0.0.1"}
+           "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "SFTKIT_HEAD_ADDRESS": "10.0.0.7"}
     env.pop("SLURM_JOB_ID", None)
     proc = subprocess.run(["bash", str(REPO / "slurm/run_server.sh"), "--model", "Qwen/Qwen3-235B-A22B",
                            "--server-file", "x.json", "--port", "8000", "--dry-run", "--", "--max-model-len", "32768"],
@@ -286,9 +442,15 @@ def test_run_server_dry_run_on_two_nodes_prints_the_ray_launch(slurm: None) -> N
     assert proc.returncode == 0, proc.stderr
     commands = [line for line in proc.stdout.splitlines() if not line.startswith("[sftkit]")]
     assert commands == [
-        "ray start --head --node-ip-address=127.0.0.1 --port=6379 --block",
-        "srun --nodes=1 --ntasks=1 --overlap -w gpu08 ray start --address=127.0.0.1:6379 --block",
+        "ray start --head --node-ip-address=10.0.0.7 --port=6379 --block",
+        "srun --nodes=1 --ntasks=1 --overlap -w gpu08 ray start --address=10.0.0.7:6379 --block",
         f"{sys.executable} -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-235B-A22B --host 0.0.0.0 "
         "--port 8000 --tensor-parallel-size 8 --pipeline-parallel-size 2 --distributed-executor-backend ray "
         "--max-model-len 32768"]
     assert not Path("x.json").exists()
+    # a head whose name resolves only to loopback would point every Ray worker at itself
+    env = {**env, "SLURM_JOB_NODELIST": "localhost,gpu08", "SFTKIT_HEAD_ADDRESS": ""}
+    proc = subprocess.run(["bash", str(REPO / "slurm/run_server.sh"), "--model", "M", "--server-file", "x.json",
+                           "--dry-run"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "the Ray head node localhost resolves only to loopback" in proc.stderr, proc.stderr
+    assert "give --head-address" in proc.stderr and "ray start" not in proc.stdout

@@ -4,8 +4,9 @@ rendezvous file on the shared filesystem (slurm/run_server.sh runs this; see REA
 On one node it starts `vllm serve MODEL --tensor-parallel-size TP --pipeline-parallel-size PP`. On
 several (sbatch --nodes=N) it first starts a Ray head here, the first node of the job, then a Ray
 worker on each other node with srun, --stagger seconds apart, and serves with the Ray backend. Once
-/health answers it writes {url, model, job_id, restart, host, started_at} to --server-file atomically,
-then checks the server every --check-every seconds. If the server dies it removes the file, requeues
+/health answers it writes {url, model, model_path, job_id, restart, host, started_at} to --server-file
+atomically (model: the name it serves, its --served-model-name if given; model_path: its --model), then
+checks the server every --check-every seconds. If the server dies it removes the file, requeues
 the job (at most --max-restarts times) and exits non-zero; clients retry, save, and are requeued
 too. SIGUSR1 (the time limit is near) stops the server and requeues the job; SIGTERM stops it. The
 file is removed whenever the job stops. A server that never answers writes {failed, job_id, log}
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import shlex
 import signal
@@ -30,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from sftkit import cli, report
+from sftkit.data.errors import InputError
 from sftkit.engines.rendezvous import healthy, publish, remove_own
 
 POLL = 1.0  # seconds between looks at the server process
@@ -45,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--server-host", env=True, default=socket.gethostname(),
             help="name or address the clients reach this node by")
     cli.add(p, "--ray-port", type=int, default=6379, help="Ray head port (several nodes)")
+    cli.add(p, "--head-address", env=True,
+            help="several nodes: the Ray head's IP address on the cluster network (default: what the first "
+                 "node's name, as Slurm gives it, resolves to, if that is not a loopback address)")
     cli.add(p, "--stagger", type=float, default=float(os.environ.get("SFTKIT_WORKER_STAGGER", 5)),
             help="seconds between Ray starts, and before the server starts on Ray [env SFTKIT_WORKER_STAGGER]")
     cli.add(p, "--start-timeout", type=float, default=3600.0, help="seconds the server may take to answer /health")
@@ -93,6 +99,23 @@ def job_nodes() -> list[str]:
         return [socket.gethostname()]
     out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def head_address(node: str, given: str | None) -> str:
+    """The address the other nodes reach the Ray head by: ``given``, else the first non-loopback address the
+    head's Slurm node name resolves to. A name that resolves only to loopback (an /etc/hosts line
+    ``127.0.1.1 gpu07``) would point every worker at itself: that is an error, not a guess."""
+    if given:
+        return given
+    try:
+        found = [info[4][0] for info in socket.getaddrinfo(node, None, type=socket.SOCK_STREAM)]
+    except socket.gaierror as exc:
+        raise InputError(f"the Ray head node {node} does not resolve ({exc}); give --head-address") from None
+    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
+    if not usable:
+        raise InputError(f"the Ray head node {node} resolves only to loopback ({', '.join(sorted(set(found)))}), "
+                         "which the other nodes cannot reach; give --head-address (its IP on the cluster network)")
+    return min(usable, key=lambda a: ipaddress.ip_address(a).version)  # IPv4 first: what Ray expects
 
 
 def local_gpus() -> int:
@@ -167,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
     nodes = job_nodes()
-    head_ip = socket.gethostbyname(args.server_host) if len(nodes) > 1 else args.server_host  # Ray's address
+    head_ip = head_address(nodes[0], args.head_address) if len(nodes) > 1 else args.server_host  # Ray's address
     launch = Launch(args.model, nodes, args.tp or local_gpus(), args.pp or len(nodes), args.port or free_port(),
                     head_ip, args.ray_port, sys.executable, extra)
     if args.dry_run:
@@ -191,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         if stop:
             return _stopped(stop[0], job)
         model = served_model(url)
-        publish(args.server_file, {"url": url, "model": model, "job_id": job_id, "restart": restart,
-                                   "host": args.server_host, "started_at": datetime.now(UTC).isoformat()})
+        publish(args.server_file, {"url": url, "model": model, "model_path": args.model, "job_id": job_id,
+                                   "restart": restart, "host": args.server_host,
+                                   "started_at": datetime.now(UTC).isoformat()})
         report.print_summary("server ready", {"url": url, "model": model, "rendezvous file": args.server_file,
                                               "start-up seconds": round(time.monotonic() - started, 1)})
         death = _watch(server, url, args, stop)

@@ -59,7 +59,7 @@ def parts_dir(output: str | Path) -> Path:
 RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "tp", "pp", "gpu_memory_utilization",
                               "enforce_eager", "enable_chunked_prefill", "attention_backend",
                               "disable_flash_attention", "batch_size", "concurrency", "device", "base_url",
-                              "allow_http_key", "server_file", "server_wait"})
+                              "allow_http_key", "server_file", "server_wait", "request_timeout"})
 
 
 def result_settings(settings: Any) -> Any:

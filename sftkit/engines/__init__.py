@@ -36,6 +36,8 @@ def add_engine_args(p: argparse.ArgumentParser, prefix: str = "", model_flags: t
             help="seconds to wait for the --server-file server before giving up")
     cli.add(g, f"--{prefix}concurrency", dest=f"{dest}concurrency", type=int, default=16,
             help="openai engine: requests in flight")
+    cli.add(g, f"--{prefix}request-timeout", dest=f"{dest}request_timeout", type=float, default=3600.0,
+            help="openai engine: seconds one request may take (a long reasoning answer takes many minutes)")
     cli.add(g, f"--{prefix}allow-http-key", dest=f"{dest}allow_http_key", action="store_true",
             help="openai engine: send the API key over plain http to a host other than this machine")
     cli.add(g, f"--{prefix}enforce-eager", dest=f"{dest}enforce_eager", action="store_true",
@@ -109,7 +111,7 @@ def engine_settings(args: argparse.Namespace, prefix: str = "", seed: int = 0) -
         where = ({"base_url": get("base_url")} if get("base_url") else
                  {"server_file": get("server_file"), "server_wait": get("server_wait")})
         return {"engine": kind, "model": model, **where, "concurrency": get("concurrency"),
-                "allow_http_key": get("allow_http_key")}
+                "request_timeout": get("request_timeout"), "allow_http_key": get("allow_http_key")}
     return {"engine": kind, "model": model, "tp": get("tp"), "pp": get("pp"), "dtype": get("dtype"),
             "max_model_len": get("max_model_len"), "gpu_memory_utilization": get("gpu_memory_utilization"),
             "seed": seed, "seed_mode": getattr(args, "seed_mode", "request"), "enforce_eager": get("enforce_eager"),
@@ -128,14 +130,15 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
         from sftkit import secrets
         from sftkit.engines.openai_compat import OpenAIEngine
 
-        url, server_file = kwargs.get("base_url"), kwargs.get("server_file")
+        url, server_file, served = kwargs.get("base_url"), kwargs.get("server_file"), None
         if server_file:
             from sftkit.engines.rendezvous import wait_for_server
 
-            url = wait_for_server(server_file, model, kwargs["server_wait"])
+            url, served = wait_for_server(server_file, model, kwargs["server_wait"])
         key = secrets.api_key(url, allow_http=kwargs["allow_http_key"])
         return OpenAIEngine(model, chat, url, key, concurrency=kwargs["concurrency"],
-                            server_file=server_file)
+                            timeout=kwargs.get("request_timeout", 3600.0), server_file=server_file,
+                            served_model=served)
     with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
         if kind == "hf":
             from sftkit.engines.hf import HFEngine

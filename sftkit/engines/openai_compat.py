@@ -24,7 +24,15 @@ import httpx
 from sftkit import stopping
 from sftkit.data.errors import InputError
 from sftkit.engines import rendezvous
-from sftkit.engines.base import ChatOptions, Completion, Conversation, Sample, Sampling, prompt_lengths
+from sftkit.engines.base import (
+    ChatOptions,
+    Completion,
+    Conversation,
+    Sample,
+    Sampling,
+    prompt_lengths,
+    request_seed,
+)
 from sftkit.engines.hub import model_files, one_line
 from sftkit.engines.streaming import OnDone, streamed
 from sftkit.secrets import Secret
@@ -41,17 +49,19 @@ class Refused(Exception):
 
 
 class ServerGone(Exception):
-    """A server job's model server stopped answering (retries spent, or its rendezvous file no longer names
-    it): that job is being requeued, so this run saves what finished and is requeued too."""
+    """A server job's model server is gone (its rendezvous file no longer names it, or its /health fails once
+    a request's retries are spent): that job is being requeued, so this run saves what finished and is
+    requeued too. A request that fails against a server that is still there is that request's error."""
 
 
 class OpenAIEngine:
     name = "openai"
 
     def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
-                 concurrency: int = 16, timeout: float = 600.0, retries: int = 6, server_file: str | None = None
-                 ) -> None:
+                 concurrency: int = 16, timeout: float = 3600.0, retries: int = 6, server_file: str | None = None,
+                 served_model: str | None = None) -> None:
         self.model, self.chat = model, chat
+        self.served_model = served_model or model  # the name requests carry: a server's --served-model-name
         self.base_url = base_url.rstrip("/")
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
         self.server_file = server_file  # the server job's rendezvous file, when it was found through one
@@ -90,7 +100,7 @@ class OpenAIEngine:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     def _body(self, conv: Conversation, sampling: Sampling, n: int, seed: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": self.chat.messages(conv), "n": n,
+        body: dict[str, Any] = {"model": self.served_model, "messages": self.chat.messages(conv), "n": n,
                                 "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
                                 "top_p": sampling.top_p}
         if seed is not None:
@@ -108,7 +118,9 @@ class OpenAIEngine:
         repeat = sampling.n if sampling.temperature == 0 else 1
         wanted = sampling.n // repeat
         try:
-            reply = await self._post(client, self._body(conv, sampling, wanted, sampling.seed))
+            # seeded per prompt as the local engines seed it (--seed-mode request), so a server draws what they draw
+            seed = request_seed(sampling.seed, conv)
+            reply = await self._post(client, self._body(conv, sampling, wanted, seed))
         except Refused as exc:
             return Completion([], refused=str(exc))
         choices = list(reply.get("choices") or [])
@@ -117,8 +129,8 @@ class OpenAIEngine:
             warnings.append(f"server returned {len(choices)} of n={wanted} choices; "
                             "requested the rest one at a time")
             while len(choices) < wanted:
-                seed = None if sampling.seed is None else sampling.seed + len(choices)
-                more = (await self._post(client, self._body(conv, sampling, 1, seed))).get("choices") or []
+                more_seed = None if seed is None else seed + len(choices)
+                more = (await self._post(client, self._body(conv, sampling, 1, more_seed))).get("choices") or []
                 if not more:
                     raise InputError(f"{self.base_url}: the server returned no choices")
                 choices.extend(more[: wanted - len(choices)])
@@ -150,7 +162,7 @@ class OpenAIEngine:
                 response = await client.post("/chat/completions", json=body)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt == self.retries:
-                    raise self._gone(f"{type(exc).__name__} after {attempt} attempts") from None
+                    raise await self._failed(f"{type(exc).__name__} after {attempt} attempts") from None
                 reason = type(exc).__name__
             else:
                 if response.status_code < 400:
@@ -158,22 +170,30 @@ class OpenAIEngine:
                 if response.status_code == 400 and _OVER_CONTEXT.search(response.text):
                     raise Refused(f"{self.base_url} refused the prompt: {response.text[:300]}")
                 if response.status_code in RETRY_STATUS and attempt == self.retries:
-                    raise self._gone(f"HTTP {response.status_code} after {attempt} attempts: {response.text[:300]}")
+                    raise await self._failed(f"HTTP {response.status_code} after {attempt} attempts: "
+                                             f"{response.text[:300]}")
                 if response.status_code not in RETRY_STATUS:
                     raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
                 reason = f"HTTP {response.status_code}"
             if self.server_file and not self._still_served():
-                raise self._gone(f"{reason}, and {self.server_file} no longer names it")
+                raise ServerGone(self._gone_message(f"{reason}, and {self.server_file} no longer names it"))
             delay = min(60.0, 2 ** (attempt - 1)) * (0.5 + random.random())
             print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _gone(self, why: str) -> Exception:
-        """The error for a server that stopped answering: the requeue path for a job's own server."""
-        if self.server_file:
-            return ServerGone(f"the model server {self.base_url} stopped answering ({why})")
-        return InputError(f"{self.base_url}: {why}")
+    async def _failed(self, why: str) -> Exception:
+        """The error for a request whose retries are spent: the requeue path only for a server job's server
+        that is gone; against a server still there (one prompt's 500, one request over the timeout) the
+        same error as with --base-url, or every requeued run would fail on it again, forever."""
+        if self.server_file and not (self._still_served() and await asyncio.to_thread(rendezvous.healthy,
+                                                                                      self.base_url)):
+            return ServerGone(self._gone_message(f"{why}; its /health or {self.server_file} says it is gone"))
+        return InputError(f"{self.base_url}: {why}" + (f" (each request may take {self.timeout:.0f}s: raise it with "
+                                                       "the engine's --request-timeout)" if "Timeout" in why else ""))
+
+    def _gone_message(self, why: str) -> str:
+        return f"the model server {self.base_url} stopped answering ({why})"
 
     def _still_served(self) -> bool:
         """Whether the rendezvous file still names this server (its job removes it when the server stops)."""

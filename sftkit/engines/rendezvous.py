@@ -1,7 +1,9 @@
 """The model server job's rendezvous file: how client tasks find a server started by another job.
 
-``slurm/run_server.sh`` writes ``{url, model, job_id, restart, host, started_at}`` to a path on the
-shared filesystem once its server answers ``/health``, atomically, and removes it when it stops. A
+``slurm/run_server.sh`` writes ``{url, model, model_path, job_id, restart, host, started_at}`` to a path
+on the shared filesystem once its server answers ``/health``, atomically, and removes it when it stops
+(``model``: the name the server lists and requests must carry, its ``--served-model-name`` if given;
+``model_path``: the model it loaded, as its ``--model`` named it). A
 server that could not start at all writes ``{failed, job_id, log}`` instead, so clients stop at once
 rather than wait. Clients (``--server-file``) wait for the file and for ``/health`` with a bounded
 backoff; a stop signal while they wait ends the wait with the requeue code.
@@ -66,10 +68,12 @@ def remove_own(path: str | Path, job_id: str, restart: str) -> bool:
     return True
 
 
-def wait_for_server(path: str | Path, model: str, timeout: float) -> str:
-    """The base URL of the server that ``path`` names, once it answers ``/health``. Waits with backoff
-    (1 s doubling to 30 s) up to ``timeout`` seconds; a server of another model, or one that failed to
-    start, stops the run at once with one line."""
+def wait_for_server(path: str | Path, model: str, timeout: float) -> tuple[str, str]:
+    """The base URL of the server that ``path`` names, once it answers ``/health``, and the model name its
+    requests carry. The stage's model may be the served name or the model the server loaded (``--model``,
+    when it serves it under a ``--served-model-name``). Waits with backoff (1 s doubling to 30 s) up to
+    ``timeout`` seconds; a server of another model, or one that failed to start, stops the run at once
+    with one line."""
     deadline = time.monotonic() + timeout
     delay, info = 1.0, None
     with stopping.interruptible(f"waiting for the model server of {path} (up to {timeout:.0f}s)"):
@@ -79,12 +83,14 @@ def wait_for_server(path: str | Path, model: str, timeout: float) -> str:
                 raise InputError(f"{path}: the server job {info.get('job_id')} could not start its server: "
                                  f"{info['failed']} (log: {info.get('log', '?')})")
             if info is not None:
-                if info["model"] != model:
+                if model not in (info["model"], info.get("model_path")):
                     raise InputError(f"{path}: the server at {info['url']} serves {info['model']!r}, but this stage "
                                      f"asks for {model!r}; give the stage the served model's name")
                 if healthy(info["url"]):
-                    print(f"model server {info['url']} (job {info.get('job_id')}) serves {model}", file=sys.stderr)
-                    return str(info["url"])
+                    served = f" as {info['model']}" if info["model"] != model else ""
+                    print(f"model server {info['url']} (job {info.get('job_id')}) serves {model}{served}",
+                          file=sys.stderr)
+                    return str(info["url"]), str(info["model"])
             left = deadline - time.monotonic()
             if left <= 0:
                 break
