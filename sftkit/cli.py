@@ -84,6 +84,16 @@ def add_field_args(p: argparse.ArgumentParser, **defaults: str) -> None:
     add(g, "--solution-field", default=defaults.get("solution", "generated_solution"), env=True)
 
 
+def add_self_merging_output(p: argparse.ArgumentParser, *, output_help: str, merge_help: str) -> None:
+    """--output and checkpointing of a stage whose --merge does a global step over its shards' parts."""
+    o = p.add_argument_group("output")
+    add(o, "--output", env=True, required=True, help=output_help)
+    add(o, "--save-per-iteration", type=int, default=50_000, dest="checkpoint_every",
+        help="checkpoint every N input rows")
+    add(o, "--merge", action="store_true", help=merge_help)
+    add(o, "--num-shards", type=int, help="with --merge: the expected shard count")
+
+
 def add_shard_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sharding (inside a SLURM array the shard comes from SLURM_ARRAY_TASK_ID)")
     add(g, "--shard", help="process shard I of N, e.g. 3/8; parts go to <output>.parts/")

@@ -16,8 +16,8 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
 
 from sftkit.commands import upload_data
+from sftkit.data.checkpoint import file_sha256
 from sftkit.upload import push as push_module
-from sftkit.upload.convert import sha256_file
 
 UPLOAD = "upload/upload_data.py"
 TOKEN = "hf_FAKEtokenThatMustNeverLeak123"
@@ -178,7 +178,7 @@ def _remote_entry(root: Path, rel: str) -> RepoFile:
     data = (root / rel).read_bytes()
     """An entry shaped like the Hub's tree API answer for a file we hold locally."""
     if rel.endswith(".parquet"):
-        lfs = {"size": len(data), "oid": sha256_file(root / rel), "pointerSize": 130}
+        lfs = {"size": len(data), "oid": file_sha256(root / rel), "pointerSize": 130}
         return RepoFile(type="file", path=rel, size=len(data), oid="x", lfs=lfs)
     return RepoFile(type="file", path=rel, size=len(data), oid=push_module._git_blob_sha1(data))
 

@@ -59,12 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="with --minhash: word 2-gram Jaccard from which a text matches")
     cli.add(g, "--mode", choices=("drop", "flag"), default="drop",
             help="drop: write the clean rows; flag: every row, with contaminated: [benchmark names]")
-    o = p.add_argument_group("output")
-    cli.add(o, "--output", env=True, required=True, help=".jsonl, .json or .parquet")
-    cli.add(o, "--save-per-iteration", type=int, default=50_000, dest="checkpoint_every",
-            help="checkpoint every N input rows")
-    cli.add(o, "--merge", action="store_true", help="join the shards' parts of --output")
-    cli.add(o, "--num-shards", type=int, help="with --merge: the expected shard count")
+    cli.add_self_merging_output(p, output_help=".jsonl, .json or .parquet",
+                                merge_help="join the shards' parts of --output")
     cli.add_shard_args(p)
     return p
 

@@ -53,12 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
             "deduplicated itself); read with the same --text-field and --id-field")
     cli.add(a, "--against-config", help="Hub configuration of --against")
     cli.add(a, "--against-split", default="train", help="Hub split of --against")
-    o = p.add_argument_group("output")
-    cli.add(o, "--output", env=True, required=True, help="kept rows: .jsonl, .json or .parquet")
-    cli.add(o, "--save-per-iteration", type=int, default=50_000, dest="checkpoint_every",
-            help="checkpoint every N input rows")
-    cli.add(o, "--merge", action="store_true", help="cluster the shards' parts of --output and write it")
-    cli.add(o, "--num-shards", type=int, help="with --merge: the expected shard count")
+    cli.add_self_merging_output(p, output_help="kept rows: .jsonl, .json or .parquet",
+                                merge_help="cluster the shards' parts of --output and write it")
     cli.add_shard_args(p)
     return p
 

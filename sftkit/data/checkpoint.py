@@ -341,6 +341,7 @@ def _concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
 
 
 def file_sha256(path: Path) -> str:
+    """A file's sha256, read in blocks: parts and arrays are checked against it before a merge trusts them."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):

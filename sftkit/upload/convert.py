@@ -10,7 +10,6 @@ schema, so a rerun converts only changed sources and never re-parses unchanged o
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 import re
@@ -26,6 +25,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from sftkit.data.atomic import atomic_path, write_json_atomic
+from sftkit.data.checkpoint import file_sha256
 from sftkit.data.errors import InputError
 from sftkit.data.sources import reading_parquet
 from sftkit.upload.layout import DATA_DIR, MANIFEST, SourceFile
@@ -41,14 +41,6 @@ class FileResult:
     source: SourceFile
     rows: int
     status: str  # converted | unchanged | empty
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -297,7 +289,7 @@ class Manifest:
 
 def convert_config(root: Path, config: str, sources: list[SourceFile], manifest: Manifest) -> list[FileResult]:
     """Bring ``data/<config>/`` in line with the config's sources; returns what happened per file."""
-    hashes = {s.rel: sha256_file(s.path) for s in sources}
+    hashes = {s.rel: file_sha256(s.path) for s in sources}
     schemas: dict[str, pa.Schema | None] = {}
     staged: dict[str, Path | None] = {}
     staging = root / STAGING / config

@@ -21,11 +21,11 @@ import orjson
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
+from sftkit.data.checkpoint import file_sha256
 from sftkit.data.errors import InputError
 from sftkit.engines.hub import one_line
 from sftkit.export.dataset_info import DATASET_INFO
 from sftkit.upload.card import LEGACY_HISTOGRAM, PLOTS_DIR
-from sftkit.upload.convert import sha256_file
 from sftkit.upload.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.local_paths import published_json
 
@@ -87,7 +87,7 @@ def _git_blob_sha1(data: bytes) -> str:
 def _same(data: bytes | Path, remote: Any) -> bool:
     lfs = getattr(remote, "lfs", None)
     if lfs is not None:
-        return lfs.sha256 == (hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else sha256_file(data))
+        return lfs.sha256 == (hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else file_sha256(data))
     return getattr(remote, "blob_id", None) == _git_blob_sha1(data if isinstance(data, bytes) else data.read_bytes())
 
 
