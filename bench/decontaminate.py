@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sftkit.data.sources import InputSpec, open_source
-from sftkit.dedup.contamination import BenchmarkIndex, BenchmarkSpec, Matcher
+from sftkit.decontaminate.index import BenchmarkIndex, BenchmarkSpec, Matcher
 from sftkit.dedup.minhash import MinHasher, choose_bands
 
 REPO = Path(__file__).resolve().parent.parent

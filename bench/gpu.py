@@ -4,7 +4,7 @@
                prompts and SamplingParams (temperature 0.8, our per-request seeds; --seed-mode request and
                batch). Our engine has no ignore_eos, but random weights over a large vocabulary almost never
                draw EOS, so both produce ~max_tokens per prompt; the counts are printed.
-  model switch the production close path (sftkit.passes.Loaded: engine close, gc, empty_cache) and the load
+  model switch the production close path (sftkit.runner.passes.Loaded: engine close, gc, empty_cache) and the load
                of a second model (same config, another seed): seconds, and GPU memory in use
                (torch.cuda.mem_get_info) before the first load, after it, after release, after the second.
   scoring      VLLMGoldLogprob on K question/answer pairs of ~2k and ~16k tokens vs a bare
@@ -187,7 +187,7 @@ def main() -> None:
 
     from sftkit.engines.base import ChatOptions
     from sftkit.engines.vllm_offline import VLLMEngine
-    from sftkit.passes import Loaded
+    from sftkit.runner.passes import Loaded
 
     dtype = PRESETS[args.preset]["dtype"]
     # room for the pairs' overshoot of their length (chat template, numbers), so no answer is truncated

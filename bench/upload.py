@@ -43,8 +43,9 @@ def build(path: Path, gb: float) -> None:
 
 
 def ours(src: Path, out_dir: Path) -> dict:
-    from sftkit.upload.convert import Manifest, convert_config
-    from sftkit.upload.layout import discover
+    from sftkit.export.layout import discover
+    from sftkit.export.manifest import Manifest
+    from sftkit.upload.convert import convert_config
 
     root = out_dir / "ds"
     (root / "sft").mkdir(parents=True)

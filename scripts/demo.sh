@@ -31,11 +31,11 @@ echo "== 3. a tiny chat model, built offline (~15 s)"
 [ -f "$MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$MODEL"
 
 echo "== 4. new problems from the first 12 seeds (a tiny model: generations it cannot parse go to the rejects file)"
-"$PY" hpc/generate_from_seed.py --model "$MODEL" "${TINY[@]}" --input_file "$OUT/selected_seeds.json" \
+"$PY" hpc/generate.py --model "$MODEL" "${TINY[@]}" --input_file "$OUT/selected_seeds.json" \
     --max-samples 12 --n 2 --max_tokens 64 --temperature 0.5 --output_file "$OUT/generated.jsonl"
 
 echo "== 5. solve-and-judge filter on the first 12 seeds: 2 solutions each, math-verify, then the judge"
-"$PY" hpc/llm_filter.py --input "$OUT/selected_seeds.json" --max-samples 12 --samples 2 \
+"$PY" hpc/filter.py --input "$OUT/selected_seeds.json" --max-samples 12 --samples 2 \
     --inference-model "$MODEL" --inference-engine hf --inference-dtype fp32 --max-tokens 48 --temperature 0.7 \
     --judgement-model "$MODEL" --judgement-engine hf --judgement-dtype fp32 --judge-max-tokens 24 \
     --max-pass-rate 0.5 --output "$OUT/llm_filtered.jsonl"

@@ -1,6 +1,9 @@
 """What the shell side of slurm/ asks the Python side: a stage's script, output path and missing shards.
 
+    python -m sftkit.orchestrate name STAGE                -> the stage's one name (STAGE may be an alias)
     python -m sftkit.orchestrate script STAGE              -> entry script, relative to the repo
+    python -m sftkit.orchestrate sbatch STAGE              -> its slurm/run_*.sh, or one line if it has none
+    python -m sftkit.orchestrate sharded STAGE             -> exit 0 if the stage shards, 1 if not
     python -m sftkit.orchestrate output STAGE -- ARGS...   -> the --output those ARGS give the stage
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
     python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
@@ -15,52 +18,39 @@ Keeping these in Python means the sbatch scripts never re-implement argument def
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from sftkit import registry
+from sftkit.commands import Command
 from sftkit.data.checkpoint import parts_dir
-from sftkit.data.errors import InputError
 from sftkit.data.shards import shard_of
-
-
-@dataclass(frozen=True)
-class Stage:
-    module: str
-    script: str
-    sharded: bool
-    merges_itself: bool = False  # its own `--merge` (e.g. a global fit after joining the parts)
-
-
-STAGES = {
-    "label_filter": Stage("sftkit.commands.label_filter", "selectors/label_filter.py", True),
-    "length_selector": Stage("sftkit.commands.length_selector", "selectors/length_selector.py", False),
-    "difficulty_selector": Stage("sftkit.commands.difficulty_selector", "selectors/difficulty_selector.py", False),
-    "upload": Stage("sftkit.commands.upload_data", "upload/upload_data.py", False),
-    "filter": Stage("sftkit.commands.llm_filter", "hpc/llm_filter.py", True),
-    "generate": Stage("sftkit.commands.generate_from_seed", "hpc/generate_from_seed.py", True),
-    "difficulty_scorer": Stage("sftkit.commands.difficulty_scorer", "hpc/difficulty_scorer.py", True, True),
-    "dedup": Stage("sftkit.commands.dedup", "selectors/dedup.py", True, True),
-    "decontaminate": Stage("sftkit.commands.decontaminate", "selectors/decontaminate.py", True, True),
-}
+from sftkit.errors import InputError
+from sftkit.registry import Stage
 
 
 def stage(name: str) -> Stage:
-    if name not in STAGES:
-        raise InputError(f"unknown stage {name!r}; one of: {', '.join(STAGES)}")
-    return STAGES[name]
+    """The registry's stage for a name or alias, or one line listing the valid names."""
+    try:
+        return registry.stage(name)
+    except registry.UnknownStage as exc:
+        raise InputError(str(exc)) from None
+
+
+def command(name: str) -> Command:
+    return importlib.import_module(stage(name).command)
 
 
 def output_of(name: str, args: list[str]) -> str:
-    parser = importlib.import_module(stage(name).module).build_parser()
-    return str(parser.parse_args(args).output)
+    return str(command(name).build_parser().parse_args(args).output)
 
 
 def gpus_needed(name: str, args: list[str]) -> int:
     """GPUs one worker of the stage needs with these arguments: the stage's own ``gpus_needed``, else none."""
-    module = importlib.import_module(stage(name).module)
+    module = command(name)
     needed = getattr(module, "gpus_needed", None)
     return needed(module.build_parser().parse_args(args)) if needed else 0
 
@@ -69,7 +59,7 @@ def server_flags(name: str, model: str, args: list[str]) -> tuple[str, list[str]
     """A server job's rendezvous file for this stage (hidden, beside its output: inputs read as folders skip
     it) and the flags that send each of the stage's engines running ``model`` there (its ``SERVER_ENGINES``
     flag prefixes). A stage with one engine and no model given gets ``model``."""
-    module = importlib.import_module(stage(name).module)
+    module = command(name)
     prefixes = getattr(module, "SERVER_ENGINES", ())
     if not prefixes:
         raise InputError(f"stage {name} cannot use a model server (--server): none of its engines runs over HTTP")
@@ -116,36 +106,67 @@ def merge_stage(name: str, num_shards: int | None, args: list[str]) -> int:
     """The merge job: the generic ordered join, or the stage's own ``--merge`` with its arguments."""
     shards = ["--num-shards", str(num_shards)] if num_shards else []
     if stage(name).merges_itself:
-        return importlib.import_module(stage(name).module).main([*args, "--merge", *shards])
+        return command(name).main([*args, "--merge", *shards])
     from sftkit.commands import merge_shards
 
     return merge_shards.main(["--output", output_of(name, args), *shards])
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sftkit.orchestrate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("name", "script", "sbatch", "sharded"):
+        sub.add_parser(name).add_argument("stage")
+    for name in ("output", "gpus-needed"):
+        one = sub.add_parser(name)
+        one.add_argument("stage")
+        one.add_argument("args", nargs=argparse.REMAINDER)
+    merge = sub.add_parser("merge")
+    merge.add_argument("stage")
+    merge.add_argument("shards", type=int)
+    merge.add_argument("args", nargs=argparse.REMAINDER)
+    server = sub.add_parser("server-flags")
+    server.add_argument("stage")
+    server.add_argument("model")
+    server.add_argument("args", nargs=argparse.REMAINDER)
+    split = sub.add_parser("split")
+    split.add_argument("flag")
+    split.add_argument("text")
+    missing = sub.add_parser("missing")
+    missing.add_argument("output")
+    missing.add_argument("shards", type=int)
+    missing.add_argument("workers", type=int, nargs="?", default=1)
+    return p
+
+
 def main(argv: list[str]) -> int:
-    command, rest = argv[0], argv[1:]
-    if command == "script":
-        print(stage(rest[0]).script)
-    elif command == "sharded":
-        return 0 if stage(rest[0]).sharded else 1
-    elif command == "output":
-        args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
-        print(output_of(rest[0], args))
-    elif command == "merge":
-        args = rest[3:] if rest[2:3] == ["--"] else rest[2:]
-        return merge_stage(rest[0], int(rest[1]) or None, args)
-    elif command == "gpus-needed":
-        args = rest[2:] if rest[1:2] == ["--"] else rest[1:]
-        print(gpus_needed(rest[0], args))
-    elif command == "server-flags":
-        path, flags = server_flags(rest[0], rest[1], rest[3:] if rest[2:3] == ["--"] else rest[2:])
+    a = build_parser().parse_args(argv)
+    rest = a.args[1:] if getattr(a, "args", None) and a.args[0] == "--" else getattr(a, "args", [])
+    if a.command == "name":
+        print(stage(a.stage).name)
+    elif a.command == "script":
+        print(stage(a.stage).script)
+    elif a.command == "sbatch":
+        found = stage(a.stage)
+        if found.sbatch is None:
+            raise InputError(f"stage {found.name} has no sbatch script: run python {found.script} where you are")
+        print(found.sbatch)
+    elif a.command == "sharded":
+        return 0 if stage(a.stage).sharded else 1
+    elif a.command == "output":
+        print(output_of(a.stage, rest))
+    elif a.command == "merge":
+        return merge_stage(a.stage, a.shards or None, rest)
+    elif a.command == "gpus-needed":
+        print(gpus_needed(a.stage, rest))
+    elif a.command == "server-flags":
+        path, flags = server_flags(a.stage, a.model, rest)
         print("\n".join([path, *flags]))
-    elif command == "split":
-        print("\n".join(split_words(rest[0], rest[1])))
-    elif command == "missing":
-        print(",".join(map(str, missing_tasks(rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 1))))
+    elif a.command == "split":
+        print("\n".join(split_words(a.flag, a.text)))
     else:
-        raise InputError(f"unknown command {command!r}")
+        print(",".join(map(str, missing_tasks(a.output, a.shards, a.workers))))
     return 0
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 _NO_GPUS = {"", "-1", "none", "NoDevFiles"}  # values that hide every GPU, or Slurm's "gres without devices"
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HF_TOKEN_KEYS = ("hf_token", "llm")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sftkit.data.errors import Interrupted
+from sftkit.errors import Interrupted
 
 SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
 _received: list[str] = []

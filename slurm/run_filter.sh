@@ -1,5 +1,5 @@
 #!/bin/bash
-# LLM solve-and-judge filter on GPU nodes, one shard per array task (hpc/llm_filter.py, the
+# LLM solve-and-judge filter on GPU nodes, one shard per array task (hpc/filter.py, the
 # predecessor's OpenMathReasoningFiltering). Arguments are the stage's own flags.
 # Tensor parallel: --inference-tp N (and --judgement-tp) with --gres=gpu:N; several workers per node:
 # submit.sh --workers-per-task W, each worker with its own GPU subset. A worker needs about 2 CPUs + 2 per

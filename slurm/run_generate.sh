@@ -1,5 +1,5 @@
 #!/bin/bash
-# Generate new problems from seeds on GPU nodes, one shard per array task (hpc/generate_from_seed.py).
+# Generate new problems from seeds on GPU nodes, one shard per array task (hpc/generate.py).
 # Arguments are the stage's own flags; SFTKIT_MODEL, SFTKIT_INPUT, SFTKIT_OUTPUT also set them.
 # Tensor parallel: --tp N with --gres=gpu:N; several workers per node: submit.sh --workers-per-task W
 # (each worker gets its own GPUs: e.g. 4 x TP2 on 8 GPUs is --workers-per-task 4 --gres=gpu:8 -- --tp 2).

@@ -5,8 +5,8 @@
 #   slurm/submit.sh [--local] STAGE [--shards N] [--max-parallel M] [--workers-per-task W]
 #                   [--missing-only] [sbatch options...] -- <stage arguments>
 #
-#   STAGE               a slurm/run_STAGE.sh: label_filter, length_selector, filter, generate,
-#                       difficulty_scorer, upload, dedup, decontaminate
+#   STAGE               a stage with a slurm/run_STAGE.sh (the list below, from sftkit/registry.py; an
+#                       older name such as llm_filter is taken for the stage it names)
 #   --shards N          split the stage into N shards: an array of N/W tasks + a merge job
 #   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
 #   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1); without
@@ -37,7 +37,12 @@
 # task makes it fail, naming the shard, instead of leaving it pending forever.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() {
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
+  # the registry is a leaf module that needs nothing installed: any python3 reads it
+  echo; echo "stages: $(PYTHONPATH="$ROOT" python3 -c 'from sftkit.registry import names_line; print(names_line())')"
+  exit 2
+}
 if [ "${1:-}" = pipeline ] || [ "${1:-}" = status ]; then  # whole recipes: sftkit/pipeline/
   # shellcheck source=slurm/lib.sh
   source "$ROOT/slurm/lib.sh"
@@ -73,7 +78,6 @@ if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ]; then
   [[ "$SFTKIT_SIGNAL_LEAD" =~ ^[0-9]+$ ]] || { echo "error: SFTKIT_SIGNAL_LEAD=$SFTKIT_SIGNAL_LEAD is not a number of seconds" >&2; exit 2; }
   SBATCH_ARGS+=(--signal="B:USR1@$SFTKIT_SIGNAL_LEAD")  # over the scripts' #SBATCH line
 fi
-[ -f "$ROOT/slurm/run_$STAGE.sh" ] || { echo "error: no slurm/run_$STAGE.sh" >&2; exit 2; }
 if [ -n "$SERVER" ] && { [ -z "$SHARDS" ] || [ "$LOCAL" = 1 ]; }; then
   echo "error: --server needs --shards and Slurm (locally, start vllm serve yourself and pass --base-url)" >&2; exit 2
 fi
@@ -82,6 +86,8 @@ fi
 source "$ROOT/slurm/lib.sh"
 sftkit_activate
 orchestrate() { "$PYTHON" -m sftkit.orchestrate "$@"; }
+STAGE=$(orchestrate name "$STAGE") || exit 2  # its one name: an alias or a typo is settled here
+RUN="$ROOT/$(orchestrate sbatch "$STAGE")" || exit 2
 dependency() {  # DEP: one --dependency (sbatch keeps only its last) of the stage's --after and "$@"
   local IFS=, conds=(${AFTER:+"afterok:$AFTER"} "$@")
   DEP=()
@@ -115,7 +121,7 @@ if [ -z "$SHARDS" ] && [ "$WORKERS" -gt 1 ]; then  # one job, W workers on W sha
   orchestrate sharded "$STAGE" || { echo "error: $STAGE is not a sharded stage; drop --workers-per-task" >&2; exit 2; }
   export SFTKIT_WORKERS_PER_TASK=$WORKERS SFTKIT_NUM_SHARDS=$WORKERS
   if [ "$LOCAL" = 1 ]; then
-    exec env -u SLURM_JOB_ID -u SLURM_ARRAY_TASK_ID SFTKIT_ROOT="$ROOT" bash "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}"
+    exec env -u SLURM_JOB_ID -u SLURM_ARRAY_TASK_ID SFTKIT_ROOT="$ROOT" bash "$RUN" "${STAGE_ARGS[@]}"
   fi
 fi
 if [ -z "$SHARDS" ]; then  # a single job
@@ -123,7 +129,7 @@ if [ -z "$SHARDS" ]; then  # a single job
   LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
   dependency
   jid=$(SFTKIT_ROOT=$ROOT sbatch --parsable --output="$LOG_DIR/%x-%j.out" "${DEP[@]}" "${SBATCH_ARGS[@]}" \
-        "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
+        "$RUN" "${STAGE_ARGS[@]}")
   jid=${jid%%;*}
   name=$(scontrol show job "$jid" 2>/dev/null | sed -n 's/^JobId=[0-9]* JobName=//p' | head -1)
   if [ "$WORKERS" -gt 1 ]; then
@@ -153,7 +159,7 @@ if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id 
   printf '%s\n' ${LIST//,/ } | SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
     xargs -P "${MAXPAR:-0}" -I{} env -u SLURM_JOB_ID SLURM_ARRAY_TASK_ID={} \
     bash -c 'bash "$0" "$@" 2>&1 | sed "s/^/[task $SLURM_ARRAY_TASK_ID] /"; exit "${PIPESTATUS[0]}"' \
-    "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}" || true
+    "$RUN" "${STAGE_ARGS[@]}" || true
   LEFT=$(orchestrate missing "$OUTPUT" "$SHARDS" "$WORKERS")
   if [ -n "$LEFT" ]; then
     echo "tasks $LEFT did not complete. To rerun only those, then merge:" >&2
@@ -187,7 +193,7 @@ else
   dependency ${server:+"after:$server"}
   array=$(SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
           sbatch --parsable --array="$LIST${MAXPAR:+%$MAXPAR}" --output="$LOG_DIR/%x-%A_%a.out" \
-          "${DEP[@]}" "${served[@]}" "${SBATCH_ARGS[@]}" "$ROOT/slurm/run_$STAGE.sh" "${STAGE_ARGS[@]}")
+          "${DEP[@]}" "${served[@]}" "${SBATCH_ARGS[@]}" "$RUN" "${STAGE_ARGS[@]}")
   array=${array%%;*}
 fi
 dependency ${array:+"afterany:$array"}  # the merge checks completeness itself, so a failed task fails it
@@ -203,7 +209,7 @@ if [ -n "$server" ]; then  # however the merge ends (done, failed, cancelled), n
   echo "server log: $LOG_DIR/sftkit-server-$server.out"
   echo "job ${stopper%%;*} cancels the server once the merge ends"
 fi
-name=$(sed -n 's/^#SBATCH --job-name=//p' "$ROOT/slurm/run_$STAGE.sh")
+name=$(sed -n 's/^#SBATCH --job-name=//p' "$RUN")
 if [ -n "$LIST" ]; then
   echo "submitted $STAGE: array job $array, tasks $LIST of 0-$(( TASKS - 1 )) ($SHARDS shards)"
   echo "task logs: $LOG_DIR/$name-${array}_<task>.out"

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import DEMO
 from hypothesis import settings
 
 settings.register_profile("sftkit", deadline=None, max_examples=200)
 settings.load_profile("sftkit")
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo" / "openmath_demo.jsonl"
 
 # Nothing may reach the network: the Hub code path runs against local folders.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,17 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, fixtures in TIER_FIXTURES.items():
             if used & fixtures or item.path.name in TIER_MODULES.get(marker, ()):
                 item.add_marker(marker)
-
-
-def run_script(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run an entry script (e.g. 'selectors/length_selector.py') the way a user or sbatch would."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    proc = subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd or REPO, env=full_env,
-                          capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 from sftkit.synthetic import write_dataset
 

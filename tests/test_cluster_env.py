@@ -16,11 +16,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import REPO, run_script
 from fake_envs import clean_env, fake_conda, fake_env, fake_repo
+from helpers import REPO, run_script
 
 from sftkit import preflight
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 from sftkit.orchestrate import STAGES, stage
 
 
@@ -175,7 +175,7 @@ def _cached(home: Path, repo: str, files: dict[str, bytes]) -> None:
 def test_a_partly_downloaded_model_stops_vllm_before_it_starts(demo_data: Path, tmp_path: Path,
                                                                 files: dict[str, bytes]) -> None:
     _cached(tmp_path / "hf", "fakeorg/partial", files)
-    proc = run_script("hpc/generate_from_seed.py", "--engine", "vllm", "--model", "fakeorg/partial", "--input",
+    proc = run_script("hpc/generate.py", "--engine", "vllm", "--model", "fakeorg/partial", "--input",
                       str(demo_data), "--output", str(tmp_path / "o.jsonl"), env={"HF_HOME": str(tmp_path / "hf")},
                       check=False)
     error = _one_error(proc)

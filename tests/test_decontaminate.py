@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_script
 
-from sftkit.dedup.contamination import SHORTCUTS, BenchmarkSpec
-from tests.conftest import REPO, run_script
+from sftkit.decontaminate.index import SHORTCUTS, BenchmarkSpec
 
 DECON = "selectors/decontaminate.py"
 LONG = "A train leaves the station at noon travelling east at sixty miles per hour toward the coast."

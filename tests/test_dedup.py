@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, run_script
 
 from sftkit.dedup.clusters import bucket_pairs
 from sftkit.dedup.minhash import candidate_probability, choose_bands, midpoint
 from sftkit.dedup.text import jaccard, ngram_set, normalize, words
-from tests.conftest import REPO, run_script
 
 DEDUP = "selectors/dedup.py"
 VOCAB = [f"w{i}" for i in range(20_000)]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
 from sftkit.answers import final_answer, is_correct, normalize
-from sftkit.passes import model_slug
+from sftkit.runner.passes import model_slug
 
 SCORER = "hpc/difficulty_scorer.py"
 LONG_QUESTION, LONG_ANSWER = 7, 13

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 SELECTOR = "selectors/difficulty_selector.py"
 

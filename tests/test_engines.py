@@ -176,8 +176,8 @@ def test_openai_engine_against_a_real_vllm_server_matches_offline_vllm(tiny_mode
 
 
 def test_openai_engine_errors_are_clear_and_client_errors_not_retried(vllm_server_url: str) -> None:
-    from sftkit.data.errors import InputError
     from sftkit.engines.openai_compat import OpenAIEngine
+    from sftkit.errors import InputError
 
     wrong = OpenAIEngine("no-such-model", ChatOptions(), vllm_server_url, retries=3)
     with pytest.raises(InputError, match="HTTP 404"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-from conftest import run_script
+from helpers import run_script
 from huggingface_hub import DatasetCard
 from hypothesis import given
 from hypothesis import strategies as st

@@ -7,25 +7,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from helpers import run_script
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sftkit.data.errors import InputError
 from sftkit.data.shards import WHOLE
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.engines.base import Sample, Sampling
-from sftkit.generation import (
-    DEFAULT_PROMPT,
-    LATEX_COMMANDS,
-    SeedGenerator,
-    extract_json_object,
-    loads_keeping_latex,
-    parse_generated,
-    parse_sample,
-)
+from sftkit.errors import InputError
+from sftkit.generate.latex_json import LATEX_COMMANDS, extract_json_object, loads_keeping_latex
+from sftkit.generate.seed import DEFAULT_PROMPT, SeedGenerator, parse_generated, parse_sample
 from sftkit.prompts import fill
-from sftkit.stage import run_stage
+from sftkit.runner.stage import run_stage
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -278,9 +271,9 @@ def test_generation_stage_keeps_parseable_output_and_quarantines_the_rest(vllm_e
 def test_generate_cli_sharded_runs_merge_to_the_single_run(tiny_model: Path, seeds: Path, tmp_path: Path) -> None:
     common = ["--model", str(tiny_model), "--engine", "hf", "--engine-batch-size", "1", "--dtype", "fp32",
               "--input_file", str(seeds), "--max_tokens", "40", "--temperature", "0", "--save-per-iteration", "4"]
-    run_script("hpc/generate_from_seed.py", *common, "--output_file", str(tmp_path / "one.jsonl"))
+    run_script("hpc/generate.py", *common, "--output_file", str(tmp_path / "one.jsonl"))
     for i in range(2):
-        run_script("hpc/generate_from_seed.py", *common, "--shard", f"{i}/2", "--output", str(tmp_path / "two.jsonl"))
+        run_script("hpc/generate.py", *common, "--shard", f"{i}/2", "--output", str(tmp_path / "two.jsonl"))
     run_script("hpc/merge_shards.py", "--output", str(tmp_path / "two.jsonl"))
     one, two = (tmp_path / "one.jsonl").read_text(), (tmp_path / "two.jsonl").read_text()
     assert one == two and one

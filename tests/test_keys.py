@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 from sftkit import secrets
-from sftkit.data.errors import InputError
-from sftkit.engines import add_engine_args, make_engine
+from sftkit.cli.engines import add_engine_args, make_engine
 from sftkit.engines.base import ChatOptions, Sampling
+from sftkit.errors import InputError
 
 REAL_KEY = "sk-real-openai-account-key"
 ENDPOINT_KEY = "key-for-this-endpoint-only"
@@ -98,7 +98,7 @@ def test_the_cli_refuses_in_one_line_naming_the_flag(keys: Path, tmp_path: Path)
     _write(keys, {"endpoints": {"http://10.1.2.3:8000/v1": ENDPOINT_KEY}})
     data = tmp_path / "in.jsonl"
     data.write_text('{"id": "a", "problem": "What is 1 + 1?", "expected_answer": "2"}\n')
-    proc = run_script("hpc/generate_from_seed.py", "--engine", "openai", "--base-url", "http://10.1.2.3:8000/v1",
+    proc = run_script("hpc/generate.py", "--engine", "openai", "--base-url", "http://10.1.2.3:8000/v1",
                       "--model", "scripted", "--input", str(data), "--output", str(tmp_path / "o.jsonl"),
                       env={"SFTKIT_KEYS": str(keys)}, check=False)
     assert proc.returncode == 2 and ENDPOINT_KEY not in proc.stderr

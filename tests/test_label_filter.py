@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
-from sftkit.select.pass_rate import BadLabel, parse_pass_rate
+from sftkit.select.label_filter import BadLabel, parse_pass_rate
 
 FILTER = "selectors/label_filter.py"
 MERGE = "hpc/merge_shards.py"

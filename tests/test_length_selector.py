@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.select.length import plan_selection, select_by_length

@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
 from sftkit.answers import verify_answer
 from sftkit.engines.base import Sample
-from sftkit.filtering import decide, parse_verdict
-from sftkit.passes import model_slug
+from sftkit.filter.verdicts import decide, parse_verdict
+from sftkit.runner.passes import model_slug
 
-FILTER = "hpc/llm_filter.py"
+FILTER = "hpc/filter.py"
 
 
 @pytest.mark.parametrize(("text", "finish", "expected"), [

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 from sftkit.engines.base import ChatOptions, Sampling
 
@@ -21,7 +21,7 @@ import json, sys
 import psutil
 from sftkit.engines.base import ChatOptions, Sampling
 from sftkit.engines.vllm_offline import VLLMEngine
-from sftkit.passes import Loaded
+from sftkit.runner.passes import Loaded
 
 
 def alive() -> dict[int, int]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_script
 from datasets import load_dataset
+from helpers import REPO, run_script
 from slurm_cluster import wait_done
 
 from sftkit.data.checkpoint import parts_dir

@@ -7,9 +7,9 @@ import orjson
 import pytest
 
 from sftkit.data.atomic import atomic_path, dumps_line
-from sftkit.data.errors import InputError
 from sftkit.data.prefetch import prefetch
 from sftkit.data.writers import write_lines
+from sftkit.errors import InputError
 from sftkit.sortkeys import sort_order
 
 

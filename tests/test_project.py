@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 from packaging.requirements import Requirement
 
 from sftkit import secrets
@@ -81,7 +81,7 @@ def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data
 
 
 @pytest.mark.parametrize("script", ["selectors/length_selector.py", "selectors/label_filter.py",
-                                    "hpc/merge_shards.py", "hpc/generate_from_seed.py", "hpc/llm_filter.py",
+                                    "hpc/merge_shards.py", "hpc/generate.py", "hpc/filter.py",
                                     "upload/upload_data.py", "upload/export_sft.py", "hpc/difficulty_scorer.py",
                                     "selectors/difficulty_selector.py", "hpc/model_server.py", "selectors/dedup.py",
                                     "selectors/decontaminate.py"])

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
 CORPUS = yaml.safe_load((REPO / "tests" / "corpus" / "realistic.yaml").read_text())
-FILTER, GENERATE = "hpc/llm_filter.py", "hpc/generate_from_seed.py"
+FILTER, GENERATE = "hpc/filter.py", "hpc/generate.py"
 
 
 def script() -> list[dict[str, Any]]:
@@ -183,8 +183,8 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
     from sftkit.difficulty.passes import EnsemblePass
     from sftkit.engines.base import ChatOptions, Sampling
     from sftkit.engines.openai_compat import OpenAIEngine
-    from sftkit.filtering import SOLVE_PROMPT
-    from sftkit.stage import run_stage
+    from sftkit.filter.verdicts import SOLVE_PROMPT
+    from sftkit.runner.stage import run_stage
 
     url, _ = server
     wanted = {"qwen3-right-and-substring-wrong": [1, 2], "r1-closing-tag-only": [2, 2],

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
 from sftkit.data.checkpoint import ShardLock, fingerprint
-from sftkit.data.errors import InputError
 from sftkit.data.merge import check_complete
 from sftkit.data.sources import InputSpec, open_source
+from sftkit.engines.base import RUNTIME_SETTINGS
+from sftkit.errors import InputError
 from sftkit.synthetic import write_dataset
 
 FILTER = "selectors/label_filter.py"
-LLM_FILTER = "hpc/llm_filter.py"
+LLM_FILTER = "hpc/filter.py"
 MERGE = "hpc/merge_shards.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -120,9 +121,11 @@ def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> N
     solver = {"engine": "vllm", "model": "m", "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
               "gpu_memory_utilization": 0.9, "dtype": "bfloat16", "seed": 0}
     moved = {**solver, "tensor_parallel_size": 2, "gpu_memory_utilization": 0.6}
-    assert fingerprint({"provenance": {"solver": solver}}) == fingerprint({"provenance": {"solver": moved}})
-    assert fingerprint({"provenance": {"solver": solver}}) != fingerprint({"provenance": {"solver": {**solver,
-                                                                                                     "seed": 1}}})
+    def key(engine: dict) -> str:
+        return fingerprint({"provenance": {"solver": engine}}, RUNTIME_SETTINGS)
+
+    assert key(solver) == key(moved)
+    assert key(solver) != key({**solver, "seed": 1})
 
 
 def test_a_requeue_with_another_batch_size_resumes_and_merges(tiny_model: Path, tmp_path: Path) -> None:

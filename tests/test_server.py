@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 from servers import scripted
 from test_stopping import GENERATE, SEEDS, log_lines, slow_script, write_seeds
 
@@ -137,7 +137,7 @@ def test_a_request_failing_on_a_healthy_server_fails_as_with_base_url_not_as_a_s
     """One prompt that keeps failing (a 500, or a request over the timeout) while /health answers and the file
     still names the server: requeueing would fail on it again, forever; it is that request's error."""
     from sftkit import stopping
-    from sftkit.data.errors import InputError
+    from sftkit.errors import InputError
 
     monkeypatch.setattr(stopping, "_received", [])
     script = [{"match": ["seed two"], **entry}, {"match": ["seed one"], "choices": [{"content": "ok"}]}]
@@ -153,7 +153,7 @@ def test_a_server_whose_health_fails_once_retries_are_spent_is_gone(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The file still names it (its job has not noticed yet), but /health no longer answers: requeue."""
     from sftkit import stopping
-    from sftkit.data.errors import Interrupted
+    from sftkit.errors import Interrupted
 
     monkeypatch.setattr(stopping, "_received", [])  # this process's stop request, undone after the test
     engine = served_engine("http://127.0.0.1:9/v1", tmp_path / ".server.json")
@@ -265,7 +265,7 @@ def test_one_node_serves_alone_and_several_start_ray_first() -> None:
 
 
 def test_submit_points_the_engines_running_the_served_model_at_its_file(tmp_path: Path) -> None:
-    from sftkit.data.errors import InputError
+    from sftkit.errors import InputError
     from sftkit.orchestrate import server_flags
 
     out = str(tmp_path / "out/kept.jsonl")

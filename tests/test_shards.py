@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sftkit.data.errors import InputError
 from sftkit.data.shards import parse_fraction, resolve_shard, shard_of
+from sftkit.errors import InputError
 
 
 @given(num_rows=st.integers(0, 5_000_000), num_shards=st.integers(1, 300))

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_script
 from fake_envs import clean_env, fake_env, fake_repo
+from helpers import REPO, run_script
 from slurm_cluster import wait_done, wait_running
 
 pytestmark = pytest.mark.usefixtures("slurm")

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sftkit.data.errors import InputError
 from sftkit.data.sources import InputSpec, open_source
+from sftkit.errors import InputError
 
 ROWS = [{"problem": f"q{i}", "generated_solution": "x" * (i + 1), "n": i} for i in range(25)]
 

@@ -11,12 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 from servers import scripted
 
 from sftkit.data.journal import JOURNAL_NAME, Journal
 
-GENERATE = "hpc/generate_from_seed.py"
+GENERATE = "hpc/generate.py"
 SEEDS = 12
 DELAY = 0.6  # seconds per request: the whole chunk takes SEEDS * DELAY / 2 (two at once)
 
@@ -113,9 +113,9 @@ def test_vllm_stops_between_steps_aborts_the_rest_and_resumes_from_the_journal(v
     """A stop noticed after the first finished request: the engine aborts the others (none is left in
     it for the next call), and a rerun over the journal gives what one uninterrupted call gives."""
     from sftkit import stopping
-    from sftkit.data.errors import Interrupted
     from sftkit.data.journal import journaling
     from sftkit.engines.base import Sampling
+    from sftkit.errors import Interrupted
 
     conversations = [[{"role": "user", "content": f"What is {i} + {2 * i}?"}] for i in range(12)]
     sampling = Sampling(max_tokens=48, temperature=0.8, n=2, seed=7)

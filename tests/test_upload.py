@@ -10,7 +10,7 @@ import datasets
 import httpx2
 import pytest
 import yaml
-from conftest import run_script
+from helpers import run_script
 from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile

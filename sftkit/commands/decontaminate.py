@@ -23,11 +23,10 @@ import orjson
 
 from sftkit import cli, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
-from sftkit.dedup.contamination import (
+from sftkit.decontaminate.index import (
     HITS_FIELD,
     MINHASH_MIN_WORDS,
     MINHASH_NGRAM,
@@ -38,7 +37,8 @@ from sftkit.dedup.contamination import (
     Matcher,
 )
 from sftkit.dedup.minhash import MinHasher, choose_bands
-from sftkit.stage import run_stage
+from sftkit.errors import InputError
+from sftkit.runner.stage import run_stage
 
 STAGE = "decontaminate"
 

@@ -19,12 +19,12 @@ import time
 from typing import Any
 
 from sftkit import cli
-from sftkit.data.errors import InputError
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.dedup.merge import merge_dedup
 from sftkit.dedup.minhash import MinHasher, choose_bands
 from sftkit.dedup.rows import KeepBy, RowHasher
-from sftkit.stage import run_stage
+from sftkit.errors import InputError
+from sftkit.runner.stage import run_stage
 
 STAGE = "dedup"
 

@@ -36,8 +36,8 @@ import numpy as np
 import orjson
 
 from sftkit import cli, preflight, prompts, report
+from sftkit.cli.engines import add_engine_args, add_sampling_args, engine_gpus, engine_kind, make_engine, sampling_of
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.errors import InputError, Reject, enforce_policy
 from sftkit.data.merge import merge
 from sftkit.data.shards import Shard
 from sftkit.data.sources import open_source
@@ -45,20 +45,12 @@ from sftkit.data.writers import write_lines
 from sftkit.difficulty.composite import Weights, score
 from sftkit.difficulty.logprob import GoldLogprobScorer, VLLMGoldLogprob
 from sftkit.difficulty.passes import EnsemblePass, Join, LogprobPass
-from sftkit.engines import (
-    ChatOptions,
-    add_engine_args,
-    add_sampling_args,
-    engine_gpus,
-    engine_kind,
-    make_engine,
-    sampling_of,
-)
-from sftkit.engines.base import Engine
+from sftkit.engines.base import ChatOptions, Engine
 from sftkit.engines.hub import require_model
-from sftkit.filtering import SOLVE_PROMPT
-from sftkit.passes import Loaded, Pass, model_slug, print_pass_counts, run_passes
-from sftkit.stage import run_stage
+from sftkit.errors import InputError, Reject, enforce_policy
+from sftkit.filter.verdicts import SOLVE_PROMPT
+from sftkit.runner.passes import Loaded, Pass, model_slug, print_pass_counts, run_passes
+from sftkit.runner.stage import run_stage
 
 STAGE = "difficulty_scorer"
 DEFAULT_PRIMARY = "microsoft/Phi-4-mini-reasoning"

@@ -22,10 +22,12 @@ import numpy as np
 
 from sftkit import cli, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.errors import InputError, enforce_policy
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import output_format, write_lines
+from sftkit.errors import InputError, enforce_policy
 from sftkit.select.difficulty import TARGETS, choose
+
+STAGE = "difficulty_selector"
 
 SCORE_FIELDS = ("ensemble_acc", "irt_beta", "irt_beta_se", "difficulty_z", "avg_logprob", "responses")
 
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                 {"scored": z[np.isfinite(z)], "selected": z[choice.chosen]},
                                 f"difficulty_z: {len(records):,} of {len(items):,} items", "difficulty_z",
                                 log_x=False)
-    stats = {"stage": "difficulty_selector", "scores": args.scores, "input": args.input, "items": len(items),
+    stats = {"stage": STAGE, "scores": args.scores, "input": args.input, "items": len(items),
              "unanswered": unanswered, "no_difficulty_z": no_z, "after_filters": choice.candidates,
              "selected": len(records), "rejects": len(rejects),
              "band": [args.min_acc, args.max_acc], "quantile_range": args.quantile_range, "top_k": args.top_k,

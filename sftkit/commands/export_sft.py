@@ -17,12 +17,12 @@ from pathlib import Path
 
 from sftkit import cli, report
 from sftkit.data.atomic import write_bytes_atomic
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
+from sftkit.export.layout import SOURCE_SUFFIXES, SourceFile
 from sftkit.export.options import add_export_args, export_options
 from sftkit.export.publish import export_all, export_facts, split_globs
 from sftkit.upload.card import PLOTS_DIR, CardExtras, build_card, check_license, config_plots, summarize
 from sftkit.upload.card_args import add_card_args, card_options
-from sftkit.upload.layout import SOURCE_SUFFIXES, SourceFile
 from sftkit.upload.provenance import chain, trace
 
 

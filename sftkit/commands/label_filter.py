@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from sftkit import cli, report
-from sftkit.data.errors import InputError
 from sftkit.data.sources import open_source
-from sftkit.select.pass_rate import PassRateFilter
-from sftkit.stage import run_stage
+from sftkit.errors import InputError
+from sftkit.runner.stage import run_stage
+from sftkit.select.label_filter import PassRateFilter
 
 STAGE = "label_filter"
 EXTRACTED = "has_answer_extracted"

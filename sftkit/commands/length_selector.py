@@ -23,10 +23,12 @@ import numpy as np
 from sftkit import cli, report
 from sftkit.data.atomic import dumps_line, write_json_atomic
 from sftkit.data.batch import Batch
-from sftkit.data.errors import InputError
 from sftkit.data.sources import open_source
 from sftkit.data.writers import output_format, write_lines
+from sftkit.errors import InputError
 from sftkit.select.length import Measure, select_by_length
+
+STAGE = "length_selector"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                 {"available": plan.lengths, "selected": plan.selected_lengths},
                                 f"{field} length ({args.length_unit}): {len(sel.records):,} of "
                                 f"{len(plan.lengths):,} rows", f"length ({args.length_unit})", plan.edges)
-    stats = {"stage": "length_selector", "input": args.input, "field": field, "unit": args.length_unit,
+    stats = {"stage": STAGE, "input": args.input, "field": field, "unit": args.length_unit,
              "total_samples": args.total_samples, "num_bins": args.num_bins,
              "curve_sharpness": args.curve_sharpness, "seed": args.seed, "rows_read": sel.rows_seen,
              "valid_rows": len(plan.lengths), "rejects": len(sel.rejects), "selected": len(sel.records),

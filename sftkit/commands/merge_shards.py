@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from sftkit import cli, report
+from sftkit import cli, registry, report
 from sftkit.data.checkpoint import parts_dir
-from sftkit.data.errors import InputError
 from sftkit.data.merge import load_markers, merge
-from sftkit.orchestrate import STAGES
+from sftkit.errors import InputError
 
 
 def _sort_key(text: str) -> dict[str, str]:
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sort = [] if args.no_sort else [_sort_key(s) for s in args.sort_by] if args.sort_by else None
     markers = load_markers(args.output) if parts_dir(args.output).is_dir() else []
-    own = STAGES.get(markers[0]["stage"]) if markers else None
+    own = registry.STAGES.get(registry.ALIASES.get(markers[0]["stage"], markers[0]["stage"])) if markers else None
     if own and own.merges_itself:  # its merge is a global step (a fit, clusters), not a concatenation
         raise InputError(f"{args.output} comes from {markers[0]['stage']}: merge it with "
                          f"python {own.script} --merge --output {args.output} (and the stage's flags)")

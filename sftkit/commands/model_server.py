@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 
 from sftkit import cli, report
-from sftkit.data.errors import InputError
 from sftkit.engines.rendezvous import healthy, publish, remove_own
+from sftkit.errors import InputError
 
 POLL = 1.0  # seconds between looks at the server process
 

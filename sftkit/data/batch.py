@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sftkit.data.errors import InputError, Reject
+from sftkit.errors import InputError, Reject
 
 
 @dataclass

@@ -42,8 +42,8 @@ from sftkit.data.atomic import (
     write_json_atomic,
 )
 from sftkit.data.batch import Batch
-from sftkit.data.errors import InputError, Reject
 from sftkit.data.shards import Shard
+from sftkit.errors import InputError, Reject
 
 _PROVENANCE_ENV = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "CUDA_VISIBLE_DEVICES", "VLLM_PORT", "MASTER_PORT")
@@ -54,31 +54,25 @@ def parts_dir(output: str | Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-# engine settings that change how the work runs, never what it produces: a requeued shard may get
-# other GPUs (tp, memory) and still resume, and its part still merges with the others
-RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "tp", "pp", "gpu_memory_utilization",
-                              "enforce_eager", "enable_chunked_prefill", "attention_backend",
-                              "disable_flash_attention", "batch_size", "concurrency", "device", "base_url",
-                              "allow_http_key", "server_file", "server_wait", "request_timeout"})
-
-
-def result_settings(settings: Any) -> Any:
-    """``settings`` without the RUNTIME_SETTINGS keys, at any depth."""
+def result_settings(settings: Any, ignore: frozenset[str]) -> Any:
+    """``settings`` without the ``ignore`` keys (settings that change how the work runs, never what it
+    produces: the engines' RUNTIME_SETTINGS), at any depth."""
     if isinstance(settings, dict):
-        return {k: result_settings(v) for k, v in settings.items() if k not in RUNTIME_SETTINGS}
+        return {k: result_settings(v, ignore) for k, v in settings.items() if k not in ignore}
     if isinstance(settings, list | tuple):
-        return [result_settings(v) for v in settings]
+        return [result_settings(v, ignore) for v in settings]
     return settings
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(result_settings(settings), option=orjson.OPT_SORT_KEYS,
+def fingerprint(settings: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
+    return hashlib.sha256(orjson.dumps(result_settings(settings, ignore), option=orjson.OPT_SORT_KEYS,
                                        default=str)).hexdigest()[:16]
 
 
-def describe_change(old: dict[str, Any], new: dict[str, Any], limit: int = 4) -> str:
+def describe_change(old: dict[str, Any], new: dict[str, Any], limit: int = 4,
+                    ignore: frozenset[str] = frozenset()) -> str:
     """What differs between two settings, e.g. ``data.rows 2000 -> 2200``, for refusal messages."""
-    before, after = _flat(result_settings(old)), _flat(result_settings(new))
+    before, after = _flat(result_settings(old, ignore)), _flat(result_settings(new, ignore))
     changed = [f"{k} {_short(before.get(k))} -> {_short(after.get(k))}"
                for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
     more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
@@ -177,7 +171,8 @@ class ShardRun:
 
     def __init__(self, output: str | Path, shard: Shard, num_rows: int, stage: str, settings: dict[str, Any],
                  every: int, sort: list[dict[str, str]] | None = None, overwrite: bool = False,
-                 subset: dict[str, str] | None = None) -> None:
+                 subset: dict[str, str] | None = None, ignore: frozenset[str] = frozenset()) -> None:
+        """``ignore``: settings keys left out of the fingerprint (they change how the work runs only)."""
         self.dir = parts_dir(output)
         self.shard, self.stage, self.every, self.sort, self.subset = shard, stage, max(1, every), sort, subset
         self.num_rows, self.rows = num_rows, shard.rows(num_rows)
@@ -187,7 +182,8 @@ class ShardRun:
         self.marker = self.dir / f"{name}.done"
         self.ckpt = self.dir / f"{name}.ckpt"
         self.settings = settings
-        self.fingerprint = fingerprint({"stage": stage, **settings})
+        self.ignore = ignore
+        self.fingerprint = fingerprint({"stage": stage, **settings}, ignore)
         self.lock = ShardLock(self.dir / f"{name}.lock", stage)
         remove_stale_temporaries(self.dir)
         if overwrite:
@@ -230,7 +226,7 @@ class ShardRun:
             return
         if found.get("fingerprint") != self.fingerprint:
             raise InputError(f"{self.dir}: {self.shard.name} was {state} with different settings or input "
-                             f"({describe_change(old, self.settings)}); "
+                             f"({describe_change(old, self.settings, ignore=self.ignore)}); "
                              "pass --overwrite to discard it and start this shard over, or choose another --output")
 
     def _load_chunks(self) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sftkit.data.batch import Batch
-from sftkit.data.errors import Reject
+from sftkit.errors import Reject
 
 
 @dataclass(frozen=True)

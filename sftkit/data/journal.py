@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from sftkit.data.atomic import dumps_line
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 JOURNAL_NAME = "requests.jsonl"
 _active: list[Journal] = []

@@ -23,8 +23,8 @@ import orjson
 
 from sftkit.data.atomic import remove_stale_temporaries, write_json_atomic
 from sftkit.data.checkpoint import ShardLock, array_path, describe_change, file_sha256, parts_dir
-from sftkit.data.errors import InputError
 from sftkit.data.writers import write_lines
+from sftkit.errors import InputError
 from sftkit.sortkeys import sort_order
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftkit.data.batch import Batch
-from sftkit.data.errors import InputError, Reject
+from sftkit.errors import InputError, Reject
 
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 INPUT_FORMATS = ("auto", "hub", *sorted(set(FILE_FORMATS.values())))

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftkit.data.atomic import atomic_path
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
 _PARQUET_CHUNK = 20_000

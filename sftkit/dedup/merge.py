@@ -19,7 +19,6 @@ import orjson
 from sftkit import report
 from sftkit.data.atomic import dumps_line, write_json_atomic
 from sftkit.data.checkpoint import array_path, describe_change
-from sftkit.data.errors import InputError
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines
@@ -27,6 +26,7 @@ from sftkit.dedup.clusters import bucket_pairs, components, equal_pairs, keepers
 from sftkit.dedup.minhash import estimated_jaccard, midpoint
 from sftkit.dedup.rows import RowHasher
 from sftkit.dedup.text import jaccard
+from sftkit.errors import InputError
 
 _PAIRS_PER_STEP = 100_000
 BUCKET_CAP = 256  # a band bucket of more distinct texts pairs each with its first 256 only (counted)

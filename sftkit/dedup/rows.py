@@ -14,8 +14,8 @@ from sftkit.data.batch import Batch
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.dedup.minhash import MinHasher
 from sftkit.dedup.text import exact_hash, ngram_set, ngrams, normalize, words
+from sftkit.runner.stage import StageResult
 from sftkit.sortkeys import key_values
-from sftkit.stage import StageResult
 
 FIELD_SEPARATOR = " \u241e "  # between text fields: a word of its own, so fields never run into each other
 

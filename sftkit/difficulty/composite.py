@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from sftkit.data.errors import InputError
 from sftkit.difficulty.irt import fit_irt
+from sftkit.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The scorer's model passes over one shard, and the join of their results (see sftkit.passes).
+"""The scorer's model passes over one shard, and the join of their results (see sftkit.runner.passes).
 
 Each model is loaded once per shard and scores every row of it before the next model loads (the
 predecessor reloaded every model for every 10k-row section).
@@ -14,13 +14,13 @@ from typing import Any
 
 from sftkit.answers import is_correct
 from sftkit.data.batch import Batch
-from sftkit.data.errors import Reject
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.shards import Shard
 from sftkit.engines.base import Engine, Sampling
-from sftkit.passes import PassRecords
+from sftkit.errors import Reject
 from sftkit.prompts import fill
-from sftkit.stage import StageResult
+from sftkit.runner.passes import PassRecords
+from sftkit.runner.stage import StageResult
 
 
 @dataclass

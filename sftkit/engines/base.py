@@ -10,6 +10,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+# engine settings that change how the work runs, never what it produces: a requeued shard may get
+# other GPUs (tp, memory) and still resume, and its part still merges with the others
+RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "tp", "pp", "gpu_memory_utilization",
+                              "enforce_eager", "enable_chunked_prefill", "attention_backend",
+                              "disable_flash_attention", "batch_size", "concurrency", "device", "base_url",
+                              "allow_http_key", "server_file", "server_wait", "request_timeout"})
+
 Message = dict[str, str]
 Conversation = list[Message]
 

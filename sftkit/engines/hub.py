@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

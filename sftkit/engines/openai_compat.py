@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 
 from sftkit import stopping
-from sftkit.data.errors import InputError
 from sftkit.engines import rendezvous
 from sftkit.engines.base import (
     ChatOptions,
@@ -35,6 +34,7 @@ from sftkit.engines.base import (
 )
 from sftkit.engines.hub import model_files, one_line
 from sftkit.engines.streaming import OnDone, streamed
+from sftkit.errors import InputError
 from sftkit.secrets import Secret
 
 STOP_POLL = 0.5  # seconds between looks at the stop request while replies are awaited

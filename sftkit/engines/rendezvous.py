@@ -21,7 +21,7 @@ import httpx
 
 from sftkit import stopping
 from sftkit.data.atomic import write_json_atomic
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 MAX_DELAY = 30.0  # seconds between looks, at most
 

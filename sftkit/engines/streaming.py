@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from sftkit import stopping
 from sftkit.data import journal
-from sftkit.data.errors import Interrupted
 from sftkit.engines.base import Completion, Conversation, Engine, Sampling
+from sftkit.errors import Interrupted
 
 OnDone = Callable[[int, Completion], None]
 Stream = Callable[[list[Conversation], OnDone], None]

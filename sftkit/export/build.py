@@ -18,10 +18,14 @@ import numpy as np
 from tqdm import tqdm
 
 from sftkit.data.atomic import atomic_path, dumps_line
-from sftkit.data.errors import InputError
+from sftkit.data.json_tables import read_tables
 from sftkit.data.writers import write_lines
 from sftkit.dedup.text import normalize
+from sftkit.errors import InputError
+from sftkit.export.field_docs import KEEP_BY_DEFAULT
 from sftkit.export.formats import FormatOptions, assistant_text, to_record, turn
+from sftkit.export.layout import DATA_DIR, SourceFile
+from sftkit.export.manifest import STAGING
 from sftkit.export.reasoning import RowError
 from sftkit.export.splits import (
     QUESTION,
@@ -31,9 +35,6 @@ from sftkit.export.splits import (
     key_text,
     validation_mask,
 )
-from sftkit.upload.convert import STAGING, read_tables
-from sftkit.upload.field_docs import KEEP_BY_DEFAULT
-from sftkit.upload.layout import DATA_DIR, SourceFile
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _check_fields(sources: list[SourceFile], opts: ExportOptions, seen: set[str]
 def _rows(sources: list[SourceFile]) -> Any:
     for src in sources:
         index = 0
-        for table in read_tables(src):
+        for table in read_tables(src.path, src.fmt):
             for row in table.to_pylist():
                 yield src, index, row
                 index += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sftkit import cli
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 from sftkit.export.build import ExportOptions
 from sftkit.export.formats import DEFAULT_FIELDS, FORMAT_COLUMNS, FORMATS, FieldMap, FormatOptions
 from sftkit.export.reasoning import REASONING_MODES

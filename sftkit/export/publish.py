@@ -10,11 +10,11 @@ from sftkit import report
 from sftkit.data.atomic import write_json_atomic
 from sftkit.export.build import ExportOptions, ExportResult, export_config
 from sftkit.export.dataset_info import DATASET_INFO, dataset_info
+from sftkit.export.layout import SourceFile
+from sftkit.export.manifest import Manifest, forget_missing
 from sftkit.export.options import split_rule
 from sftkit.export.render import render_rows
 from sftkit.export.splits import TRAIN, VALIDATION
-from sftkit.upload.convert import Manifest, forget_missing
-from sftkit.upload.layout import SourceFile
 
 
 def _drop_conversions(root: Path, configs: set[str]) -> None:

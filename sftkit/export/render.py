@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 RENDERED_ROWS = 3
 _ROLES = {"human": "user", "gpt": "assistant", "system": "system"}

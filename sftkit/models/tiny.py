@@ -48,7 +48,7 @@ def _example(rng: random.Random) -> tuple[str, str]:
 
 def _seed_task(rng: random.Random) -> tuple[str, str]:
     """The default generation prompt, answered in its tagged blocks: so the demo and tests get some parseable output."""
-    from sftkit.generation import DEFAULT_PROMPT
+    from sftkit.generate.seed import DEFAULT_PROMPT
     from sftkit.prompts import fill
 
     a, b, c, d = (rng.randint(0, 50) for _ in range(4))

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from sftkit.data.checkpoint import RUNTIME_SETTINGS
-from sftkit.data.errors import InputError
+from sftkit.engines.base import RUNTIME_SETTINGS
+from sftkit.errors import InputError
+from sftkit.orchestrate import command
 from sftkit.orchestrate import stage as stage_of
 from sftkit.pipeline.recipe import Recipe, StageSpec
 
@@ -53,7 +53,7 @@ class Step:
 
 
 def _parser(spec: StageSpec, where: str) -> argparse.ArgumentParser:
-    parser = importlib.import_module(stage_of(spec.stage).module).build_parser()
+    parser = command(spec.stage).build_parser()
 
     def error(message: str) -> None:
         raise InputError(f"{where} field 'args': {message}")

@@ -23,15 +23,14 @@ Mistakes stop loading with one line naming the file, the stage (index and name) 
 from __future__ import annotations
 
 import argparse
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sftkit.data.errors import InputError
-from sftkit.orchestrate import STAGES
+from sftkit.errors import InputError
+from sftkit.orchestrate import command, stage
 
 CLUSTER_KEYS = ("shards", "max_parallel", "workers_per_task", "gres", "time", "mem", "cpus", "partition",
                 "sbatch", "server")
@@ -74,9 +73,9 @@ def _fail(where: str, problem: str) -> InputError:
     return InputError(f"{where}: {problem}")
 
 
-def repeatable(stage: str) -> frozenset[str]:
+def repeatable(name: str) -> frozenset[str]:
     """The stage's flags given once per value (``--benchmark a --benchmark b``), read from its parser."""
-    parser = importlib.import_module(STAGES[stage].module).build_parser()
+    parser = command(name).build_parser()
     return frozenset(flag for action in parser._actions if isinstance(action, argparse._AppendAction)
                      for flag in action.option_strings)
 
@@ -156,8 +155,10 @@ def load(path: str | Path) -> Recipe:
         where = f"{path}: stage {index}"
         if not isinstance(entry, dict) or "stage" not in entry:
             raise _fail(where, "must be a mapping with a 'stage' field")
-        if entry["stage"] not in STAGES:
-            raise _fail(f"{where} field 'stage'", f"unknown stage {entry['stage']!r}; one of: {', '.join(STAGES)}")
+        try:
+            entry = {**entry, "stage": stage(str(entry["stage"])).name}
+        except InputError as exc:
+            raise _fail(f"{where} field 'stage'", str(exc)) from None
         spec_name = str(entry.get("name") or entry["stage"])
         where = f"{path}: stage {index} ({spec_name})"
         unknown = set(entry) - set(STAGE_KEYS)

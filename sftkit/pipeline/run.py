@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sftkit import report
-from sftkit.data.errors import InputError
 from sftkit.data.sources import SIDE_DIRS
+from sftkit.errors import InputError
 from sftkit.pipeline import record
 from sftkit.pipeline.jobs import queued
 from sftkit.pipeline.plan import Step, relative_link

@@ -19,9 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from sftkit.data.batch import Batch
-from sftkit.data.errors import InputError, Reject, enforce_policy
 from sftkit.data.prefetch import prefetch
 from sftkit.data.sources import Source
+from sftkit.errors import InputError, Reject, enforce_policy
 from sftkit.select.quotas import allocate, half_gaussian_weights
 from sftkit.select.sampling import BottomKPool, row_keys, take_wanted
 

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from sftkit import report
-from sftkit.data.errors import InputError
-from sftkit.upload.field_docs import meaning
-from sftkit.upload.layout import DATA_DIR
+from sftkit.errors import InputError
+from sftkit.export.field_docs import meaning
+from sftkit.export.layout import DATA_DIR
 from sftkit.upload.local_paths import publishable
 from sftkit.upload.provenance import Provenance
 
@@ -304,10 +304,10 @@ def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str
     out = ["", "## Limitations", "",
            "- Solutions and answers come from the source data and from models; none was checked by a person."]
     scored = {"pass_rate", "ensemble_acc", "difficulty_z", "irt_beta"} & columns
-    if scored or {"llm_filter", "difficulty_scorer"} & names:
+    if scored or {"filter", "difficulty_scorer"} & names:
         out.append("- Pass rates and difficulty scores are measured with the models listed above, on this pool: "
                    "they rank rows against each other and are not absolute difficulty.")
-    if "llm_filter" in names:
+    if "filter" in names:
         out.append("- Correctness was decided by math-verify and LLM judges, which can be wrong on unusual "
                    "answer forms.")
     if extras.export and extras.export["split_rule"] != "no validation split":

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sftkit import cli
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 from sftkit.upload.card import CardOptions
 
 

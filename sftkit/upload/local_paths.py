@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 # an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL, a word ("a/b", "3/4") or a closing
 # tag ("</answer>")

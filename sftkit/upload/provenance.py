@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftkit.upload.layout import SOURCE_SUFFIXES, is_scratch
+from sftkit import registry
+from sftkit.export.layout import SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.local_paths import publishable, published_json
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -113,7 +114,8 @@ def _first(stats: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 def stage(stats: dict[str, Any], output: str) -> Stage:
     counts = {k: stats[k] for k in _RESULTS if isinstance(stats.get(k), int | float) and stats[k]}
     counts.update(stats.get("counts") if isinstance(stats.get("counts"), dict) else {})
-    return Stage(str(stats.get("stage", "?")), output, _first(stats, _ROWS_IN), _first(stats, _ROWS_OUT),
+    name = str(stats.get("stage", "?"))
+    return Stage(registry.ALIASES.get(name, name), output, _first(stats, _ROWS_IN), _first(stats, _ROWS_OUT),
                  _models(stats), _sampling(stats), _scalar_settings(stats), counts)
 
 

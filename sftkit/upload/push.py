@@ -22,11 +22,11 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from sftkit.data.checkpoint import file_sha256
-from sftkit.data.errors import InputError
 from sftkit.engines.hub import one_line
+from sftkit.errors import InputError
 from sftkit.export.dataset_info import DATASET_INFO
+from sftkit.export.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.card import LEGACY_HISTOGRAM, PLOTS_DIR
-from sftkit.upload.layout import DATA_DIR, SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.local_paths import published_json
 
 T = TypeVar("T")

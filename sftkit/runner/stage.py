@@ -15,12 +15,13 @@ from tqdm import tqdm
 from sftkit import stopping
 from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import ShardRun, at_checkpoints
-from sftkit.data.errors import Interrupted, Reject, enforce_policy
 from sftkit.data.journal import JOURNAL_NAME, Journal, journaling
 from sftkit.data.merge import merge
 from sftkit.data.prefetch import prefetch
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
+from sftkit.engines.base import RUNTIME_SETTINGS
+from sftkit.errors import Interrupted, Reject, enforce_policy
 
 
 @dataclass
@@ -71,7 +72,7 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
-    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset)
+    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset, RUNTIME_SETTINGS)
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
         marker = run.marker_data()

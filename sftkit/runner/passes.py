@@ -23,11 +23,11 @@ from tqdm import tqdm
 from sftkit import report
 from sftkit.data.batch import Batch
 from sftkit.data.checkpoint import parts_dir
-from sftkit.data.errors import InputError
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
 from sftkit.engines.hub import one_line
-from sftkit.stage import StageResult, run_stage
+from sftkit.errors import InputError
+from sftkit.runner.stage import StageResult, run_stage
 
 
 def pass_output(output: str | Path, name: str) -> Path:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from sftkit.data.batch import Batch
-from sftkit.data.errors import Reject
-from sftkit.stage import StageResult
+from sftkit.errors import Reject
+from sftkit.runner.stage import StageResult
 
 NO_LABEL = {"", "n/a", "na", "none", "null", "nan"}
 

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from sftkit.data.batch import Batch
-from sftkit.data.errors import InputError, enforce_policy
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.dedup.minhash import MinHasher
 from sftkit.dedup.text import Grams, jaccard, ngram_set, ngrams, normalize, words
-from sftkit.stage import StageResult
+from sftkit.errors import InputError, enforce_policy
+from sftkit.runner.stage import StageResult
 
 # well-known benchmarks: NAME -> ID[:CONFIG]:SPLIT:FIELD (see README)
 SHORTCUTS = {

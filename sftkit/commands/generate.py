@@ -21,10 +21,11 @@ import sys
 from pathlib import Path
 
 from sftkit import cli, preflight, prompts, report
+from sftkit.cli.engines import add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.data.sources import open_source
-from sftkit.engines import ChatOptions, add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
-from sftkit.generation import DEFAULT_PROMPT, SeedGenerator
-from sftkit.stage import run_stage
+from sftkit.engines.base import ChatOptions
+from sftkit.generate.seed import DEFAULT_PROMPT, SeedGenerator
+from sftkit.runner.stage import run_stage
 
 SERVER_ENGINES = ("",)  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "generate"

@@ -33,28 +33,26 @@ from typing import Any
 import orjson
 
 from sftkit import cli, preflight, prompts, report
-from sftkit.data.errors import InputError
-from sftkit.data.sources import open_source
-from sftkit.engines import (
-    ChatOptions,
-    Engine,
-    Sampling,
+from sftkit.cli.engines import (
     add_engine_args,
     add_sampling_args,
-    build_engine,
     engine_gpus,
     engine_kind,
     engine_settings,
     sampling_of,
 )
-from sftkit.engines.base import with_chat
+from sftkit.data.sources import open_source
+from sftkit.engines import build_engine
+from sftkit.engines.base import ChatOptions, Engine, Sampling, with_chat
 from sftkit.engines.hub import require_model
-from sftkit.filtering import JUDGE_PROMPT, SOLVE_PROMPT, CandidatesPass, Fields, FilterJoin, JudgePass
-from sftkit.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
-from sftkit.stage import run_stage
+from sftkit.errors import InputError
+from sftkit.filter.passes import CandidatesPass, Fields, FilterJoin, JudgePass
+from sftkit.filter.verdicts import JUDGE_PROMPT, SOLVE_PROMPT
+from sftkit.runner.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
+from sftkit.runner.stage import run_stage
 
 SERVER_ENGINES = ("inference-", "judgement-")  # engine flag prefixes slurm/submit.sh --server can serve
-STAGE = "llm_filter"
+STAGE = "filter"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 
 from sftkit import stopping
-from sftkit.data.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 from sftkit.data.shards import Shard, resolve_shard
 from sftkit.data.sources import INPUT_FORMATS, InputSpec
+from sftkit.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -22,8 +22,10 @@ from tqdm import tqdm
 
 from sftkit import cli, report, secrets
 from sftkit.data.atomic import write_bytes_atomic
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 from sftkit.export.dataset_info import DATASET_INFO
+from sftkit.export.layout import discover, original_readme
+from sftkit.export.manifest import Manifest, forget_missing
 from sftkit.export.options import add_export_args, export_options
 from sftkit.export.publish import export_all, export_facts, split_globs
 from sftkit.upload.card import (
@@ -39,8 +41,7 @@ from sftkit.upload.card import (
     text_lengths,
 )
 from sftkit.upload.card_args import add_card_args, card_options
-from sftkit.upload.convert import Manifest, convert_config, forget_missing
-from sftkit.upload.layout import discover, original_readme
+from sftkit.upload.convert import convert_config
 from sftkit.upload.provenance import chain, stats_files, trace
 from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
 

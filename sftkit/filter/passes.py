@@ -1,24 +1,7 @@
-"""Solve-and-judge filtering: k solutions per problem, math-verify first, LLM judges second.
-
-Correctness is never a substring match. A candidate's final answer is checked with math-verify
-against the gold ``expected_answer`` (not against a reference solution). A candidate cut at the token
-limit, or whose ``<think>`` never closed, has no final answer: it is incorrect and recorded as
-truncated, and no judge sees it. When math-verify cannot parse the candidate (or with
-``judge="always"``), each judge reads the question, the gold answer and the candidate at temperature
-0 and must end with ``VERDICT: yes`` or ``VERDICT: no``; anything else is recorded as unparseable,
-truncated or refused, never as yes or no. With several judges a candidate is correct once
-``min_votes`` say yes, incorrect once that many can no longer be reached even if every unusable vote
-had been a yes, and undecided otherwise. The pass rate is correct / decided candidates; a row with
-no decided candidate has ``pass_rate: null`` and is never kept. math-verify uses ``signal.alarm``,
-so this runs in the main thread.
-
-It runs as passes (sftkit.passes), one model at a time: the solver answers every row of the shard,
-is released, then each judge reads the candidates that need it, then a join counts the votes.
-"""
+"""The filter's passes: solver candidates, judge verdicts, and the join that counts the votes."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,56 +9,13 @@ from typing import Any
 
 from sftkit.answers import verify_answer
 from sftkit.data.batch import Batch
-from sftkit.data.errors import Reject
 from sftkit.data.fields import TextField, usable_rows
 from sftkit.engines.base import Completion, Engine, Sample, Sampling
-from sftkit.passes import PassRecords
+from sftkit.errors import Reject
+from sftkit.filter.verdicts import JUDGE_PROMPT, SOLVE_PROMPT, decide, parse_verdict
 from sftkit.prompts import fill
-from sftkit.stage import StageResult
-
-SOLVE_PROMPT = "Solve the problem. Put the final answer in \\boxed{}.\n\n{{question}}"
-JUDGE_PROMPT = """You are checking whether a candidate answer to a math problem is correct.
-
-Problem: {{question}}
-
-Gold answer: {{gold}}
-
-Candidate answer: {{candidate}}
-
-Is the candidate's final answer equivalent to the gold answer? Think briefly, then end with a last
-line that is exactly "VERDICT: yes" or "VERDICT: no"."""
-
-_VERDICT = re.compile(r"^VERDICT\s*:\s*(yes|no)\b\s*(\([^()]*\))?\s*[.!]*$", re.IGNORECASE)
-_MARKUP = re.compile(r"[*_#`>~=-]+")
-_NEGATION = re.compile(r"\b(not|no|never|incorrect|wrong|differ\w*|different|mismatch\w*|unequal|inequivalent)\b|n't",
-                       re.IGNORECASE)
-
-
-def parse_verdict(sample: Sample) -> str:
-    """'yes' or 'no' from the last line with words of the judge's answer only (Markdown emphasis,
-    fences and rules ignored; a closing parenthesis or '!' allowed, unless the parenthesis negates a
-    yes); else 'truncated' (no final answer) or 'unparseable'."""
-    if sample.truncated:
-        return "truncated"
-    lines = [line for line in (_MARKUP.sub("", raw).strip() for raw in sample.answer.splitlines()) if line]
-    match = _VERDICT.match(lines[-1]) if lines else None
-    if match is None:
-        return "unparseable"
-    verdict = match.group(1).lower()
-    if verdict == "yes" and _NEGATION.search(match.group(2) or ""):
-        return "unparseable"  # "VERDICT: yes (not equivalent)" says both
-    return verdict
-
-
-def decide(verdicts: list[str], min_votes: int) -> bool | None:
-    """True with ``min_votes`` yes; False when that many yes cannot be reached even if every unusable
-    vote (unparseable, truncated, refused) had been a yes; None (undecided) otherwise."""
-    yes, no = verdicts.count("yes"), verdicts.count("no")
-    if yes >= min_votes:
-        return True
-    if len(verdicts) - no < min_votes:
-        return False
-    return None
+from sftkit.runner.passes import PassRecords
+from sftkit.runner.stage import StageResult
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sftkit.data.errors import InputError
+from sftkit.errors import InputError
 
 DATA_DIR = "data"
 MANIFEST = ".sftkit-upload.json"

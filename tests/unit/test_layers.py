@@ -1,0 +1,147 @@
+"""The layers of the code, lowest last: nothing imports upward, and no two packages import each other.
+
+    entry scripts -> commands and pipeline -> stage packages -> cli -> runner -> engines -> data -> leaf
+
+Imports inside functions count too: a lazy import upward is still an upward dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+pytestmark = pytest.mark.unit
+
+# layer number by module prefix (longest prefix wins); a module under no prefix fails the test
+LAYERS = {
+    "leaf": ("sftkit", "sftkit.registry", "sftkit.errors", "sftkit.stopping", "sftkit.report", "sftkit.sortkeys",
+             "sftkit.secrets", "sftkit.answers", "sftkit.prompts", "sftkit.preflight"),
+    "data": ("sftkit.data",),
+    "engines": ("sftkit.engines",),
+    "runner": ("sftkit.runner",),
+    "cli": ("sftkit.cli",),
+    "stages": ("sftkit.select", "sftkit.dedup", "sftkit.decontaminate", "sftkit.generate", "sftkit.filter",
+               "sftkit.difficulty", "sftkit.export", "sftkit.upload"),
+    "commands": ("sftkit.commands", "sftkit.pipeline", "sftkit.orchestrate", "sftkit.models", "sftkit.synthetic",
+                 "sftkit.__main__"),
+    "entry": ("entry",),
+}
+ORDER = list(LAYERS)
+ENTRY_DIRS = ("hpc", "selectors", "upload")
+
+
+def layer_of(module: str) -> int:
+    best = max((p for ps in LAYERS.values() for p in ps if module == p or module.startswith(p + ".")), key=len,
+               default=None)
+    if best is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
+    return next(i for i, (_, prefixes) in enumerate(LAYERS.items()) if best in prefixes)
+
+
+def package_of(module: str) -> str:
+    """The unit a cycle is checked between: sftkit.X (a package or a top-level module)."""
+    return ".".join(module.split(".")[:2])
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    if parts[0] in ENTRY_DIRS:
+        return "entry." + ".".join(parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, module: str) -> set[str]:
+    """The sftkit modules ``path`` imports (``from sftkit import cli`` counts as sftkit.cli)."""
+    found: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "sftkit"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base
+                                                                                                   else []))
+            if base.split(".")[0] != "sftkit":
+                continue
+            for alias in node.names:  # a submodule imported by name, or a name from the module
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if _is_module(candidate) else base)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = REPO.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    files = sorted((root / "sftkit").rglob("*.py")) + [p for d in ENTRY_DIRS for p in sorted((root / d).glob("*.py"))]
+    return {module_name(p, root): imports(p, module_name(p, root)) for p in files}
+
+
+def violations(graph: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for module, deps in graph.items():
+        for dep in sorted(deps):
+            if layer_of(dep) > layer_of(module):
+                bad.append(f"{module} ({ORDER[layer_of(module)]}) imports {dep} ({ORDER[layer_of(dep)]})")
+    return bad
+
+
+def package_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles between sftkit.X units (a module importing its own package's siblings is no cycle)."""
+    edges: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        src = package_of(module)
+        edges.setdefault(src, set()).update(package_of(d) for d in deps if package_of(d) not in (src, "sftkit"))
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_nothing_imports_upward() -> None:
+    assert violations(import_graph(REPO)) == []
+
+
+def test_no_two_packages_import_each_other() -> None:
+    assert package_cycles(import_graph(REPO)) == []
+
+
+def test_a_planted_upward_import_fails(tmp_path: Path) -> None:
+    graph = import_graph(REPO)
+    graph["sftkit.data.batch"] = graph["sftkit.data.batch"] | {"sftkit.commands.filter"}
+    assert violations(graph) == ["sftkit.data.batch (data) imports sftkit.commands.filter (commands)"]
+
+
+def test_a_planted_cycle_fails() -> None:
+    graph = import_graph(REPO)
+    graph["sftkit.export.build"] = graph["sftkit.export.build"] | {"sftkit.upload.card"}
+    assert ["sftkit.export", "sftkit.upload", "sftkit.export"] in package_cycles(graph)
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in import_graph(REPO):
+        layer_of(module)
+
+
+def test_entry_scripts_only_call_a_command() -> None:
+    """A thin script imports run_main and its command's main, nothing else of the project."""
+    for module, deps in import_graph(REPO).items():
+        if module.startswith("entry."):
+            assert deps <= {"sftkit.cli"} | {d for d in deps if d.startswith("sftkit.commands.")}, module
