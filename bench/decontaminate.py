@@ -35,8 +35,15 @@ from sftkit.dedup.minhash import MinHasher, choose_bands
 
 REPO = Path(__file__).resolve().parent.parent
 # items, mean words per problem (assumed; HLE's questions run long, so 300)
-SIZES = {"math500": (500, 50), "aime": (90, 70), "amc": (83, 70), "gsm8k": (1319, 50), "gpqa-diamond": (198, 90),
-         "hle": (2500, 300), "all six": (4690, 0)}
+SIZES = {
+    "math500": (500, 50),
+    "aime": (90, 70),
+    "amc": (83, 70),
+    "gsm8k": (1319, 50),
+    "gpqa-diamond": (198, 90),
+    "hle": (2500, 300),
+    "all six": (4690, 0),
+}
 VOCAB = [f"w{i}" for i in range(20_000)]
 WEIGHTS = [1 / (i + 1) for i in range(len(VOCAB))]
 
@@ -52,8 +59,11 @@ def write(path: Path, texts: list[str]) -> Path:
 
 def index_costs(tmp: Path) -> None:
     rng = random.Random(0)
-    files = {name: write(tmp / f"{name}.jsonl", [problem(rng, max(5, int(rng.gauss(w, w / 2)))) for _ in range(n)])
-             for name, (n, w) in SIZES.items() if w}
+    files = {
+        name: write(tmp / f"{name}.jsonl", [problem(rng, max(5, int(rng.gauss(w, w / 2)))) for _ in range(n)])
+        for name, (n, w) in SIZES.items()
+        if w
+    }
     print("| benchmarks | items | grams | index MB | build s | peak MB while building |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, (n, _) in SIZES.items():
@@ -66,8 +76,10 @@ def index_costs(tmp: Path) -> None:
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         keys, items = index._sorted()
-        print(f"| {name} | {n:,} | {len(keys):,} | {(keys.nbytes + items.nbytes) / 2**20:.1f} | {seconds:.2f} | "
-              f"{peak:.1f} |")
+        print(
+            f"| {name} | {n:,} | {len(keys):,} | {(keys.nbytes + items.nbytes) / 2**20:.1f} | {seconds:.2f} | "
+            f"{peak:.1f} |"
+        )
 
 
 def build(files: list[Path]) -> BenchmarkIndex:
@@ -105,7 +117,7 @@ def minhash_grid(tmp: Path, count: int) -> None:
         reworded.append(" ".join(ws))
     unrelated = [problem(rng, rng.randint(25, 80)) for _ in range(count)]
     siblings = []  # the same long template, its 3 numbers drawn again: another problem by our definition
-    for template in sources[:count // 2]:
+    for template in sources[: count // 2]:
         ws = template.split()
         at = rng.sample(range(len(ws)), 3)
         for _ in range(2):
@@ -116,8 +128,10 @@ def minhash_grid(tmp: Path, count: int) -> None:
     demo = list(dict.fromkeys(json.loads(line)["problem"] for line in lines))
     half = len(demo) // 2
     share = np.array(share)
-    print("| n | threshold | missed by 8-grams | recall 10% / 15% / 20% | FP unrelated | FP demo | long template, "
-          "3 numbers changed |")
+    print(
+        "| n | threshold | missed by 8-grams | recall 10% / 15% / 20% | FP unrelated | FP demo | long template, "
+        "3 numbers changed |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for n in (1, 2, 3):
         for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
@@ -129,8 +143,10 @@ def minhash_grid(tmp: Path, count: int) -> None:
             fp_demo = (hit & ~by_ngram).mean()
             by_ngram, hit = flagged(tmp, siblings[::2], siblings[1::2], n, threshold)
             fp_sibling = (hit & ~by_ngram).mean()
-            print(f"| {n} | {threshold} | {missed.sum()} of {count} | "
-                  f"{' / '.join(f'{r:.3f}' for r in recall)} | {fp_unrelated:.4f} | {fp_demo:.4f} | {fp_sibling:.3f} |")
+            print(
+                f"| {n} | {threshold} | {missed.sum()} of {count} | "
+                f"{' / '.join(f'{r:.3f}' for r in recall)} | {fp_unrelated:.4f} | {fp_demo:.4f} | {fp_sibling:.3f} |"
+            )
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def make_docs(count: int, seed: int = 0) -> tuple[list[str], list[tuple[int, int
     flat = rng.choices(vocab, weights, k=sum(lengths))
     texts, at = [], 0
     for n in lengths:
-        texts.append(" ".join(flat[at:at + n]))
+        texts.append(" ".join(flat[at : at + n]))
         at += n
     planted = []
     kinds = (("exact", 0), ("near", 0.02), ("middle", 0.06), ("far", 0.2))
@@ -89,7 +89,7 @@ def run_ours(texts: list[str], verify: bool) -> np.ndarray:
     mh = MinHasher(NUM_PERM, BANDS, ROWS, 1)
     sigs, bands = [], []
     for lo in range(0, len(texts), 8192):
-        toks = _tokens(texts[lo:lo + 8192])
+        toks = _tokens(texts[lo : lo + 8192])
         g = ngrams(toks, N)
         s = mh.signatures(g.hashes, g.offsets(len(toks)))
         sigs.append(s)
@@ -107,8 +107,10 @@ def run_ours(texts: list[str], verify: bool) -> np.ndarray:
         def is_similar(p: np.ndarray) -> np.ndarray:
             return np.array([jaccard(sets[a], sets[b]) >= THRESHOLD for a, b in p.tolist()], dtype=bool)
     else:
+
         def is_similar(p: np.ndarray) -> np.ndarray:
             return estimated_jaccard(sig[p[:, 0]], sig[p[:, 1]]) >= THRESHOLD
+
     similar, _ = similar_in_rounds(cand, star, exact_pairs, n, is_similar)
     return np.concatenate([exact_pairs, cand[similar]])
 
@@ -120,7 +122,7 @@ def run_datasketch(texts: list[str]) -> np.ndarray:
     hashes = []
     for i, toks in enumerate(_tokens(texts)):
         m = MinHash(num_perm=NUM_PERM, seed=1)
-        m.update_batch([" ".join(toks[k:k + N]).encode() for k in range(max(1, len(toks) - N + 1))])
+        m.update_batch([" ".join(toks[k : k + N]).encode() for k in range(max(1, len(toks) - N + 1))])
         hashes.append(m)
         lsh.insert(i, m)
     pairs = set()
@@ -141,12 +143,12 @@ def run_numpy(texts: list[str]) -> np.ndarray:
     sig = np.empty((len(texts), NUM_PERM), dtype=np.uint64)
     buckets: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
     for i, toks in enumerate(_tokens(texts)):
-        grams = [" ".join(toks[k:k + N]) for k in range(max(1, len(toks) - N + 1))]
+        grams = [" ".join(toks[k : k + N]) for k in range(max(1, len(toks) - N + 1))]
         h = np.array([xxhash.xxh32_intdigest(g.encode()) for g in grams], dtype=np.uint64)
         with np.errstate(over="ignore"):
             sig[i] = (((h[:, None] * a + b) % prime) & mask).min(axis=0)
         for j in range(BANDS):
-            buckets[j].setdefault(sig[i, j * ROWS:(j + 1) * ROWS].tobytes(), []).append(i)
+            buckets[j].setdefault(sig[i, j * ROWS : (j + 1) * ROWS].tobytes(), []).append(i)
     pairs = set()
     for table in buckets:
         for members in table.values():
@@ -162,17 +164,23 @@ def run_rensa(texts: list[str]) -> np.ndarray:
     mh = MinHasher(NUM_PERM, BANDS, ROWS, 1)
     sigs = []
     for lo in range(0, len(texts), 8192):
-        toks = _tokens(texts[lo:lo + 8192])
+        toks = _tokens(texts[lo : lo + 8192])
         g = ngrams(toks, N)
-        matrix = RMinHash.digest_matrix_from_flat_token_hashes(g.hashes, g.offsets(len(toks)).astype(np.uint64),
-                                                               NUM_PERM, 1)
+        matrix = RMinHash.digest_matrix_from_flat_token_hashes(
+            g.hashes, g.offsets(len(toks)).astype(np.uint64), NUM_PERM, 1
+        )
         sigs.append(np.array(matrix.to_rows(), dtype=np.uint32))
     sig = np.concatenate(sigs)
     return _cluster(len(texts), mh.band_hashes(sig), sig)
 
 
-METHODS = {"ours": lambda t: run_ours(t, False), "ours-verify": lambda t: run_ours(t, True),
-           "datasketch": run_datasketch, "numpy": run_numpy, "rensa": run_rensa}
+METHODS = {
+    "ours": lambda t: run_ours(t, False),
+    "ours-verify": lambda t: run_ours(t, True),
+    "datasketch": run_datasketch,
+    "numpy": run_numpy,
+    "rensa": run_rensa,
+}
 
 
 def child(method: str, docs: int) -> None:
@@ -181,17 +189,32 @@ def child(method: str, docs: int) -> None:
     pairs = METHODS[method](texts)
     seconds = time.perf_counter() - started
     labels = components(pairs, len(texts)) if len(pairs) else np.arange(len(texts))
-    truth = {(c, s): jaccard(ngram_set(words(normalize(texts[c])), N), ngram_set(words(normalize(texts[s])), N))
-             for c, s, _ in planted}
+    truth = {
+        (c, s): jaccard(ngram_set(words(normalize(texts[c])), N), ngram_set(words(normalize(texts[s])), N))
+        for c, s, _ in planted
+    }
     high = [(c, s) for (c, s), j in truth.items() if j >= 0.9]
     found = sum(labels[c] == labels[s] for c, s in high)
-    merged = [jaccard(ngram_set(words(normalize(texts[i])), N), ngram_set(words(normalize(texts[j])), N))
-              for i, j in pairs.tolist()]
-    print(json.dumps({"method": method, "docs": docs, "seconds": seconds, "docs_per_s": docs / seconds,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "recall_j_ge_0.9": found / len(high), "pairs_j_ge_0.9": len(high), "merged_pairs": len(merged),
-                      "precision_j_ge_0.7": float(np.mean(np.array(merged) >= 0.7)) if merged else 1.0,
-                      "merged_j_le_0.5": int(np.sum(np.array(merged) <= 0.5))}))
+    merged = [
+        jaccard(ngram_set(words(normalize(texts[i])), N), ngram_set(words(normalize(texts[j])), N))
+        for i, j in pairs.tolist()
+    ]
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "docs": docs,
+                "seconds": seconds,
+                "docs_per_s": docs / seconds,
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "recall_j_ge_0.9": found / len(high),
+                "pairs_j_ge_0.9": len(high),
+                "merged_pairs": len(merged),
+                "precision_j_ge_0.7": float(np.mean(np.array(merged) >= 0.7)) if merged else 1.0,
+                "merged_j_le_0.5": int(np.sum(np.array(merged) <= 0.5)),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -208,8 +231,13 @@ def main() -> None:
     best: dict[str, dict] = {}
     for _ in range(args.repeat):  # rounds over every method, the fastest run of each counts: the cores are shared
         for method in args.methods:
-            out = subprocess.run([sys.executable, __file__, "--child", method, "--docs", str(args.docs)], env=env,
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", method, "--docs", str(args.docs)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             run = json.loads(out.strip().splitlines()[-1])
             print(json.dumps(run), file=sys.stderr)
             if method not in best or run["seconds"] < best[method]["seconds"]:
@@ -217,12 +245,16 @@ def main() -> None:
     results = [best[m] for m in args.methods]
     base = next((r for r in results if r["method"] == "datasketch"), None)
     print(f"\n{args.docs:,} documents, 3-grams, {NUM_PERM} permutations, {BANDS} x {ROWS} bands, one core")
-    print(f"{'method':12} {'docs/s':>9} {'vs datasketch':>13} {'peak MB':>8} {'recall J>=.9':>12} "
-          f"{'prec J>=.7':>10} {'merged J<=.5':>12}")
+    print(
+        f"{'method':12} {'docs/s':>9} {'vs datasketch':>13} {'peak MB':>8} {'recall J>=.9':>12} "
+        f"{'prec J>=.7':>10} {'merged J<=.5':>12}"
+    )
     for r in results:
         ratio = f"{r['docs_per_s'] / base['docs_per_s']:.1f}x" if base else "-"
-        print(f"{r['method']:12} {r['docs_per_s']:9,.0f} {ratio:>13} {r['peak_mb']:8.0f} {r['recall_j_ge_0.9']:12.4f} "
-              f"{r['precision_j_ge_0.7']:10.4f} {r['merged_j_le_0.5']:12d}")
+        print(
+            f"{r['method']:12} {r['docs_per_s']:9,.0f} {ratio:>13} {r['peak_mb']:8.0f} {r['recall_j_ge_0.9']:12.4f} "
+            f"{r['precision_j_ge_0.7']:10.4f} {r['merged_j_le_0.5']:12d}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,13 @@ def main() -> None:
     scorer = GoldLogprobScorer(str(path), dtype="fp32", token_budget=8192)
     params = sum(x.numel() for x in scorer.lm.parameters())
     rng = random.Random(0)
-    pairs = [(f"What is {rng.randint(0, 99)} + {rng.randint(0, 99)}?",
-              " ".join(f"step {k}: add the tens, then the units." for k in range(rng.choice([1, 2, 4, 8, 16, 40]))))
-             for _ in range(args.pairs)]
+    pairs = [
+        (
+            f"What is {rng.randint(0, 99)} + {rng.randint(0, 99)}?",
+            " ".join(f"step {k}: add the tens, then the units." for k in range(rng.choice([1, 2, 4, 8, 16, 40]))),
+        )
+        for _ in range(args.pairs)
+    ]
     encoded = [scorer.encode(q, a) for q, a in pairs]
     tokens = sum(len(pr) + len(an) for pr, an, _ in encoded)
     scorer.score(pairs[:8])  # warm-up
@@ -66,7 +70,7 @@ def main() -> None:
     start = time.perf_counter()
     for pr, an, _ in encoded:  # the predecessor: one pair at a time, padded to the longest
         ids = torch.full((1, width), scorer.pad)
-        ids[0, :len(pr) + len(an)] = torch.tensor(pr + an)
+        ids[0, : len(pr) + len(an)] = torch.tensor(pr + an)
         mask = (torch.arange(width) < len(pr) + len(an)).long()[None]
         with torch.no_grad():
             scorer.lm(input_ids=ids, attention_mask=mask)
@@ -82,7 +86,7 @@ def main() -> None:
             w = max(map(size, batch))
             ids = torch.full((len(batch), w), scorer.pad)
             for r, j in enumerate(batch):
-                ids[r, :len(encoded[j][0]) + len(encoded[j][1])] = torch.tensor(encoded[j][0] + encoded[j][1])
+                ids[r, : len(encoded[j][0]) + len(encoded[j][1])] = torch.tensor(encoded[j][0] + encoded[j][1])
             with torch.no_grad():
                 scorer.lm(input_ids=ids)
             batch = []
@@ -93,8 +97,10 @@ def main() -> None:
     print(f"model: {params / 1e6:.1f}M parameters, {len(pairs)} pairs, {tokens:,} real tokens, longest {width}")
     for name, t in (("ours (bucketed)", t_ours), ("predecessor (bs 1, padded)", t_base), ("bare forward", t_bare)):
         print(f"{name:28s} {t:7.2f} s  {len(pairs) / t:8.1f} pairs/s  {tokens / t:10.0f} tokens/s")
-    print(f"\nspeed-up over the predecessor: {t_base / t_ours:.1f}x; our overhead over bare forward passes: "
-          f"{(t_ours / t_bare - 1) * 100:.0f}%")
+    print(
+        f"\nspeed-up over the predecessor: {t_base / t_ours:.1f}x; our overhead over bare forward passes: "
+        f"{(t_ours / t_bare - 1) * 100:.0f}%"
+    )
     assert all(r.avg_logprob is not None for r in ours)
 
 

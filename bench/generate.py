@@ -25,8 +25,7 @@ def main() -> None:
     from sftkit.engines.base import Sampling
 
     engine, _ = vllm_engine(args.model, args.dtype)
-    conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}?"}]
-                     for i in range(args.prompts)]
+    conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}?"}] for i in range(args.prompts)]
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.8, seed=0)
     engine.generate(conversations[:8], sampling)  # warm-up
     results = {}
@@ -34,7 +33,7 @@ def main() -> None:
         start = time.perf_counter()
         tokens = 0
         for s in range(0, len(conversations), chunk):
-            for completion in engine.generate(conversations[s:s + chunk], sampling):
+            for completion in engine.generate(conversations[s : s + chunk], sampling):
                 tokens += sum(x.tokens or 0 for x in completion.samples)
         seconds = time.perf_counter() - start
         results[name] = (tokens, seconds)

@@ -32,12 +32,32 @@ WORK = Path(__file__).resolve().parent / "_work"
 
 # public architecture configs; the tiny one keeps a vocabulary larger than the tokenizer's, as Qwen3 does
 PRESETS: dict[str, dict[str, Any]] = {
-    "qwen3-8b": {"hidden_size": 4096, "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,
-                 "head_dim": 128, "intermediate_size": 12288, "vocab_size": 151936, "rope_theta": 1e6,
-                 "max_position_embeddings": 40960, "tie_word_embeddings": False, "dtype": "bfloat16"},
-    "tiny": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-             "head_dim": 32, "intermediate_size": 256, "vocab_size": 4096, "rope_theta": 1e6,
-             "max_position_embeddings": 40960, "tie_word_embeddings": False, "dtype": "float32"},
+    "qwen3-8b": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "intermediate_size": 12288,
+        "vocab_size": 151936,
+        "rope_theta": 1e6,
+        "max_position_embeddings": 40960,
+        "tie_word_embeddings": False,
+        "dtype": "bfloat16",
+    },
+    "tiny": {
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 32,
+        "intermediate_size": 256,
+        "vocab_size": 4096,
+        "rope_theta": 1e6,
+        "max_position_embeddings": 40960,
+        "tie_word_embeddings": False,
+        "dtype": "float32",
+    },
 }
 
 
@@ -57,8 +77,9 @@ def build_model(preset: str, seed: int) -> Path:
     if not (tok_dir / "tokenizer.json").exists():
         build_tiny_model(tok_dir, TinySpec(steps=1))  # only its tokenizer and chat template are used
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    config = Qwen3Config(**PRESETS[preset], eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                         bos_token_id=None)
+    config = Qwen3Config(
+        **PRESETS[preset], eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None
+    )
     assert config.vocab_size >= len(tok), "the model must cover every tokenizer id"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device("meta"):
@@ -109,8 +130,10 @@ def qa_pairs(tokenizer: Any, count: int, length: int) -> list[tuple[str, str]]:
     unit = "Add the tens, then the units, and carry the one. "
     per_unit = len(tokenizer(unit, add_special_tokens=False)["input_ids"])
     question_units, answer_units = max(1, 3 * length // 4 // per_unit), max(1, length // 4 // per_unit)
-    return [(f"Pair {k}. {unit * question_units}What is {k} + {k}?", unit * answer_units + f"\\boxed{{{2 * k}}}")
-            for k in range(count)]
+    return [
+        (f"Pair {k}. {unit * question_units}What is {k} + {k}?", unit * answer_units + f"\\boxed{{{2 * k}}}")
+        for k in range(count)
+    ]
 
 
 Row = tuple[str, str, str, str]  # measure, ours, bare, ours / bare
@@ -122,25 +145,38 @@ def measure_generation(engine: Any, prompts: int, max_tokens: int, rounds: int) 
 
     from sftkit.engines.base import Sampling, request_seed
 
-    conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}? ({i})"}]
-                     for i in range(prompts)]
+    conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}? ({i})"}] for i in range(prompts)]
     sampling = Sampling(max_tokens=max_tokens, temperature=0.8, seed=0)
     rows = []
     for mode in ("request", "batch"):
         engine.seed_mode = mode
-        params = [SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=max_tokens,
-                                 seed=request_seed(sampling.seed, c) if mode == "request" else None,
-                                 skip_special_tokens=False, spaces_between_special_tokens=False)
-                  for c in conversations]  # what VLLMEngine._stream sends
+        params = [
+            SamplingParams(
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=max_tokens,
+                seed=request_seed(sampling.seed, c) if mode == "request" else None,
+                skip_special_tokens=False,
+                spaces_between_special_tokens=False,
+            )
+            for c in conversations
+        ]  # what VLLMEngine._stream sends
         runs = {
             "ours": lambda: sum(s.tokens or 0 for c in engine.generate(conversations, sampling) for s in c.samples),
-            "bare": lambda p=params: sum(len(o.token_ids) for r in engine.llm.chat(conversations, p, use_tqdm=False)
-                                         for o in r.outputs),
+            "bare": lambda p=params: sum(
+                len(o.token_ids) for r in engine.llm.chat(conversations, p, use_tqdm=False) for o in r.outputs
+            ),
         }
         alternate(runs, 1)  # warm-up, the whole set: both then meet the same prefix cache
         (ours_n, ours_s), (bare_n, bare_s) = alternate(runs, rounds).values()
-        rows.append((f"generate tokens/s, seed {mode} ({ours_n}/{bare_n} tok)", f"{ours_n / ours_s:.1f}",
-                     f"{bare_n / bare_s:.1f}", f"{(ours_n / ours_s) / (bare_n / bare_s):.3f}"))
+        rows.append(
+            (
+                f"generate tokens/s, seed {mode} ({ours_n}/{bare_n} tok)",
+                f"{ours_n / ours_s:.1f}",
+                f"{bare_n / bare_s:.1f}",
+                f"{(ours_n / ours_s) / (bare_n / bare_s):.3f}",
+            )
+        )
     return rows
 
 
@@ -158,15 +194,19 @@ def measure_scoring(llm: Any, pairs: int, lengths: list[int], rounds: int) -> li
         qa = qa_pairs(scorer.tokenizer, pairs, length)
         ids = [q + a for q, a, _ in (scorer.encode(*pair) for pair in qa)]
         tokens = rounds * sum(map(len, ids))
-        runs = {"ours": lambda qa=qa: len(scorer.score(qa)),
-                "bare": lambda ids=ids: len(llm.generate([TokensPrompt(prompt_token_ids=x) for x in ids], bare,
-                                                         use_tqdm=False))}
+        runs = {
+            "ours": lambda qa=qa: len(scorer.score(qa)),
+            "bare": lambda ids=ids: len(
+                llm.generate([TokensPrompt(prompt_token_ids=x) for x in ids], bare, use_tqdm=False)
+            ),
+        }
         alternate(runs, 1)
         (_, ours_s), (_, bare_s) = alternate(runs, rounds).values()
         label = f"score {pairs} x ~{tokens // rounds // pairs} tok"
         rows.append((f"{label}: s", f"{ours_s:.2f}", f"{bare_s:.2f}", f"{ours_s / bare_s:.3f}"))
-        rows.append((f"{label}: tokens/s", f"{tokens / ours_s:.0f}", f"{tokens / bare_s:.0f}",
-                     f"{bare_s / ours_s:.3f}"))
+        rows.append(
+            (f"{label}: tokens/s", f"{tokens / ours_s:.0f}", f"{tokens / bare_s:.0f}", f"{bare_s / ours_s:.3f}")
+        )
     return rows
 
 
@@ -195,8 +235,9 @@ def main() -> None:
     eager = args.enforce_eager or not torch.cuda.is_available()
 
     def load(model: Path) -> Callable[[], VLLMEngine]:
-        return lambda: VLLMEngine(str(model), ChatOptions(), dtype=dtype, max_model_len=max_model_len,
-                                  enforce_eager=eager)
+        return lambda: VLLMEngine(
+            str(model), ChatOptions(), dtype=dtype, max_model_len=max_model_len, enforce_eager=eager
+        )
 
     memory = [("before the first load", used_gib())]
     loaded = Loaded()  # the production switch: close the engine, gc, empty_cache, then the next load
@@ -216,14 +257,28 @@ def main() -> None:
     second_load = time.perf_counter() - start
     memory.append(("second model loaded", used_gib()))
     loaded.release()
-    rows.append(("switch: release s (ours) / first load s", f"{released:.2f}", f"{first_load:.2f}",
-                 f"{released / first_load:.3f}"))
-    rows.append(("switch: second load s / first load s", f"{second_load:.2f}", f"{first_load:.2f}",
-                 f"{second_load / first_load:.3f}"))
+    rows.append(
+        (
+            "switch: release s (ours) / first load s",
+            f"{released:.2f}",
+            f"{first_load:.2f}",
+            f"{released / first_load:.3f}",
+        )
+    )
+    rows.append(
+        (
+            "switch: second load s / first load s",
+            f"{second_load:.2f}",
+            f"{first_load:.2f}",
+            f"{second_load / first_load:.3f}",
+        )
+    )
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (figures mean nothing)"
-    print(f"\n{args.preset} on {device}, dtype {dtype}, {args.prompts} prompts x {args.max_tokens} tokens, "
-          f"{args.rounds} rounds")
+    print(
+        f"\n{args.preset} on {device}, dtype {dtype}, {args.prompts} prompts x {args.max_tokens} tokens, "
+        f"{args.rounds} rounds"
+    )
     print(f"{'measure':48s} {'ours':>10s} {'bare':>10s} {'ours/bare':>10s}")
     for row in rows:
         print(f"{row[0]:48s} {row[1]:>10s} {row[2]:>10s} {row[3]:>10s}")

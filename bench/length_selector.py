@@ -48,8 +48,17 @@ def ours(path: Path, args: argparse.Namespace) -> dict:
     from sftkit.data.sources import InputSpec, open_source
     from sftkit.select.length import select_by_length
 
-    sel = select_by_length(open_source(InputSpec(str(path))), lambda b: b.char_lengths(FIELD), args.total, 6, 2.0,
-                           seed=0, id_field="id", on_bad_record="error", field_name=FIELD)
+    sel = select_by_length(
+        open_source(InputSpec(str(path))),
+        lambda b: b.char_lengths(FIELD),
+        args.total,
+        6,
+        2.0,
+        seed=0,
+        id_field="id",
+        on_bad_record="error",
+        field_name=FIELD,
+    )
     return {"rows": sel.rows_seen, "selected": len(sel.records), "second_pass": sel.second_pass}
 
 
@@ -66,8 +75,7 @@ def _arrow_rows(path: Path) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
-def baseline(path: Path, args: argparse.Namespace,
-             rows_of: Callable[[Path], Iterator[dict]] = _datasets_rows) -> dict:
+def baseline(path: Path, args: argparse.Namespace, rows_of: Callable[[Path], Iterator[dict]] = _datasets_rows) -> dict:
     import itertools
     import math
 
@@ -132,8 +140,23 @@ def main() -> None:
         print(f"built {data} ({data.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f}s")
     results = {}
     for name in CONTENDERS:
-        out = subprocess.run([sys.executable, __file__, "--only", name, "--data", str(data), "--rows", str(args.rows),
-                              "--total", str(args.total)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--only",
+                name,
+                "--data",
+                str(data),
+                "--rows",
+                str(args.rows),
+                "--total",
+                str(args.total),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[name]
         print(f"{name:12s} {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mb']:8.0f} MB   {r}")

@@ -32,8 +32,9 @@ def main() -> None:
     from sftkit.engines.base import Sampling
 
     engine, model = vllm_engine(args.model, args.dtype, args.enforce_eager or args.model is None)
-    conversations = [[{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}? ({i})"}]
-                     for i in range(args.prompts)]
+    conversations = [
+        [{"role": "user", "content": f"What is {i % 50} + {(7 * i) % 50}? ({i})"}] for i in range(args.prompts)
+    ]
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.8, top_p=args.top_p, seed=0)
     engine.generate(conversations[:8], sampling)  # warm-up
     totals = {"request": [0, 0.0], "batch": [0, 0.0]}
@@ -49,8 +50,10 @@ def main() -> None:
     rate = {mode: tokens / seconds for mode, (tokens, seconds) in totals.items()}
     for mode, (tokens, seconds) in totals.items():
         print(f"seed mode {mode:8s} {tokens:8d} output tokens in {seconds:7.2f} s = {rate[mode]:9.1f} tokens/s")
-    print(f"\nthroughput ratio (batch / request) = {rate['batch'] / rate['request']:.3f}x "
-          f"({args.prompts} prompts per call, model {model})")
+    print(
+        f"\nthroughput ratio (batch / request) = {rate['batch'] / rate['request']:.3f}x "
+        f"({args.prompts} prompts per call, model {model})"
+    )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,15 @@ def build(path: Path, gb: float) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for table in generate(10**9, seed=11):
             for i, row in enumerate(table.to_pylist()):
-                record = {"id": f"r{written}-{i}", "source": row["problem_source"], "score": row["pass_rate_72b_tir"],
-                          "messages": [{"role": "user", "content": row["problem"]},
-                                       {"role": "assistant", "content": row["generated_solution"]}]}
+                record = {
+                    "id": f"r{written}-{i}",
+                    "source": row["problem_source"],
+                    "score": row["pass_rate_72b_tir"],
+                    "messages": [
+                        {"role": "user", "content": row["problem"]},
+                        {"role": "assistant", "content": row["generated_solution"]},
+                    ],
+                }
                 line = dumps_line(record)
                 out.write(line)
                 written += len(line)
@@ -92,11 +98,14 @@ def main() -> None:
         print(f"built {src} ({src.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f}s")
     results = {}
     for name in ("ours", "pandas"):
-        out = subprocess.run([sys.executable, __file__, "--only", name, "--src", str(src)], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--only", name, "--src", str(src)], capture_output=True, text=True, check=True
+        )
         results[name] = r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:7s} {r['seconds']:7.1f} s   peak RSS {r['peak_rss_mb']:7.0f} MB   rows {r['rows']:,}   "
-              f"parquet {r['parquet_mb']:.0f} MB")
+        print(
+            f"{name:7s} {r['seconds']:7.1f} s   peak RSS {r['peak_rss_mb']:7.0f} MB   rows {r['rows']:,}   "
+            f"parquet {r['parquet_mb']:.0f} MB"
+        )
     speed = results["pandas"]["seconds"] / results["ours"]["seconds"]
     memory = results["ours"]["peak_rss_mb"] / results["pandas"]["peak_rss_mb"]
     print(f"\npandas / ours time = {speed:.1f}x (goal >= 3x); ours / pandas peak memory = {memory:.2f}")

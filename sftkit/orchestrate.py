@@ -71,8 +71,10 @@ def server_flags(name: str, model: str, args: list[str]) -> tuple[str, list[str]
         given = getattr(parsed, f"{prefix.replace('-', '_')}model")
         models = given if isinstance(given, list) else [given]
         if model in models and len(set(models)) > 1:  # one flag for all judges, and a server serves one model
-            raise InputError(f"--server {model}: the --{prefix}model flags also name {sorted(set(models) - {model})}, "
-                             "which one server cannot serve")
+            raise InputError(
+                f"--server {model}: the --{prefix}model flags also name {sorted(set(models) - {model})}, "
+                "which one server cannot serve"
+            )
         if model in models:
             flags += [f"--{prefix}server-file", path]
         elif given is None and len(prefixes) == 1:
@@ -113,8 +115,9 @@ def merge_stage(name: str, num_shards: int | None, args: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sftkit.orchestrate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m sftkit.orchestrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("name", "script", "sbatch", "sharded"):
         sub.add_parser(name).add_argument("stage")

@@ -35,16 +35,24 @@ def check_gpus(needed: int, env: Mapping[str, str] = os.environ) -> None:
         return
     import torch
 
-    fix = ("Run it in an environment with a CUDA build of torch: set SFTKIT_CONDA_ENV=NAME or SFTKIT_VENV=PATH "
-           "(or activate it before sbatch), or set SFTKIT_ALLOW_CPU=1 to run on CPU on purpose.")
+    fix = (
+        "Run it in an environment with a CUDA build of torch: set SFTKIT_CONDA_ENV=NAME or SFTKIT_VENV=PATH "
+        "(or activate it before sbatch), or set SFTKIT_ALLOW_CPU=1 to run on CPU on purpose."
+    )
     build = torch.version.cuda or getattr(torch.version, "hip", None)
     where = f"{sys.executable} (torch {torch.__version__})"
     if build is None:
-        raise InputError(f"this job was given GPUs ({given}) but {where} is a CPU build of torch, so the model "
-                         f"would run on CPU. {fix}")
+        raise InputError(
+            f"this job was given GPUs ({given}) but {where} is a CPU build of torch, so the model "
+            f"would run on CPU. {fix}"
+        )
     if not torch.cuda.is_available():
-        raise InputError(f"this job was given GPUs ({given}) but {where} cannot see any: check the CUDA driver "
-                         f"and modules (SFTKIT_MODULES) on this node. {fix}")
+        raise InputError(
+            f"this job was given GPUs ({given}) but {where} cannot see any: check the CUDA driver "
+            f"and modules (SFTKIT_MODULES) on this node. {fix}"
+        )
     if torch.cuda.device_count() < needed:
-        raise InputError(f"the engine needs {needed} GPUs (tensor x pipeline parallel) but {where} sees "
-                         f"{torch.cuda.device_count()} ({given}): ask for more GPUs per worker or lower --tp/--pp.")
+        raise InputError(
+            f"the engine needs {needed} GPUs (tensor x pipeline parallel) but {where} sees "
+            f"{torch.cuda.device_count()} ({given}): ask for more GPUs per worker or lower --tp/--pp."
+        )

@@ -35,8 +35,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def histogram_png(path: str | Path, series: dict[str, np.ndarray], title: str, xlabel: str,
-                  edges: np.ndarray | None = None, bins: int = 60, log_x: bool = True, ylabel: str = "rows") -> Path:
+def histogram_png(
+    path: str | Path,
+    series: dict[str, np.ndarray],
+    title: str,
+    xlabel: str,
+    edges: np.ndarray | None = None,
+    bins: int = 60,
+    log_x: bool = True,
+    ylabel: str = "rows",
+) -> Path:
     """Overlaid histograms, on a log-x axis by default (text lengths span decades), with optional bin
     edges; ``log_x=False`` for scores that can be negative."""
     import matplotlib

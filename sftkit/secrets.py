@@ -88,8 +88,11 @@ def hf_token(keys: str | None = None) -> Secret | None:
 
 def _same_url(a: str, b: str) -> bool:
     split_a, split_b = urlsplit(a.strip().rstrip("/")), urlsplit(b.strip().rstrip("/"))
-    return (split_a.scheme.lower(), split_a.netloc.lower(), split_a.path) == \
-        (split_b.scheme.lower(), split_b.netloc.lower(), split_b.path)
+    return (split_a.scheme.lower(), split_a.netloc.lower(), split_a.path) == (
+        split_b.scheme.lower(),
+        split_b.netloc.lower(),
+        split_b.path,
+    )
 
 
 def _is_this_machine(host: str) -> bool:
@@ -120,18 +123,29 @@ def api_key(base_url: str, keys: str | None = None, allow_http: bool = False) ->
     endpoints = data.get("endpoints") or {}
     if not isinstance(endpoints, dict):
         raise InputError(f"{path}: 'endpoints' must map base URLs to keys")
-    key = next((Secret(v, f"{path}:endpoints") for url, v in endpoints.items()
-                if isinstance(v, str) and v and _same_url(url, base_url)), None)
+    key = next(
+        (
+            Secret(v, f"{path}:endpoints")
+            for url, v in endpoints.items()
+            if isinstance(v, str) and v and _same_url(url, base_url)
+        ),
+        None,
+    )
     if key is None:
         key, home = _global_key(data, path)
         if key is not None and not _same_url(home, base_url):
-            print(f"note: the key from {key.source} is not sent to {base_url}: it belongs to {home}. Give this "
-                  "endpoint its own key in keys.json \"endpoints\", or set OPENAI_BASE_URL to it", file=sys.stderr)
+            print(
+                f"note: the key from {key.source} is not sent to {base_url}: it belongs to {home}. Give this "
+                'endpoint its own key in keys.json "endpoints", or set OPENAI_BASE_URL to it',
+                file=sys.stderr,
+            )
             key = None
     url = urlsplit(base_url)
     if key is not None and url.scheme == "http" and not _is_this_machine(url.hostname or "") and not allow_http:
-        raise InputError(f"refusing to send the key from {key.source} to {base_url} over plain http, where "
-                         "anyone on the way can read it: use https, or pass --allow-http-key on a network you trust")
+        raise InputError(
+            f"refusing to send the key from {key.source} to {base_url} over plain http, where "
+            "anyone on the way can read it: use https, or pass --allow-http-key on a network you trust"
+        )
     return key
 
 

@@ -35,7 +35,7 @@ _STEPS = (
     "Thus the intermediate result is consistent with the bound. ",
 )
 _FILLER = "".join(_STEPS[(i * 5 + i // 7) % len(_STEPS)] for i in range(2000))
-_STARTS = np.array([0, *(i + 2 for i in range(len(_FILLER) - 2) if _FILLER[i:i + 2] == ". ")])
+_STARTS = np.array([0, *(i + 2 for i in range(len(_FILLER) - 2) if _FILLER[i : i + 2] == ". ")])
 
 
 _REWORDINGS = ("Please {}", "Now {}", "{} Answer:")
@@ -86,22 +86,33 @@ def _block(seed: int, block: int, rows: int) -> pa.Table:
         solutions.append(f"Let's solve this step by step. {body}Therefore, the answer is $\\boxed{{{ans}}}$.")
         rates.append("n/a" if unlabeled[i] else f"{solved[i] / 32:g}")
     kinds = kinds.tolist()
-    _plant_duplicates(seed, block, {"problem": problems, "expected_answer": answers, "generated_solution": solutions,
-                                    "problem_type": kinds, "pass_rate_72b_tir": rates})
-    return pa.table({
-        "problem": problems,
-        "generated_solution": solutions,
-        "expected_answer": answers,
-        "problem_type": kinds,
-        "pass_rate_72b_tir": rates,
-        "inference_mode": ["cot"] * rows,
-        "problem_source": ["synthetic"] * rows,
-    })
+    _plant_duplicates(
+        seed,
+        block,
+        {
+            "problem": problems,
+            "expected_answer": answers,
+            "generated_solution": solutions,
+            "problem_type": kinds,
+            "pass_rate_72b_tir": rates,
+        },
+    )
+    return pa.table(
+        {
+            "problem": problems,
+            "generated_solution": solutions,
+            "expected_answer": answers,
+            "problem_type": kinds,
+            "pass_rate_72b_tir": rates,
+            "inference_mode": ["cot"] * rows,
+            "problem_source": ["synthetic"] * rows,
+        }
+    )
 
 
 def _repeat(offset: int, length: int) -> str:
     """About ``length`` characters of reasoning, starting and ending on a sentence boundary."""
-    text = _FILLER[offset:offset + length]
+    text = _FILLER[offset : offset + length]
     while len(text) < length:
         text += _FILLER[: length - len(text)]
     cut = text.rfind(". ")

@@ -41,8 +41,11 @@ TIER_MODULES = {"slurm": {"test_cluster_env.py"}}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slurm: the Slurm layer: the real local cluster, or slurm/lib.sh and "
-                                       "preflight checks (set by fixture or module)")
+    config.addinivalue_line(
+        "markers",
+        "slurm: the Slurm layer: the real local cluster, or slurm/lib.sh and "
+        "preflight checks (set by fixture or module)",
+    )
     config.addinivalue_line("markers", "models: builds tiny models or runs vLLM/transformers (set by fixture)")
 
 
@@ -100,8 +103,11 @@ def tiny_ensemble(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) ->
     from sftkit.models.tiny import TinySpec, build_tiny_model
 
     folder = tmp_path_factory.mktemp("ensemble")
-    return [tiny_model, build_tiny_model(folder / "small", TinySpec(hidden=64, layers=1, heads=2, seed=1)),
-            build_tiny_model(folder / "deep", TinySpec(hidden=96, layers=3, heads=3, seed=2, steps=400))]
+    return [
+        tiny_model,
+        build_tiny_model(folder / "small", TinySpec(hidden=64, layers=1, heads=2, seed=1)),
+        build_tiny_model(folder / "deep", TinySpec(hidden=96, layers=3, heads=3, seed=2, steps=400)),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -109,5 +115,6 @@ def vllm_engine(tiny_model: Path):
     from sftkit.engines.base import ChatOptions
     from sftkit.engines.vllm_offline import VLLMEngine
 
-    return VLLMEngine(str(tiny_model), ChatOptions(enable_thinking=False), dtype="float32", max_model_len=512,
-                      enforce_eager=True)
+    return VLLMEngine(
+        str(tiny_model), ChatOptions(enable_thinking=False), dtype="float32", max_model_len=512, enforce_eager=True
+    )

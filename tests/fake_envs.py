@@ -8,8 +8,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # what a caller's shell may have active or set; each test sets its own
-ENV_VARS = ("VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_EXE", "MAMBA_ROOT_PREFIX", "SFTKIT_VENV",
-            "SFTKIT_CONDA_ENV", "SFTKIT_PYTHON", "SFTKIT_MODULES")
+ENV_VARS = (
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "CONDA_EXE",
+    "MAMBA_ROOT_PREFIX",
+    "SFTKIT_VENV",
+    "SFTKIT_CONDA_ENV",
+    "SFTKIT_PYTHON",
+    "SFTKIT_MODULES",
+)
 
 
 def clean_env(**env: str) -> dict[str, str]:
@@ -45,5 +54,6 @@ def fake_conda(base: Path) -> Path:
     (base / "etc" / "profile.d").mkdir(parents=True)
     (base / "etc" / "profile.d" / "conda.sh").write_text(
         f'conda() {{ [ "$1" = activate ] && export CONDA_PREFIX={base}/envs/$2 CONDA_DEFAULT_ENV=$2 '
-        f'PATH="{base}/envs/$2/bin:$PATH"; }}\n')
+        f'PATH="{base}/envs/$2/bin:$PATH"; }}\n'
+    )
     return base

@@ -41,13 +41,26 @@ def answer(script: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, dic
         return entry["status"], {"error": {"message": entry["error"], "type": "BadRequestError"}}
     n = int(body.get("n") or 1)
     picked = [entry["choices"][k % len(entry["choices"])] for k in range(n)]
-    choices = [{"index": k, "finish_reason": c.get("finish_reason", "stop"),
-                "message": {"role": "assistant", "content": c.get("content"),
-                            **({"reasoning_content": c["reasoning_content"]} if "reasoning_content" in c else {})}}
-               for k, c in enumerate(picked)]
+    choices = [
+        {
+            "index": k,
+            "finish_reason": c.get("finish_reason", "stop"),
+            "message": {
+                "role": "assistant",
+                "content": c.get("content"),
+                **({"reasoning_content": c["reasoning_content"]} if "reasoning_content" in c else {}),
+            },
+        }
+        for k, c in enumerate(picked)
+    ]
     tokens = sum(len(str(c.get("content") or "").split()) for c in picked)
-    return 200, {"id": "scripted", "object": "chat.completion", "model": body.get("model"), "choices": choices,
-                 "usage": {"prompt_tokens": len(text.split()), "completion_tokens": tokens}}
+    return 200, {
+        "id": "scripted",
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": choices,
+        "usage": {"prompt_tokens": len(text.split()), "completion_tokens": tokens},
+    }
 
 
 def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
@@ -70,8 +83,10 @@ def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
             time.sleep((matching(script, body) or {}).get("delay", 0))
             status, payload = answer(script, body)
             with lock, open(log_path, "a") as log:
-                log.write(json.dumps({"request": body, "status": status,
-                                      "authorization": self.headers.get("Authorization")}) + "\n")
+                log.write(
+                    json.dumps({"request": body, "status": status, "authorization": self.headers.get("Authorization")})
+                    + "\n"
+                )
             self._reply(status, payload)
 
         def log_message(self, *args: Any) -> None:  # the JSON log says it all

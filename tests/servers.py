@@ -34,8 +34,9 @@ def serve(command: list[str], port: int, timeout: float = 120) -> Iterator[str]:
 
 
 def _run(command: list[str], port: int, timeout: float, log: IO[str]) -> Iterator[str]:
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+    proc = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    )
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + timeout
@@ -61,8 +62,22 @@ def _run(command: list[str], port: int, timeout: float, log: IO[str]) -> Iterato
 
 
 def vllm_server(model: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--dtype", "float32",
-            "--max-model-len", "512", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "512",
+        "--enforce-eager",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 @contextmanager
@@ -72,7 +87,12 @@ def scripted(entries: list[dict[str, Any]], folder: Path) -> Iterator[tuple[str,
     (folder / "script.json").write_text(json.dumps(entries))
     log = folder / "requests.jsonl"
     port = free_port()
-    command = [sys.executable, str(Path(__file__).with_name("scripted_server.py")), str(folder / "script.json"),
-               str(port), str(log)]
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("scripted_server.py")),
+        str(folder / "script.json"),
+        str(port),
+        str(log),
+    ]
     with serve(command, port, timeout=30) as url:
         yield url, log

@@ -70,8 +70,9 @@ RELEASE_AFTER = 3.0  # slurmd refuses ("already killed") a job id relaunched wit
 def _release_requeued() -> None:
     """Start requeued tasks a few seconds after their requeue instead of after Slurm's two-minute
     hold, once the previous run has left the node (a relaunch before that fails at once)."""
-    pending = subprocess.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%A %i %r"], capture_output=True,
-                             text=True).stdout
+    pending = subprocess.run(
+        ["squeue", "-h", "-r", "-t", "PD", "-o", "%A %i %r"], capture_output=True, text=True
+    ).stdout
     for line in pending.splitlines():
         job_id, task, reason = line.split(maxsplit=2)
         if reason.strip() != "BeginTime":

@@ -64,15 +64,20 @@ def test_derived_ids_are_unique_across_the_input(tmp_path: Path) -> None:
     ids = [r["id"] for r in _lines(out)]
     assert len(ids) == 12 and len(set(ids)) == 12
     assert {"cot/train-0", "tir/train-1", "data.v1-0", "data.v2-1", "a.json-0", "a.jsonl-0"} <= set(ids)
-    run_script(LABEL, "--input", str(tmp_path / "in"), "--filter-by-pass-rate", "1", "--output", str(out),
-               "--overwrite")
+    run_script(
+        LABEL, "--input", str(tmp_path / "in"), "--filter-by-pass-rate", "1", "--output", str(out), "--overwrite"
+    )
     assert [r["id"] for r in _lines(out)] == ids  # stable across reruns
 
 
 def test_a_field_with_numbers_and_text_names_the_field_and_records(tmp_path: Path) -> None:
-    data = _write(tmp_path / "mixed.jsonl", [
-        {"problem": "a", "generated_solution": "xx", "source": 1},
-        {"problem": "b", "generated_solution": "yyy", "source": "web"}])
+    data = _write(
+        tmp_path / "mixed.jsonl",
+        [
+            {"problem": "a", "generated_solution": "xx", "source": 1},
+            {"problem": "b", "generated_solution": "yyy", "source": "web"},
+        ],
+    )
     out = tmp_path / "sel.parquet"
     proc = run_script(LENGTH, "--input", str(data), "--output", str(out), "--total-samples", "2", check=False)
     line = _one_line_error(proc, "sel.parquet", "'source'", "number", "text")
@@ -80,8 +85,9 @@ def test_a_field_with_numbers_and_text_names_the_field_and_records(tmp_path: Pat
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("script", "flag"), [(LABEL, "--input"), (LENGTH, "--input"),
-                                             ("selectors/difficulty_selector.py", "--scores")])
+@pytest.mark.parametrize(
+    ("script", "flag"), [(LABEL, "--input"), (LENGTH, "--input"), ("selectors/difficulty_selector.py", "--scores")]
+)
 def test_a_corrupt_parquet_is_one_line_naming_it(tmp_path: Path, script: str, flag: str) -> None:
     good = write_dataset(tmp_path / "in" / "good.parquet", 50)
     bad = tmp_path / "in" / "bad.parquet"
@@ -92,8 +98,15 @@ def test_a_corrupt_parquet_is_one_line_naming_it(tmp_path: Path, script: str, fl
 
 
 def test_a_hub_id_that_cannot_be_reached_says_how_to_predownload(tmp_path: Path) -> None:
-    proc = run_script(LABEL, "--input", "someorg/not-downloaded", "--output", str(tmp_path / "o.jsonl"),
-                      env={"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1"}, check=False)
+    proc = run_script(
+        LABEL,
+        "--input",
+        "someorg/not-downloaded",
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        env={"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1"},
+        check=False,
+    )
     _one_line_error(proc, "someorg/not-downloaded", "cannot be reached", "hf download", "HF_DATASETS_OFFLINE=1")
 
 
@@ -125,8 +138,9 @@ def test_malformed_responses_lines_are_quarantined_under_skip(tmp_path: Path) ->
 
 
 def test_a_missing_responses_file_is_one_line(tmp_path: Path) -> None:
-    proc = run_script(SCORER, "--from-responses", str(tmp_path / "nope.jsonl"), "--output",
-                      str(tmp_path / "o.jsonl"), check=False)
+    proc = run_script(
+        SCORER, "--from-responses", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o.jsonl"), check=False
+    )
     _one_line_error(proc, "nope.jsonl")
 
 
@@ -141,8 +155,10 @@ def test_length_selector_on_an_empty_input_writes_nothing_and_says_why(tmp_path:
 
 
 def test_duplicate_ids_in_the_data_are_counted_and_reported(tmp_path: Path) -> None:
-    rows = [{"id": i, "problem": "p", "generated_solution": "s" * (k + 1), "pass_rate_72b_tir": "0.5"}
-            for k, i in enumerate(["a", "b", "a", "c", "a", "b"])]
+    rows = [
+        {"id": i, "problem": "p", "generated_solution": "s" * (k + 1), "pass_rate_72b_tir": "0.5"}
+        for k, i in enumerate(["a", "b", "a", "c", "a", "b"])
+    ]
     data = _write(tmp_path / "d.jsonl", rows)
     out = tmp_path / "o.jsonl"
     for shard in ("0/2", "1/2"):
@@ -156,11 +172,16 @@ def test_duplicate_ids_in_the_data_are_counted_and_reported(tmp_path: Path) -> N
 
 
 def test_a_nested_field_with_numbers_and_text_is_named_by_its_path(tmp_path: Path) -> None:
-    data = _write(tmp_path / "nested.jsonl", [
-        {"problem": "a", "generated_solution": "xx", "meta": {"src": 1}},
-        {"problem": "b", "generated_solution": "yyy", "meta": {"src": "web"}}])
-    proc = run_script(LENGTH, "--input", str(data), "--output", str(tmp_path / "sel.parquet"), "--total-samples", "2",
-                      check=False)
+    data = _write(
+        tmp_path / "nested.jsonl",
+        [
+            {"problem": "a", "generated_solution": "xx", "meta": {"src": 1}},
+            {"problem": "b", "generated_solution": "yyy", "meta": {"src": "web"}},
+        ],
+    )
+    proc = run_script(
+        LENGTH, "--input", str(data), "--output", str(tmp_path / "sel.parquet"), "--total-samples", "2", check=False
+    )
     _one_line_error(proc, "'meta.src'", "number", "text")
 
 

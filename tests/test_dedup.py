@@ -97,8 +97,12 @@ def test_exact_and_near_duplicates_are_removed_and_audited(planted, tmp_path: Pa
         assert a["kind"] == ("exact" if rid.startswith("exact") else "near")
         assert abs(a["jaccard"] - truth[rid][1]) < 0.12
     stats = json.loads(Path(f"{out}.stats.json").read_text())
-    assert (stats["exact_duplicates"], stats["near_duplicates"], stats["clusters"], stats["largest_cluster"]) == \
-        (30, 40, 70, 2)
+    assert (stats["exact_duplicates"], stats["near_duplicates"], stats["clusters"], stats["largest_cluster"]) == (
+        30,
+        40,
+        70,
+        2,
+    )
     assert stats["rows_in"] == 312 and stats["kept"] == 242
     assert (tmp_path / "d.clusters.png").stat().st_size > 1000 and "near duplicates removed" in proc.stdout
 
@@ -128,13 +132,21 @@ def test_verify_never_removes_a_pair_below_the_threshold(planted, tmp_path: Path
 def test_keep_by_chooses_the_row_a_cluster_keeps(tmp_path: Path) -> None:
     rng = random.Random(3)
     text = _text(rng)
-    rows = [{"id": "short", "problem": text, "generated_solution": "ab", "rate": "0.9"},
-            {"id": "long", "problem": text.upper(), "generated_solution": "abcdef", "rate": "n/a"},
-            {"id": "mid", "problem": text + " ", "generated_solution": "abcd", "rate": "0.1"},
-            {"id": "other", "problem": _text(rng), "generated_solution": "", "rate": "0.5"}]
+    rows = [
+        {"id": "short", "problem": text, "generated_solution": "ab", "rate": "0.9"},
+        {"id": "long", "problem": text.upper(), "generated_solution": "abcdef", "rate": "n/a"},
+        {"id": "mid", "problem": text + " ", "generated_solution": "abcd", "rate": "0.1"},
+        {"id": "other", "problem": _text(rng), "generated_solution": "", "rate": "0.5"},
+    ]
     data = _write(tmp_path / "k.jsonl", rows)
-    for k, (keep_by, survivor) in enumerate((("generated_solution:length:desc", "long"), ("rate:asc", "mid"),
-                                             ("rate:number:desc", "short"), (None, "short"))):
+    for k, (keep_by, survivor) in enumerate(
+        (
+            ("generated_solution:length:desc", "long"),
+            ("rate:asc", "mid"),
+            ("rate:number:desc", "short"),
+            (None, "short"),
+        )
+    ):
         out = tmp_path / f"{k}.jsonl"
         run_script(DEDUP, "--input", str(data), "--output", str(out), *(["--keep-by", keep_by] if keep_by else []))
         assert [r["id"] for r in _lines(out)] == [i for i in ("short", "long", "mid") if i == survivor] + ["other"]
@@ -144,13 +156,21 @@ def test_keep_by_chooses_the_row_a_cluster_keeps(tmp_path: Path) -> None:
 def test_against_removes_rows_duplicating_the_reference_and_keeps_the_reference_whole(tmp_path: Path) -> None:
     rng = random.Random(5)
     seeds = [_text(rng) for _ in range(3)]
-    reference = _write(tmp_path / "ref.jsonl", [{"id": "r0", "problem": seeds[0]}, {"id": "r0bis", "problem": seeds[0]},
-                                                {"id": "r1", "problem": seeds[1]}])
-    rows = [{"id": "a", "problem": seeds[0].upper()}, {"id": "b", "problem": _swap(rng, seeds[1], 1)},
-            {"id": "c", "problem": seeds[2]}, {"id": "d", "problem": seeds[2]}, {"id": "e", "problem": _text(rng)}]
+    reference = _write(
+        tmp_path / "ref.jsonl",
+        [{"id": "r0", "problem": seeds[0]}, {"id": "r0bis", "problem": seeds[0]}, {"id": "r1", "problem": seeds[1]}],
+    )
+    rows = [
+        {"id": "a", "problem": seeds[0].upper()},
+        {"id": "b", "problem": _swap(rng, seeds[1], 1)},
+        {"id": "c", "problem": seeds[2]},
+        {"id": "d", "problem": seeds[2]},
+        {"id": "e", "problem": _text(rng)},
+    ]
     out = tmp_path / "o.jsonl"
-    run_script(DEDUP, "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out),
-               "--against", str(reference))
+    run_script(
+        DEDUP, "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), "--against", str(reference)
+    )
     assert [r["id"] for r in _lines(out)] == ["c", "e"]
     audit = {a["id"]: (a["duplicate_of"], a["reference"], a["kind"]) for a in _lines(Path(f"{out}.dups.jsonl"))}
     assert audit == {"a": ("r0", True, "exact"), "b": ("r1", True, "near"), "d": ("c", False, "exact")}
@@ -159,14 +179,27 @@ def test_against_removes_rows_duplicating_the_reference_and_keeps_the_reference_
 
 def test_bad_input_and_bad_flags_are_one_line(tmp_path: Path) -> None:
     data = _write(tmp_path / "x.jsonl", [{"id": 1, "question": "a b c"}, {"id": 2, "question": None}])
-    for k, (extra, message) in enumerate((([], "no field 'problem'"),
-                                          (["--text-field", "question"], "x.jsonl:2: field 'question' is null"),
-                                          (["--text-field", "question", "--keep-by", "len"], "--keep-by 'len'"),
-                                          (["--bands", "50"], "both --bands and --rows"))):
+    for k, (extra, message) in enumerate(
+        (
+            ([], "no field 'problem'"),
+            (["--text-field", "question"], "x.jsonl:2: field 'question' is null"),
+            (["--text-field", "question", "--keep-by", "len"], "--keep-by 'len'"),
+            (["--bands", "50"], "both --bands and --rows"),
+        )
+    ):
         proc = run_script(DEDUP, "--input", str(data), "--output", str(tmp_path / f"{k}.jsonl"), *extra, check=False)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    run_script(DEDUP, "--input", str(data), "--output", str(tmp_path / "o.jsonl"), "--text-field", "question",
-               "--on-bad-record", "skip")
+    run_script(
+        DEDUP,
+        "--input",
+        str(data),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        "--text-field",
+        "question",
+        "--on-bad-record",
+        "skip",
+    )
     assert [r["id"] for r in _lines(tmp_path / "o.jsonl")] == [1]
     assert len(_lines(tmp_path / "o.jsonl.rejects.jsonl")) == 1
 
@@ -175,8 +208,13 @@ def test_sharded_run_equals_the_unsharded_one_and_the_merge_checks_its_flags(pla
     data, _ = planted
     run_script(DEDUP, "--input", str(data), "--output", str(tmp_path / "one.jsonl"), "--keep-by", "problem:length:asc")
     args = ["--input", str(data), "--output", str(tmp_path / "three.jsonl"), "--keep-by", "problem:length:asc"]
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "3", "--", *args],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    proc = subprocess.run(
+        [str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "3", "--", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "three.jsonl.parts").glob("part-*-of-00003.signature.npy"))) == 3
     for suffix in ("", ".dups.jsonl"):
@@ -192,9 +230,12 @@ def test_a_killed_shard_resumes_without_duplicates(tmp_path: Path) -> None:
     args = ["--input", str(data), "--save-per-iteration", "1000", "--batch-size", "1000"]
     run_script(DEDUP, *args, "--output", str(tmp_path / "clean.jsonl"))
     out = tmp_path / "killed.jsonl"
-    worker = subprocess.Popen([sys.executable, str(REPO / DEDUP), *args, "--output", str(out)],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO / DEDUP), *args, "--output", str(out)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpt = Path(f"{out}.parts") / "part-00000-of-00001.ckpt"
     deadline = time.time() + 120
     while len(list(ckpt.glob("chunk-*.json"))) < 4 and worker.poll() is None and time.time() < deadline:
@@ -230,26 +271,58 @@ def test_both_stages_run_sharded_on_the_real_slurm(slurm, demo_data: Path, tmp_p
     from tests.test_slurm import SMALL, submit
 
     bench = str(REPO / "data/benchmarks/demo_bench.jsonl")
-    runs = {"dedup": ("selectors/dedup.py", ["--verify"], (".dups.jsonl",)),
-            "decontaminate": ("selectors/decontaminate.py", ["--benchmark", bench], (".contaminated.jsonl",))}
-    jobs = {stage: submit(tmp_path, stage, "--shards", "2", *SMALL, "--", "--input", str(demo_data), *extra,
-                          "--output", f"out/{stage}.jsonl")[0] for stage, (_, extra, _) in runs.items()}
+    runs = {
+        "dedup": ("selectors/dedup.py", ["--verify"], (".dups.jsonl",)),
+        "decontaminate": ("selectors/decontaminate.py", ["--benchmark", bench], (".contaminated.jsonl",)),
+    }
+    jobs = {
+        stage: submit(
+            tmp_path,
+            stage,
+            "--shards",
+            "2",
+            *SMALL,
+            "--",
+            "--input",
+            str(demo_data),
+            *extra,
+            "--output",
+            f"out/{stage}.jsonl",
+        )[0]
+        for stage, (_, extra, _) in runs.items()
+    }
     for stage, (script, extra, side) in runs.items():
         assert wait_done(jobs[stage]["merge"]) == "COMPLETED", stage
         markers = [json.loads(p.read_text()) for p in (tmp_path / f"out/{stage}.jsonl.parts").glob("*.done")]
         assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
         run_script(script, "--input", str(demo_data), *extra, "--output", str(tmp_path / f"{stage}.jsonl"))
         for suffix in ("", *side):
-            assert (tmp_path / f"out/{stage}.jsonl{suffix}").read_bytes() == \
-                (tmp_path / f"{stage}.jsonl{suffix}").read_bytes(), (stage, suffix)
+            assert (tmp_path / f"out/{stage}.jsonl{suffix}").read_bytes() == (
+                tmp_path / f"{stage}.jsonl{suffix}"
+            ).read_bytes(), (stage, suffix)
     assert len(_lines(tmp_path / "dedup.jsonl.dups.jsonl")) >= 30  # the demo data's planted duplicates
 
 
 def test_more_shards_than_rows_and_an_empty_input(tmp_path: Path) -> None:
     data = _write(tmp_path / "three.jsonl", [{"problem": "a b c d"}, {"problem": "A  b c d"}, {"problem": "x y z"}])
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "5", "--", "--input",
-                           str(data), "--output", str(tmp_path / "d.jsonl")], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    proc = subprocess.run(
+        [
+            str(REPO / "slurm/submit.sh"),
+            "--local",
+            "dedup",
+            "--shards",
+            "5",
+            "--",
+            "--input",
+            str(data),
+            "--output",
+            str(tmp_path / "d.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["problem"] for r in _lines(tmp_path / "d.jsonl")] == ["a b c d", "x y z"]
     (tmp_path / "empty.jsonl").write_text("")
@@ -257,18 +330,23 @@ def test_more_shards_than_rows_and_an_empty_input(tmp_path: Path) -> None:
     assert (tmp_path / "e.jsonl").read_text() == "" and (tmp_path / "e.jsonl.dups.jsonl").read_text() == ""
 
 
-TRIPLE = "t187w80 t187w2 t187w15 t187w26 t187w159 t187w128 t187w179 t187w163 {} t187w106 t187w28 t187w106 " \
-         "t187w86 t187w160 t187w56 t187w87 t187w85 {} t187w94 t187w37 t187w80 t187w86 t187w21 t187w65 t187w87 " \
-         "t187w187 t187w163 t187w70 t187w163 t187w72 t187w38 t187w105 t187w149 t187w101 t187w56 t187w155 t187w26 " \
-         "t187w58 t187w68"
+TRIPLE = (
+    "t187w80 t187w2 t187w15 t187w26 t187w159 t187w128 t187w179 t187w163 {} t187w106 t187w28 t187w106 "
+    "t187w86 t187w160 t187w56 t187w87 t187w85 {} t187w94 t187w37 t187w80 t187w86 t187w21 t187w65 t187w87 "
+    "t187w187 t187w163 t187w70 t187w163 t187w72 t187w38 t187w105 t187w149 t187w101 t187w56 t187w155 t187w26 "
+    "t187w58 t187w68"
+)
 
 
 @pytest.mark.parametrize("verify", [True, False])
 def test_a_bucket_is_compared_pairwise_whatever_the_input_order(tmp_path: Path, verify: bool) -> None:
     """A, B, C share a band; only J(B, C) = 0.854 reaches 0.8 (J(A, B) = J(A, C) = 0.689): C goes in
     either order, not only when B comes first."""
-    rows = {"A": TRIPLE.format("t187w2", "t187w61 t187w12"), "B": TRIPLE.format("t187w166", "t187w181 t187w89"),
-            "C": TRIPLE.format("t187w114", "t187w181 t187w89")}
+    rows = {
+        "A": TRIPLE.format("t187w2", "t187w61 t187w12"),
+        "B": TRIPLE.format("t187w166", "t187w181 t187w89"),
+        "C": TRIPLE.format("t187w114", "t187w181 t187w89"),
+    }
     assert round(_j(rows["B"], rows["C"]), 3) == 0.854 and round(_j(rows["A"], rows["B"]), 3) == 0.689
     for order in ("ABC", "BAC", "CAB"):
         data = _write(tmp_path / f"{order}.jsonl", [{"id": k, "problem": rows[k]} for k in order])
@@ -279,14 +357,19 @@ def test_a_bucket_is_compared_pairwise_whatever_the_input_order(tmp_path: Path, 
 
 
 def test_an_exact_copy_counts_as_exact_when_keep_by_keeps_a_near_one(tmp_path: Path) -> None:
-    text = "a farmer has some chickens and some cows in a field and counts thirty heads and eighty legs in " \
-           "total how many cows are there in the field"
-    rows = [{"id": "A", "problem": text + " today", "sol": "short"},
-            {"id": "A2", "problem": text.upper() + " today", "sol": "short"},
-            {"id": "B", "problem": text + " now", "sol": "a much longer solution text"}]
+    text = (
+        "a farmer has some chickens and some cows in a field and counts thirty heads and eighty legs in "
+        "total how many cows are there in the field"
+    )
+    rows = [
+        {"id": "A", "problem": text + " today", "sol": "short"},
+        {"id": "A2", "problem": text.upper() + " today", "sol": "short"},
+        {"id": "B", "problem": text + " now", "sol": "a much longer solution text"},
+    ]
     out = tmp_path / "o.jsonl"
-    run_script(DEDUP, "--input", str(_write(tmp_path / "kb.jsonl", rows)), "--output", str(out),
-               "--keep-by", "sol:length:desc")
+    run_script(
+        DEDUP, "--input", str(_write(tmp_path / "kb.jsonl", rows)), "--output", str(out), "--keep-by", "sol:length:desc"
+    )
     assert [r["id"] for r in _lines(out)] == ["B"]
     audit = {a["id"]: (a["kind"], a["duplicate_of"], a["kept"]) for a in _lines(Path(f"{out}.dups.jsonl"))}
     assert audit == {"A": ("near", "B", "B"), "A2": ("exact", "A", "B")}
@@ -298,8 +381,8 @@ def test_bucket_pairs_pairs_every_member_and_counts_capped_buckets() -> None:
     keys = np.array([5, 3, 5, 5, 3, 9, 5, 5], dtype=np.uint64)
     pairs, first, over = bucket_pairs(keys, np.arange(8), cap=10)
     assert {tuple(p) for p in pairs[first].tolist()} == {(1, 4), (0, 2), (0, 3), (0, 6), (0, 7)}
-    assert over == 0 and {tuple(p) for p in pairs.tolist()} == \
-        {(1, 4)} | {(a, b) for a in (0, 2, 3, 6, 7) for b in (0, 2, 3, 6, 7) if a < b}
+    assert over == 0 and {tuple(p) for p in pairs.tolist()} == {(1, 4)} | {
+        (a, b) for a in (0, 2, 3, 6, 7) for b in (0, 2, 3, 6, 7) if a < b
+    }
     pairs, _, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
-    assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6),
-                                                                  (2, 7)}
+    assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6), (2, 7)}

@@ -27,10 +27,17 @@ ROWS = [
 def test_rows_with_unusable_fields_are_rejects_named_by_field() -> None:
     pairs, rejects = valid_pairs(batch_of(ROWS), "id", "problem", "answer")
     assert [(p.row, p.question, p.answer) for p in pairs] == [
-        (0, "What is 3 + 4?", "7"), (1, ROWS[1]["problem"], "5050"), (2, "What is 2 + 2?", "4")]
+        (0, "What is 3 + 4?", "7"),
+        (1, ROWS[1]["problem"], "5050"),
+        (2, "What is 2 + 2?", "4"),
+    ]
     reasons = [r.reason for r in rejects]
-    assert reasons == ["field 'problem' is a list, not text", "field 'problem' is a number (12), not text",
-                       "field 'answer' is null", "field 'answer' is missing (the row has: problem, id)"]
+    assert reasons == [
+        "field 'problem' is a list, not text",
+        "field 'problem' is a number (12), not text",
+        "field 'answer' is null",
+        "field 'answer' is missing (the row has: problem, id)",
+    ]
     assert [r.location for r in rejects] == ["q.jsonl:4", "q.jsonl:5", "q.jsonl:6", "q.jsonl:7"]
     # a field no row of this chunk has is still a per-row reject: chunking must not decide a row's fate
     pairs, rejects = valid_pairs(batch_of(ROWS[:1]), "id", "problem", "solution")

@@ -36,10 +36,31 @@ def arithmetic(path: Path, rows: int = 40) -> Path:
 
 
 def scorer_args(data: Path, models: list[Path], prompt: Path, engine: str = "hf") -> list[str]:
-    return ["--input", str(data), "--primary-model", str(models[0]), "--ensemble-models",
-            *(str(m) for m in models[1:]), "--engine", engine, "--use-float32", "--samples", "3",
-            "--temperature", "0.8", "--max-new-tokens", "24", "--max-sequence-length", "96",
-            "--max-input-length", "48", "--prompt-file", str(prompt), "--save-per-iteration", "5"]
+    return [
+        "--input",
+        str(data),
+        "--primary-model",
+        str(models[0]),
+        "--ensemble-models",
+        *(str(m) for m in models[1:]),
+        "--engine",
+        engine,
+        "--use-float32",
+        "--samples",
+        "3",
+        "--temperature",
+        "0.8",
+        "--max-new-tokens",
+        "24",
+        "--max-sequence-length",
+        "96",
+        "--max-input-length",
+        "48",
+        "--prompt-file",
+        str(prompt),
+        "--save-per-iteration",
+        "5",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +95,17 @@ def test_scores_every_item_with_every_model_and_a_global_fit(one_run: Path, tiny
     assert len(scored) == 40 and [r["id"] for r in scored] == [f"problems-{i}" for i in range(40)]
     models = {str(m) for m in tiny_ensemble}
     for r in scored:
-        assert {"question", "answer", "avg_logprob", "n_answer_tokens", "truncated", "ensemble_acc", "irt_beta",
-                "irt_beta_se", "difficulty_z"} <= r.keys() and set(r["responses"]) == models
+        assert {
+            "question",
+            "answer",
+            "avg_logprob",
+            "n_answer_tokens",
+            "truncated",
+            "ensemble_acc",
+            "irt_beta",
+            "irt_beta_se",
+            "difficulty_z",
+        } <= r.keys() and set(r["responses"]) == models
         correct, total = (sum(pair[k] for pair in r["responses"].values()) for k in (0, 1))
         if total:
             assert r["ensemble_acc"] == pytest.approx(correct / total) and r["irt_beta_se"] > 0
@@ -105,8 +135,17 @@ def test_refit_from_the_responses_file_reproduces_the_scores(one_run: Path, tmp_
     responses = one_run.with_name("one.responses.jsonl")
     run_script(SCORER, "--from-responses", str(responses), "--output", str(tmp_path / "refit.jsonl"))
     assert (tmp_path / "refit.jsonl").read_bytes() == one_run.read_bytes()
-    run_script(SCORER, "--from-responses", str(responses), "--output", str(tmp_path / "two_pl.jsonl"),
-               "--irt-model", "2pl", "--logprob-weight", "0")
+    run_script(
+        SCORER,
+        "--from-responses",
+        str(responses),
+        "--output",
+        str(tmp_path / "two_pl.jsonl"),
+        "--irt-model",
+        "2pl",
+        "--logprob-weight",
+        "0",
+    )
     refit = read(tmp_path / "two_pl.jsonl")
     assert [r["irt_beta"] for r in refit] != [r["irt_beta"] for r in read(one_run)]
 
@@ -117,21 +156,41 @@ def test_shards_merged_through_the_stage_merge_equal_one_run(setup: tuple[Path, 
     for i in range(2):
         proc = run_script(SCORER, *args, "--shard", f"{i}/2", "--output", str(out))
         assert "after every shard" in proc.stderr and not out.exists()
-    merged = subprocess.run([sys.executable, "-m", "sftkit.orchestrate", "merge", "difficulty_scorer", "2", "--",
-                             *args, "--output", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    merged = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sftkit.orchestrate",
+            "merge",
+            "difficulty_scorer",
+            "2",
+            "--",
+            *args,
+            "--output",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert merged.returncode == 0, merged.stderr
     assert out.read_bytes() == one_run.read_bytes()
 
 
-def test_a_kill_mid_pass_resumes_without_redoing_finished_passes(setup: tuple[Path, list[str]], one_run: Path,
-                                                                tiny_ensemble: list[Path]) -> None:
+def test_a_kill_mid_pass_resumes_without_redoing_finished_passes(
+    setup: tuple[Path, list[str]], one_run: Path, tiny_ensemble: list[Path]
+) -> None:
     folder, args = setup
     out = folder / "killed" / "k.jsonl"
     ckpt = out.with_name("k.jsonl.passes") / f"answers-{model_slug(str(tiny_ensemble[1]))}.jsonl.parts"
-    worker = subprocess.Popen([sys.executable, str(REPO / SCORER), *args, "--output", str(out)],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO / SCORER), *args, "--output", str(out)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while len(list(ckpt.glob("*.ckpt/chunk-*.json"))) < 2 and worker.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -149,19 +208,34 @@ def test_a_model_that_cannot_load_is_a_named_error(setup: tuple[Path, list[str]]
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text("{}")
-    proc = run_script(SCORER, *args, "--ensemble-models", str(broken), "--exclude-primary",
-                      "--output", str(tmp_path / "x.jsonl"), check=False)
+    proc = run_script(
+        SCORER,
+        *args,
+        "--ensemble-models",
+        str(broken),
+        "--exclude-primary",
+        "--output",
+        str(tmp_path / "x.jsonl"),
+        check=False,
+    )
     assert proc.returncode == 2 and f"model '{broken}' failed to load" in proc.stderr
 
 
-def test_vllm_engine_scores_log_probability_and_answers(tiny_ensemble: list[Path], one_run: Path,
-                                                        tmp_path: Path) -> None:
+def test_vllm_engine_scores_log_probability_and_answers(
+    tiny_ensemble: list[Path], one_run: Path, tmp_path: Path
+) -> None:
     """The vLLM path end to end: prompt_logprobs equal transformers' values, and one engine per model."""
     data = arithmetic(tmp_path / "problems.jsonl", rows=14)  # the first 14 rows of the transformers run
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("{{question}}")
-    proc = run_script(SCORER, *scorer_args(data, tiny_ensemble[:2], prompt, "vllm"), "--enforce-eager",
-                      "--output", str(tmp_path / "v.jsonl"), env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+    proc = run_script(
+        SCORER,
+        *scorer_args(data, tiny_ensemble[:2], prompt, "vllm"),
+        "--enforce-eager",
+        "--output",
+        str(tmp_path / "v.jsonl"),
+        env={"VLLM_CPU_KVCACHE_SPACE": "1"},
+    )
     assert (proc.stdout + proc.stderr).count("init engine") == 2  # the primary's engine served both its passes
     vllm, hf = read(tmp_path / "v.jsonl"), read(one_run)[:14]
     for v, h in zip(vllm, hf, strict=True):

@@ -22,10 +22,23 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     correct = rng.binomial(4, 1 / (1 + np.exp(-(theta[:, None] - beta[None, :]))))
     with open(folder / "responses.jsonl", "w") as fh:
         for i in range(300):
-            fh.write(json.dumps({"id": f"seeds-{i}", "avg_logprob": float(-1 - beta[i] + rng.normal(0, 0.5)),
-                                 "responses": {f"m{m}": [int(correct[m, i]), 4] for m in range(5)}}) + "\n")
-    run_script("hpc/difficulty_scorer.py", "--from-responses", str(folder / "responses.jsonl"),
-               "--output", str(folder / "scores.jsonl"))
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"seeds-{i}",
+                        "avg_logprob": float(-1 - beta[i] + rng.normal(0, 0.5)),
+                        "responses": {f"m{m}": [int(correct[m, i]), 4] for m in range(5)},
+                    }
+                )
+                + "\n"
+            )
+    run_script(
+        "hpc/difficulty_scorer.py",
+        "--from-responses",
+        str(folder / "responses.jsonl"),
+        "--output",
+        str(folder / "scores.jsonl"),
+    )
     return data, folder / "scores.jsonl"
 
 
@@ -77,16 +90,23 @@ def test_scores_from_another_dataset_are_a_named_error(scored: tuple[Path, Path]
     data, scores = scored
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text(scores.read_text().replace('"id":"seeds-5"', '"id":"elsewhere-5"'))
-    proc = run_script(SELECTOR, "--scores", str(foreign), "--input", str(data), "--output",
-                      str(tmp_path / "x.jsonl"), check=False)
+    proc = run_script(
+        SELECTOR, "--scores", str(foreign), "--input", str(data), "--output", str(tmp_path / "x.jsonl"), check=False
+    )
     assert proc.returncode == 2 and "1 chosen ids are not in --input" in proc.stderr and "elsewhere-5" in proc.stderr
     alone = tmp_path / "alone.jsonl"
     run_script(SELECTOR, "--scores", str(scores), "--top-k", "3", "--output", str(alone))
     assert [set(json.loads(line)) >= {"id", "difficulty_z"} for line in alone.read_text().splitlines()] == [True] * 3
 
 
-def write_responses(path: Path, items: int, seed: int, unanswered: set[int] = frozenset(),
-                    no_logprob: set[int] = frozenset(), partial: set[int] = frozenset()) -> np.ndarray:
+def write_responses(
+    path: Path,
+    items: int,
+    seed: int,
+    unanswered: set[int] = frozenset(),
+    no_logprob: set[int] = frozenset(),
+    partial: set[int] = frozenset(),
+) -> np.ndarray:
     """Simulated responses of 5 models (4 samples each); ``unanswered`` items have every total 0 (their
     prompt fit no model), ``partial`` ones only from the first two models. Returns the true betas."""
     rng = np.random.default_rng(seed)
@@ -94,8 +114,10 @@ def write_responses(path: Path, items: int, seed: int, unanswered: set[int] = fr
     correct = rng.binomial(4, 1 / (1 + np.exp(-(theta[:, None] - beta[None, :]))))
     with open(path, "w") as fh:
         for i in range(items):
-            pairs = {f"m{m}": [0, 0] if i in unanswered or (i in partial and m >= 2) else [int(correct[m, i]), 4]
-                     for m in range(5)}
+            pairs = {
+                f"m{m}": [0, 0] if i in unanswered or (i in partial and m >= 2) else [int(correct[m, i]), 4]
+                for m in range(5)
+            }
             lp = None if i in no_logprob else float(-1 - beta[i] + rng.normal(0, 0.5))
             fh.write(json.dumps({"id": f"seeds-{i}", "avg_logprob": lp, "responses": pairs}) + "\n")
     return beta
@@ -103,10 +125,10 @@ def write_responses(path: Path, items: int, seed: int, unanswered: set[int] = fr
 
 def test_items_no_model_answered_are_null_left_out_of_the_fit_and_never_selected(tmp_path: Path) -> None:
     unanswered, partial = {3, 50, 120}, {7, 8}
-    write_responses(tmp_path / "r.jsonl", 200, seed=4, unanswered=unanswered | {199}, partial=partial,
-                    no_logprob={199})
-    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"),
-                      "--output", str(tmp_path / "s.jsonl"))
+    write_responses(tmp_path / "r.jsonl", 200, seed=4, unanswered=unanswered | {199}, partial=partial, no_logprob={199})
+    proc = run_script(
+        "hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"), "--output", str(tmp_path / "s.jsonl")
+    )
     scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     for i in unanswered | {199}:
         assert scored[i]["ensemble_acc"] is scored[i]["irt_beta"] is scored[i]["irt_beta_se"] is None
@@ -117,10 +139,16 @@ def test_items_no_model_answered_are_null_left_out_of_the_fit_and_never_selected
         assert scored[i]["ensemble_acc"] == (pairs["m0"][0] + pairs["m1"][0]) / 8 and scored[i]["irt_beta"] is not None
     # left out of the fit: the answered items' betas are those of a fit without the unanswered lines
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
-    (tmp_path / "answered.jsonl").write_text("".join(f"{line}\n" for i, line in enumerate(lines)
-                                                     if i not in unanswered | {199}))
-    run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "answered.jsonl"),
-               "--output", str(tmp_path / "a.jsonl"))
+    (tmp_path / "answered.jsonl").write_text(
+        "".join(f"{line}\n" for i, line in enumerate(lines) if i not in unanswered | {199})
+    )
+    run_script(
+        "hpc/difficulty_scorer.py",
+        "--from-responses",
+        str(tmp_path / "answered.jsonl"),
+        "--output",
+        str(tmp_path / "a.jsonl"),
+    )
     alone = [json.loads(line)["irt_beta"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [r["irt_beta"] for r in scored if r["irt_beta"] is not None] == pytest.approx(alone, abs=1e-6)
     stats = json.loads((tmp_path / "s.jsonl.stats.json").read_text())
@@ -142,8 +170,16 @@ def test_items_no_model_answered_are_null_left_out_of_the_fit_and_never_selected
     # an answered item without a difficulty_z is skipped too, and counted on its own
     scored[10]["difficulty_z"] = None
     (tmp_path / "holes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
-    run_script(SELECTOR, "--scores", str(tmp_path / "holes.jsonl"), "--quantile-range", "0", "1",
-               "--output", str(tmp_path / "all.jsonl"))
+    run_script(
+        SELECTOR,
+        "--scores",
+        str(tmp_path / "holes.jsonl"),
+        "--quantile-range",
+        "0",
+        "1",
+        "--output",
+        str(tmp_path / "all.jsonl"),
+    )
     kept = {json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()}
     assert len(kept) == 195 and "seeds-10" not in kept
     assert json.loads((tmp_path / "all.jsonl.stats.json").read_text())["no_difficulty_z"] == 1
@@ -152,8 +188,9 @@ def test_items_no_model_answered_are_null_left_out_of_the_fit_and_never_selected
 def test_items_without_a_logprob_keep_the_spread_of_beta(tmp_path: Path) -> None:
     """Half the items lack avg_logprob; their difficulty_z must not be squeezed toward 0."""
     beta = write_responses(tmp_path / "r.jsonl", 400, seed=6, no_logprob=set(range(0, 400, 2)))
-    run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"),
-               "--output", str(tmp_path / "s.jsonl"))
+    run_script(
+        "hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"), "--output", str(tmp_path / "s.jsonl")
+    )
     z = np.array([json.loads(line)["difficulty_z"] for line in (tmp_path / "s.jsonl").read_text().splitlines()])
     beta_only, full = z[0::2], z[1::2]
     print(f"\nsd of difficulty_z: beta-only {beta_only.std():.3f}, full {full.std():.3f}")
@@ -164,6 +201,14 @@ def test_items_without_a_logprob_keep_the_spread_of_beta(tmp_path: Path) -> None
 
 def test_negative_weights_are_refused(tmp_path: Path) -> None:
     write_responses(tmp_path / "r.jsonl", 20, seed=1)
-    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(tmp_path / "r.jsonl"), "--irt-weight",
-                      "-1", "--output", str(tmp_path / "s.jsonl"), check=False)
+    proc = run_script(
+        "hpc/difficulty_scorer.py",
+        "--from-responses",
+        str(tmp_path / "r.jsonl"),
+        "--irt-weight",
+        "-1",
+        "--output",
+        str(tmp_path / "s.jsonl"),
+        check=False,
+    )
     assert proc.returncode == 2 and "must be >= 0" in proc.stderr and not (tmp_path / "s.jsonl").exists()

@@ -20,23 +20,46 @@ def test_reasoning_is_split_from_the_answer() -> None:
     assert cut_at_stop("abc STOP def", ("STOP",)) == "abc " and cut_at_stop("abc", ("x",)) == "abc"
 
 
-@pytest.mark.parametrize(("text", "finish", "opened", "reasoning", "answer", "truncated"), [
-    ("<think>\nso maybe \\boxed{42}? wait", "length", False, "so maybe \\boxed{42}? wait", "", True),
-    ("<think>\nso \\boxed{42}. Let me double-check", "stop", False, "so \\boxed{42}. Let me double-check", "", True),
-    ("So the answer is \\boxed{42}, but wait", "length", False, None, "", True),  # R1: the template opened it
-    ("So the answer is \\boxed{42}, but wait", "stop", True, "So the answer is \\boxed{42}, but wait", "", True),
-    ("Checked.\n</think>\n\n\\boxed{42}", "stop", True, "Checked.", "\\boxed{42}", False),
-    ("Checked.\n</think>\n\n\\boxed{42}", "stop", False, "Checked.", "\\boxed{42}", False),
-    ("<think>\n</think>\n\n\\boxed{42}", "stop", False, "", "\\boxed{42}", False),
-    ("\\boxed{42}", "length", False, None, "", True),  # finished or not, the limit cut it
-    ("<think>a</think> The tag </think> above. \\boxed{12}", "stop", False, "a",
-     "The tag </think> above. \\boxed{12}", False),  # the first </think> closes; a quoted one is answer text
-    ("Quoting the question: <think> tags. \\boxed{3}", "stop", False, None,
-     "Quoting the question: <think> tags. \\boxed{3}", False),  # <think> opens a block only at the start
-    ("<think>a</think> So 42. <think> Or is it \\boxed{41}", "stop", False, "a", "", True),  # reopened, cut
-])
-def test_a_sample_without_a_finished_answer_is_truncated(text: str, finish: str, opened: bool,
-                                                         reasoning: str | None, answer: str, truncated: bool) -> None:
+@pytest.mark.parametrize(
+    ("text", "finish", "opened", "reasoning", "answer", "truncated"),
+    [
+        ("<think>\nso maybe \\boxed{42}? wait", "length", False, "so maybe \\boxed{42}? wait", "", True),
+        (
+            "<think>\nso \\boxed{42}. Let me double-check",
+            "stop",
+            False,
+            "so \\boxed{42}. Let me double-check",
+            "",
+            True,
+        ),
+        ("So the answer is \\boxed{42}, but wait", "length", False, None, "", True),  # R1: the template opened it
+        ("So the answer is \\boxed{42}, but wait", "stop", True, "So the answer is \\boxed{42}, but wait", "", True),
+        ("Checked.\n</think>\n\n\\boxed{42}", "stop", True, "Checked.", "\\boxed{42}", False),
+        ("Checked.\n</think>\n\n\\boxed{42}", "stop", False, "Checked.", "\\boxed{42}", False),
+        ("<think>\n</think>\n\n\\boxed{42}", "stop", False, "", "\\boxed{42}", False),
+        ("\\boxed{42}", "length", False, None, "", True),  # finished or not, the limit cut it
+        (
+            "<think>a</think> The tag </think> above. \\boxed{12}",
+            "stop",
+            False,
+            "a",
+            "The tag </think> above. \\boxed{12}",
+            False,
+        ),  # the first </think> closes; a quoted one is answer text
+        (
+            "Quoting the question: <think> tags. \\boxed{3}",
+            "stop",
+            False,
+            None,
+            "Quoting the question: <think> tags. \\boxed{3}",
+            False,
+        ),  # <think> opens a block only at the start
+        ("<think>a</think> So 42. <think> Or is it \\boxed{41}", "stop", False, "a", "", True),  # reopened, cut
+    ],
+)
+def test_a_sample_without_a_finished_answer_is_truncated(
+    text: str, finish: str, opened: bool, reasoning: str | None, answer: str, truncated: bool
+) -> None:
     s = Sample.from_text(text, opened=opened, finish_reason=finish)
     assert (s.reasoning, s.answer, s.truncated, s.text) == (reasoning, answer, truncated, text)
 
@@ -78,8 +101,10 @@ def test_hf_samples_do_not_depend_on_batching(tiny_model: Path) -> None:
     assert [[s.text for s in c.samples] for c in batched] == texts
     assert [[s.text for s in c.samples] for c in together.generate(CONVS[::-1], sampling)] == texts[::-1]
     assert len({t for pair in texts for t in pair}) > 5  # samples draw differently
-    assert texts != [[s.text for s in c.samples] for c in together.generate(CONVS, Sampling(
-        max_tokens=30, temperature=1.0, top_p=0.95, n=2, seed=4))]
+    assert texts != [
+        [s.text for s in c.samples]
+        for c in together.generate(CONVS, Sampling(max_tokens=30, temperature=1.0, top_p=0.95, n=2, seed=4))
+    ]
     assert all(s.logprob < 0 for c in batched for s in c.samples)  # the model's log-probability of its draw
 
 
@@ -131,8 +156,10 @@ def test_hf_and_vllm_greedy_outputs_match(tiny_model: Path, vllm_engine) -> None
     assert len({c.samples[0].answer for c in ours}) > 1  # the model's outputs are not uniform
     # the tiny tokenizer marks <think> special: decoding must keep it, or reasoning would become answer
     thinking = ChatOptions()
-    ours, theirs = with_chat(hf, thinking).generate(CONVS, greedy), with_chat(vllm_engine, thinking).generate(
-        CONVS, greedy)
+    ours, theirs = (
+        with_chat(hf, thinking).generate(CONVS, greedy),
+        with_chat(vllm_engine, thinking).generate(CONVS, greedy),
+    )
     assert [c.samples[0].text for c in ours] == [c.samples[0].text for c in theirs]
     reasoned = [c.samples[0] for c in ours if c.samples[0].reasoning]
     assert reasoned and all("<think>" not in s.answer and "<|im_end|>" not in s.text for s in reasoned)
@@ -157,8 +184,9 @@ def vllm_server_url(tiny_model: Path):
         yield url
 
 
-def test_openai_engine_against_a_real_vllm_server_matches_offline_vllm(tiny_model: Path, vllm_engine,
-                                                                        vllm_server_url: str) -> None:
+def test_openai_engine_against_a_real_vllm_server_matches_offline_vllm(
+    tiny_model: Path, vllm_engine, vllm_server_url: str
+) -> None:
     from sftkit.engines.openai_compat import OpenAIEngine
 
     remote = OpenAIEngine(str(tiny_model), ChatOptions(enable_thinking=False), vllm_server_url, concurrency=3)
@@ -196,12 +224,24 @@ def test_openai_engine_tolerates_transformers_serve(tiny_model: Path) -> None:
     from sftkit.engines.openai_compat import OpenAIEngine
 
     port = free_port()
-    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(tiny_model), "--host",
-               "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    command = [
+        str(Path(sys.executable).parent / "transformers"),
+        "serve",
+        str(tiny_model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+    ]
     with serve(command, port) as url:
         remote = OpenAIEngine(str(tiny_model), ChatOptions(), url, concurrency=2)
-        (done,) = remote.generate(CONVS[:1], Sampling(max_tokens=20, temperature=1.0, n=3, logprobs=True,
-                                                     stop=("boxed",)))
+        (done,) = remote.generate(
+            CONVS[:1], Sampling(max_tokens=20, temperature=1.0, n=3, logprobs=True, stop=("boxed",))
+        )
     assert len(done.samples) == 3
     assert any("returned 1 of n=3" in w for w in done.warnings)
     assert "server returned no logprobs" in done.warnings
@@ -215,6 +255,8 @@ def test_a_template_that_opens_think_is_detected(tiny_model: Path) -> None:
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     assert not opens_reasoning(tok, ChatOptions()) and not opens_reasoning(tok, ChatOptions(enable_thinking=False))
-    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-                         "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}")  # R1-style
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
+    )  # R1-style
     assert opens_reasoning(tok, ChatOptions())

@@ -34,10 +34,17 @@ def _rows(n: int, start: int = 0) -> list[dict]:
     rows = []
     for i in range(start, start + n):
         opening = "" if i % 3 == 0 else "<think>\n"
-        rows.append({"id": f"r{i}", "problem": f"What is {i} + 1?", "expected_answer": str(i + 1),
-                     "generated_solution": f"{opening}{i} plus one.\n</think>\n\nThe answer is \\boxed{{{i + 1}}}.",
-                     "difficulty_z": (i % 7) / 3 - 1, "problem_source": "even" if i % 2 else "odd",
-                     "samples": [{"answer": "x"}]})
+        rows.append(
+            {
+                "id": f"r{i}",
+                "problem": f"What is {i} + 1?",
+                "expected_answer": str(i + 1),
+                "generated_solution": f"{opening}{i} plus one.\n</think>\n\nThe answer is \\boxed{{{i + 1}}}.",
+                "difficulty_z": (i % 7) / 3 - 1,
+                "problem_source": "even" if i % 2 else "odd",
+                "samples": [{"answer": "x"}],
+            }
+        )
     return rows
 
 
@@ -50,8 +57,7 @@ BAD = [
 
 
 def _export(inp: Path, out: Path, *extra: str, check: bool = True):
-    return run_script(EXPORT, "--input", str(inp), "--output", str(out), "--license", "cc-by-4.0", *extra,
-                      check=check)
+    return run_script(EXPORT, "--input", str(inp), "--output", str(out), "--license", "cc-by-4.0", *extra, check=check)
 
 
 def _load(out: Path, *args: str) -> datasets.DatasetDict:
@@ -71,16 +77,19 @@ def test_each_format_loads_with_load_dataset_and_bad_rows_are_quarantined(tmp_pa
     i = int(row["id"][1:])
     expected = f"<think>\n{i} plus one.\n</think>\n\nThe answer is \\boxed{{{i + 1}}}."
     if fmt == "messages":
-        assert row["messages"] == [{"role": "system", "content": "Be brief."},
-                                   {"role": "user", "content": f"What is {i} + 1?"},
-                                   {"role": "assistant", "content": expected}]
+        assert row["messages"] == [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"What is {i} + 1?"},
+            {"role": "assistant", "content": expected},
+        ]
         assert not (out / "dataset_info.json").exists()
     else:
         info = json.loads((out / "dataset_info.json").read_text())
         assert set(info) == {"default", "default_validation"}
         entry = info["default"]
-        train = datasets.load_dataset("parquet", data_files=str(out / entry["file_name"]),
-                                      cache_dir=str(tmp_path / "c2"))["train"]
+        train = datasets.load_dataset(
+            "parquet", data_files=str(out / entry["file_name"]), cache_dir=str(tmp_path / "c2")
+        )["train"]
         assert len(train) == len(ds["train"]) and entry["formatting"] == fmt
         assert set(entry["columns"].values()) <= set(train.column_names)  # every mapped column exists
         first = train[0]
@@ -99,15 +108,19 @@ def test_each_format_loads_with_load_dataset_and_bad_rows_are_quarantined(tmp_pa
         assert reason in got["reason"] and got["record"]["id"] == bad["id"] and "seeds.jsonl: row" in got["location"]
 
 
-@pytest.mark.parametrize(("mode", "content", "extra"), [
-    ("inline", "<think>\nweigh it\n</think>\n\n4", {}),
-    ("field", "4", {"reasoning_content": "weigh it"}),
-    ("drop", "4", {}),
-])
+@pytest.mark.parametrize(
+    ("mode", "content", "extra"),
+    [
+        ("inline", "<think>\nweigh it\n</think>\n\n4", {}),
+        ("field", "4", {"reasoning_content": "weigh it"}),
+        ("drop", "4", {}),
+    ],
+)
 def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict) -> None:
     for solution in ("<think>weigh it</think>4", "weigh it\n</think>\n4"):  # opened here, or by the template
-        record = to_record(*turn({"problem": "2+2?", "generated_solution": solution}, FieldMap()),
-                           FormatOptions("messages", mode))
+        record = to_record(
+            *turn({"problem": "2+2?", "generated_solution": solution}, FieldMap()), FormatOptions("messages", mode)
+        )
         assert record["messages"][-1] == {"role": "assistant", "content": content, **extra}
     plain = to_record(*turn({"question": "2+2?", "answer": "4"}, FieldMap()), FormatOptions("alpaca", mode))
     assert plain["output"] == "4"  # the generation stage's names, and no reasoning at all
@@ -116,20 +129,28 @@ def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict)
     assert sharegpt["conversations"][1]["value"] == content
 
 
-@pytest.mark.parametrize(("row", "reason"), [*BAD,
-    ({"problem": "Q?", "question": "x"}, "no solution or answer"),
-    ({"problem": 7, "generated_solution": "a"}, "is int, not text"),
-    ({"problem": "Q?", "answer": "4", "reasoning": "<think>x</think>"}, "holds a <think> tag"),
-    ({"problem": "Q?", "generated_solution": "Intro text <think>hidden</think> Final 4."}, "inside the reasoning"),
-    ({"problem": "Q?", "generated_solution": "<think>a <think> b</think>Final 4."}, "inside the reasoning"),
-])
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        *BAD,
+        ({"problem": "Q?", "question": "x"}, "no solution or answer"),
+        ({"problem": 7, "generated_solution": "a"}, "is int, not text"),
+        ({"problem": "Q?", "answer": "4", "reasoning": "<think>x</think>"}, "holds a <think> tag"),
+        ({"problem": "Q?", "generated_solution": "Intro text <think>hidden</think> Final 4."}, "inside the reasoning"),
+        ({"problem": "Q?", "generated_solution": "<think>a <think> b</think>Final 4."}, "inside the reasoning"),
+    ],
+)
 def test_unusable_rows_are_rejected_with_a_reason(row: dict, reason: str) -> None:
     with pytest.raises(RowError, match=re.escape(reason)):
         turn(row, FieldMap())
 
 
-@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=300, unique=True), st.integers(0, 5),
-       st.floats(0.05, 0.5), st.randoms(use_true_random=False))
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=300, unique=True),
+    st.integers(0, 5),
+    st.floats(0.05, 0.5),
+    st.randoms(use_true_random=False),
+)
 def test_split_is_stable_under_reordering_sharding_and_added_rows(ids, seed, fraction, rng) -> None:
     opts = SplitOptions(fraction=fraction, seed=seed)
 
@@ -145,8 +166,12 @@ def test_split_is_stable_under_reordering_sharding_and_added_rows(ids, seed, fra
     assert {k: more[k] for k in ids} == whole
 
 
-@given(st.lists(st.text(min_size=1, max_size=8), min_size=5, max_size=200, unique=True), st.integers(0, 20),
-       st.integers(1, 30), st.randoms(use_true_random=False))
+@given(
+    st.lists(st.text(min_size=1, max_size=8), min_size=5, max_size=200, unique=True),
+    st.integers(0, 20),
+    st.integers(1, 30),
+    st.randoms(use_true_random=False),
+)
 def test_val_size_takes_exactly_n_and_added_rows_only_push_rows_out(ids, size, added, rng) -> None:
     opts = SplitOptions(size=size, seed=3)
 
@@ -177,9 +202,11 @@ _KEYS = st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=120, uniq
 
 @given(_KEYS, _KEYS, st.floats(0.05, 0.5), st.integers(1, 60), st.integers(0, 3))
 def test_stratified_splits_only_move_old_rows_to_train_and_strata_do_not_interact(
-        old, new, fraction, size, grown) -> None:
+    old, new, fraction, size, grown
+) -> None:
     """Rows added (to stratum ``grown``, possibly a new one): with --val-fraction no old row moves at all; with
     --val-size the rows of every stratum that got no new rows only move from validation to train."""
+
     def stratum(key: str) -> str:
         return str(len(key) % 3)
 
@@ -187,7 +214,7 @@ def test_stratified_splits_only_move_old_rows_to_train_and_strata_do_not_interac
     keys, strata = old + added, [stratum(k) for k in old] + [str(grown)] * len(added)
     for opts in (SplitOptions(fraction=fraction, stratify="s"), SplitOptions(size=size, stratify="s")):
         before = validation_mask(old, [stratum(k) for k in old], opts)
-        after = validation_mask(keys, strata, opts)[:len(old)]
+        after = validation_mask(keys, strata, opts)[: len(old)]
         if opts.fraction:
             assert (before == after).all()
             continue
@@ -206,17 +233,32 @@ def test_val_size_counts_split_keys_and_keeps_a_problems_rows_together() -> None
 
 def test_rerun_reordered_with_added_rows_keeps_every_rows_split(tmp_path: Path) -> None:
     rows = _rows(200)
-    _export(_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "one", "--format", "messages", "--val-fraction", "0.2",
-            "--seed", "7")
+    _export(
+        _jsonl(tmp_path / "a.jsonl", rows),
+        tmp_path / "one",
+        "--format",
+        "messages",
+        "--val-fraction",
+        "0.2",
+        "--seed",
+        "7",
+    )
     later = random.Random(1).sample(rows, len(rows)) + _rows(60, start=500)
-    _export(_jsonl(tmp_path / "b.jsonl", later), tmp_path / "two", "--format", "messages", "--val-fraction", "0.2",
-            "--seed", "7")
+    _export(
+        _jsonl(tmp_path / "b.jsonl", later),
+        tmp_path / "two",
+        "--format",
+        "messages",
+        "--val-fraction",
+        "0.2",
+        "--seed",
+        "7",
+    )
     one, two = _load(tmp_path / "one"), _load(tmp_path / "two")
     val_one, val_two = set(one["validation"]["id"]), set(two["validation"]["id"])
     assert val_one and val_two & {r["id"] for r in rows} == val_one
     strat = tmp_path / "strat"
-    _export(tmp_path / "a.jsonl", strat, "--format", "messages", "--val-size", "40", "--val-stratify",
-            "problem_source")
+    _export(tmp_path / "a.jsonl", strat, "--format", "messages", "--val-size", "40", "--val-stratify", "problem_source")
     by_source = _load(strat)["validation"]["problem_source"]
     assert by_source.count("odd") == by_source.count("even") == 20
 
@@ -227,12 +269,29 @@ def _pipeline(demo_data: Path, tmp_path: Path) -> Path:
     seeds = tmp_path / "hub" / "openmath.jsonl"
     seeds.parent.mkdir()
     seeds.write_bytes(demo_data.read_bytes())
-    (tmp_path / "hub" / "openmath.jsonl.stats.json").write_text(json.dumps(
-        {"stage": "download", "input": "nvidia/OpenMathReasoning", "rows_in": 3_200_000, "records": 2000}))
-    run_script("selectors/label_filter.py", "--input", str(seeds), "--filter-by-pass-rate", "0.6",
-               "--output", str(tmp_path / "filtered.jsonl"))
-    run_script("selectors/length_selector.py", "--input", str(tmp_path / "filtered.jsonl"), "--total_samples", "120",
-               "--num_bins", "4", "--output", str(tmp_path / "selected.jsonl"))
+    (tmp_path / "hub" / "openmath.jsonl.stats.json").write_text(
+        json.dumps({"stage": "download", "input": "nvidia/OpenMathReasoning", "rows_in": 3_200_000, "records": 2000})
+    )
+    run_script(
+        "selectors/label_filter.py",
+        "--input",
+        str(seeds),
+        "--filter-by-pass-rate",
+        "0.6",
+        "--output",
+        str(tmp_path / "filtered.jsonl"),
+    )
+    run_script(
+        "selectors/length_selector.py",
+        "--input",
+        str(tmp_path / "filtered.jsonl"),
+        "--total_samples",
+        "120",
+        "--num_bins",
+        "4",
+        "--output",
+        str(tmp_path / "selected.jsonl"),
+    )
     return tmp_path / "selected.jsonl"
 
 
@@ -240,14 +299,33 @@ def test_the_card_tells_how_the_data_was_made(demo_data: Path, tmp_path: Path) -
     selected = _pipeline(demo_data, tmp_path)
     out = tmp_path / "dataset"
     (tmp_path / "cite.bib").write_text("@misc{ours, title={Our set}}\n")
-    _export(selected, out, "--format", "messages", "--val-fraction", "0.1", "--repo-id", "me/math-sft",
-            "--citation", f"@{tmp_path / 'cite.bib'}", "--tags", "sft", "math")
+    _export(
+        selected,
+        out,
+        "--format",
+        "messages",
+        "--val-fraction",
+        "0.1",
+        "--repo-id",
+        "me/math-sft",
+        "--citation",
+        f"@{tmp_path / 'cite.bib'}",
+        "--tags",
+        "sft",
+        "math",
+    )
     card = DatasetCard.load(out / "README.md")
     meta = card.data.to_dict()
     assert meta["license"] == "cc-by-4.0" and meta["source_datasets"] == ["nvidia/OpenMathReasoning"]
-    assert meta["configs"] == [{"config_name": "default", "data_files": [
-        {"split": "train", "path": "data/default/train.parquet"},
-        {"split": "validation", "path": "data/default/validation.parquet"}]}]
+    assert meta["configs"] == [
+        {
+            "config_name": "default",
+            "data_files": [
+                {"split": "train", "path": "data/default/train.parquet"},
+                {"split": "validation", "path": "data/default/validation.parquet"},
+            ],
+        }
+    ]
     info = meta["dataset_info"][0]
     ds = _load(out)
     assert {s["name"]: s["num_examples"] for s in info["splits"]} == {k: len(v) for k, v in ds.items()}
@@ -273,19 +351,42 @@ def test_difficulty_histogram_and_hub_upload_plan_of_an_exported_folder(tmp_path
     root = tmp_path / "ds"
     _jsonl(root / "hard" / "a.jsonl", _rows(30))
     _jsonl(root / "easy" / "b.jsonl", _rows(20, start=100))
-    proc = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit",
-                      "--format", "sharegpt", "--val-size", "5")
-    for name in ("dataset_info.json", "plots/hard.difficulty.png", "plots/easy.lengths.png",
-                 "data/hard/validation.parquet", "README.md"):
+    proc = run_script(
+        UPLOAD,
+        "--dataset_path",
+        str(root),
+        "--repo_id",
+        "me/set",
+        "--dry-run",
+        "--license",
+        "mit",
+        "--format",
+        "sharegpt",
+        "--val-size",
+        "5",
+    )
+    for name in (
+        "dataset_info.json",
+        "plots/hard.difficulty.png",
+        "plots/easy.lengths.png",
+        "data/hard/validation.parquet",
+        "README.md",
+    ):
         assert name in proc.stdout
     meta = DatasetCard.load(root / "README.md").data.to_dict()
     assert {c["config_name"]: [f["split"] for f in c["data_files"]] for c in meta["configs"]} == {
-        "easy": ["train", "validation"], "hard": ["train", "validation"]}
+        "easy": ["train", "validation"],
+        "hard": ["train", "validation"],
+    }
     hard = _load(root, "hard")
     assert (len(hard["train"]), len(hard["validation"])) == (25, 5)
     assert hard["train"][0]["conversations"][1]["value"].startswith("<think>\n")  # reasoning inline
-    assert set(json.loads((root / "dataset_info.json").read_text())) == {"easy", "easy_validation", "hard",
-                                                                         "hard_validation"}
+    assert set(json.loads((root / "dataset_info.json").read_text())) == {
+        "easy",
+        "easy_validation",
+        "hard",
+        "hard_validation",
+    }
     again = run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "me/set", "--dry-run", "--license", "mit")
     assert "converted" in again.stdout and not (root / "data" / "hard" / "validation.parquet").exists()
     assert not (root / "dataset_info.json").exists()  # no longer describes the data
@@ -294,8 +395,11 @@ def test_difficulty_histogram_and_hub_upload_plan_of_an_exported_folder(tmp_path
 @pytest.mark.parametrize("script", [EXPORT, UPLOAD])
 def test_no_license_stops_with_one_line_unless_unknown_on_purpose(tmp_path: Path, script: str) -> None:
     inp = _jsonl(tmp_path / "ds" / "cfg" / "a.jsonl", _rows(5))
-    args = (["--input", str(inp), "--output", str(tmp_path / "out"), "--format", "alpaca"] if script == EXPORT
-            else ["--dataset_path", str(tmp_path / "ds"), "--repo_id", "me/set", "--dry-run"])
+    args = (
+        ["--input", str(inp), "--output", str(tmp_path / "out"), "--format", "alpaca"]
+        if script == EXPORT
+        else ["--dataset_path", str(tmp_path / "ds"), "--repo_id", "me/set", "--dry-run"]
+    )
     proc = run_script(script, *args, check=False)
     assert proc.returncode == 2 and "--license is required" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -317,30 +421,51 @@ def test_exported_rows_render_in_the_tiny_models_qwen3_style_template(tmp_path: 
     assert proc.returncode == 2 and "--tokenizer" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--val-fraction", "0.1"], "--val-fraction: only with --format"),
-    (["--tokenizer", "x", "--reasoning", "drop"], "--reasoning, --tokenizer: only with --format"),
-    (["--format", "messages", "--keep-fields", "id", "messages"], "--keep-fields messages: the exported example"),
-    (["--format", "messages", "--val-fraction", "0.1", "--val-size", "3"], "give one"),
-    (["--format", "alpaca", "--val-stratify", "source"], "--val-stratify needs"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--val-fraction", "0.1"], "--val-fraction: only with --format"),
+        (["--tokenizer", "x", "--reasoning", "drop"], "--reasoning, --tokenizer: only with --format"),
+        (["--format", "messages", "--keep-fields", "id", "messages"], "--keep-fields messages: the exported example"),
+        (["--format", "messages", "--val-fraction", "0.1", "--val-size", "3"], "give one"),
+        (["--format", "alpaca", "--val-stratify", "source"], "--val-stratify needs"),
+    ],
+)
 def test_export_flags_that_would_be_ignored_or_clash_are_errors(tmp_path: Path, args: list[str], message: str) -> None:
     _jsonl(tmp_path / "ds" / "cfg" / "a.jsonl", _rows(5))
-    proc = run_script(UPLOAD, "--dataset_path", str(tmp_path / "ds"), "--repo_id", "me/set", "--dry-run",
-                      "--license", "mit", *args, check=False)
+    proc = run_script(
+        UPLOAD,
+        "--dataset_path",
+        str(tmp_path / "ds"),
+        "--repo_id",
+        "me/set",
+        "--dry-run",
+        "--license",
+        "mit",
+        *args,
+        check=False,
+    )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_validation_split_that_takes_every_row_is_an_error(tmp_path: Path) -> None:
-    proc = _export(_jsonl(tmp_path / "a.jsonl", _rows(5)), tmp_path / "out", "--format", "messages",
-                   "--val-size", "5", check=False)
+    proc = _export(
+        _jsonl(tmp_path / "a.jsonl", _rows(5)), tmp_path / "out", "--format", "messages", "--val-size", "5", check=False
+    )
     assert proc.returncode == 2 and "would take all 5 exported rows" in proc.stderr
 
 
 def _solutions(problems: range) -> list[dict]:
     """Several solutions per problem, each row its own id, the question spelt with other case and spacing."""
-    return [{"id": f"p{p}-s{s}", "problem": f"What is {p}  + 1?" if s % 2 else f"what is {p} + 1?",
-             "generated_solution": f"<think>try {s}</think>{p + 1}"} for p in problems for s in range(3)]
+    return [
+        {
+            "id": f"p{p}-s{s}",
+            "problem": f"What is {p}  + 1?" if s % 2 else f"what is {p} + 1?",
+            "generated_solution": f"<think>try {s}</think>{p + 1}",
+        }
+        for p in problems
+        for s in range(3)
+    ]
 
 
 def _by_question(ds: datasets.DatasetDict) -> dict[str, set[str]]:
@@ -363,22 +488,26 @@ def test_every_solution_of_a_problem_lands_in_one_split_and_positions_do_not_mat
     no_ids = [{k: v for k, v in r.items() if k != "id"} for r in rows]  # derived positional ids would shift
     _export(_jsonl(tmp_path / "a.jsonl", no_ids), tmp_path / "a", "--format", "messages", "--val-fraction", "0.3")
     top = {"problem": "A new problem?", "generated_solution": "yes"}
-    _export(_jsonl(tmp_path / "b.jsonl", [top, *no_ids]), tmp_path / "b", "--format", "messages",
-            "--val-fraction", "0.3")
+    _export(
+        _jsonl(tmp_path / "b.jsonl", [top, *no_ids]), tmp_path / "b", "--format", "messages", "--val-fraction", "0.3"
+    )
     before, after = _by_question(_load(tmp_path / "a")), _by_question(_load(tmp_path / "b"))
     assert {q: after[q] for q in before} == before
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--val-fraction", "0.2", "--split-key", "idd"], "--split-key idd: no row of"),
-    (["--val-fraction", "0.2", "--val-stratify", "sourcee"], "--val-stratify sourcee: no row of"),
-    (["--val-fraction", "0.2", "--val-stratify", "score"], "bin it into a few values first"),
-    (["--keep-fields", "id", "sorce"], "--keep-fields sorce: no row of"),
-    (["--val-fraction", "0.001"], "the validation split would be empty"),
-    (["--format", "sharegpt", "--reasoning", "field"], "--reasoning field with --format sharegpt"),
-    (["--license", ""], "--license is empty"),
-    (["--license", "  "], "--license is empty"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--val-fraction", "0.2", "--split-key", "idd"], "--split-key idd: no row of"),
+        (["--val-fraction", "0.2", "--val-stratify", "sourcee"], "--val-stratify sourcee: no row of"),
+        (["--val-fraction", "0.2", "--val-stratify", "score"], "bin it into a few values first"),
+        (["--keep-fields", "id", "sorce"], "--keep-fields sorce: no row of"),
+        (["--val-fraction", "0.001"], "the validation split would be empty"),
+        (["--format", "sharegpt", "--reasoning", "field"], "--reasoning field with --format sharegpt"),
+        (["--license", ""], "--license is empty"),
+        (["--license", "  "], "--license is empty"),
+    ],
+)
 def test_split_flag_typos_and_unusable_choices_are_errors(tmp_path: Path, args: list[str], message: str) -> None:
     rows = [{**r, "score": k / 7} for k, r in enumerate(_rows(40))]  # a continuous field
     fmt = [] if "--format" in args else ["--format", "messages"]
@@ -390,8 +519,17 @@ def test_split_flag_typos_and_unusable_choices_are_errors(tmp_path: Path, args: 
 
 def test_keep_fields_keeps_a_field_that_plays_a_role_and_citation_may_be_inline(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _export(_jsonl(tmp_path / "a.jsonl", _rows(10)), out, "--format", "alpaca", "--keep-fields", "id",
-            "expected_answer", "--citation", "@misc{x, title={Inline}}")
+    _export(
+        _jsonl(tmp_path / "a.jsonl", _rows(10)),
+        out,
+        "--format",
+        "alpaca",
+        "--keep-fields",
+        "id",
+        "expected_answer",
+        "--citation",
+        "@misc{x, title={Inline}}",
+    )
     train = _load(out)["train"]
     assert train.column_names == ["instruction", "input", "output", "id", "expected_answer"]
     assert train[0]["expected_answer"] == "1"
@@ -401,6 +539,10 @@ def test_keep_fields_keeps_a_field_that_plays_a_role_and_citation_may_be_inline(
 
 
 def test_the_row_chain_shows_what_each_stage_read() -> None:
-    stages = [Stage("download", "a", 3_200_000, 2_000), Stage("label_filter", "b", 2_000, 300),
-              Stage("llm_filter", "c", 12, 11), Stage("length_selector", "d", None, 10)]
+    stages = [
+        Stage("download", "a", 3_200_000, 2_000),
+        Stage("label_filter", "b", 2_000, 300),
+        Stage("llm_filter", "c", 12, 11),
+        Stage("length_selector", "d", None, 10),
+    ]
     assert chain(stages) == "3,200,000 → 2,000 → 300 (12 read) → 11 → 10"

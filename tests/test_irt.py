@@ -62,8 +62,7 @@ def test_refit_from_responses_carries_fields_and_scores_every_item(tmp_path) -> 
         for i in range(300):
             responses = {f"m{m}": [int(correct[m, i]), int(total[m, i])] for m in range(4)}
             lp = None if i % 10 == 0 else float(-beta[i] + np.random.default_rng(i).normal(0, 0.3))
-            fh.write(json.dumps({"id": f"q{i}", "question": f"Q{i}", "responses": responses, "avg_logprob": lp})
-                     + "\n")
+            fh.write(json.dumps({"id": f"q{i}", "question": f"Q{i}", "responses": responses, "avg_logprob": lp}) + "\n")
     run_script("hpc/difficulty_scorer.py", "--from-responses", str(path), "--output", str(tmp_path / "s.jsonl"))
     scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["id"] for r in scored] == [f"q{i}" for i in range(300)] and scored[0]["question"] == "Q0"
@@ -74,8 +73,9 @@ def test_refit_from_responses_carries_fields_and_scores_every_item(tmp_path) -> 
     assert (tmp_path / "s.difficulty.png").exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "responses": {"m": [5, 4]}}\n')
-    proc = run_script("hpc/difficulty_scorer.py", "--from-responses", str(bad), "--output",
-                      str(tmp_path / "b.jsonl"), check=False)
+    proc = run_script(
+        "hpc/difficulty_scorer.py", "--from-responses", str(bad), "--output", str(tmp_path / "b.jsonl"), check=False
+    )
     assert proc.returncode == 2 and "must be [correct, total]" in proc.stderr
 
 

@@ -80,8 +80,10 @@ def test_the_global_key_goes_only_where_it_belongs(keys: Path, server, monkeypat
 @pytest.mark.parametrize("url", ["http://10.1.2.3:8000/v1", "http://gpu-node-7:8000/v1"])
 def test_no_key_goes_over_plain_http_to_another_host_without_the_flag(keys: Path, url: str) -> None:
     _write(keys, {"endpoints": {url: ENDPOINT_KEY}})
-    with pytest.raises(InputError, match=f"refusing to send the key from .*keys.json:endpoints to {url} over plain "
-                                         "http.*--allow-http-key"):
+    with pytest.raises(
+        InputError,
+        match=f"refusing to send the key from .*keys.json:endpoints to {url} over plain http.*--allow-http-key",
+    ):
         secrets.api_key(url)
     assert secrets.api_key(url, allow_http=True).reveal() == ENDPOINT_KEY
     https = url.replace("http:", "https:")
@@ -98,9 +100,21 @@ def test_the_cli_refuses_in_one_line_naming_the_flag(keys: Path, tmp_path: Path)
     _write(keys, {"endpoints": {"http://10.1.2.3:8000/v1": ENDPOINT_KEY}})
     data = tmp_path / "in.jsonl"
     data.write_text('{"id": "a", "problem": "What is 1 + 1?", "expected_answer": "2"}\n')
-    proc = run_script("hpc/generate.py", "--engine", "openai", "--base-url", "http://10.1.2.3:8000/v1",
-                      "--model", "scripted", "--input", str(data), "--output", str(tmp_path / "o.jsonl"),
-                      env={"SFTKIT_KEYS": str(keys)}, check=False)
+    proc = run_script(
+        "hpc/generate.py",
+        "--engine",
+        "openai",
+        "--base-url",
+        "http://10.1.2.3:8000/v1",
+        "--model",
+        "scripted",
+        "--input",
+        str(data),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        env={"SFTKIT_KEYS": str(keys)},
+        check=False,
+    )
     assert proc.returncode == 2 and ENDPOINT_KEY not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: refusing to send the key from ")
     assert "--allow-http-key" in proc.stderr and "Traceback" not in proc.stderr

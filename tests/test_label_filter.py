@@ -21,8 +21,9 @@ def _lines(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def _expected(data: Path, max_rate: float, min_rate: float = 0.0, problem_type: str | None = "has_answer_extracted"
-              ) -> list[dict]:
+def _expected(
+    data: Path, max_rate: float, min_rate: float = 0.0, problem_type: str | None = "has_answer_extracted"
+) -> list[dict]:
     """A plain reference: parse every label with float(), filter, sort globally."""
     rows = []
     for i, rec in enumerate(_lines(data)):
@@ -34,9 +35,22 @@ def _expected(data: Path, max_rate: float, min_rate: float = 0.0, problem_type: 
     return [r[-1] for r in sorted(rows, key=lambda r: r[:3])]
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0.25", 0.25), ("1", 1.0), ("0", 0.0), (" 0.5 ", 0.5), (1, 1.0), (0.03125, 0.03125),
-    ("n/a", None), ("N/A", None), ("", None), (None, None), (math.nan, None)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0.25", 0.25),
+        ("1", 1.0),
+        ("0", 0.0),
+        (" 0.5 ", 0.5),
+        (1, 1.0),
+        (0.03125, 0.03125),
+        ("n/a", None),
+        ("N/A", None),
+        ("", None),
+        (None, None),
+        (math.nan, None),
+    ],
+)
 def test_pass_rates_parse_from_strings_and_numbers(value: object, expected: float | None) -> None:
     assert parse_pass_rate(value) == expected
 
@@ -49,8 +63,19 @@ def test_garbage_pass_rates_are_bad_labels(value: object) -> None:
 
 def test_filter_keeps_the_right_rows_sorted_globally(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.jsonl"
-    proc = run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.25", "--min-pass-rate",
-                      "0.05", "--save-per-iteration", "333", "--output", str(out))
+    proc = run_script(
+        FILTER,
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.25",
+        "--min-pass-rate",
+        "0.05",
+        "--save-per-iteration",
+        "333",
+        "--output",
+        str(out),
+    )
     expected = _expected(demo_data, 0.25, 0.05)
     assert len(expected) > 50
     assert _lines(out) == expected  # includes rows of the last partial chunk (2000 % 333 != 0)
@@ -67,14 +92,24 @@ def test_only_rows_with_an_extracted_answer_by_default_when_the_data_says(demo_d
     types = {r["problem_type"] for r in _lines(demo_data)}
     assert len(types) > 1
     run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "d.jsonl"))
-    run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.5", "--problem-type", "any",
-               "--output", str(tmp_path / "any.jsonl"))
+    run_script(
+        FILTER,
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.5",
+        "--problem-type",
+        "any",
+        "--output",
+        str(tmp_path / "any.jsonl"),
+    )
     assert _lines(tmp_path / "d.jsonl") == _expected(demo_data, 0.5)
     assert _lines(tmp_path / "any.jsonl") == _expected(demo_data, 0.5, problem_type=None)
     assert len(_lines(tmp_path / "any.jsonl")) > len(_lines(tmp_path / "d.jsonl"))
     untyped = tmp_path / "untyped.jsonl"
-    untyped.write_bytes(b"".join(orjson.dumps({k: v for k, v in r.items() if k != "problem_type"}) + b"\n"
-                                 for r in _lines(demo_data)))
+    untyped.write_bytes(
+        b"".join(orjson.dumps({k: v for k, v in r.items() if k != "problem_type"}) + b"\n" for r in _lines(demo_data))
+    )
     run_script(FILTER, "--input", str(untyped), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "u.jsonl"))
     assert len(_lines(tmp_path / "u.jsonl")) == len(_lines(tmp_path / "any.jsonl"))
     mixed = tmp_path / "mixed"  # a first file without the field must not turn the filter off for the rest
@@ -87,16 +122,26 @@ def test_only_rows_with_an_extracted_answer_by_default_when_the_data_says(demo_d
 
 def test_problem_type_filter_counts_what_it_excludes(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.json"
-    run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "1", "--problem-type",
-               "has_answer_extracted", "--output", str(out))
+    run_script(
+        FILTER,
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "1",
+        "--problem-type",
+        "has_answer_extracted",
+        "--output",
+        str(out),
+    )
     kept = json.loads(out.read_text())
     assert kept and {r["problem_type"] for r in kept} == {"has_answer_extracted"}
     counts = json.loads(Path(f"{out}.stats.json").read_text())["counts"]
     assert counts["other_problem_type"] + counts["kept"] + counts["no_label"] == 2000
 
 
-@pytest.mark.parametrize("split", [["--shard", "{i}/3"], ["--start-from-percentage", "{a}", "--end-at-percentage",
-                                                          "{b}"]])
+@pytest.mark.parametrize(
+    "split", [["--shard", "{i}/3"], ["--start-from-percentage", "{a}", "--end-at-percentage", "{b}"]]
+)
 def test_sharded_runs_merge_to_the_single_run_output(demo_data: Path, tmp_path: Path, split: list[str]) -> None:
     single = tmp_path / "single.jsonl"
     run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", str(single))
@@ -113,14 +158,16 @@ def test_sharded_runs_merge_to_the_single_run_output(demo_data: Path, tmp_path: 
 def test_merge_refuses_naming_missing_shards_then_completes(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.parquet"
     for i in (0, 2):
-        run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/4",
-                   "--output", str(out))
+        run_script(
+            FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/4", "--output", str(out)
+        )
     proc = run_script(MERGE, "--output", str(out), check=False)
     assert proc.returncode == 2 and "shards 1, 3 of 4 are missing" in proc.stderr
     assert not out.exists()
     for i in (1, 3):
-        run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/4",
-                   "--output", str(out))
+        run_script(
+            FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/4", "--output", str(out)
+        )
     run_script(MERGE, "--output", str(out))
     import datasets
 
@@ -135,8 +182,9 @@ def test_rerun_with_other_settings_is_refused_unless_overwritten(demo_data: Path
     run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", str(out))
     again = run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", str(out))
     assert "already complete" in again.stderr
-    proc = run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.2", "--output", str(out),
-                      check=False)
+    proc = run_script(
+        FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.2", "--output", str(out), check=False
+    )
     assert proc.returncode == 2 and "different settings" in proc.stderr
     run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.2", "--overwrite", "--output", str(out))
     assert _lines(out) == _expected(demo_data, 0.2)
@@ -145,13 +193,27 @@ def test_rerun_with_other_settings_is_refused_unless_overwritten(demo_data: Path
 def test_garbage_labels_are_quarantined_with_a_count(tmp_path: Path) -> None:
     data = tmp_path / "labels.jsonl"
     labels = ["0.25", "bogus", "n/a", 0.5, "1", "2.0", "0.0625"]
-    data.write_text("".join(json.dumps({"pass_rate_72b_tir": v, "generated_solution": "s" * (i + 1)}) + "\n"
-                            for i, v in enumerate(labels)))
-    proc = run_script(FILTER, "--input", str(data), "--filter-by-pass-rate", "0.5", "--output",
-                      str(tmp_path / "o.jsonl"), check=False)
+    data.write_text(
+        "".join(
+            json.dumps({"pass_rate_72b_tir": v, "generated_solution": "s" * (i + 1)}) + "\n"
+            for i, v in enumerate(labels)
+        )
+    )
+    proc = run_script(
+        FILTER, "--input", str(data), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "o.jsonl"), check=False
+    )
     assert proc.returncode == 2 and f"{data}:2" in proc.stderr and "'bogus' is not a number" in proc.stderr
-    run_script(FILTER, "--input", str(data), "--filter-by-pass-rate", "0.5", "--on-bad-record", "skip",
-               "--output", str(tmp_path / "o.jsonl"))
+    run_script(
+        FILTER,
+        "--input",
+        str(data),
+        "--filter-by-pass-rate",
+        "0.5",
+        "--on-bad-record",
+        "skip",
+        "--output",
+        str(tmp_path / "o.jsonl"),
+    )
     assert [r["pass_rate_72b_tir"] for r in _lines(tmp_path / "o.jsonl")] == ["0.0625", "0.25", 0.5]
     rejects = _lines(tmp_path / "o.jsonl.rejects.jsonl")
     assert [r["location"].rsplit(":", 1)[1] for r in rejects] == ["2", "6"]
@@ -161,14 +223,26 @@ def test_garbage_labels_are_quarantined_with_a_count(tmp_path: Path) -> None:
 
 def test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing(big_jsonl: Path, tmp_path: Path) -> None:
     reference = tmp_path / "ref.jsonl"
-    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.5", "--save-per-iteration", "100",
-            "--batch-size", "100"]
+    args = [
+        "--input",
+        str(big_jsonl),
+        "--filter-by-pass-rate",
+        "0.5",
+        "--save-per-iteration",
+        "100",
+        "--batch-size",
+        "100",
+    ]
     run_script(FILTER, *args, "--output", str(reference))
     out = tmp_path / "killed.jsonl"
     ckpt = Path(f"{out}.parts") / "part-00000-of-00001.ckpt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    worker = subprocess.Popen([sys.executable, str(REPO / FILTER), *args, "--output", str(out)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO / FILTER), *args, "--output", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while len(list(ckpt.glob("chunk-*.json"))) < 15 and time.time() < deadline and worker.poll() is None:
         time.sleep(0.005)
@@ -186,13 +260,25 @@ def test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing(big_jsonl: Pa
 
 
 def test_sigusr1_saves_a_checkpoint_and_exits_75_for_requeue(big_jsonl: Path, tmp_path: Path) -> None:
-    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.5", "--save-per-iteration", "100",
-            "--batch-size", "100"]
+    args = [
+        "--input",
+        str(big_jsonl),
+        "--filter-by-pass-rate",
+        "0.5",
+        "--save-per-iteration",
+        "100",
+        "--batch-size",
+        "100",
+    ]
     out = tmp_path / "stopped.jsonl"
     ckpt = Path(f"{out}.parts") / "part-00000-of-00001.ckpt"
-    worker = subprocess.Popen([sys.executable, str(REPO / FILTER), *args, "--output", str(out)],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO / FILTER), *args, "--output", str(out)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     while len(list(ckpt.glob("chunk-*.json"))) < 3 and worker.poll() is None:
         time.sleep(0.005)
     worker.send_signal(signal.SIGUSR1)

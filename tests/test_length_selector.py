@@ -22,7 +22,7 @@ def test_within_a_bin_every_position_in_the_stream_is_equally_likely() -> None:
     chi2 = ((hits - expected) ** 2 / expected).sum()
     assert chi2 < n + 5 * np.sqrt(2 * n)  # chi-square with n-1 dof, 5 sigma
     # no bias towards the head or tail of the stream (a biased reservoir fails this)
-    assert abs(hits[: n // 10].mean() - hits[-n // 10:].mean()) < 0.15 * expected
+    assert abs(hits[: n // 10].mean() - hits[-n // 10 :].mean()) < 0.15 * expected
 
 
 def test_quotas_sum_to_total_and_favour_long_answers() -> None:
@@ -38,8 +38,17 @@ def test_quotas_sum_to_total_and_favour_long_answers() -> None:
 
 def test_rows_missing_from_the_pool_are_fetched_in_a_second_pass(demo_data: Path) -> None:
     source = open_source(InputSpec(str(demo_data)))
-    args = dict(measure=lambda b: b.char_lengths("generated_solution"), total=500, num_bins=6, sharpness=2.0,
-                seed=3, id_field="id", on_bad_record="error", field_name="generated_solution", batch_size=128)
+    args = dict(
+        measure=lambda b: b.char_lengths("generated_solution"),
+        total=500,
+        num_bins=6,
+        sharpness=2.0,
+        seed=3,
+        id_field="id",
+        on_bad_record="error",
+        field_name="generated_solution",
+        batch_size=128,
+    )
     roomy = select_by_length(source, **args)
     tiny = select_by_length(source, **args, pool_cap=20)
     assert roomy.second_pass == 0 and tiny.second_pass > 0
@@ -48,11 +57,31 @@ def test_rows_missing_from_the_pool_are_fetched_in_a_second_pass(demo_data: Path
 
 
 def test_cli_with_predecessor_flags_and_a_bare_output_name(demo_data: Path, tmp_path: Path) -> None:
-    proc = run_script(SELECTOR, "--input", str(demo_data), "--dataset_spec", "default:train",
-                      "--question_field", "problem", "--answer_field", "generated_solution",
-                      "--solution_field", "generated_solution", "--total_samples", "250", "--num_bins", "8",
-                      "--curve_sharpness", "3.0", "--sample_size_for_stats", "1000", "--shuffle",
-                      "--output", "selected.json", cwd=tmp_path)
+    proc = run_script(
+        SELECTOR,
+        "--input",
+        str(demo_data),
+        "--dataset_spec",
+        "default:train",
+        "--question_field",
+        "problem",
+        "--answer_field",
+        "generated_solution",
+        "--solution_field",
+        "generated_solution",
+        "--total_samples",
+        "250",
+        "--num_bins",
+        "8",
+        "--curve_sharpness",
+        "3.0",
+        "--sample_size_for_stats",
+        "1000",
+        "--shuffle",
+        "--output",
+        "selected.json",
+        cwd=tmp_path,
+    )
     assert "length bins" in proc.stdout and "quota" in proc.stdout
     selected = json.loads((tmp_path / "selected.json").read_text())
     assert len(selected) == 250
@@ -67,8 +96,9 @@ def test_cli_with_predecessor_flags_and_a_bare_output_name(demo_data: Path, tmp_
 
 def test_hyphenated_flags_seed_reproducibility_and_order(demo_data: Path, tmp_path: Path) -> None:
     def ids(*extra: str, name: str) -> list[str]:
-        run_script(SELECTOR, "--input", str(demo_data), "--total-samples", "100", "--output",
-                   str(tmp_path / name), *extra)
+        run_script(
+            SELECTOR, "--input", str(demo_data), "--total-samples", "100", "--output", str(tmp_path / name), *extra
+        )
         return [r["id"] for r in orjson.loads((tmp_path / name).read_bytes())]
 
     first, again = ids("--seed", "5", name="a.json"), ids("--seed", "5", name="b.json")
@@ -82,8 +112,15 @@ def test_parquet_in_and_out_match_jsonl(demo_data: Path, tmp_path: Path) -> None
     from sftkit.synthetic import write_dataset
 
     write_dataset(tmp_path / "demo.parquet", 2000)
-    run_script(SELECTOR, "--input", str(tmp_path / "demo.parquet"), "--total_samples", "120",
-               "--output", str(tmp_path / "sel.parquet"))
+    run_script(
+        SELECTOR,
+        "--input",
+        str(tmp_path / "demo.parquet"),
+        "--total_samples",
+        "120",
+        "--output",
+        str(tmp_path / "sel.parquet"),
+    )
     run_script(SELECTOR, "--input", str(demo_data), "--total_samples", "120", "--output", str(tmp_path / "sel.jsonl"))
     import datasets
 
@@ -103,8 +140,21 @@ def test_token_lengths_with_a_local_tokenizer(demo_data: Path, tmp_path: Path) -
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(tmp_path / "tok")
     data = tmp_path / "words.jsonl"
     data.write_text("".join(json.dumps({"generated_solution": "step " * n}) + "\n" for n in range(1, 61)))
-    run_script(SELECTOR, "--input", str(data), "--total_samples", "12", "--num_bins", "3", "--length-unit",
-               "tokens", "--tokenizer", str(tmp_path / "tok"), "--output", str(tmp_path / "t.json"))
+    run_script(
+        SELECTOR,
+        "--input",
+        str(data),
+        "--total_samples",
+        "12",
+        "--num_bins",
+        "3",
+        "--length-unit",
+        "tokens",
+        "--tokenizer",
+        str(tmp_path / "tok"),
+        "--output",
+        str(tmp_path / "t.json"),
+    )
     stats = json.loads((tmp_path / "t.json.stats.json").read_text())
     assert stats["unit"] == "tokens"
     assert [round(b["to"]) for b in stats["bins"][:2]] == [21, 40]  # word counts 1..60 in thirds
@@ -113,23 +163,38 @@ def test_token_lengths_with_a_local_tokenizer(demo_data: Path, tmp_path: Path) -
 def test_bad_rows_stop_the_run_or_go_to_a_rejects_file(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
     good = [json.dumps({"generated_solution": "x" * n}) for n in range(1, 31)]
-    data.write_text("\n".join([*good[:10], '{"generated_solution": ', *good[10:20], '{"generated_solution": ""}',
-                               *good[20:]]) + "\n")
-    proc = run_script(SELECTOR, "--input", str(data), "--total_samples", "5", "--output", str(tmp_path / "o.json"),
-                      check=False)
+    data.write_text(
+        "\n".join([*good[:10], '{"generated_solution": ', *good[10:20], '{"generated_solution": ""}', *good[20:]])
+        + "\n"
+    )
+    proc = run_script(
+        SELECTOR, "--input", str(data), "--total_samples", "5", "--output", str(tmp_path / "o.json"), check=False
+    )
     assert proc.returncode == 2 and f"{data}:11" in proc.stderr and "--on-bad-record skip" in proc.stderr
     assert not (tmp_path / "o.json").exists()
-    run_script(SELECTOR, "--input", str(data), "--total_samples", "5", "--on-bad-record", "skip",
-               "--output", str(tmp_path / "o.json"))
+    run_script(
+        SELECTOR,
+        "--input",
+        str(data),
+        "--total_samples",
+        "5",
+        "--on-bad-record",
+        "skip",
+        "--output",
+        str(tmp_path / "o.json"),
+    )
     rejects = [json.loads(line) for line in (tmp_path / "o.json.rejects.jsonl").read_text().splitlines()]
     assert [(r["location"], r["reason"][:14]) for r in rejects] == [
-        (f"{data}:11", "malformed JSON"), (f"{data}:22", "field 'generat")]
+        (f"{data}:11", "malformed JSON"),
+        (f"{data}:22", "field 'generat"),
+    ]
     assert json.loads((tmp_path / "o.json.stats.json").read_text())["rejects"] == 2
 
 
 @pytest.mark.parametrize("missing", ["--answer_field", "--length-field"])
 def test_a_wrong_field_name_lists_the_available_fields(demo_data: Path, tmp_path: Path, missing: str) -> None:
-    proc = run_script(SELECTOR, "--input", str(demo_data), missing, "solution", "--output",
-                      str(tmp_path / "o.json"), check=False)
+    proc = run_script(
+        SELECTOR, "--input", str(demo_data), missing, "solution", "--output", str(tmp_path / "o.json"), check=False
+    )
     assert proc.returncode == 2
     assert "no field 'solution'" in proc.stderr and "generated_solution" in proc.stderr

@@ -8,9 +8,13 @@ import torch
 
 from sftkit.difficulty.logprob import GoldLogprob, GoldLogprobScorer, VLLMGoldLogprob
 
-PAIRS = [("What is 3 + 4?", "The answer is \\boxed{7}."), ("Compute 12 times 2.", "24"),
-         ("What is 40 + 9?", "<think>\n40 plus 9 is 49.\n</think>\n\nThe answer is \\boxed{49}."),
-         ("What is 1 + 1?", "2"), ("What is 30 + 30?", "Sixty, so \\boxed{60}.")]
+PAIRS = [
+    ("What is 3 + 4?", "The answer is \\boxed{7}."),
+    ("Compute 12 times 2.", "24"),
+    ("What is 40 + 9?", "<think>\n40 plus 9 is 49.\n</think>\n\nThe answer is \\boxed{49}."),
+    ("What is 1 + 1?", "2"),
+    ("What is 30 + 30?", "Sixty, so \\boxed{60}."),
+]
 
 
 def by_hand(scorer: GoldLogprobScorer, question: str, answer: str) -> float:

@@ -52,16 +52,22 @@ if __name__ == "__main__":
 """
 
 
-def test_switching_models_with_the_engine_core_in_its_own_process(tiny_model: Path, tiny_ensemble: list[Path],
-                                                                   tmp_path: Path) -> None:
+def test_switching_models_with_the_engine_core_in_its_own_process(
+    tiny_model: Path, tiny_ensemble: list[Path], tmp_path: Path
+) -> None:
     from sftkit.engines.hf import HFEngine
 
     models = [str(tiny_model), str(tiny_ensemble[1])]
     script = tmp_path / "switch.py"
     script.write_text(SWITCH)
     env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-    proc = subprocess.run([sys.executable, str(script), json.dumps(models), json.dumps(QUESTIONS)], env=env,
-                          capture_output=True, text=True, timeout=540)
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps(models), json.dumps(QUESTIONS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     first, second = result["runs"]
@@ -71,7 +77,6 @@ def test_switching_models_with_the_engine_core_in_its_own_process(tiny_model: Pa
     assert set(second["cores"]).isdisjoint(first["cores"]) and result["after_release"] == {}
     chat, greedy = ChatOptions(enable_thinking=False), Sampling(max_tokens=30)
     for run, model in zip((first, second), models):
-        hf = HFEngine(model, chat, dtype="fp32").generate([[{"role": "user", "content": q}] for q in QUESTIONS],
-                                                          greedy)
+        hf = HFEngine(model, chat, dtype="fp32").generate([[{"role": "user", "content": q}] for q in QUESTIONS], greedy)
         assert run["texts"] == [c.samples[0].text for c in hf]  # each engine answered with its own weights
     assert first["texts"] != second["texts"]

@@ -20,13 +20,20 @@ SMALL = {"cpus": 1, "mem": "1G"}  # two such jobs fit the 2-CPU test node at onc
 
 
 def submit(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "SFTKIT_MERGE_POLL": "1", **(env or {})})
+    return subprocess.run(
+        [str(REPO / "slurm/submit.sh"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SFTKIT_MERGE_POLL": "1", **(env or {})},
+    )
 
 
 def write_recipe(path: Path, stages: list[dict], **top: object) -> Path:
-    path.write_text(yaml.safe_dump({"name": "t", "workdir": str(path.parent / "run"), **top, "stages": stages},
-                                   sort_keys=False))
+    path.write_text(
+        yaml.safe_dump({"name": "t", "workdir": str(path.parent / "run"), **top, "stages": stages}, sort_keys=False)
+    )
     return path
 
 
@@ -36,11 +43,22 @@ def record(cwd: Path, name: str) -> dict:
 
 def cpu_stages(data: Path) -> list[dict]:
     """label filter (2 shards) -> length selection -> a dry-run upload of both."""
-    return [{"stage": "label_filter", "input": str(data), "args": {"filter-by-pass-rate": 0.6,
-                                                                   "save-per-iteration": 50}, "shards": 2, **SMALL},
-            {"stage": "length_selector", "name": "seeds", "args": {"total-samples": 10}, **SMALL},
-            {"stage": "upload", "configs": {"seeds": "seeds", "filtered": "label_filter"},
-             "args": {"repo-id": "you/t", "license": "cc-by-4.0", "dry-run": True}, **SMALL}]
+    return [
+        {
+            "stage": "label_filter",
+            "input": str(data),
+            "args": {"filter-by-pass-rate": 0.6, "save-per-iteration": 50},
+            "shards": 2,
+            **SMALL,
+        },
+        {"stage": "length_selector", "name": "seeds", "args": {"total-samples": 10}, **SMALL},
+        {
+            "stage": "upload",
+            "configs": {"seeds": "seeds", "filtered": "label_filter"},
+            "args": {"repo-id": "you/t", "license": "cc-by-4.0", "dry-run": True},
+            **SMALL,
+        },
+    ]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
@@ -72,8 +90,10 @@ def test_the_full_recipe_wires_every_stage_to_the_one_before(tmp_path: Path) -> 
     assert "--dataset-path results/full/dataset" in lines["upload"]
     assert "would link results/full/dataset/generated/solved.jsonl -> ../../solved.jsonl" in proc.stdout
     # the merge waits for the stage before and for its array, in one --dependency (printf %q escapes the comma)
-    assert (r"sbatch --parsable --dependency=afterok:seeds.job\,afterany:generated.array --kill-on-invalid-dep=yes"
-            in proc.stdout)
+    assert (
+        r"sbatch --parsable --dependency=afterok:seeds.job\,afterany:generated.array --kill-on-invalid-dep=yes"
+        in proc.stdout
+    )
     assert "--dependency=afterok:generated.merge --kill-on-invalid-dep=yes --gres=gpu:2" in proc.stdout
 
 
@@ -81,41 +101,95 @@ def test_cluster_options_and_a_model_server_become_submit_options(tmp_path: Path
     from sftkit.pipeline import recipe, run
     from sftkit.pipeline.plan import plan
 
-    path = write_recipe(tmp_path / "r.yaml", [
-        {"stage": "generate", "input": "seeds.jsonl", "args": {"model": "M", "engine": "openai"}, "shards": 4,
-         "max_parallel": 2, "gres": "gpu:1", "time": "01:00:00", "partition": "gpu", "sbatch": ["--qos=high"],
-         "server": {"model": "deepseek-ai/DeepSeek-R1", "gres": "gpu:8", "nodes": 2,
-                    "args": "--tp 8 --pp 2", "sbatch": "-p gpu --time=48:00:00"}}])
+    path = write_recipe(
+        tmp_path / "r.yaml",
+        [
+            {
+                "stage": "generate",
+                "input": "seeds.jsonl",
+                "args": {"model": "M", "engine": "openai"},
+                "shards": 4,
+                "max_parallel": 2,
+                "gres": "gpu:1",
+                "time": "01:00:00",
+                "partition": "gpu",
+                "sbatch": ["--qos=high"],
+                "server": {
+                    "model": "deepseek-ai/DeepSeek-R1",
+                    "gres": "gpu:8",
+                    "nodes": 2,
+                    "args": "--tp 8 --pp 2",
+                    "sbatch": "-p gpu --time=48:00:00",
+                },
+            }
+        ],
+    )
     (step,) = plan(recipe.load(path))
     words = run.submit_command(step, after="41")
-    assert words[1:words.index("--")] == [
-        "generate", "--missing-only", "--shards", "4", "--max-parallel", "2", "--after", "41", "--gres=gpu:1",
-        "--time=01:00:00", "--partition=gpu", "--qos=high", "--server", "deepseek-ai/DeepSeek-R1",
-        "--server-gres", "gpu:8", "--server-nodes", "2", "--server-args", "--tp 8 --pp 2",
-        "--server-sbatch", "-p gpu --time=48:00:00"]
+    assert words[1 : words.index("--")] == [
+        "generate",
+        "--missing-only",
+        "--shards",
+        "4",
+        "--max-parallel",
+        "2",
+        "--after",
+        "41",
+        "--gres=gpu:1",
+        "--time=01:00:00",
+        "--partition=gpu",
+        "--qos=high",
+        "--server",
+        "deepseek-ai/DeepSeek-R1",
+        "--server-gres",
+        "gpu:8",
+        "--server-nodes",
+        "2",
+        "--server-args",
+        "--tp 8 --pp 2",
+        "--server-sbatch",
+        "-p gpu --time=48:00:00",
+    ]
 
 
-@pytest.mark.parametrize(("stages", "message"), [
-    ([{"stage": "sort"}], "stage 1 field 'stage': unknown stage 'sort'"),
-    ([{"stage": "length_selector", "input": "x", "shards": 0}], "stage 1 (length_selector) field 'shards': must be"),
-    ([{"stage": "length_selector", "input": "x", "shards": 2}], "length_selector runs as one job; drop 'shards'"),
-    ([{"stage": "length_selector", "input": "x", "args": {"total-samplez": 3}}],
-     "stage 1 (length_selector) field 'args': unrecognized arguments: --total-samplez 3"),
-    ([{"stage": "label_filter"}, {"stage": "length_selector", "args": {"input": "y"}}],
-     "stage 2 (length_selector) field 'args': --input is set by the recipe's wiring"),
-    ([{"stage": "label_filter"}, {"stage": "upload", "configs": {"a": "nope"}, "args": {"repo-id": "u/n"}}],
-     "stage 2 (upload) field 'configs': must map config names to earlier stages (label_filter)"),
-    ([{"stage": "label_filter"}, {"stage": "label_filter"}], "stage 2 (label_filter) field 'name': 'label_filter' "
-                                                             "is already"),
-    ([{"stage": "label_filter", "gpus": 2}], "stage 1 (label_filter) field 'gpus': unknown"),
-    ([{"stage": "label_filter", "time": 7200}], "stage 1 (label_filter) field 'time': must be a quoted string"),
-    ([{"stage": "label_filter"}, {"stage": "upload", "args": {"repo-id": "u/n"}}, {"stage": "length_selector"}],
-     "stage 3 (length_selector): it would read the output of 'upload', which has none"),
-    ([{"stage": "label_filter", "output": "a.jsonl"}, {"stage": "length_selector", "output": "a.jsonl"}],
-     "stage 2 (length_selector) field 'output': a.jsonl is already the output of stage 'label_filter'"),
-])
-def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path, stages: list, message: str
-                                                                   ) -> None:
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ([{"stage": "sort"}], "stage 1 field 'stage': unknown stage 'sort'"),
+        (
+            [{"stage": "length_selector", "input": "x", "shards": 0}],
+            "stage 1 (length_selector) field 'shards': must be",
+        ),
+        ([{"stage": "length_selector", "input": "x", "shards": 2}], "length_selector runs as one job; drop 'shards'"),
+        (
+            [{"stage": "length_selector", "input": "x", "args": {"total-samplez": 3}}],
+            "stage 1 (length_selector) field 'args': unrecognized arguments: --total-samplez 3",
+        ),
+        (
+            [{"stage": "label_filter"}, {"stage": "length_selector", "args": {"input": "y"}}],
+            "stage 2 (length_selector) field 'args': --input is set by the recipe's wiring",
+        ),
+        (
+            [{"stage": "label_filter"}, {"stage": "upload", "configs": {"a": "nope"}, "args": {"repo-id": "u/n"}}],
+            "stage 2 (upload) field 'configs': must map config names to earlier stages (label_filter)",
+        ),
+        (
+            [{"stage": "label_filter"}, {"stage": "label_filter"}],
+            "stage 2 (label_filter) field 'name': 'label_filter' is already",
+        ),
+        ([{"stage": "label_filter", "gpus": 2}], "stage 1 (label_filter) field 'gpus': unknown"),
+        ([{"stage": "label_filter", "time": 7200}], "stage 1 (label_filter) field 'time': must be a quoted string"),
+        (
+            [{"stage": "label_filter"}, {"stage": "upload", "args": {"repo-id": "u/n"}}, {"stage": "length_selector"}],
+            "stage 3 (length_selector): it would read the output of 'upload', which has none",
+        ),
+        (
+            [{"stage": "label_filter", "output": "a.jsonl"}, {"stage": "length_selector", "output": "a.jsonl"}],
+            "stage 2 (length_selector) field 'output': a.jsonl is already the output of stage 'label_filter'",
+        ),
+    ],
+)
+def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path, stages: list, message: str) -> None:
     path = write_recipe(tmp_path / "bad.yaml", stages)
     proc = submit(tmp_path, "pipeline", str(path), "--dry-run")
     assert proc.returncode == 2
@@ -128,14 +202,32 @@ def test_recipe_mistakes_are_one_line_naming_file_stage_and_field(tmp_path: Path
 
 def test_a_merge_only_resubmission_still_waits_for_the_stage_before(slurm: None, tmp_path: Path) -> None:
     """Every shard complete: only the merge is submitted, and it must still wait for --after's job."""
-    held = subprocess.run(["sbatch", "--parsable", "--hold", "--cpus-per-task=1", "--mem=100M", "--output=/dev/null",
-                           "--wrap", "true"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    held = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "--cpus-per-task=1", "--mem=100M", "--output=/dev/null", "--wrap", "true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     out = tmp_path / "kept.jsonl"
     parts_dir(out).mkdir()
     for shard in range(2):
         (parts_dir(out) / f"{shard_of(shard, 2, 'N').name}.done").write_text("{}")
-    proc = submit(tmp_path, "label_filter", "--missing-only", "--shards", "2", "--after", held, "--",
-                  "--input", str(tmp_path / "in.jsonl"), "--output", str(out), env={"SFTKIT_PRINT_JOBIDS": "1"})
+    proc = submit(
+        tmp_path,
+        "label_filter",
+        "--missing-only",
+        "--shards",
+        "2",
+        "--after",
+        held,
+        "--",
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--output",
+        str(out),
+        env={"SFTKIT_PRINT_JOBIDS": "1"},
+    )
     assert proc.returncode == 0 and "submitting only the merge" in proc.stdout, proc.stdout + proc.stderr
     merge = re.search(r"sftkit-jobs: array=- last=(\d+)", proc.stdout).group(1)
     state = subprocess.run(["squeue", "-h", "-j", merge, "-o", "%T %r"], capture_output=True, text=True).stdout
@@ -218,8 +310,9 @@ def test_a_changed_sharded_stage_or_input_runs_every_shard_again(demo_data: Path
     write_recipe(path, [first, second])
     proc = submit(tmp_path, "pipeline", str(path), "--local")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert ids(tmp_path / "after.jsonl") == direct(tmp_path / "run/seeds.jsonl", tmp_path / "d3.jsonl",
-                                                   "--filter-by-pass-rate", "0.9")
+    assert ids(tmp_path / "after.jsonl") == direct(
+        tmp_path / "run/seeds.jsonl", tmp_path / "d3.jsonl", "--filter-by-pass-rate", "0.9"
+    )
 
 
 def test_the_difficulty_selector_reads_the_scorers_split(tiny_model: Path, tmp_path: Path) -> None:
@@ -234,12 +327,30 @@ def test_the_difficulty_selector_reads_the_scorers_split(tiny_model: Path, tmp_p
     rows = [{"uid": f"q{i}", "problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)} for i in range(6)]
     pq.write_table(pa.Table.from_pylist(rows), hub / "data/cot-00000-of-00001.parquet")
     (tmp_path / "prompt.txt").write_text("{{question}}")
-    path = write_recipe(tmp_path / "r.yaml", [
-        {"stage": "difficulty_scorer", "name": "scores", "input": str(hub), "args": {
-            "input-format": "hub", "split": "cot", "id-field": "uid", "primary-model": str(tiny_model), "engine": "hf",
-            "use-float32": True, "samples": 2, "max-new-tokens": 8, "max-sequence-length": 64,
-            "max-input-length": 32, "prompt-file": str(tmp_path / "prompt.txt")}},
-        {"stage": "difficulty_selector", "name": "hard", "args": {"top-k": 3}}])
+    path = write_recipe(
+        tmp_path / "r.yaml",
+        [
+            {
+                "stage": "difficulty_scorer",
+                "name": "scores",
+                "input": str(hub),
+                "args": {
+                    "input-format": "hub",
+                    "split": "cot",
+                    "id-field": "uid",
+                    "primary-model": str(tiny_model),
+                    "engine": "hf",
+                    "use-float32": True,
+                    "samples": 2,
+                    "max-new-tokens": 8,
+                    "max-sequence-length": 64,
+                    "max-input-length": 32,
+                    "prompt-file": str(tmp_path / "prompt.txt"),
+                },
+            },
+            {"stage": "difficulty_selector", "name": "hard", "args": {"top-k": 3}},
+        ],
+    )
     proc = submit(tmp_path, "pipeline", str(path), "--local", env={"SFTKIT_ALLOW_CPU": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"== hard: .* --input \S+/hub --split cot --input-format hub --id-field uid ", proc.stdout)
@@ -259,16 +370,42 @@ def test_dry_run_submits_nothing(slurm: None, demo_data: Path, tmp_path: Path) -
     submit(tmp_path, "pipeline", str(path))  # the same recipe for real: the check above would see it
     jobs = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout
     assert f"WorkDir={tmp_path} " in jobs
-    subprocess.run(["scancel", *(j for r in ("label_filter", "seeds", "upload")
-                                 for j in (record(tmp_path, r).get("array"), record(tmp_path, r)["last"]) if j)])
+    subprocess.run(
+        [
+            "scancel",
+            *(
+                j
+                for r in ("label_filter", "seeds", "upload")
+                for j in (record(tmp_path, r).get("array"), record(tmp_path, r)["last"])
+                if j
+            ),
+        ]
+    )
 
 
-def test_four_stages_with_a_tiny_model_run_on_slurm_to_a_dry_run_upload(slurm: None, demo_data: Path,
-                                                                        tiny_model: Path, tmp_path: Path) -> None:
+def test_four_stages_with_a_tiny_model_run_on_slurm_to_a_dry_run_upload(
+    slurm: None, demo_data: Path, tiny_model: Path, tmp_path: Path
+) -> None:
     stages = cpu_stages(demo_data)
-    stages.insert(2, {"stage": "filter", "name": "solved", "shards": 2, "cpus": 1, "mem": "2G", "args": {
-        "inference-model": str(tiny_model), "inference-engine": "hf", "inference-dtype": "fp32", "samples": 2,
-        "max-tokens": 24, "judge": "never", "max-pass-rate": 1.0}})
+    stages.insert(
+        2,
+        {
+            "stage": "filter",
+            "name": "solved",
+            "shards": 2,
+            "cpus": 1,
+            "mem": "2G",
+            "args": {
+                "inference-model": str(tiny_model),
+                "inference-engine": "hf",
+                "inference-dtype": "fp32",
+                "samples": 2,
+                "max-tokens": 24,
+                "judge": "never",
+                "max-pass-rate": 1.0,
+            },
+        },
+    )
     stages[3]["configs"] = {"seeds": "seeds", "solved": "solved"}
     path = write_recipe(tmp_path / "r.yaml", stages)
     proc = submit(tmp_path, "pipeline", str(path), env={"SFTKIT_ALLOW_CPU": "1"})  # fake GPUs, CPU torch
@@ -276,7 +413,8 @@ def test_four_stages_with_a_tiny_model_run_on_slurm_to_a_dry_run_upload(slurm: N
     assert "watch progress: watch -n 30" in proc.stdout and "status" in proc.stdout
     upload = record(tmp_path, "upload")
     assert wait_done(upload["last"], timeout=400) == "COMPLETED", "".join(
-        p.read_text() for p in (tmp_path / "run/logs").iterdir())
+        p.read_text() for p in (tmp_path / "run/logs").iterdir()
+    )
     assert "dry run: " in Path(upload["log"]).read_text()
     solved = load_dataset("parquet", data_files=str(tmp_path / "run/dataset/data/solved/*.parquet"), split="train")
     assert len(solved) == sum(1 for _ in (tmp_path / "run/solved.jsonl").open()) > 0
@@ -285,8 +423,9 @@ def test_four_stages_with_a_tiny_model_run_on_slurm_to_a_dry_run_upload(slurm: N
     assert status.returncode == 0 and status.stdout.count(" done ") == 4, status.stdout
 
 
-def test_a_failed_stage_cancels_the_later_ones_and_status_names_the_shard(slurm: None, demo_data: Path,
-                                                                          tmp_path: Path) -> None:
+def test_a_failed_stage_cancels_the_later_ones_and_status_names_the_shard(
+    slurm: None, demo_data: Path, tmp_path: Path
+) -> None:
     rows = demo_data.read_text().splitlines()[:200]
     rows[150] = '{"id": "broken", "problem": '  # in shard 1 of 2
     data = tmp_path / "data.jsonl"

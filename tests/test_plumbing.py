@@ -67,8 +67,13 @@ def test_unknown_output_extension_is_refused(tmp_path: Path) -> None:
 
 
 def test_sort_order_numbers_lengths_missing_last_and_stable_ties() -> None:
-    rows = [{"p": "0.5", "s": "aa"}, {"p": "n/a", "s": "a"}, {"p": 0.25, "s": "a"}, {"p": "0.5", "s": "aaaa"},
-            {"p": "0.25", "s": "a"}]
+    rows = [
+        {"p": "0.5", "s": "aa"},
+        {"p": "n/a", "s": "a"},
+        {"p": 0.25, "s": "a"},
+        {"p": "0.5", "s": "aaaa"},
+        {"p": "0.25", "s": "a"},
+    ]
     spec = [{"field": "p", "key": "number", "order": "asc"}, {"field": "s", "key": "length", "order": "desc"}]
     assert sort_order(rows, spec).tolist() == [2, 4, 3, 0, 1]
     assert orjson.loads(dumps_line({"x": 1})) == {"x": 1}

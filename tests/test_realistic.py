@@ -20,14 +20,22 @@ FILTER, GENERATE = "hpc/filter.py", "hpc/generate.py"
 
 def script() -> list[dict[str, Any]]:
     """Server entries: judges are matched by the candidate's words, solvers and generators by the problem's."""
-    entries = [{"match": ["You are checking whether", j["match"]],
-                "choices": [{"content": j["content"], "finish_reason": j["finish_reason"]}]} for j in CORPUS["judge"]]
+    entries = [
+        {
+            "match": ["You are checking whether", j["match"]],
+            "choices": [{"content": j["content"], "finish_reason": j["finish_reason"]}],
+        }
+        for j in CORPUS["judge"]
+    ]
     for s in CORPUS["solve"]:
         entry = {"match": ["Solve the problem", s["problem"]]}
-        entries.append(entry | ({"status": s["status"], "error": s["error"]} if "status" in s
-                                else {"choices": s["choices"]}))
-    entries += [{"match": [g["seed"]], "choices": [{"content": g["content"], "finish_reason": g["finish_reason"]}]}
-                for g in CORPUS["generate"]]
+        entries.append(
+            entry | ({"status": s["status"], "error": s["error"]} if "status" in s else {"choices": s["choices"]})
+        )
+    entries += [
+        {"match": [g["seed"]], "choices": [{"content": g["content"], "finish_reason": g["finish_reason"]}]}
+        for g in CORPUS["generate"]
+    ]
     return entries
 
 
@@ -64,13 +72,25 @@ BAD_ROWS = [
 
 def test_filter_counts_only_finished_answers_and_decided_verdicts(server: tuple[str, Path], tmp_path: Path) -> None:
     url, log = server
-    rows = [{"id": s["id"], "problem": s["problem"], "expected_answer": s["expected_answer"]}
-            for s in CORPUS["solve"]]
+    rows = [{"id": s["id"], "problem": s["problem"], "expected_answer": s["expected_answer"]} for s in CORPUS["solve"]]
     rows += [row for row, _ in BAD_ROWS] + [{"id": "number-gold", "problem": PROBLEM, "expected_answer": 7}]
     data = write_jsonl(tmp_path / "problems.jsonl", rows)
     out = tmp_path / "kept.jsonl"
-    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), *remote(url, "judgement-"),
-               "--samples", "2", "--on-bad-record", "skip", "--output", str(out), "--save-per-iteration", "4")
+    run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        *remote(url, "judgement-"),
+        "--samples",
+        "2",
+        "--on-bad-record",
+        "skip",
+        "--output",
+        str(out),
+        "--save-per-iteration",
+        "4",
+    )
     every = {r["id"]: r for r in read_jsonl(tmp_path / "kept.full.jsonl")}
     for s in CORPUS["solve"]:
         if s["expect"].get("refused"):
@@ -85,7 +105,8 @@ def test_filter_counts_only_finished_answers_and_decided_verdicts(server: tuple[
     # a truncated candidate never reaches a judge, and a judge without a verdict is no "no"
     assert all("verdicts" not in c for c in every["cut-mid-think-while-doubting"]["samples"])
     assert [v["verdict"] for c in every["judge-rambles-without-verdict"]["samples"] for v in c["verdicts"]] == [
-        "unparseable"] * 2
+        "unparseable"
+    ] * 2
     assert [v["verdict"] for c in every["judge-cut-mid-think"]["samples"] for v in c["verdicts"]] == ["truncated"] * 2
     kept_ids = {r["id"] for r in read_jsonl(out)}
     assert kept_ids == {i for i, r in every.items() if r["pass_rate"] is not None}
@@ -105,40 +126,87 @@ def test_filter_counts_only_finished_answers_and_decided_verdicts(server: tuple[
 
 def test_a_bad_row_is_a_one_line_error_naming_file_line_and_field(server: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = server
-    data = write_jsonl(tmp_path / "bad.jsonl", [{"id": "ok", "problem": PROBLEM, "expected_answer": "7"},
-                                                {"id": "no-gold", "problem": PROBLEM}])
-    proc = run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never",
-                      "--output", str(tmp_path / "out.jsonl"), check=False)
+    data = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"id": "ok", "problem": PROBLEM, "expected_answer": "7"}, {"id": "no-gold", "problem": PROBLEM}],
+    )
+    proc = run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        "--judge",
+        "never",
+        "--output",
+        str(tmp_path / "out.jsonl"),
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{data}:2: field 'expected_answer' is missing" in proc.stderr
     # a chunk in which no row has the field is still a per-row reject, whatever --save-per-iteration says
     out = tmp_path / "skip.jsonl"
-    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never", "--on-bad-record",
-               "skip", "--save-per-iteration", "1", "--output", str(out))
+    run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        "--judge",
+        "never",
+        "--on-bad-record",
+        "skip",
+        "--save-per-iteration",
+        "1",
+        "--output",
+        str(out),
+    )
     assert [r["record"]["id"] for r in read_jsonl(Path(f"{out}.rejects.jsonl"))] == ["no-gold"]
     assert [r["id"] for r in read_jsonl(tmp_path / "skip.full.jsonl")] == ["ok"]
 
 
-def test_a_server_that_refuses_every_prompt_is_an_error_not_a_quarantine(server: tuple[str, Path],
-                                                                         tmp_path: Path) -> None:
+def test_a_server_that_refuses_every_prompt_is_an_error_not_a_quarantine(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
     url, _ = server
     refused = next(s for s in CORPUS["solve"] if "status" in s)
-    data = write_jsonl(tmp_path / "all.jsonl", [{"id": f"r{i}", "problem": refused["problem"], "expected_answer": "1"}
-                                                for i in range(3)])
-    proc = run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never",
-                      "--output", str(tmp_path / "out.jsonl"), check=False)
+    data = write_jsonl(
+        tmp_path / "all.jsonl",
+        [{"id": f"r{i}", "problem": refused["problem"], "expected_answer": "1"} for i in range(3)],
+    )
+    proc = run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        "--judge",
+        "never",
+        "--output",
+        str(tmp_path / "out.jsonl"),
+        check=False,
+    )
     assert proc.returncode == 2 and "every prompt of this chunk was refused" in proc.stderr
 
 
-def test_a_judge_on_the_solvers_model_but_another_server_gets_its_own_requests(server: tuple[str, Path],
-                                                                               tmp_path: Path) -> None:
+def test_a_judge_on_the_solvers_model_but_another_server_gets_its_own_requests(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
     url, _ = server
     judge_url = url.replace("127.0.0.1", "localhost")  # the same scripted server under another base URL
     problem = next(s for s in CORPUS["solve"] if s["id"] == "judge-says-yes-in-markdown")
-    data = write_jsonl(tmp_path / "one.jsonl", [{"id": "j", "problem": problem["problem"],
-                                                 "expected_answer": problem["expected_answer"]}])
-    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), *remote(judge_url, "judgement-"),
-               "--samples", "1", "--output", str(tmp_path / "out.jsonl"))
+    data = write_jsonl(
+        tmp_path / "one.jsonl",
+        [{"id": "j", "problem": problem["problem"], "expected_answer": problem["expected_answer"]}],
+    )
+    run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        *remote(judge_url, "judgement-"),
+        "--samples",
+        "1",
+        "--output",
+        str(tmp_path / "out.jsonl"),
+    )
     row = read_jsonl(tmp_path / "out.full.jsonl")[0]
     assert row["filter"]["judges"][0]["base_url"] == judge_url and row["pass_rate"] == 1.0
 
@@ -148,27 +216,44 @@ def test_greedy_samples_are_decoded_once_and_repeated(server: tuple[str, Path], 
     data = write_jsonl(tmp_path / "one.jsonl", [{"id": "g", "problem": PROBLEM, "expected_answer": "7"}])
     before = len(log.read_text().splitlines())
     out = tmp_path / "greedy.jsonl"
-    run_script(FILTER, "--input", str(data), *remote(url, "inference-"), "--judge", "never", "--temperature", "0",
-               "--samples", "3", "--output", str(out))
+    run_script(
+        FILTER,
+        "--input",
+        str(data),
+        *remote(url, "inference-"),
+        "--judge",
+        "never",
+        "--temperature",
+        "0",
+        "--samples",
+        "3",
+        "--output",
+        str(out),
+    )
     requests = [json.loads(line)["request"] for line in log.read_text().splitlines()[before:]]
     assert [r["n"] for r in requests] == [1]  # vllm serve refuses greedy n > 1
     row = read_jsonl(tmp_path / "greedy.full.jsonl")[0]
     assert row["n_samples"] == 3 and [c["correct"] for c in row["samples"]] == [True] * 3
 
 
-def test_generation_keeps_latex_byte_exact_and_rejects_cut_generations(server: tuple[str, Path],
-                                                                        tmp_path: Path) -> None:
+def test_generation_keeps_latex_byte_exact_and_rejects_cut_generations(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
     url, _ = server
-    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": g["id"], "problem": g["seed"], "expected_answer": "1"}
-                                                   for g in CORPUS["generate"]])
+    seeds = write_jsonl(
+        tmp_path / "seeds.jsonl",
+        [{"id": g["id"], "problem": g["seed"], "expected_answer": "1"} for g in CORPUS["generate"]],
+    )
     out = tmp_path / "generated.jsonl"
     run_script(GENERATE, "--input", str(seeds), *remote(url), "--output", str(out))
     kept = {r["seed_id"]: r for r in read_jsonl(out)}
     rejected = {r["record"]["seed_id"]: r["reason"] for r in read_jsonl(Path(f"{out}.rejects.jsonl"))}
     for g in CORPUS["generate"]:
         if "expect" in g:
-            assert (kept[g["id"]]["question"], kept[g["id"]]["answer"]) == (g["expect"]["question"],
-                                                                            g["expect"]["answer"]), g["id"]
+            assert (kept[g["id"]]["question"], kept[g["id"]]["answer"]) == (
+                g["expect"]["question"],
+                g["expect"]["answer"],
+            ), g["id"]
         else:
             assert g["id"] not in kept and rejected[g["id"]] == g["reject"], g["id"]
     for rec in kept.values():
@@ -176,8 +261,9 @@ def test_generation_keeps_latex_byte_exact_and_rejects_cut_generations(server: t
             assert not any(ord(ch) < 32 and ch != "\n" for ch in text)
 
 
-def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path], tmp_path: Path,
-                                                        tiny_model: Path) -> None:
+def test_ensemble_accuracy_counts_only_finished_answers(
+    server: tuple[str, Path], tmp_path: Path, tiny_model: Path
+) -> None:
     from sftkit.data.shards import WHOLE
     from sftkit.data.sources import InputSpec, open_source
     from sftkit.difficulty.passes import EnsemblePass
@@ -187,20 +273,48 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
     from sftkit.runner.stage import run_stage
 
     url, _ = server
-    wanted = {"qwen3-right-and-substring-wrong": [1, 2], "r1-closing-tag-only": [2, 2],
-              "cut-mid-think-while-doubting": [0, 2], "latex-equivalent-forms": [2, 2], "over-the-context": [0, 0]}
+    wanted = {
+        "qwen3-right-and-substring-wrong": [1, 2],
+        "r1-closing-tag-only": [2, 2],
+        "cut-mid-think-while-doubting": [0, 2],
+        "latex-equivalent-forms": [2, 2],
+        "over-the-context": [0, 0],
+    }
     solve = [s for s in CORPUS["solve"] if s["id"] in wanted]
-    solve.append({"id": "over --max-input-length", "problem": "How many primes are below " + "ten " * 300 + "?",
-                  "expected_answer": "4"})  # never sent: the server has no script for it
+    solve.append(
+        {
+            "id": "over --max-input-length",
+            "problem": "How many primes are below " + "ten " * 300 + "?",
+            "expected_answer": "4",
+        }
+    )  # never sent: the server has no script for it
     wanted[solve[-1]["id"]] = [0, 0]
-    data = write_jsonl(tmp_path / "items.jsonl", [{"id": s["id"], "problem": s["problem"],
-                                                   "expected_answer": s["expected_answer"]} for s in solve])
+    data = write_jsonl(
+        tmp_path / "items.jsonl",
+        [{"id": s["id"], "problem": s["problem"], "expected_answer": s["expected_answer"]} for s in solve],
+    )
     engine = OpenAIEngine(str(tiny_model), ChatOptions(), url)  # the tiny model's tokenizer counts prompt tokens
-    step = EnsemblePass(lambda: engine, Sampling(max_tokens=64, temperature=0.7, n=2), SOLVE_PROMPT, 256, "id",
-                        "problem", "expected_answer")
+    step = EnsemblePass(
+        lambda: engine,
+        Sampling(max_tokens=64, temperature=0.7, n=2),
+        SOLVE_PROMPT,
+        256,
+        "id",
+        "problem",
+        "expected_answer",
+    )
     out = tmp_path / "answers.jsonl"
-    run = run_stage(stage="answers", source=open_source(InputSpec(str(data))), shard=WHOLE, output=out,
-                    settings={}, process=step, every=8, batch_size=8, on_bad_record="error")
+    run = run_stage(
+        stage="answers",
+        source=open_source(InputSpec(str(data))),
+        shard=WHOLE,
+        output=out,
+        settings={},
+        process=step,
+        every=8,
+        batch_size=8,
+        on_bad_record="error",
+    )
     got = {solve[r["row"]]["id"]: [r["correct"], r["total"]] for r in read_jsonl(out)}
     assert got == wanted  # the old code counted the doubted \boxed{40} of the cut samples: [2, 2]
     assert run.marker["counts"]["samples truncated (no final answer)"] == 2

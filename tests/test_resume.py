@@ -31,8 +31,9 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _start(*args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / FILTER), *args], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=stderr, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / FILTER), *args], env=ENV, stdout=subprocess.DEVNULL, stderr=stderr, text=True
+    )
 
 
 def _wait_for_chunks(ckpt: Path, n: int, worker: subprocess.Popen) -> None:
@@ -105,22 +106,40 @@ def test_shard_parts_and_leftover_percentage_parts_are_not_merged(demo_data: Pat
 
 def test_parts_must_cover_every_row_exactly_once(tmp_path: Path) -> None:
     def part(i: int, rows: list[int], num_rows: int = 1000) -> dict:
-        return {"shard": f"part-0000{i}-of-00002", "index": i, "count": 2, "start": f"{i}/2", "end": f"{i + 1}/2",
-                "rows": rows, "num_rows": num_rows, "fingerprint": "f"}
+        return {
+            "shard": f"part-0000{i}-of-00002",
+            "index": i,
+            "count": 2,
+            "start": f"{i}/2",
+            "end": f"{i + 1}/2",
+            "rows": rows,
+            "num_rows": num_rows,
+            "fingerprint": "f",
+        }
 
     (tmp_path / "o.jsonl.parts").mkdir()
-    for markers, why in [([part(0, [0, 600]), part(1, [500, 1000])], "overlaps the rows before row 600"),
-                         ([part(0, [0, 400]), part(1, [500, 1000])], "rows 400-500 are in no part"),
-                         ([part(0, [0, 500]), part(1, [500, 1200], 1200)], "inputs of 1,000 and 1,200 rows")]:
+    for markers, why in [
+        ([part(0, [0, 600]), part(1, [500, 1000])], "overlaps the rows before row 600"),
+        ([part(0, [0, 400]), part(1, [500, 1000])], "rows 400-500 are in no part"),
+        ([part(0, [0, 500]), part(1, [500, 1200], 1200)], "inputs of 1,000 and 1,200 rows"),
+    ]:
         with pytest.raises(InputError, match=why):
             check_complete(tmp_path / "o.jsonl", markers)
     check_complete(tmp_path / "o.jsonl", [part(0, [0, 500]), part(1, [500, 1000])])
 
 
 def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> None:
-    solver = {"engine": "vllm", "model": "m", "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
-              "gpu_memory_utilization": 0.9, "dtype": "bfloat16", "seed": 0}
+    solver = {
+        "engine": "vllm",
+        "model": "m",
+        "tensor_parallel_size": 1,
+        "pipeline_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
+        "dtype": "bfloat16",
+        "seed": 0,
+    }
     moved = {**solver, "tensor_parallel_size": 2, "gpu_memory_utilization": 0.6}
+
     def key(engine: dict) -> str:
         return fingerprint({"provenance": {"solver": engine}}, RUNTIME_SETTINGS)
 
@@ -130,12 +149,32 @@ def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> N
 
 def test_a_requeue_with_another_batch_size_resumes_and_merges(tiny_model: Path, tmp_path: Path) -> None:
     data = tmp_path / "problems.jsonl"
-    data.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)}) + "\n"
-                            for i in range(8)))
+    data.write_text(
+        "".join(json.dumps({"problem": f"What is {i} + {i}?", "expected_answer": str(2 * i)}) + "\n" for i in range(8))
+    )
     out = tmp_path / "f.jsonl"
-    common = ["--input", str(data), "--inference-model", str(tiny_model), "--inference-engine", "hf",
-              "--inference-dtype", "fp32", "--samples", "1", "--temperature", "0", "--max-tokens", "8",
-              "--judge", "never", "--save-per-iteration", "2", "--output", str(out)]
+    common = [
+        "--input",
+        str(data),
+        "--inference-model",
+        str(tiny_model),
+        "--inference-engine",
+        "hf",
+        "--inference-dtype",
+        "fp32",
+        "--samples",
+        "1",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "8",
+        "--judge",
+        "never",
+        "--save-per-iteration",
+        "2",
+        "--output",
+        str(out),
+    ]
     run_script(LLM_FILTER, *common, "--inference-batch-size", "1", "--shard", "0/2")
     again = run_script(LLM_FILTER, *common, "--inference-batch-size", "4", "--shard", "0/2", check=False)
     assert again.returncode == 0 and "already complete" in again.stderr
@@ -146,8 +185,18 @@ def test_a_requeue_with_another_batch_size_resumes_and_merges(tiny_model: Path, 
 
 def test_a_second_run_on_one_output_is_refused_naming_the_first(big_jsonl: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
-    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.5", "--save-per-iteration", "100",
-            "--batch-size", "100", "--output", str(out)]
+    args = [
+        "--input",
+        str(big_jsonl),
+        "--filter-by-pass-rate",
+        "0.5",
+        "--save-per-iteration",
+        "100",
+        "--batch-size",
+        "100",
+        "--output",
+        str(out),
+    ]
     first = _start(*args)
     _wait_for_chunks(Path(f"{out}.parts") / "part-00000-of-00001.ckpt", 2, first)
     second = run_script(FILTER, *args, check=False)
@@ -166,8 +215,9 @@ def test_a_run_that_raised_in_process_does_not_lock_out_the_next_one(tmp_path: P
 def test_the_merge_checks_every_part_against_its_marker_before_writing(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.jsonl"
     for i in range(2):
-        run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/2",
-                   "--output", str(out))
+        run_script(
+            FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", f"{i}/2", "--output", str(out)
+        )
     run_script(MERGE, "--output", str(out))
     good = out.read_bytes()
     part = Path(f"{out}.parts") / "part-00001-of-00002.jsonl"
@@ -182,13 +232,17 @@ def test_the_merge_checks_every_part_against_its_marker_before_writing(demo_data
 
 def test_stale_temporaries_of_dead_writers_are_removed(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.jsonl"
-    run_script(FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", "0/1",
-               "--output", str(out))
+    run_script(
+        FILTER, "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--shard", "0/1", "--output", str(out)
+    )
     dead = subprocess.Popen(["true"])
     dead.wait()
     host, parts = socket.gethostname(), Path(f"{out}.parts")
-    stale = [tmp_path / f".m.jsonl.tmp-{host}-{dead.pid}", parts / f".part-00000-of-00001.jsonl.tmp-{host}-{dead.pid}",
-             tmp_path / f".m.jsonl.tmp-{dead.pid}"]  # the old name without a host, two hours old
+    stale = [
+        tmp_path / f".m.jsonl.tmp-{host}-{dead.pid}",
+        parts / f".part-00000-of-00001.jsonl.tmp-{host}-{dead.pid}",
+        tmp_path / f".m.jsonl.tmp-{dead.pid}",
+    ]  # the old name without a host, two hours old
     kept = [tmp_path / f".m.jsonl.tmp-{host}-{os.getpid()}", tmp_path / f".m.jsonl.tmp-other-node-{dead.pid}"]
     for path in stale + kept:
         path.write_bytes(b"x" * 1000)
@@ -201,7 +255,18 @@ def test_checkpoints_fall_every_n_rows(big_jsonl: Path, demo_data: Path, tmp_pat
     run_script(FILTER, "--input", str(big_jsonl), "--filter-by-pass-rate", "0.5", "--output", str(tmp_path / "a.jsonl"))
     marker = json.loads((tmp_path / "a.jsonl.parts" / "part-00000-of-00001.done").read_text())
     assert marker["chunks"] == 6  # --save-per-iteration 10000 of 60,000 rows, in batches of 8192
-    run_script(FILTER, "--input", str(demo_data), "--save-per-iteration", "300", "--batch-size", "256",
-               "--shard", "1/3", "--output", str(tmp_path / "b.jsonl"))
+    run_script(
+        FILTER,
+        "--input",
+        str(demo_data),
+        "--save-per-iteration",
+        "300",
+        "--batch-size",
+        "256",
+        "--shard",
+        "1/3",
+        "--output",
+        str(tmp_path / "b.jsonl"),
+    )
     marker = json.loads((tmp_path / "b.jsonl.parts" / "part-00001-of-00003.done").read_text())
     assert marker["rows"] == [666, 1333] and marker["chunks"] == 3 and marker["counts"]["rows"] == 667

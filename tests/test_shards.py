@@ -19,8 +19,7 @@ def test_index_shards_tile_every_row_exactly_once(num_rows: int, num_shards: int
     assert max(len(r) for r in ranges) - min(len(r) for r in ranges) <= 1
 
 
-@given(num_rows=st.integers(0, 5_000_000),
-       cuts=st.lists(st.integers(1, 9999), unique=True, max_size=12).map(sorted))
+@given(num_rows=st.integers(0, 5_000_000), cuts=st.lists(st.integers(1, 9999), unique=True, max_size=12).map(sorted))
 def test_percentage_ranges_that_tile_zero_to_one_cover_every_row_once(num_rows: int, cuts: list[int]) -> None:
     points = ["0", *(f"0.{c:04d}" for c in cuts), "1"]
     ranges = [resolve_shard(None, a, b, env={}).rows(num_rows) for a, b in itertools.pairwise(points)]
@@ -39,16 +38,24 @@ def test_fractions_are_exact_decimals() -> None:
 
 
 def test_slurm_array_environment_picks_the_shard() -> None:
-    env = {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0",
-           "SLURM_ARRAY_TASK_MAX": "3"}
+    env = {
+        "SLURM_ARRAY_TASK_ID": "2",
+        "SLURM_ARRAY_TASK_COUNT": "4",
+        "SLURM_ARRAY_TASK_MIN": "0",
+        "SLURM_ARRAY_TASK_MAX": "3",
+    }
     shard = resolve_shard(None, None, None, env=env)
     assert (shard.index, shard.count, shard.name) == (2, 4, "part-00002-of-00004")
     assert shard.rows(10) == range(5, 7)
 
 
 def test_resubmitted_subset_of_an_array_needs_the_total() -> None:
-    env = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "3",
-           "SLURM_ARRAY_TASK_MAX": "3"}
+    env = {
+        "SLURM_ARRAY_TASK_ID": "3",
+        "SLURM_ARRAY_TASK_COUNT": "1",
+        "SLURM_ARRAY_TASK_MIN": "3",
+        "SLURM_ARRAY_TASK_MAX": "3",
+    }
     with pytest.raises(InputError, match="SFTKIT_NUM_SHARDS"):
         resolve_shard(None, None, None, env=env)
     shard = resolve_shard(None, None, None, env={**env, "SFTKIT_NUM_SHARDS": "8"})
@@ -66,10 +73,17 @@ def test_flags_win_over_slurm_and_conflicts_are_errors() -> None:
 
 
 def test_several_workers_per_array_task_each_get_their_own_shard() -> None:
-    base = {"SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "2",
-            "SFTKIT_WORKERS_PER_TASK": "4"}
-    names = {resolve_shard(None, None, None, env={**base, "SLURM_ARRAY_TASK_ID": str(t), "SFTKIT_WORKER_INDEX": str(w)})
-             .name for t in range(3) for w in range(4)}
+    base = {
+        "SLURM_ARRAY_TASK_COUNT": "3",
+        "SLURM_ARRAY_TASK_MIN": "0",
+        "SLURM_ARRAY_TASK_MAX": "2",
+        "SFTKIT_WORKERS_PER_TASK": "4",
+    }
+    names = {
+        resolve_shard(None, None, None, env={**base, "SLURM_ARRAY_TASK_ID": str(t), "SFTKIT_WORKER_INDEX": str(w)}).name
+        for t in range(3)
+        for w in range(4)
+    }
     assert names == {f"part-{i:05d}-of-00012" for i in range(12)}
     single = resolve_shard(None, None, None, env={"SFTKIT_WORKERS_PER_TASK": "2", "SFTKIT_WORKER_INDEX": "1"})
     assert (single.index, single.count) == (1, 2)

@@ -16,35 +16,48 @@ pytestmark = pytest.mark.usefixtures("slurm")
 SMALL = ["-c", "1", "--mem=1G"]  # two such tasks fit the 2-CPU test node at once
 
 
-def submit(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-           ) -> tuple[dict[str, str], str]:
+def submit(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
     env = {**os.environ, "SFTKIT_MERGE_POLL": "1", **(env or {})}
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [str(REPO / "slurm/submit.sh"), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
     if check and proc.returncode:
         raise AssertionError(f"submit.sh failed:\n{proc.stdout}\n{proc.stderr}")
-    ids = {k: m.group(1) for k, pat in (("array", r"array job (\d+)"), ("merge", r"merge job (\d+)"),
-                                       ("job", r": job (\d+)")) if (m := re.search(pat, proc.stdout))}
+    ids = {
+        k: m.group(1)
+        for k, pat in (("array", r"array job (\d+)"), ("merge", r"merge job (\d+)"), ("job", r": job (\d+)"))
+        if (m := re.search(pat, proc.stdout))
+    }
     return ids, proc.stdout
 
 
 def reference(cwd: Path, data: Path, *extra: str) -> bytes:
     out = cwd / "reference.jsonl"
-    run_script("selectors/label_filter.py", "--input", str(data), "--filter-by-pass-rate", "0.4", *extra,
-               "--output", str(out))
+    run_script(
+        "selectors/label_filter.py", "--input", str(data), "--filter-by-pass-rate", "0.4", *extra, "--output", str(out)
+    )
     return out.read_bytes()
 
 
 def test_scripts_run_unmodified_through_sbatch_from_any_folder(demo_data: Path, tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
-    for script, args in (("run_length_selector.sh", ["--input", str(demo_data), "--total_samples", "150",
-                                                     "--output", "sel.json"]),
-                         ("run_label_filter.sh", ["--input", str(demo_data), "--filter-by-pass-rate", "0.4",
-                                                  "--output", "filtered.jsonl"])):
-        proc = subprocess.run(["sbatch", "--wait", *SMALL, str(REPO / "slurm" / script), *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=180)
-        assert proc.returncode == 0, proc.stdout + proc.stderr + "".join(
-            p.read_text() for p in (tmp_path / "logs").iterdir())
+    for script, args in (
+        ("run_length_selector.sh", ["--input", str(demo_data), "--total_samples", "150", "--output", "sel.json"]),
+        (
+            "run_label_filter.sh",
+            ["--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "filtered.jsonl"],
+        ),
+    ):
+        proc = subprocess.run(
+            ["sbatch", "--wait", *SMALL, str(REPO / "slurm" / script), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert proc.returncode == 0, (
+            proc.stdout + proc.stderr + "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+        )
     assert len(json.loads((tmp_path / "sel.json").read_text())) == 150
     assert (tmp_path / "filtered.jsonl").read_bytes() == reference(tmp_path, demo_data)
     log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
@@ -57,9 +70,25 @@ def test_an_environment_active_at_submit_beats_the_repo_venv(demo_data: Path, tm
     repo, venv = fake_repo(tmp_path / "repo"), fake_env(tmp_path / "gpu-venv", "gpu venv")
     (tmp_path / "logs").mkdir()
     env = clean_env(VIRTUAL_ENV=str(venv), PATH=f"{venv}/bin:{os.environ['PATH']}")
-    proc = subprocess.run(["sbatch", "--wait", *SMALL, str(repo / "slurm/run_label_filter.sh"), "--input",
-                           str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "f.jsonl"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            *SMALL,
+            str(repo / "slurm/run_label_filter.sh"),
+            "--input",
+            str(demo_data),
+            "--filter-by-pass-rate",
+            "0.4",
+            "--output",
+            "f.jsonl",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     log = next((tmp_path / "logs").glob("sftkit-label-filter-*.out")).read_text()
     assert proc.returncode == 0, proc.stderr + log
     assert f"environment: venv {venv} (active where submitted: VIRTUAL_ENV); python: {venv}/bin/python" in log
@@ -68,8 +97,13 @@ def test_an_environment_active_at_submit_beats_the_repo_venv(demo_data: Path, tm
 
 
 def test_universal_length_selector_submits_a_job(demo_data: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([str(REPO / "slurm/universal_length_selector.sh"), str(demo_data), "120", *SMALL,
-                           "--output", "u.json"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(REPO / "slurm/universal_length_selector.sh"), str(demo_data), "120", *SMALL, "--output", "u.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     job = re.search(r"job (\d+)", proc.stdout).group(1)
     log = re.search(r"log: (\S+)", proc.stdout).group(1)
@@ -79,8 +113,20 @@ def test_universal_length_selector_submits_a_job(demo_data: Path, tmp_path: Path
 
 def test_sharded_array_plus_merge_equals_a_local_run(demo_data: Path, tmp_path: Path) -> None:
     started = time.time()
-    ids, out = submit(tmp_path, "label_filter", "--shards", "4", *SMALL, "--", "--input", str(demo_data),
-                      "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    ids, out = submit(
+        tmp_path,
+        "label_filter",
+        "--shards",
+        "4",
+        *SMALL,
+        "--",
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.4",
+        "--output",
+        "out/f.jsonl",
+    )
     assert "task logs:" in out and "merge log:" in out and "--missing-only" in out
     assert wait_done(ids["merge"]) == "COMPLETED"
     elapsed = time.time() - started
@@ -90,8 +136,16 @@ def test_sharded_array_plus_merge_equals_a_local_run(demo_data: Path, tmp_path: 
 
 
 def test_requeue_and_usr1_preemption_leave_the_output_identical(big_jsonl: Path, tmp_path: Path) -> None:
-    args = ["--input", str(big_jsonl), "--filter-by-pass-rate", "0.4", "--save-per-iteration", "50",
-            "--batch-size", "50"]
+    args = [
+        "--input",
+        str(big_jsonl),
+        "--filter-by-pass-rate",
+        "0.4",
+        "--save-per-iteration",
+        "50",
+        "--batch-size",
+        "50",
+    ]
     ids, _ = submit(tmp_path, "label_filter", "--shards", "2", *SMALL, "--", *args, "--output", "out/f.jsonl")
     first, second = f"{ids['array']}_0", f"{ids['array']}_1"
     parts = tmp_path / "out/f.jsonl.parts"
@@ -110,8 +164,22 @@ def test_requeue_and_usr1_preemption_leave_the_output_identical(big_jsonl: Path,
 
 
 def test_a_failed_task_fails_the_merge_and_the_printed_command_completes(demo_data: Path, tmp_path: Path) -> None:
-    ids, out = submit(tmp_path, "label_filter", "--shards", "4", "--max-parallel", "1", *SMALL, "--",
-                      "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    ids, out = submit(
+        tmp_path,
+        "label_filter",
+        "--shards",
+        "4",
+        "--max-parallel",
+        "1",
+        *SMALL,
+        "--",
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.4",
+        "--output",
+        "out/f.jsonl",
+    )
     subprocess.run(["scancel", f"{ids['array']}_3"], check=True)
     assert wait_done(ids["merge"]) == "FAILED"
     merge_log = (tmp_path / "logs" / f"sftkit-merge-label_filter-{ids['merge']}.out").read_text()
@@ -125,20 +193,59 @@ def test_a_failed_task_fails_the_merge_and_the_printed_command_completes(demo_da
 
 
 def test_several_workers_per_task_each_get_their_own_gpus(demo_data: Path, tmp_path: Path) -> None:
-    ids, _ = submit(tmp_path, "label_filter", "--shards", "4", "--workers-per-task", "2", "--gres=gpu:4",
-                    "-c", "2", "--mem=1G", "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4",
-                    "--output", "out/f.jsonl")
+    ids, _ = submit(
+        tmp_path,
+        "label_filter",
+        "--shards",
+        "4",
+        "--workers-per-task",
+        "2",
+        "--gres=gpu:4",
+        "-c",
+        "2",
+        "--mem=1G",
+        "--",
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.4",
+        "--output",
+        "out/f.jsonl",
+    )
     assert wait_done(ids["merge"]) == "COMPLETED"
     markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
     assert [(m["slurm_array_task_id"], m["cuda_visible_devices"]) for m in markers] == [
-        ("0", "0,1"), ("0", "2,3"), ("1", "0,1"), ("1", "2,3")]
+        ("0", "0,1"),
+        ("0", "2,3"),
+        ("1", "0,1"),
+        ("1", "2,3"),
+    ]
     assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
 
 
 def test_local_executor_runs_the_same_shards_without_slurm(demo_data: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--shards", "3",
-                           "--max-parallel", "2", "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4",
-                           "--output", "out/f.jsonl"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(REPO / "slurm/submit.sh"),
+            "--local",
+            "label_filter",
+            "--shards",
+            "3",
+            "--max-parallel",
+            "2",
+            "--",
+            "--input",
+            str(demo_data),
+            "--filter-by-pass-rate",
+            "0.4",
+            "--output",
+            "out/f.jsonl",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "[task 2]" in proc.stdout and "merged 3 shards" in proc.stdout
     assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
@@ -147,16 +254,49 @@ def test_local_executor_runs_the_same_shards_without_slurm(demo_data: Path, tmp_
 @pytest.mark.parametrize("gres", ["fake", "none"])
 def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path, tmp_path: Path, gres: str) -> None:
     problems = tmp_path / "problems.jsonl"
-    problems.write_text("".join(json.dumps({"problem": f"What is {i} + 1?", "expected_answer": str(i + 1)}) + "\n"
-                                for i in range(6)))
+    problems.write_text(
+        "".join(json.dumps({"problem": f"What is {i} + 1?", "expected_answer": str(i + 1)}) + "\n" for i in range(6))
+    )
     # the fake GPUs come with CUDA_VISIBLE_DEVICES and SLURM_JOB_GPUS, and torch here is a CPU build: on purpose
-    env = {**os.environ, "SFTKIT_MERGE_POLL": "1", "SFTKIT_ALLOW_CPU": "1",
-           **({"SBATCH_GRES": "none"} if gres == "none" else {})}
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "filter", "--shards", "2", "-c", "1", "--mem=2G", "--",
-                           "--input", str(problems), "--inference-model", str(tiny_model), "--inference-engine",
-                           "hf", "--inference-dtype", "fp32", "--samples", "2", "--max-tokens", "24", "--judge",
-                           "never", "--output", "out/kept.jsonl"], cwd=tmp_path, capture_output=True, text=True,
-                          env=env, timeout=120)
+    env = {
+        **os.environ,
+        "SFTKIT_MERGE_POLL": "1",
+        "SFTKIT_ALLOW_CPU": "1",
+        **({"SBATCH_GRES": "none"} if gres == "none" else {}),
+    }
+    proc = subprocess.run(
+        [
+            str(REPO / "slurm/submit.sh"),
+            "filter",
+            "--shards",
+            "2",
+            "-c",
+            "1",
+            "--mem=2G",
+            "--",
+            "--input",
+            str(problems),
+            "--inference-model",
+            str(tiny_model),
+            "--inference-engine",
+            "hf",
+            "--inference-dtype",
+            "fp32",
+            "--samples",
+            "2",
+            "--max-tokens",
+            "24",
+            "--judge",
+            "never",
+            "--output",
+            "out/kept.jsonl",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     merge = re.search(r"merge job (\d+)", proc.stdout).group(1)
     assert wait_done(merge) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
@@ -172,13 +312,42 @@ def test_gpu_scripts_submitted_unmodified_with_fake_or_no_gpus(tiny_model: Path,
 
 def test_difficulty_scorer_array_and_its_merge_job_fit_over_all_shards(tiny_model: Path, tmp_path: Path) -> None:
     problems = tmp_path / "problems.jsonl"
-    problems.write_text("".join(json.dumps({"problem": f"What is {i} + 2?", "expected_answer": str(i + 2)}) + "\n"
-                                for i in range(8)))
-    args = ["--input", str(problems), "--primary-model", str(tiny_model), "--engine", "hf", "--use-float32",
-            "--samples", "2", "--temperature", "0", "--max-new-tokens", "16", "--max-sequence-length", "64",
-            "--max-input-length", "48"]
-    ids, _ = submit(tmp_path, "difficulty_scorer", "--shards", "2", "-c", "1", "--mem=2G", "--", *args,
-                    "--output", "out/scores.jsonl", env={"SFTKIT_ALLOW_CPU": "1"})  # fake GPUs, CPU torch
+    problems.write_text(
+        "".join(json.dumps({"problem": f"What is {i} + 2?", "expected_answer": str(i + 2)}) + "\n" for i in range(8))
+    )
+    args = [
+        "--input",
+        str(problems),
+        "--primary-model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--use-float32",
+        "--samples",
+        "2",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "16",
+        "--max-sequence-length",
+        "64",
+        "--max-input-length",
+        "48",
+    ]
+    ids, _ = submit(
+        tmp_path,
+        "difficulty_scorer",
+        "--shards",
+        "2",
+        "-c",
+        "1",
+        "--mem=2G",
+        "--",
+        *args,
+        "--output",
+        "out/scores.jsonl",
+        env={"SFTKIT_ALLOW_CPU": "1"},
+    )  # fake GPUs, CPU torch
     assert wait_done(ids["merge"]) == "COMPLETED", "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
     markers = [json.loads(p.read_text()) for p in (tmp_path / "out/scores.jsonl.parts").glob("*.done")]
     assert sorted(m["slurm_array_task_id"] for m in markers) == ["0", "1"]
@@ -192,9 +361,25 @@ def test_a_gpu_job_whose_torch_cannot_use_its_gpus_stops_at_once_naming_the_pyth
     """A job given (fake) GPUs by Slurm, run by a CPU build of torch, fails before loading anything."""
     problems = tmp_path / "problems.jsonl"
     problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
-    ids, _ = submit(tmp_path, "filter", "-c", "1", "--mem=1G", "--", "--input", str(problems), "--inference-engine",
-                    "hf", "--inference-model", "no-such-org/no-such-model", "--judge", "never", "--output", "k.jsonl",
-                    env={"SFTKIT_ALLOW_CPU": "0"})
+    ids, _ = submit(
+        tmp_path,
+        "filter",
+        "-c",
+        "1",
+        "--mem=1G",
+        "--",
+        "--input",
+        str(problems),
+        "--inference-engine",
+        "hf",
+        "--inference-model",
+        "no-such-org/no-such-model",
+        "--judge",
+        "never",
+        "--output",
+        "k.jsonl",
+        env={"SFTKIT_ALLOW_CPU": "0"},
+    )
     assert wait_done(ids["job"]) == "FAILED"
     log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['job']}.out")).read_text()
     errors = [line for line in log.splitlines() if line.startswith("error:")]
@@ -204,20 +389,48 @@ def test_a_gpu_job_whose_torch_cannot_use_its_gpus_stops_at_once_naming_the_pyth
     assert "SFTKIT_CONDA_ENV" in errors[0] and "SFTKIT_ALLOW_CPU=1" in errors[0]
 
 
-@pytest.mark.parametrize(("split", "tp", "refusal"), [
-    (["--workers-per-task", "4", "--gres=gpu:1"], "1",
-     "4 workers x 1 GPU(s) each need more than the 1 GPU(s) of this task (CUDA_VISIBLE_DEVICES=0)"),
-    (["--workers-per-task", "2", "--gres=gpu:2"], "2",
-     "each worker runs an engine on 2 GPUs (tensor x pipeline parallel) but gets 1 of this task's 2"),
-])
-def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(tmp_path: Path, split: list[str], tp: str,
-                                                                      refusal: str) -> None:
+@pytest.mark.parametrize(
+    ("split", "tp", "refusal"),
+    [
+        (
+            ["--workers-per-task", "4", "--gres=gpu:1"],
+            "1",
+            "4 workers x 1 GPU(s) each need more than the 1 GPU(s) of this task (CUDA_VISIBLE_DEVICES=0)",
+        ),
+        (
+            ["--workers-per-task", "2", "--gres=gpu:2"],
+            "2",
+            "each worker runs an engine on 2 GPUs (tensor x pipeline parallel) but gets 1 of this task's 2",
+        ),
+    ],
+)
+def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(
+    tmp_path: Path, split: list[str], tp: str, refusal: str
+) -> None:
     """Before: four workers on the one GPU, or a TP2 engine squeezed onto one; now the task fails first."""
     problems = tmp_path / "problems.jsonl"
     problems.write_text(json.dumps({"problem": "What is 1 + 1?", "expected_answer": "2"}) + "\n")
-    ids, _ = submit(tmp_path, "filter", "--shards", split[1], *split, "-c", "1", "--mem=1G", "--", "--input",
-                    str(problems), "--inference-model", "no-such-org/no-such-model", "--inference-tp", tp,
-                    "--judge", "never", "--output", "k.jsonl")
+    ids, _ = submit(
+        tmp_path,
+        "filter",
+        "--shards",
+        split[1],
+        *split,
+        "-c",
+        "1",
+        "--mem=1G",
+        "--",
+        "--input",
+        str(problems),
+        "--inference-model",
+        "no-such-org/no-such-model",
+        "--inference-tp",
+        tp,
+        "--judge",
+        "never",
+        "--output",
+        "k.jsonl",
+    )
     assert wait_done(ids["array"]) == "FAILED"
     log = next((tmp_path / "logs").glob(f"sftkit-filter-{ids['array']}_0.out")).read_text()
     assert f"[sftkit] error: {refusal}" in log and "worker 0: pid" not in log, log
@@ -225,13 +438,30 @@ def test_workers_that_cannot_each_have_their_engines_gpus_are_refused(tmp_path: 
 
 def test_workers_per_task_without_shards_is_one_job_of_that_many_workers(demo_data: Path, tmp_path: Path) -> None:
     """Before, --workers-per-task without --shards was ignored: one worker did everything."""
-    ids, out = submit(tmp_path, "label_filter", "--workers-per-task", "2", "--gres=gpu:2", "-c", "2", "--mem=1G",
-                      "--", "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl")
+    ids, out = submit(
+        tmp_path,
+        "label_filter",
+        "--workers-per-task",
+        "2",
+        "--gres=gpu:2",
+        "-c",
+        "2",
+        "--mem=1G",
+        "--",
+        "--input",
+        str(demo_data),
+        "--filter-by-pass-rate",
+        "0.4",
+        "--output",
+        "out/f.jsonl",
+    )
     assert "merge job" not in out and "2 workers on 2 shards" in out
     assert wait_done(ids["job"]) == "COMPLETED"
     markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "out/f.jsonl.parts").glob("*.done"))]
     assert [(m["shard"], m["cuda_visible_devices"]) for m in markers] == [
-        ("part-00000-of-00002", "0"), ("part-00001-of-00002", "1")]
+        ("part-00000-of-00002", "0"),
+        ("part-00001-of-00002", "1"),
+    ]
     assert markers[0]["vllm_port"] != markers[1]["vllm_port"]
     assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)  # merged by the job
     log = (tmp_path / "logs" / f"sftkit-label-filter-{ids['job']}.out").read_text()
@@ -239,15 +469,45 @@ def test_workers_per_task_without_shards_is_one_job_of_that_many_workers(demo_da
 
 
 def test_workers_per_task_without_shards_runs_locally_too(demo_data: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--workers-per-task", "3", "--",
-                           "--input", str(demo_data), "--filter-by-pass-rate", "0.4", "--output", "out/f.jsonl"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(REPO / "slurm/submit.sh"),
+            "--local",
+            "label_filter",
+            "--workers-per-task",
+            "3",
+            "--",
+            "--input",
+            str(demo_data),
+            "--filter-by-pass-rate",
+            "0.4",
+            "--output",
+            "out/f.jsonl",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(list((tmp_path / "out/f.jsonl.parts").glob("*-of-00003.done"))) == 3
     assert (tmp_path / "out/f.jsonl").read_bytes() == reference(tmp_path, demo_data)
-    refused = subprocess.run([str(REPO / "slurm/submit.sh"), "--local", "length_selector", "--workers-per-task", "2",
-                              "--", "--input", str(demo_data)], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
+    refused = subprocess.run(
+        [
+            str(REPO / "slurm/submit.sh"),
+            "--local",
+            "length_selector",
+            "--workers-per-task",
+            "2",
+            "--",
+            "--input",
+            str(demo_data),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2 and "not a sharded stage; drop --workers-per-task" in refused.stderr
 
 
@@ -263,11 +523,34 @@ def test_the_time_limit_mid_chunk_requeues_and_resumes_to_the_uninterrupted_outp
 
     seeds = write_seeds(tmp_path / "seeds.jsonl", 40)
     with scripted(slow_script(40, delay=10), tmp_path) as (url, log):
-        ids, _ = submit(tmp_path, "generate", "--shards", "2", "-c", "1", "--mem=1G", "--time=2", "--",
-                        *generate_args(seeds, url, tmp_path / "out/gen.jsonl"), env={"SFTKIT_SIGNAL_LEAD": "30"})
-        local = subprocess.Popen([str(REPO / "slurm/submit.sh"), "--local", "generate", "--shards", "2", "--",
-                                  *generate_args(seeds, url, tmp_path / "ref/gen.jsonl")], cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ids, _ = submit(
+            tmp_path,
+            "generate",
+            "--shards",
+            "2",
+            "-c",
+            "1",
+            "--mem=1G",
+            "--time=2",
+            "--",
+            *generate_args(seeds, url, tmp_path / "out/gen.jsonl"),
+            env={"SFTKIT_SIGNAL_LEAD": "30"},
+        )
+        local = subprocess.Popen(
+            [
+                str(REPO / "slurm/submit.sh"),
+                "--local",
+                "generate",
+                "--shards",
+                "2",
+                "--",
+                *generate_args(seeds, url, tmp_path / "ref/gen.jsonl"),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         state = wait_done(ids["merge"], timeout=420)
         logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
         assert state == "COMPLETED", logs

@@ -49,8 +49,7 @@ def test_folder_and_glob_read_files_in_sorted_order(tmp_path: Path) -> None:
     for spec in (str(tmp_path / "d"), str(tmp_path / "d" / "part*.jsonl")):
         source = open_source(InputSpec(spec))
         assert source.num_rows() == 12
-        assert [(r["k"], r["i"]) for r in _records(source, 2, 10)] == [(k, i) for k in range(3)
-                                                                       for i in range(4)][2:10]
+        assert [(r["k"], r["i"]) for r in _records(source, 2, 10)] == [(k, i) for k in range(3) for i in range(4)][2:10]
         assert [b.start for b in source.iter_all(100)] == [0, 4, 8]
 
 

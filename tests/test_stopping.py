@@ -23,23 +23,51 @@ DELAY = 0.6  # seconds per request: the whole chunk takes SEEDS * DELAY / 2 (two
 
 def slow_script(seeds: int = SEEDS, delay: float = DELAY) -> list[dict]:
     """A scripted model that answers seed i with a new problem after ``delay`` seconds."""
-    return [{"match": [f"What is {i} + {i + 3}?"], "delay": delay, "choices": [
-        {"content": f"<question>What is {i} + {i + 4}?</question><answer>{2 * i + 4}</answer>"},
-        {"content": f"<question>What is {i} + {i + 5}?</question><answer>{2 * i + 5}</answer>"}]}
-        for i in range(seeds)]
+    return [
+        {
+            "match": [f"What is {i} + {i + 3}?"],
+            "delay": delay,
+            "choices": [
+                {"content": f"<question>What is {i} + {i + 4}?</question><answer>{2 * i + 4}</answer>"},
+                {"content": f"<question>What is {i} + {i + 5}?</question><answer>{2 * i + 5}</answer>"},
+            ],
+        }
+        for i in range(seeds)
+    ]
 
 
 def write_seeds(path: Path, seeds: int = SEEDS) -> Path:
-    path.write_text("".join(json.dumps({"id": f"s{i}", "problem": f"What is {i} + {i + 3}?",
-                                        "expected_answer": str(2 * i + 3)}) + "\n" for i in range(seeds)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"s{i}", "problem": f"What is {i} + {i + 3}?", "expected_answer": str(2 * i + 3)}) + "\n"
+            for i in range(seeds)
+        )
+    )
     return path
 
 
 def generate_args(seeds: Path, url: str, out: Path) -> list[str]:
     """One chunk spanning the whole input, two requests in flight."""
-    return ["--input", str(seeds), "--engine", "openai", "--base-url", url, "--model", "scripted",
-            "--concurrency", "2", "--n", "2", "--temperature", "0.7", "--save-per-iteration", "100",
-            "--output", str(out)]
+    return [
+        "--input",
+        str(seeds),
+        "--engine",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "scripted",
+        "--concurrency",
+        "2",
+        "--n",
+        "2",
+        "--temperature",
+        "0.7",
+        "--save-per-iteration",
+        "100",
+        "--output",
+        str(out),
+    ]
 
 
 def log_lines(log: Path) -> list[dict]:
@@ -51,9 +79,13 @@ def test_usr1_mid_chunk_keeps_finished_requests_and_the_rerun_sends_only_the_res
     out, reference = tmp_path / "gen.jsonl", tmp_path / "reference.jsonl"
     journal = Path(f"{out}.parts") / "part-00000-of-00001.ckpt" / JOURNAL_NAME
     with scripted(slow_script(), tmp_path) as (url, log):
-        worker = subprocess.Popen([sys.executable, str(REPO / GENERATE), *generate_args(seeds, url, out)],
-                                  env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        worker = subprocess.Popen(
+            [sys.executable, str(REPO / GENERATE), *generate_args(seeds, url, out)],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while not (journal.exists() and journal.read_bytes().count(b"\n") >= 3) and worker.poll() is None:
             time.sleep(0.02)
         worker.send_signal(signal.SIGUSR1)
@@ -80,10 +112,24 @@ def test_usr1_then_term_while_the_model_loads_exit_with_the_requeue_code(tmp_pat
 
     model = build_tiny_model(tmp_path / "untrained", TinySpec(steps=0))
     seeds = write_seeds(tmp_path / "seeds.jsonl")
-    worker = subprocess.Popen([sys.executable, str(REPO / GENERATE), "--input", str(seeds), "--engine", "hf",
-                               "--model", str(model), "--output", str(tmp_path / "gen.jsonl")],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / GENERATE),
+            "--input",
+            str(seeds),
+            "--engine",
+            "hf",
+            "--model",
+            str(model),
+            "--output",
+            str(tmp_path / "gen.jsonl"),
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     for line in worker.stderr:
         lines.append(line)
@@ -108,8 +154,9 @@ def test_a_journal_line_cut_by_a_kill_is_dropped_and_appends_go_on_after_it(tmp_
     assert Journal(path).get("c#0") == {"x": 2} and path.read_bytes().count(b"\n") == 2
 
 
-def test_vllm_stops_between_steps_aborts_the_rest_and_resumes_from_the_journal(vllm_engine, tmp_path: Path,
-                                                                               monkeypatch) -> None:
+def test_vllm_stops_between_steps_aborts_the_rest_and_resumes_from_the_journal(
+    vllm_engine, tmp_path: Path, monkeypatch
+) -> None:
     """A stop noticed after the first finished request: the engine aborts the others (none is left in
     it for the next call), and a rerun over the journal gives what one uninterrupted call gives."""
     from sftkit import stopping

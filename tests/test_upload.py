@@ -32,10 +32,14 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
 def folder(tmp_path: Path) -> Path:
     root = tmp_path / "ds"
     messages = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "答えは 4 です 🎉"}]
-    _jsonl(root / "cot" / "a.jsonl", [{"id": f"a{i}", "text": "é" * (i + 1), "score": i, "messages": messages}
-                                      for i in range(30)])
-    _jsonl(root / "cot" / "b.jsonl", [{"id": f"b{i}", "text": "x" * 500, "score": i + 0.5, "extra": "new"}
-                                      for i in range(20)])
+    _jsonl(
+        root / "cot" / "a.jsonl",
+        [{"id": f"a{i}", "text": "é" * (i + 1), "score": i, "messages": messages} for i in range(30)],
+    )
+    _jsonl(
+        root / "cot" / "b.jsonl",
+        [{"id": f"b{i}", "text": "x" * 500, "score": i + 0.5, "extra": "new"} for i in range(20)],
+    )
     (root / "cot" / "empty.jsonl").write_text("")
     (root / "cot" / "c.json").write_text(json.dumps([{"id": "c0", "text": "array file", "score": 7}]))
     _jsonl(root / "gen" / "g.jsonl", [{"problem": "p", "answer": "a", "n": 1}])
@@ -52,8 +56,9 @@ def _load(root: Path, config: str) -> datasets.Dataset:
 
 def _run(root: Path, *extra: str, check: bool = True):
     license_ = () if "--license" in extra else ("--license", "cc-by-4.0")
-    return run_script(UPLOAD, "--dataset_path", str(root), "--repo_id", "someone/my-set", "--dry-run", *license_,
-                      *extra, check=check)
+    return run_script(
+        UPLOAD, "--dataset_path", str(root), "--repo_id", "someone/my-set", "--dry-run", *license_, *extra, check=check
+    )
 
 
 def test_convert_unify_card_and_load_dataset(folder: Path) -> None:
@@ -184,15 +189,18 @@ def _remote_entry(root: Path, rel: str) -> RepoFile:
 
 
 def test_push_sends_only_changed_files_merges_front_matter_and_never_leaks_the_token(
-        folder: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    folder: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setattr(upload_data, "HfApi", FakeHub)
     monkeypatch.setattr(push_module.time, "sleep", lambda s: None)
     upload_data.main(["--dataset_path", str(folder), "--repo_id", "someone/my-set", "--dry-run", "--license", "mit"])
     hub_readme = tmp_path / "hub_README.md"
-    hub_readme.write_text("---\nlicense: mit\ncustom_key: keep me\nconfigs:\n- config_name: old\n"
-                          "  data_files: data/old/**/*.parquet\n"
-                          "---\n# old card\n")
+    hub_readme.write_text(
+        "---\nlicense: mit\ncustom_key: keep me\nconfigs:\n- config_name: old\n"
+        "  data_files: data/old/**/*.parquet\n"
+        "---\n# old card\n"
+    )
     FakeHub.readme_path = str(hub_readme)
     FakeHub.remote = {rel: _remote_entry(folder, rel) for rel in ("data/cot/a.parquet", "cot/b.jsonl")}
     FakeHub.remote["README.md"] = RepoFile(type="file", path="README.md", size=1, oid="old")
@@ -249,8 +257,18 @@ def _push(folder: Path, *extra: str) -> dict[str, str]:
 
 
 def test_date_like_strings_stay_strings_next_to_ordinary_string_files(folder: Path) -> None:
-    _jsonl(folder / "gen" / "dates.jsonl", [{"problem": "2021-03-04", "answer": "1999-12-31T23:59:59", "n": 2,
-                                             "meta": {"when": "2021-03-04"}, "days": ["2021-03-05"]}])
+    _jsonl(
+        folder / "gen" / "dates.jsonl",
+        [
+            {
+                "problem": "2021-03-04",
+                "answer": "1999-12-31T23:59:59",
+                "n": 2,
+                "meta": {"when": "2021-03-04"},
+                "days": ["2021-03-05"],
+            }
+        ],
+    )
     _run(folder)
     gen = _load(folder, "gen")
     assert {f: gen.features[f].dtype for f in ("problem", "answer")} == {"problem": "string", "answer": "string"}
@@ -262,8 +280,9 @@ def test_date_like_strings_stay_strings_next_to_ordinary_string_files(folder: Pa
     assert _run(folder).stdout.count("converted") == 5
 
 
-@pytest.mark.parametrize("bad", [b'{"problem": "caf\xe9", "answer": "a", "n": 3}\n',
-                                 b'{"problem": "p", "answer": "a", "caf\xe9": 3}\n'])  # in a value, in a key
+@pytest.mark.parametrize(
+    "bad", [b'{"problem": "caf\xe9", "answer": "a", "n": 3}\n', b'{"problem": "p", "answer": "a", "caf\xe9": 3}\n']
+)  # in a value, in a key
 def test_invalid_utf8_is_rejected_with_file_and_line(folder: Path, bad: bytes) -> None:
     with open(folder / "gen" / "g.jsonl", "ab") as fh:
         fh.write(b'{"problem": "ok", "answer": "a", "n": 2}\n' + bad)
@@ -319,8 +338,10 @@ STALE_INFO = """dataset_info:
 
 
 def test_the_users_card_keys_stay_unless_a_flag_sets_them(folder: Path, tmp_path: Path, monkeypatch) -> None:
-    user = ("---\nlanguage:\n- fr\ntags:\n- maths\ntask_categories:\n- question-answering\n"
-            "pretty_name: Mon jeu\n" + STALE_INFO + "---\n# old\n")
+    user = (
+        "---\nlanguage:\n- fr\ntags:\n- maths\ntask_categories:\n- question-answering\n"
+        "pretty_name: Mon jeu\n" + STALE_INFO + "---\n# old\n"
+    )
     _hub(monkeypatch, tmp_path, user)
     _push(folder)
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
@@ -334,8 +355,17 @@ def test_the_users_card_keys_stay_unless_a_flag_sets_them(folder: Path, tmp_path
 
 
 def test_dataset_info_is_computed_from_the_data(folder: Path, tmp_path: Path, monkeypatch) -> None:
-    info = yaml.safe_dump({"dataset_info": [{"config_name": "cot", "features": [{"name": "id", "dtype": "int64"}],
-                                             "splits": [{"name": "train", "num_examples": 51}]}]})
+    info = yaml.safe_dump(
+        {
+            "dataset_info": [
+                {
+                    "config_name": "cot",
+                    "features": [{"name": "id", "dtype": "int64"}],
+                    "splits": [{"name": "train", "num_examples": 51}],
+                }
+            ]
+        }
+    )
     _hub(monkeypatch, tmp_path, f"---\n{info}---\n")
     _push(folder)
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
@@ -347,19 +377,38 @@ def test_dataset_info_is_computed_from_the_data(folder: Path, tmp_path: Path, mo
 
 
 def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
-        folder: Path, tmp_path: Path, monkeypatch) -> None:
-    theirs = ("notes/own.json", "cot/b.jsonl", "other.parquet",  # not ours: never deleted
-              "data/train-00000-of-00001.parquet", "data/mine/part.parquet")  # push_to_hub's, a config never ours
+    folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    theirs = (
+        "notes/own.json",
+        "cot/b.jsonl",
+        "other.parquet",  # not ours: never deleted
+        "data/train-00000-of-00001.parquet",
+        "data/mine/part.parquet",
+    )  # push_to_hub's, a config never ours
     _hub(monkeypatch, tmp_path, remote=("data/cot/gone.parquet", "data/gone/x.parquet", *theirs))
     ops = _push(folder)
     added = sorted(p for p, kind in ops.items() if kind == "CommitOperationAdd")
-    assert added == ["README.md", "data/cot/a.parquet", "data/cot/b.parquet", "data/cot/c.parquet",
-                     "data/gen/g.parquet", "plots/cot.lengths.png", "plots/gen.lengths.png"]
+    assert added == [
+        "README.md",
+        "data/cot/a.parquet",
+        "data/cot/b.parquet",
+        "data/cot/c.parquet",
+        "data/gen/g.parquet",
+        "plots/cot.lengths.png",
+        "plots/gen.lengths.png",
+    ]
     assert sorted(p for p, kind in ops.items() if kind == "CommitOperationDelete") == ["data/cot/gone.parquet"]
-    card = ("---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
-            "- config_name: notes\n  data_files: notes/*.json\n---\n")  # the user's own
-    _hub(monkeypatch, tmp_path, card, ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json",
-                                       "data/gone/x.parquet", *theirs))
+    card = (
+        "---\nconfigs:\n- config_name: gone\n  data_files: data/gone/**/*.parquet\n"  # one we published
+        "- config_name: notes\n  data_files: notes/*.json\n---\n"
+    )  # the user's own
+    _hub(
+        monkeypatch,
+        tmp_path,
+        card,
+        ("cot/gone.jsonl", "gone/x.json", "gone/x.jsonl.stats.json", "data/gone/x.parquet", *theirs),
+    )
     ops = _push(folder, "--include-sources")
     assert {"cot/a.jsonl", "cot/c.json", "gen/g.jsonl", "cot/a.jsonl.stats.json", "cot/b.jsonl"} <= set(ops)
     assert not any(p.endswith((".rejects.jsonl", ".sftkit-upload.json")) for p in ops)
@@ -368,16 +417,25 @@ def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
 
 
 def test_nothing_published_names_a_local_absolute_path(folder: Path, tmp_path: Path, monkeypatch) -> None:
-    stats = {"stage": "generate", "output": str(folder / "gen" / "g.jsonl"), "records": 1,
-             "counts": {"truncated: /home/alice/my proj/results/demo/judge model": 2},  # that path inside text
-             "settings": {"input": "/home/alice/data/seeds.jsonl", "model": str(tmp_path / "models" / "tiny"),
-                          "judge": "/home/alice/my proj/results/demo/judge model",  # a space: still one path
-                          "dataset": "nvidia/OpenMathReasoning", "base_url": "http://127.0.0.1:8000/v1"}}
+    stats = {
+        "stage": "generate",
+        "output": str(folder / "gen" / "g.jsonl"),
+        "records": 1,
+        "counts": {"truncated: /home/alice/my proj/results/demo/judge model": 2},  # that path inside text
+        "settings": {
+            "input": "/home/alice/data/seeds.jsonl",
+            "model": str(tmp_path / "models" / "tiny"),
+            "judge": "/home/alice/my proj/results/demo/judge model",  # a space: still one path
+            "dataset": "nvidia/OpenMathReasoning",
+            "base_url": "http://127.0.0.1:8000/v1",
+        },
+    }
     (folder / "gen" / "g.jsonl.stats.json").write_text(json.dumps(stats))
     _hub(monkeypatch, tmp_path)
     _push(folder, "--include-sources")
-    published = {p: data.decode("utf-8", "replace") for p, data in FakeHub.sent.items() if not p.endswith(
-        (".parquet", ".png"))}
+    published = {
+        p: data.decode("utf-8", "replace") for p, data in FakeHub.sent.items() if not p.endswith((".parquet", ".png"))
+    }
     for path, text in published.items():
         assert str(tmp_path) not in text and "/home/" not in text and "my proj" not in text, path
     sent = json.loads(published["gen/g.jsonl.stats.json"])

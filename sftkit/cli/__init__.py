@@ -33,8 +33,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
 
 
-def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False,
-        **kwargs) -> argparse.Action:
+def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False, **kwargs) -> argparse.Action:
     """Add a flag under its hyphenated and underscored spellings (and any aliases).
 
     With ``env=True`` the environment variable ``SFTKIT_<DEST>`` supplies the default, so sbatch
@@ -55,30 +54,58 @@ def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool =
     return group.add_argument(*names, **kwargs)
 
 
-def add_input_args(p: argparse.ArgumentParser, *, default_input: str | None = None,
-                   default_split: str = "train", aliases: tuple[str, ...] = (), required: bool = True) -> None:
+def add_input_args(
+    p: argparse.ArgumentParser,
+    *,
+    default_input: str | None = None,
+    default_split: str = "train",
+    aliases: tuple[str, ...] = (),
+    required: bool = True,
+) -> None:
     """Input flags; ``required=False`` for commands with another way in (e.g. --from-responses)."""
     g = p.add_argument_group("input")
-    add(g, "--input", *aliases, required=required and default_input is None, default=default_input, env=True,
-        help="Hub dataset id, local .json/.jsonl/.parquet file, folder, or glob")
+    add(
+        g,
+        "--input",
+        *aliases,
+        required=required and default_input is None,
+        default=default_input,
+        env=True,
+        help="Hub dataset id, local .json/.jsonl/.parquet file, folder, or glob",
+    )
     add(g, "--dataset-config", help="Hub dataset configuration (subset)", env=True)
     add(g, "--split", default=default_split, help="Hub dataset split", env=True)
     add(g, "--dataset-spec", help="predecessor form CONFIG[:SPLIT], e.g. 'cot' or 'default:cot'")
-    add(g, "--input-format", choices=INPUT_FORMATS, default="auto",
-        help="'hub' forces datasets.load_dataset, even for a local folder")
+    add(
+        g,
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="'hub' forces datasets.load_dataset, even for a local folder",
+    )
     add(g, "--streaming", action="store_true", help="stream a Hub dataset instead of downloading it")
     add(g, "--batch-size", type=int, default=8192, help="rows read per batch")
     add(g, "--max-samples", type=int, help="use only the first N rows of the input")
-    add(g, "--on-bad-record", choices=BAD_RECORD_POLICIES, default="error",
+    add(
+        g,
+        "--on-bad-record",
+        choices=BAD_RECORD_POLICIES,
+        default="error",
         help="'error' stops at the first bad row naming its file and line; 'skip' quarantines bad rows "
-             "to <output>.rejects.jsonl and counts them")
+        "to <output>.rejects.jsonl and counts them",
+    )
 
 
 def add_field_args(p: argparse.ArgumentParser, **defaults: str) -> None:
     g = p.add_argument_group("fields")
-    add(g, "--id-field", default=defaults.get("id", "id"), env=True,
+    add(
+        g,
+        "--id-field",
+        default=defaults.get("id", "id"),
+        env=True,
         help="row id; rows without one get '<file>-<row number>', <file> being its path below the input "
-             "folder without extension")
+        "folder without extension",
+    )
     add(g, "--question-field", default=defaults.get("question", "problem"), env=True)
     add(g, "--answer-field", default=defaults.get("answer", "expected_answer"), env=True)
     add(g, "--solution-field", default=defaults.get("solution", "generated_solution"), env=True)
@@ -88,8 +115,14 @@ def add_self_merging_output(p: argparse.ArgumentParser, *, output_help: str, mer
     """--output and checkpointing of a stage whose --merge does a global step over its shards' parts."""
     o = p.add_argument_group("output")
     add(o, "--output", env=True, required=True, help=output_help)
-    add(o, "--save-per-iteration", type=int, default=50_000, dest="checkpoint_every",
-        help="checkpoint every N input rows")
+    add(
+        o,
+        "--save-per-iteration",
+        type=int,
+        default=50_000,
+        dest="checkpoint_every",
+        help="checkpoint every N input rows",
+    )
     add(o, "--merge", action="store_true", help=merge_help)
     add(o, "--num-shards", type=int, help="with --merge: the expected shard count")
 

@@ -48,19 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_input_args(p, required=False)
     cli.add_field_args(p)
     g = p.add_argument_group("decontamination")
-    cli.add(g, "--benchmark", action="append", default=[],
-            help=f"repeatable: [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD], "
-                 "e.g. HuggingFaceH4/MATH-500:test:problem or demo=data/benchmarks/demo_bench.jsonl:problem")
+    cli.add(
+        g,
+        "--benchmark",
+        action="append",
+        default=[],
+        help=f"repeatable: [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD], "
+        "e.g. HuggingFaceH4/MATH-500:test:problem or demo=data/benchmarks/demo_bench.jsonl:problem",
+    )
     cli.add(g, "--text-field", action="append", help="row field(s) matched, repeatable; default --question-field")
     cli.add(g, "--ngram", type=int, default=8, help="words per n-gram")
     cli.add(g, "--normalize-numbers", action="store_true", help="treat every number as the same word")
     cli.add(g, "--minhash", action="store_true", help="also match rewordings by MinHash (verified Jaccard)")
-    cli.add(g, "--threshold", type=float, default=MINHASH_THRESHOLD,
-            help="with --minhash: word 2-gram Jaccard from which a text matches")
-    cli.add(g, "--mode", choices=("drop", "flag"), default="drop",
-            help="drop: write the clean rows; flag: every row, with contaminated: [benchmark names]")
-    cli.add_self_merging_output(p, output_help=".jsonl, .json or .parquet",
-                                merge_help="join the shards' parts of --output")
+    cli.add(
+        g,
+        "--threshold",
+        type=float,
+        default=MINHASH_THRESHOLD,
+        help="with --minhash: word 2-gram Jaccard from which a text matches",
+    )
+    cli.add(
+        g,
+        "--mode",
+        choices=("drop", "flag"),
+        default="drop",
+        help="drop: write the clean rows; flag: every row, with contaminated: [benchmark names]",
+    )
+    cli.add_self_merging_output(
+        p, output_help=".jsonl, .json or .parquet", merge_help="join the shards' parts of --output"
+    )
     cli.add_shard_args(p)
     return p
 
@@ -76,8 +92,10 @@ def build_index(args: argparse.Namespace) -> BenchmarkIndex:
     for text in args.benchmark:
         spec = BenchmarkSpec.parse(text)
         if spec.name in sizes:
-            raise InputError(f"--benchmark {text!r}: a benchmark named {spec.name!r} is given already; name them "
-                             f"apart with NAME=SPEC, e.g. --benchmark {spec.name}2=SPEC")
+            raise InputError(
+                f"--benchmark {text!r}: a benchmark named {spec.name!r} is given already; name them "
+                f"apart with NAME=SPEC, e.g. --benchmark {spec.name}2=SPEC"
+            )
         sizes[spec.name] = index.add(spec, args.on_bad_record)
     print("benchmarks: " + ", ".join(f"{k} ({v:,} problems)" for k, v in sizes.items()), file=sys.stderr)
     return index
@@ -109,16 +127,34 @@ def merge_decontaminated(args: argparse.Namespace, started: float) -> dict[str, 
     for m in markers:
         counts.update(m["counts"])
     per_benchmark = {k.removeprefix("hit:"): v for k, v in sorted(counts.items()) if k.startswith("hit:")}
-    stats = {"stage": STAGE, "output": str(output), "mode": args.mode, "rows_in": counts["rows"],
-             "rows_checked": sum(m["records"] for m in markers), "contaminated": counts["contaminated"],
-             "per_benchmark": per_benchmark, "written": count, "rejects": sum(m["rejects"] for m in markers),
-             "rejects_file": str(rejects_out) if rejects_out else None, "hits_file": str(hits_path),
-             "settings": markers[0].get("settings"), "merge_seconds": round(time.time() - started, 3)}
+    stats = {
+        "stage": STAGE,
+        "output": str(output),
+        "mode": args.mode,
+        "rows_in": counts["rows"],
+        "rows_checked": sum(m["records"] for m in markers),
+        "contaminated": counts["contaminated"],
+        "per_benchmark": per_benchmark,
+        "written": count,
+        "rejects": sum(m["rejects"] for m in markers),
+        "rejects_file": str(rejects_out) if rejects_out else None,
+        "hits_file": str(hits_path),
+        "settings": markers[0].get("settings"),
+        "merge_seconds": round(time.time() - started, 3),
+    }
     write_json_atomic(f"{output}.stats.json", stats)
     report.print_table("contaminated rows per benchmark", ["benchmark", "rows"], list(per_benchmark.items()))
-    report.print_summary(f"decontaminate ({args.mode})", {
-        "rows in": stats["rows_in"], "quarantined": stats["rejects"], "contaminated": stats["contaminated"],
-        "written": count, "output": str(output), "hits": str(hits_path)})
+    report.print_summary(
+        f"decontaminate ({args.mode})",
+        {
+            "rows in": stats["rows_in"],
+            "quarantined": stats["rejects"],
+            "contaminated": stats["contaminated"],
+            "written": count,
+            "output": str(output),
+            "hits": str(hits_path),
+        },
+    )
     return stats
 
 
@@ -131,17 +167,37 @@ def main(argv: list[str] | None = None) -> int:
         index = build_index(args)
         spec, shard = cli.input_spec(args), cli.shard_of(args)
         fields = tuple(args.text_field or [args.question_field])
-        settings = {"input": spec.__dict__, "benchmarks": index.identity, "fields": list(fields), "ngram": args.ngram,
-                    "normalize_numbers": args.normalize_numbers, "mode": args.mode,
-                    "minhash": {"threshold": args.threshold, "ngram": MINHASH_NGRAM, "min_words": MINHASH_MIN_WORDS}
-                    if args.minhash else None}
-        run_stage(stage=STAGE, source=open_source(spec), shard=shard, output=args.output, settings=settings,
-                  process=Matcher(index, fields, args.id_field, args.threshold), every=args.checkpoint_every,
-                  batch_size=args.batch_size, on_bad_record=args.on_bad_record, overwrite=args.overwrite,
-                  merge_whole=False, id_field=args.id_field)
+        settings = {
+            "input": spec.__dict__,
+            "benchmarks": index.identity,
+            "fields": list(fields),
+            "ngram": args.ngram,
+            "normalize_numbers": args.normalize_numbers,
+            "mode": args.mode,
+            "minhash": {"threshold": args.threshold, "ngram": MINHASH_NGRAM, "min_words": MINHASH_MIN_WORDS}
+            if args.minhash
+            else None,
+        }
+        run_stage(
+            stage=STAGE,
+            source=open_source(spec),
+            shard=shard,
+            output=args.output,
+            settings=settings,
+            process=Matcher(index, fields, args.id_field, args.threshold),
+            every=args.checkpoint_every,
+            batch_size=args.batch_size,
+            on_bad_record=args.on_bad_record,
+            overwrite=args.overwrite,
+            merge_whole=False,
+            id_field=args.id_field,
+        )
         if not shard.is_whole:
-            print(f"part written; after every shard: python selectors/decontaminate.py --merge --output {args.output}"
-                  " (with the same flags)", file=sys.stderr)
+            print(
+                f"part written; after every shard: python selectors/decontaminate.py --merge --output {args.output}"
+                " (with the same flags)",
+                file=sys.stderr,
+            )
             return 0
     merge_decontaminated(args, started)
     return 0

@@ -66,13 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(g, "--ensemble-models", nargs="+", default=[], help="more answering models (space or comma separated)")
     cli.add(g, "--exclude-primary", action="store_true", help="the primary model scores log-probability only")
     cli.add(g, "--samples", type=int, default=4, help="answers per question and model")
-    cli.add(g, "--max-sequence-length", type=int, default=2048,
-            help="question + answer tokens for log-probability; longer answers are cut and flagged truncated")
-    cli.add(g, "--max-input-length", type=int, default=2048,
-            help="prompt tokens an answering model may get; longer questions are not sent to it (counted)")
+    cli.add(
+        g,
+        "--max-sequence-length",
+        type=int,
+        default=2048,
+        help="question + answer tokens for log-probability; longer answers are cut and flagged truncated",
+    )
+    cli.add(
+        g,
+        "--max-input-length",
+        type=int,
+        default=2048,
+        help="prompt tokens an answering model may get; longer questions are not sent to it (counted)",
+    )
     cli.add(g, "--use-float32", dest="dtype", action="store_const", const="fp32", help="same as --dtype fp32")
-    cli.add(g, "--logprob-token-budget", type=int, default=16384,
-            help="hf engine: padded tokens per log-probability batch (halved on out-of-memory)")
+    cli.add(
+        g,
+        "--logprob-token-budget",
+        type=int,
+        default=16384,
+        help="hf engine: padded tokens per log-probability batch (halved on out-of-memory)",
+    )
     f = p.add_argument_group("global fit")
     cli.add(f, "--irt-model", choices=("rasch", "2pl"), default="rasch")
     cli.add(f, "--irt-prior-sd", type=float, default=2.0, help="sd of the normal prior on beta")
@@ -84,8 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     cli.add(o, "--output", env=True, required=True, help="scores: .jsonl, .json or .parquet")
     cli.add(o, "--responses-output", help="per-item responses (default: <output stem>.responses.jsonl)")
-    cli.add(o, "--save-per-iteration", type=int, default=1024, dest="checkpoint_every",
-            help="rows per engine call and checkpoint")
+    cli.add(
+        o,
+        "--save-per-iteration",
+        type=int,
+        default=1024,
+        dest="checkpoint_every",
+        help="rows per engine call and checkpoint",
+    )
     cli.add_shard_args(p)
     return p
 
@@ -116,8 +137,7 @@ def load_engine(args: argparse.Namespace, chat: ChatOptions, model: str) -> Engi
     one = copy.copy(args)
     one.model = model
     # + 1: scoring a prompt's log-probabilities still asks vLLM for one new token
-    one.max_model_len = args.max_model_len or max(args.max_sequence_length + 1,
-                                                  args.max_input_length + args.max_tokens)
+    one.max_model_len = args.max_model_len or max(args.max_sequence_length + 1, args.max_input_length + args.max_tokens)
     return make_engine(one, chat, seed=args.seed)
 
 
@@ -147,29 +167,89 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     def scorer() -> GoldLogprobScorer | VLLMGoldLogprob:
         if args.engine == "vllm":  # the primary's engine serves both its passes
             return VLLMGoldLogprob(engine(args.model).llm, args.max_sequence_length)
-        return loaded.get(("scorer", args.model), lambda: GoldLogprobScorer(
-            args.model, args.max_sequence_length, args.logprob_token_budget, args.dtype,
-            disable_flash_attention=args.disable_flash_attention))
+        return loaded.get(
+            ("scorer", args.model),
+            lambda: GoldLogprobScorer(
+                args.model,
+                args.max_sequence_length,
+                args.logprob_token_budget,
+                args.dtype,
+                disable_flash_attention=args.disable_flash_attention,
+            ),
+        )
 
-    common = {"input": spec.__dict__, "fields": [args.question_field, args.answer_field],
-              "engine": args.engine, "dtype": args.dtype, "seed_mode": args.seed_mode}
-    passes = [Pass("logprob", {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
-                   LogprobPass(scorer, args.id_field, args.question_field, args.answer_field))]
+    common = {
+        "input": spec.__dict__,
+        "fields": [args.question_field, args.answer_field],
+        "engine": args.engine,
+        "dtype": args.dtype,
+        "seed_mode": args.seed_mode,
+    }
+    passes = [
+        Pass(
+            "logprob",
+            {**common, "model": args.model, "max_sequence_length": args.max_sequence_length},
+            LogprobPass(scorer, args.id_field, args.question_field, args.answer_field),
+        )
+    ]
     for model in models:
-        settings = {**common, "model": model, "sampling": sampling.to_json(), "chat": chat.__dict__,
-                    "prompt_sha256": prompts.sha256(template), "max_input_length": args.max_input_length}
-        passes.append(Pass(f"answers-{model_slug(model)}", settings,
-                           EnsemblePass(lambda m=model: engine(m), sampling, template, args.max_input_length,
-                                        args.id_field, args.question_field, args.answer_field)))
-    markers = run_passes(STAGE, passes, loaded, source=source, shard=shard, output=args.output,
-                         every=args.checkpoint_every, batch_size=args.checkpoint_every,
-                         on_bad_record=args.on_bad_record, overwrite=args.overwrite)
-    join = Join(args.output, shard, "logprob", {m: f"answers-{model_slug(m)}" for m in models}, args.id_field,
-                args.question_field, args.answer_field)
-    run_stage(stage=STAGE, source=source, shard=shard, output=args.output,
-              settings={"id_field": args.id_field, "passes": {p.name: p.settings for p in passes}}, process=join,
-              every=max(args.checkpoint_every, 8192), batch_size=8192, on_bad_record=args.on_bad_record,
-              overwrite=args.overwrite, merge_whole=False)
+        settings = {
+            **common,
+            "model": model,
+            "sampling": sampling.to_json(),
+            "chat": chat.__dict__,
+            "prompt_sha256": prompts.sha256(template),
+            "max_input_length": args.max_input_length,
+        }
+        passes.append(
+            Pass(
+                f"answers-{model_slug(model)}",
+                settings,
+                EnsemblePass(
+                    lambda m=model: engine(m),
+                    sampling,
+                    template,
+                    args.max_input_length,
+                    args.id_field,
+                    args.question_field,
+                    args.answer_field,
+                ),
+            )
+        )
+    markers = run_passes(
+        STAGE,
+        passes,
+        loaded,
+        source=source,
+        shard=shard,
+        output=args.output,
+        every=args.checkpoint_every,
+        batch_size=args.checkpoint_every,
+        on_bad_record=args.on_bad_record,
+        overwrite=args.overwrite,
+    )
+    join = Join(
+        args.output,
+        shard,
+        "logprob",
+        {m: f"answers-{model_slug(m)}" for m in models},
+        args.id_field,
+        args.question_field,
+        args.answer_field,
+    )
+    run_stage(
+        stage=STAGE,
+        source=source,
+        shard=shard,
+        output=args.output,
+        settings={"id_field": args.id_field, "passes": {p.name: p.settings for p in passes}},
+        process=join,
+        every=max(args.checkpoint_every, 8192),
+        batch_size=8192,
+        on_bad_record=args.on_bad_record,
+        overwrite=args.overwrite,
+        merge_whole=False,
+    )
     print_pass_counts(f"difficulty scorer: {shard.name}", markers)
 
 
@@ -223,48 +303,80 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
     scored = score(items, Weights(args.logprob_weight, args.irt_weight), args.irt_model, args.irt_prior_sd)
     out = Path(args.output)
     write_lines(out, lambda: (dumps_line(r) for r in scored))
-    z, beta, acc_of = (np.array([r[f] for r in scored if r[f] is not None], dtype=np.float64)
-                       for f in ("difficulty_z", "irt_beta", "ensemble_acc"))
-    plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"), {"difficulty_z": z, "irt_beta": beta},
-                                f"difficulty of {len(scored):,} items", "score", log_x=False)
+    z, beta, acc_of = (
+        np.array([r[f] for r in scored if r[f] is not None], dtype=np.float64)
+        for f in ("difficulty_z", "irt_beta", "ensemble_acc")
+    )
+    plot = report.histogram_png(
+        out.with_name(out.stem + ".difficulty.png"),
+        {"difficulty_z": z, "irt_beta": beta},
+        f"difficulty of {len(scored):,} items",
+        "score",
+        log_x=False,
+    )
     ids = Counter(r.get("id") for r in scored)
     duplicates = sum(c - 1 for c in ids.values() if c > 1)
     models = sorted({m for r in scored for m in r.get("responses", {})})
-    stats = {"stage": STAGE, "source": source, "items": len(scored), "models": models, "irt_model": args.irt_model,
-             "irt_prior_sd": args.irt_prior_sd, "weights": {"logprob": args.logprob_weight, "irt": args.irt_weight},
-             "unanswered": len(scored) - len(acc_of), "no_difficulty_z": len(scored) - len(z),
-             "ensemble_acc_mean": float(acc_of.mean()) if len(acc_of) else None,
-             "irt_beta_range": [float(beta.min()), float(beta.max())] if len(beta) else None,
-             "duplicate_ids": duplicates, "truncated": sum(bool(r.get("truncated")) for r in scored)}
+    stats = {
+        "stage": STAGE,
+        "source": source,
+        "items": len(scored),
+        "models": models,
+        "irt_model": args.irt_model,
+        "irt_prior_sd": args.irt_prior_sd,
+        "weights": {"logprob": args.logprob_weight, "irt": args.irt_weight},
+        "unanswered": len(scored) - len(acc_of),
+        "no_difficulty_z": len(scored) - len(z),
+        "ensemble_acc_mean": float(acc_of.mean()) if len(acc_of) else None,
+        "irt_beta_range": [float(beta.min()), float(beta.max())] if len(beta) else None,
+        "duplicate_ids": duplicates,
+        "truncated": sum(bool(r.get("truncated")) for r in scored),
+    }
     write_json_atomic(f"{out}.stats.json", stats)
     acc = {m: [0, 0] for m in models}
     for r in scored:
         for m, (c, t) in r.get("responses", {}).items():
             acc[m][0] += c
             acc[m][1] += t
-    report.print_table("accuracy per model", ["model", "correct", "answers", "accuracy"],
-                       [(m, c, t, c / t if t else float("nan")) for m, (c, t) in acc.items()])
+    report.print_table(
+        "accuracy per model",
+        ["model", "correct", "answers", "accuracy"],
+        [(m, c, t, c / t if t else float("nan")) for m, (c, t) in acc.items()],
+    )
     if duplicates:
-        print(f"warning: {duplicates} items share an id with another; joining scores back by id is ambiguous",
-              file=sys.stderr)
-    report.print_summary("difficulty", {
-        "items": len(scored), "from": source, "IRT model": args.irt_model,
-        "unanswered items (accuracy unknown)": stats["unanswered"],
-        "mean ensemble accuracy (answered items)": stats["ensemble_acc_mean"] if len(acc_of) else "n/a",
-        "answers truncated": stats["truncated"], "no difficulty_z": stats["no_difficulty_z"],
-        "beta min / max": f"{beta.min():.2f} / {beta.max():.2f}" if len(beta) else "n/a", "output": str(out),
-        "histogram": str(plot)})
+        print(
+            f"warning: {duplicates} items share an id with another; joining scores back by id is ambiguous",
+            file=sys.stderr,
+        )
+    report.print_summary(
+        "difficulty",
+        {
+            "items": len(scored),
+            "from": source,
+            "IRT model": args.irt_model,
+            "unanswered items (accuracy unknown)": stats["unanswered"],
+            "mean ensemble accuracy (answered items)": stats["ensemble_acc_mean"] if len(acc_of) else "n/a",
+            "answers truncated": stats["truncated"],
+            "no difficulty_z": stats["no_difficulty_z"],
+            "beta min / max": f"{beta.min():.2f} / {beta.max():.2f}" if len(beta) else "n/a",
+            "output": str(out),
+            "histogram": str(plot),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if min(args.logprob_weight, args.irt_weight) < 0:
-        raise InputError("--logprob-weight and --irt-weight must be >= 0 (a negative weight would turn a term's "
-                         "sign in items that have both terms only)")
+        raise InputError(
+            "--logprob-weight and --irt-weight must be >= 0 (a negative weight would turn a term's "
+            "sign in items that have both terms only)"
+        )
     responses = responses_path(args)
     if args.from_responses:
-        fit_and_write(args, read_items(Path(args.from_responses), args.on_bad_record, rejects_path(args)),
-                      args.from_responses)
+        fit_and_write(
+            args, read_items(Path(args.from_responses), args.on_bad_record, rejects_path(args)), args.from_responses
+        )
         return 0
     if args.merge:
         merge(args.output, args.num_shards, into=responses)
@@ -274,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         shard = cli.shard_of(args)
         score_shard(args, shard)
         if not shard.is_whole:
-            print(f"part written; after every shard: python hpc/difficulty_scorer.py --merge --output {args.output}",
-                  file=sys.stderr)
+            print(
+                f"part written; after every shard: python hpc/difficulty_scorer.py --merge --output {args.output}",
+                file=sys.stderr,
+            )
             return 0
         merge(args.output, into=responses)
     fit_and_write(args, read_items(responses, args.on_bad_record, rejects_path(args)), str(responses))

@@ -40,8 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("selection")
     cli.add(g, "--min-acc", type=float, default=0.0, help="lowest ensemble accuracy kept")
     cli.add(g, "--max-acc", type=float, default=1.0, help="highest ensemble accuracy kept")
-    cli.add(g, "--quantile-range", type=float, nargs=2, metavar=("LO", "HI"),
-            help="keep difficulty_z between these quantiles")
+    cli.add(
+        g,
+        "--quantile-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="keep difficulty_z between these quantiles",
+    )
     pick = g.add_mutually_exclusive_group()
     cli.add(pick, "--top-k", type=int, help="the K hardest items")
     cli.add(pick, "--total-samples", type=int, help="this many items over difficulty bins (see --target)")
@@ -62,8 +68,10 @@ def read_scores(path: str) -> list[dict[str, Any]]:
     seen: dict[Any, int] = {}
     for k, item in enumerate(items):
         if item["id"] in seen:
-            raise InputError(f"--scores {path}: id {item['id']!r} appears at items {seen[item['id']]} and {k}; "
-                             "ids must be unique to join scores back")
+            raise InputError(
+                f"--scores {path}: id {item['id']!r} appears at items {seen[item['id']]} and {k}; "
+                "ids must be unique to join scores back"
+            )
         seen[item["id"]] = k
     return items
 
@@ -84,8 +92,10 @@ def join(args: argparse.Namespace, chosen: list[dict[str, Any]]) -> tuple[list[d
             found[key] = {**rec, **{f: by_id[key][f] for f in SCORE_FIELDS if f in by_id[key]}}
     missing = [i for i in by_id if i not in found]
     if missing:
-        raise InputError(f"{len(missing):,} chosen ids are not in --input {args.input} (e.g. {missing[:3]}); were "
-                         "the scores made from another dataset, or with another --id-field?")
+        raise InputError(
+            f"{len(missing):,} chosen ids are not in --input {args.input} (e.g. {missing[:3]}); were "
+            "the scores made from another dataset, or with another --id-field?"
+        )
     return list(found.values()), rejects
 
 
@@ -93,41 +103,83 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output_format(args.output)
     items = read_scores(args.scores)
-    acc, z = (np.array([np.nan if i[f] is None else float(i[f]) for i in items], dtype=np.float64)
-              for f in ("ensemble_acc", "difficulty_z"))
+    acc, z = (
+        np.array([np.nan if i[f] is None else float(i[f]) for i in items], dtype=np.float64)
+        for f in ("ensemble_acc", "difficulty_z")
+    )
     unanswered = int(np.isnan(acc).sum())
     no_z = int((~np.isnan(acc) & np.isnan(z)).sum())
-    choice = choose(acc, z, min_acc=args.min_acc, max_acc=args.max_acc,
-                    quantile_range=tuple(args.quantile_range) if args.quantile_range else None, top=args.top_k,
-                    total=args.total_samples, num_bins=args.num_bins, target=args.target,
-                    sharpness=args.curve_sharpness, seed=args.seed)
+    choice = choose(
+        acc,
+        z,
+        min_acc=args.min_acc,
+        max_acc=args.max_acc,
+        quantile_range=tuple(args.quantile_range) if args.quantile_range else None,
+        top=args.top_k,
+        total=args.total_samples,
+        num_bins=args.num_bins,
+        target=args.target,
+        sharpness=args.curve_sharpness,
+        seed=args.seed,
+    )
     chosen = [items[k] for k in choice.chosen.tolist()]
     records, rejects = join(args, chosen) if args.input else (chosen, [])
     out = Path(args.output)
     write_lines(out, lambda: (dumps_line(r) for r in records))
     if rejects:
         write_lines(f"{out}.rejects.jsonl", lambda: (dumps_line(r.to_json()) for r in rejects))
-    plot = report.histogram_png(out.with_name(out.stem + ".difficulty.png"),
-                                {"scored": z[np.isfinite(z)], "selected": z[choice.chosen]},
-                                f"difficulty_z: {len(records):,} of {len(items):,} items", "difficulty_z",
-                                log_x=False)
-    stats = {"stage": STAGE, "scores": args.scores, "input": args.input, "items": len(items),
-             "unanswered": unanswered, "no_difficulty_z": no_z, "after_filters": choice.candidates,
-             "selected": len(records), "rejects": len(rejects),
-             "band": [args.min_acc, args.max_acc], "quantile_range": args.quantile_range, "top_k": args.top_k,
-             "total_samples": args.total_samples, "target": args.target, "seed": args.seed, "bins": choice.bins}
+    plot = report.histogram_png(
+        out.with_name(out.stem + ".difficulty.png"),
+        {"scored": z[np.isfinite(z)], "selected": z[choice.chosen]},
+        f"difficulty_z: {len(records):,} of {len(items):,} items",
+        "difficulty_z",
+        log_x=False,
+    )
+    stats = {
+        "stage": STAGE,
+        "scores": args.scores,
+        "input": args.input,
+        "items": len(items),
+        "unanswered": unanswered,
+        "no_difficulty_z": no_z,
+        "after_filters": choice.candidates,
+        "selected": len(records),
+        "rejects": len(rejects),
+        "band": [args.min_acc, args.max_acc],
+        "quantile_range": args.quantile_range,
+        "top_k": args.top_k,
+        "total_samples": args.total_samples,
+        "target": args.target,
+        "seed": args.seed,
+        "bins": choice.bins,
+    }
     write_json_atomic(f"{out}.stats.json", stats)
     if choice.bins:
-        report.print_table(f"difficulty bins (target {args.target})",
-                           ["bin", "difficulty_z range", "weight", "available", "quota", "selected"],
-                           [(b["bin"], f"{b['from']:.2f} - {b['to']:.2f}", b["weight"], b["available"], b["quota"],
-                             b["selected"]) for b in choice.bins])
-    report.print_summary("difficulty selector", {
-        "scored items": len(items), "skipped: unanswered (accuracy unknown)": unanswered,
-        "skipped: no difficulty_z": no_z, "after filters": choice.candidates, "selected": len(records),
-        "mean accuracy of selected": float(acc[choice.chosen].mean()) if len(chosen) else float("nan"),
-        "rejected input rows": len(rejects), "output": str(out), "histogram": str(plot)})
+        report.print_table(
+            f"difficulty bins (target {args.target})",
+            ["bin", "difficulty_z range", "weight", "available", "quota", "selected"],
+            [
+                (b["bin"], f"{b['from']:.2f} - {b['to']:.2f}", b["weight"], b["available"], b["quota"], b["selected"])
+                for b in choice.bins
+            ],
+        )
+    report.print_summary(
+        "difficulty selector",
+        {
+            "scored items": len(items),
+            "skipped: unanswered (accuracy unknown)": unanswered,
+            "skipped: no difficulty_z": no_z,
+            "after filters": choice.candidates,
+            "selected": len(records),
+            "mean accuracy of selected": float(acc[choice.chosen].mean()) if len(chosen) else float("nan"),
+            "rejected input rows": len(rejects),
+            "output": str(out),
+            "histogram": str(plot),
+        },
+    )
     if args.total_samples and len(records) < args.total_samples:
-        print(f"warning: only {choice.candidates:,} items passed the filters, fewer than --total-samples "
-              f"{args.total_samples:,}; selected them all")
+        print(
+            f"warning: only {choice.candidates:,} items passed the filters, fewer than --total-samples "
+            f"{args.total_samples:,}; selected them all"
+        )
     return 0

@@ -31,8 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--input", nargs="+", required=True, help="stage output file(s), read as one config")
     cli.add(p, "--output", required=True, help="the dataset folder to write")
     cli.add(p, "--config", default="default", help="config name in the card and under data/")
-    cli.add(p, "--repo-id", help="USER/NAME the card's load_dataset snippets use (default: your-username/<output "
-                                 "folder name>)")
+    cli.add(
+        p,
+        "--repo-id",
+        help="USER/NAME the card's load_dataset snippets use (default: your-username/<output folder name>)",
+    )
     add_card_args(p)
     add_export_args(p, format_required=True)
     return p
@@ -73,9 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     extras.plots[args.config] = config_plots(root, summary, results[0].lengths, "assistant text")
     card = build_card(root, [summary], globs, opts, extras, None)
     write_bytes_atomic(root / "README.md", str(card).encode())
-    report.print_summary(f"training-ready dataset in {root}", {
-        "format": export.formatting.format, **{f"{split} rows": n for split, n in summary.rows.items()},
-        "rejected": results[0].rejects, "stages in the card": len(extras.provenance.stages),
-        "source datasets": ", ".join(extras.provenance.source_datasets) or "-",
-        "rendered with": args.tokenizer or "- (no --tokenizer)"})
+    report.print_summary(
+        f"training-ready dataset in {root}",
+        {
+            "format": export.formatting.format,
+            **{f"{split} rows": n for split, n in summary.rows.items()},
+            "rejected": results[0].rejects,
+            "stages in the card": len(extras.provenance.stages),
+            "source datasets": ", ".join(extras.provenance.source_datasets) or "-",
+            "rendered with": args.tokenizer or "- (no --tokenizer)",
+        },
+    )
     return 0

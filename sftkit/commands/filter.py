@@ -76,8 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     cli.add(o, "--output", env=True, default="results/llm_filtered.jsonl", help="kept rows")
     cli.add(o, "--full-output", help="every row with samples and verdicts (default: <output stem>.full.jsonl)")
-    cli.add(o, "--save-per-iteration", "--vllm-batch-size", type=int, default=256, dest="checkpoint_every",
-            help="problems per engine call and checkpoint")
+    cli.add(
+        o,
+        "--save-per-iteration",
+        "--vllm-batch-size",
+        type=int,
+        default=256,
+        dest="checkpoint_every",
+        help="problems per engine call and checkpoint",
+    )
     cli.add_shard_args(p)
     return p
 
@@ -100,7 +107,9 @@ def judge_settings(args: argparse.Namespace, model: str, solver: dict[str, Any] 
     judge, solver_kind = engine_kind(args, "judgement-"), engine_kind(args, "inference-")
     same_weights = judge == solver_kind != "openai"
     same_server = judge == solver_kind == "openai" and (args.judgement_base_url, args.judgement_server_file) == (
-        args.inference_base_url, args.inference_server_file)
+        args.inference_base_url,
+        args.inference_server_file,
+    )
     if solver is not None and model == args.inference_model and (same_weights or same_server):
         return solver
     one = copy.copy(args)
@@ -132,10 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     min_votes = args.min_votes or len(judges) // 2 + 1
     if judges and not 1 <= min_votes <= len(judges):
         raise InputError(f"--min-votes {min_votes} with {len(judges)} judge(s): give 1 to {len(judges)}")
-    provenance = {"solver": {**solver, **solver_chat.__dict__} if solver else None,
-                  "judges": [{**j, **judge_chat.__dict__} for j in judges],
-                  "solve_sampling": solve_sampling.to_json(), "judge_sampling": judge_sampling.to_json(),
-                  "judge_mode": args.judge, "min_votes": min_votes}
+    provenance = {
+        "solver": {**solver, **solver_chat.__dict__} if solver else None,
+        "judges": [{**j, **judge_chat.__dict__} for j in judges],
+        "solve_sampling": solve_sampling.to_json(),
+        "judge_sampling": judge_sampling.to_json(),
+        "judge_mode": args.judge,
+        "min_votes": min_votes,
+    }
     loaded = Loaded()
 
     def engine(settings: dict[str, Any], chat: ChatOptions) -> Callable[[], Engine]:
@@ -145,36 +158,90 @@ def main(argv: list[str] | None = None) -> int:
 
     fields = Fields(args.id_field, args.question_field, args.answer_field, args.candidate_field)
     source = open_source(spec)
-    first = Pass("candidates" if solver is None else "solve",
-                 {"input": spec.__dict__, "fields": fields.__dict__, "solver": provenance["solver"],
-                  "sampling": solve_sampling.to_json(), "prompt": solve_prompt},
-                 CandidatesPass(fields, engine(solver, solver_chat) if solver else None, solve_sampling, solve_prompt))
-    judge_passes = [Pass(f"judge-{k}-{model_slug(j['model'])}",
-                         {"candidates": first.settings, "judge": provenance["judges"][k],
-                          "sampling": judge_sampling.to_json(), "prompt": judge_prompt, "mode": args.judge},
-                         JudgePass(fields, engine(j, judge_chat), j["model"],
-                                   PassRecords(args.output, first.name, shard), judge_sampling, args.judge,
-                                   judge_prompt))
-                    for k, j in enumerate(judges)]
+    first = Pass(
+        "candidates" if solver is None else "solve",
+        {
+            "input": spec.__dict__,
+            "fields": fields.__dict__,
+            "solver": provenance["solver"],
+            "sampling": solve_sampling.to_json(),
+            "prompt": solve_prompt,
+        },
+        CandidatesPass(fields, engine(solver, solver_chat) if solver else None, solve_sampling, solve_prompt),
+    )
+    judge_passes = [
+        Pass(
+            f"judge-{k}-{model_slug(j['model'])}",
+            {
+                "candidates": first.settings,
+                "judge": provenance["judges"][k],
+                "sampling": judge_sampling.to_json(),
+                "prompt": judge_prompt,
+                "mode": args.judge,
+            },
+            JudgePass(
+                fields,
+                engine(j, judge_chat),
+                j["model"],
+                PassRecords(args.output, first.name, shard),
+                judge_sampling,
+                args.judge,
+                judge_prompt,
+            ),
+        )
+        for k, j in enumerate(judges)
+    ]
     engines = list(dict.fromkeys(repr(e) for e in [solver, *judges]))  # the solver's engine first, then each other once
     by_engine = sorted(range(len(judges)), key=lambda k: engines.index(repr(judges[k])))
-    markers = run_passes(STAGE, [first, *(judge_passes[k] for k in by_engine)], loaded, source=source, shard=shard,
-                         output=args.output, every=args.checkpoint_every, batch_size=args.checkpoint_every,
-                         on_bad_record=args.on_bad_record, overwrite=args.overwrite)
-    join = FilterJoin(fields, PassRecords(args.output, first.name, shard),
-                      [PassRecords(args.output, p.name, shard) for p in judge_passes], min_votes, args.min_pass_rate,
-                      args.max_pass_rate, solver["model"] if solver else args.candidate_field, provenance)
-    settings = {"input": spec.__dict__, "provenance": provenance, "prompts": [solve_prompt, judge_prompt],
-                "band": [args.min_pass_rate, args.max_pass_rate], "candidate_field": args.candidate_field}
-    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=join,
-                    every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
-                    overwrite=args.overwrite, subset={"field": "kept", "all_to": full_output(args)},
-                    id_field=args.id_field)
+    markers = run_passes(
+        STAGE,
+        [first, *(judge_passes[k] for k in by_engine)],
+        loaded,
+        source=source,
+        shard=shard,
+        output=args.output,
+        every=args.checkpoint_every,
+        batch_size=args.checkpoint_every,
+        on_bad_record=args.on_bad_record,
+        overwrite=args.overwrite,
+    )
+    join = FilterJoin(
+        fields,
+        PassRecords(args.output, first.name, shard),
+        [PassRecords(args.output, p.name, shard) for p in judge_passes],
+        min_votes,
+        args.min_pass_rate,
+        args.max_pass_rate,
+        solver["model"] if solver else args.candidate_field,
+        provenance,
+    )
+    settings = {
+        "input": spec.__dict__,
+        "provenance": provenance,
+        "prompts": [solve_prompt, judge_prompt],
+        "band": [args.min_pass_rate, args.max_pass_rate],
+        "candidate_field": args.candidate_field,
+    }
+    run = run_stage(
+        stage=STAGE,
+        source=source,
+        shard=shard,
+        output=args.output,
+        settings=settings,
+        process=join,
+        every=args.checkpoint_every,
+        batch_size=args.checkpoint_every,
+        on_bad_record=args.on_bad_record,
+        overwrite=args.overwrite,
+        subset={"field": "kept", "all_to": full_output(args)},
+        id_field=args.id_field,
+    )
     print_pass_counts(f"llm filter passes: {shard.name}", markers)
     report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
     if run.merged:
-        report.print_summary("output", {"kept rows": run.merged["kept"], "file": args.output,
-                                        "every row": full_output(args)})
+        report.print_summary(
+            "output", {"kept rows": run.merged["kept"], "file": args.output, "every row": full_output(args)}
+        )
     else:
         print(f"part written; merge with python hpc/merge_shards.py --output {args.output}", file=sys.stderr)
     return 0

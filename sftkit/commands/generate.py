@@ -38,10 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_args(p)
     add_sampling_args(p, max_tokens=4096, temperature=0.3)
     o = p.add_argument_group("output")
-    cli.add(o, "--output", "--output-file", env=True, default="results/generated.jsonl",
-            help=".jsonl, .json or .parquet; parts of a sharded run go to <output>.parts/")
-    cli.add(o, "--save-per-iteration", type=int, default=512, dest="checkpoint_every",
-            help="seeds per engine call and checkpoint")
+    cli.add(
+        o,
+        "--output",
+        "--output-file",
+        env=True,
+        default="results/generated.jsonl",
+        help=".jsonl, .json or .parquet; parts of a sharded run go to <output>.parts/",
+    )
+    cli.add(
+        o,
+        "--save-per-iteration",
+        type=int,
+        default=512,
+        dest="checkpoint_every",
+        help="seeds per engine call and checkpoint",
+    )
     cli.add_shard_args(p)
     return p
 
@@ -59,18 +71,35 @@ def main(argv: list[str] | None = None) -> int:
     sampling = sampling_of(args)
     chat = ChatOptions(args.system_prompt, args.enable_thinking)
     prompt_id = {"prompt_file": args.prompt_file, "prompt_sha256": prompts.sha256(template)}
-    settings = {"input": spec.__dict__, "model": args.model, "sampling": sampling.to_json(), "chat": chat.__dict__,
-                **prompt_id, "fields": [args.question_field, args.answer_field, args.id_field]}
+    settings = {
+        "input": spec.__dict__,
+        "model": args.model,
+        "sampling": sampling.to_json(),
+        "chat": chat.__dict__,
+        **prompt_id,
+        "fields": [args.question_field, args.answer_field, args.id_field],
+    }
     source = open_source(spec)
     engine = make_engine(args, chat, seed=args.seed)
     provenance = {**engine.describe(), "sampling": sampling.to_json(), **prompt_id}
-    step = SeedGenerator(engine, sampling, template, args.question_field, args.answer_field, args.id_field,
-                         provenance)
-    run = run_stage(stage=STAGE, source=source, shard=shard, output=args.output, settings=settings, process=step,
-                    every=args.checkpoint_every, batch_size=args.checkpoint_every, on_bad_record=args.on_bad_record,
-                    overwrite=args.overwrite)
+    step = SeedGenerator(engine, sampling, template, args.question_field, args.answer_field, args.id_field, provenance)
+    run = run_stage(
+        stage=STAGE,
+        source=source,
+        shard=shard,
+        output=args.output,
+        settings=settings,
+        process=step,
+        every=args.checkpoint_every,
+        batch_size=args.checkpoint_every,
+        on_bad_record=args.on_bad_record,
+        overwrite=args.overwrite,
+    )
     report.print_table(f"generation: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
     if not run.merged:
-        print(f"part written to {Path(str(args.output) + '.parts')}; merge with "
-              f"python hpc/merge_shards.py --output {args.output}", file=sys.stderr)
+        print(
+            f"part written to {Path(str(args.output) + '.parts')}; merge with "
+            f"python hpc/merge_shards.py --output {args.output}",
+            file=sys.stderr,
+        )
     return 0

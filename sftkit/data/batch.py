@@ -59,9 +59,11 @@ class Batch:
         present = self.field_names()
         missing = [n for n in names if n not in present]
         if missing and len(self):
-            raise InputError(f"{self.file}: no field {', '.join(map(repr, missing))}; the data has fields: "
-                             f"{', '.join(present)}. Map yours with --question-field/--answer-field/"
-                             "--solution-field/--id-field.")
+            raise InputError(
+                f"{self.file}: no field {', '.join(map(repr, missing))}; the data has fields: "
+                f"{', '.join(present)}. Map yours with --question-field/--answer-field/"
+                "--solution-field/--id-field."
+            )
 
     def values(self, name: str) -> list[Any]:
         if self.table is not None:

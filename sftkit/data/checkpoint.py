@@ -45,8 +45,15 @@ from sftkit.data.batch import Batch
 from sftkit.data.shards import Shard
 from sftkit.errors import InputError, Reject
 
-_PROVENANCE_ENV = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
-                   "CUDA_VISIBLE_DEVICES", "VLLM_PORT", "MASTER_PORT")
+_PROVENANCE_ENV = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_RESTART_COUNT",
+    "CUDA_VISIBLE_DEVICES",
+    "VLLM_PORT",
+    "MASTER_PORT",
+)
 
 
 def parts_dir(output: str | Path) -> Path:
@@ -65,16 +72,21 @@ def result_settings(settings: Any, ignore: frozenset[str]) -> Any:
 
 
 def fingerprint(settings: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
-    return hashlib.sha256(orjson.dumps(result_settings(settings, ignore), option=orjson.OPT_SORT_KEYS,
-                                       default=str)).hexdigest()[:16]
+    return hashlib.sha256(
+        orjson.dumps(result_settings(settings, ignore), option=orjson.OPT_SORT_KEYS, default=str)
+    ).hexdigest()[:16]
 
 
-def describe_change(old: dict[str, Any], new: dict[str, Any], limit: int = 4,
-                    ignore: frozenset[str] = frozenset()) -> str:
+def describe_change(
+    old: dict[str, Any], new: dict[str, Any], limit: int = 4, ignore: frozenset[str] = frozenset()
+) -> str:
     """What differs between two settings, e.g. ``data.rows 2000 -> 2200``, for refusal messages."""
     before, after = _flat(result_settings(old, ignore)), _flat(result_settings(new, ignore))
-    changed = [f"{k} {_short(before.get(k))} -> {_short(after.get(k))}"
-               for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+    changed = [
+        f"{k} {_short(before.get(k))} -> {_short(after.get(k))}"
+        for k in sorted(before.keys() | after.keys())
+        if before.get(k) != after.get(k)
+    ]
     more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
     return "; ".join(changed[:limit]) + more if changed else "the settings fingerprint"
 
@@ -112,11 +124,15 @@ class ShardLock:
         except BlockingIOError:
             holder = os.pread(self.fd, 4096, 0).decode(errors="replace").strip() or "another process"
             os.close(self.fd)
-            raise InputError(f"{path.with_suffix('')} is in use by {holder}; wait for it to end (or stop it) "
-                             "instead of starting a second run on the same --output") from None
+            raise InputError(
+                f"{path.with_suffix('')} is in use by {holder}; wait for it to end (or stop it) "
+                "instead of starting a second run on the same --output"
+            ) from None
         job = os.environ.get("SLURM_JOB_ID")
-        holder = (f"{role} pid {os.getpid()} on host {socket.gethostname()}"
-                  f"{f' (Slurm job {job})' if job else ''} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        holder = (
+            f"{role} pid {os.getpid()} on host {socket.gethostname()}"
+            f"{f' (Slurm job {job})' if job else ''} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        )
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, holder.encode(), 0)
         self.key = key
@@ -169,9 +185,19 @@ def array_path(part: Path, name: str) -> Path:
 class ShardRun:
     """Checkpointed writer for one shard. ``add`` batches as they are processed, then ``finish``."""
 
-    def __init__(self, output: str | Path, shard: Shard, num_rows: int, stage: str, settings: dict[str, Any],
-                 every: int, sort: list[dict[str, str]] | None = None, overwrite: bool = False,
-                 subset: dict[str, str] | None = None, ignore: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        output: str | Path,
+        shard: Shard,
+        num_rows: int,
+        stage: str,
+        settings: dict[str, Any],
+        every: int,
+        sort: list[dict[str, str]] | None = None,
+        overwrite: bool = False,
+        subset: dict[str, str] | None = None,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
         """``ignore``: settings keys left out of the fingerprint (they change how the work runs only)."""
         self.dir = parts_dir(output)
         self.shard, self.stage, self.every, self.sort, self.subset = shard, stage, max(1, every), sort, subset
@@ -225,9 +251,11 @@ class ShardRun:
         else:
             return
         if found.get("fingerprint") != self.fingerprint:
-            raise InputError(f"{self.dir}: {self.shard.name} was {state} with different settings or input "
-                             f"({describe_change(old, self.settings, ignore=self.ignore)}); "
-                             "pass --overwrite to discard it and start this shard over, or choose another --output")
+            raise InputError(
+                f"{self.dir}: {self.shard.name} was {state} with different settings or input "
+                f"({describe_change(old, self.settings, ignore=self.ignore)}); "
+                "pass --overwrite to discard it and start this shard over, or choose another --output"
+            )
 
     def _load_chunks(self) -> list[dict[str, Any]]:
         """The complete chunks, which must tile the shard's rows from its first row on."""
@@ -236,9 +264,11 @@ class ShardRun:
         edge = self.rows.start
         for k, (meta, chunk) in enumerate(zip(metas, chunks)):
             if _chunk_number(meta) != k or chunk["start"] != edge or not edge <= chunk["stop"] <= self.rows.stop:
-                raise InputError(f"{self.ckpt}: {meta.name} covers rows {chunk['start']:,}-{chunk['stop']:,}, but "
-                                 f"the chunks must run on from row {edge:,} within the shard's rows "
-                                 f"{self.rows.start:,}-{self.rows.stop:,}; pass --overwrite to redo this shard")
+                raise InputError(
+                    f"{self.ckpt}: {meta.name} covers rows {chunk['start']:,}-{chunk['stop']:,}, but "
+                    f"the chunks must run on from row {edge:,} within the shard's rows "
+                    f"{self.rows.start:,}-{self.rows.stop:,}; pass --overwrite to redo this shard"
+                )
             edge = chunk["stop"]
         return chunks
 
@@ -246,8 +276,14 @@ class ShardRun:
         """The first row not yet covered by a complete chunk."""
         return self._chunks[-1]["stop"] if self._chunks else self.rows.start
 
-    def add(self, records: Iterable[dict[str, Any]], rejects: Iterable[Reject], stop: int,
-            counts: Counter | None = None, arrays: dict[str, np.ndarray] | None = None) -> None:
+    def add(
+        self,
+        records: Iterable[dict[str, Any]],
+        rejects: Iterable[Reject],
+        stop: int,
+        counts: Counter | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Record the outputs of rows up to ``stop`` (and ``arrays``, one row per record); flushes a
         chunk every ``every`` input rows."""
         if self._buf is None:
@@ -275,9 +311,15 @@ class ShardRun:
         write_bytes_atomic(base.with_suffix(".rejects.jsonl"), b"".join(buf.rejects))
         for name, arrays in buf.arrays.items():  # before the meta: a chunk without its arrays never counts
             write_bytes_atomic(array_path(base, name), _npy_bytes(np.concatenate(arrays)))
-        meta = {"start": buf.start, "stop": buf.stop, "records": len(buf.lines),
-                "rejects": len(buf.rejects), "counts": dict(buf.counts), "arrays": sorted(buf.arrays),
-                "seconds": round(time.time() - self._started, 3)}
+        meta = {
+            "start": buf.start,
+            "stop": buf.stop,
+            "records": len(buf.lines),
+            "rejects": len(buf.rejects),
+            "counts": dict(buf.counts),
+            "arrays": sorted(buf.arrays),
+            "seconds": round(time.time() - self._started, 3),
+        }
         write_json_atomic(base.with_suffix(".json"), meta)
         self._chunks.append(meta)
         self._buf = None
@@ -297,21 +339,36 @@ class ShardRun:
         counts: Counter = Counter()
         for c in self._chunks:
             counts.update(c["counts"])
-        arrays = {name: _concat_arrays([array_path(c, name) for c in chunk_files], array_path(self.data, name))
-                  for name in sorted({n for c in self._chunks for n in c.get("arrays", [])})}
+        arrays = {
+            name: _concat_arrays([array_path(c, name) for c in chunk_files], array_path(self.data, name))
+            for name in sorted({n for c in self._chunks for n in c.get("arrays", [])})
+        }
         covered = self._chunks[-1]["stop"] if self._chunks else rows.stop
         if covered != rows.stop:
             raise RuntimeError(f"{self.shard.name}: covered rows up to {covered}, expected {rows.stop}")
         marker = {
-            "stage": self.stage, "shard": self.shard.name, "index": self.shard.index,
-            "count": self.shard.count, "start": str(self.shard.start), "end": str(self.shard.end),
-            "rows": [rows.start, rows.stop], "num_rows": self.num_rows,
-            "records": sum(c["records"] for c in self._chunks), "bytes": part_bytes, "sha256": part_sha256,
-            "rejects": n_rejects, "arrays": arrays,
-            "counts": dict(counts), "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
-            "chunks": len(self._chunks), "fingerprint": self.fingerprint, "settings": self.settings, "sort": self.sort,
+            "stage": self.stage,
+            "shard": self.shard.name,
+            "index": self.shard.index,
+            "count": self.shard.count,
+            "start": str(self.shard.start),
+            "end": str(self.shard.end),
+            "rows": [rows.start, rows.stop],
+            "num_rows": self.num_rows,
+            "records": sum(c["records"] for c in self._chunks),
+            "bytes": part_bytes,
+            "sha256": part_sha256,
+            "rejects": n_rejects,
+            "arrays": arrays,
+            "counts": dict(counts),
+            "seconds": round(sum(c["seconds"] for c in self._chunks), 3),
+            "chunks": len(self._chunks),
+            "fingerprint": self.fingerprint,
+            "settings": self.settings,
+            "sort": self.sort,
             "subset": self.subset,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": socket.gethostname(),
             **{k.lower(): os.environ[k] for k in _PROVENANCE_ENV if k in os.environ},
         }
         write_json_atomic(self.marker, marker)
@@ -328,7 +385,7 @@ def _concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunks[0].dtype, shape=(rows, *chunks[0].shape[1:]))
         edge = 0
         for c in chunks:
-            out[edge:edge + len(c)] = c
+            out[edge : edge + len(c)] = c
             edge += len(c)
         out.flush()
         del out

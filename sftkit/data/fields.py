@@ -75,8 +75,9 @@ def text_of(record: dict[str, Any], spec: TextField) -> tuple[str | list[str] | 
     return (None, f"field {spec.name!r} {why}") if why else (text, None)
 
 
-def usable_rows(batch: Batch, id_field: str, fields: list[TextField]
-                ) -> tuple[list[int], list[dict[str, Any]], list[Reject]]:
+def usable_rows(
+    batch: Batch, id_field: str, fields: list[TextField]
+) -> tuple[list[int], list[dict[str, Any]], list[Reject]]:
     """Positions and records of the rows whose ``fields`` are usable, with those fields as text; every
     other row is a reject naming its location and the field (``--on-bad-record`` decides its fate)."""
     positions, records, rejects = [], [], []

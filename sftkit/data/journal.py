@@ -42,8 +42,10 @@ class Journal:
                 entry = orjson.loads(line)
                 self._entries[entry["key"]] = entry["value"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{self.path}:{lineno}: not a journal entry; delete the file to redo its "
-                                 "requests, or pass --overwrite") from None
+                raise InputError(
+                    f"{self.path}:{lineno}: not a journal entry; delete the file to redo its "
+                    "requests, or pass --overwrite"
+                ) from None
         if whole < len(data):
             os.truncate(self.path, whole)
 

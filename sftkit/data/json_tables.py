@@ -89,8 +89,10 @@ def _bad_utf8(path: Path, first_line: int, block: bytes, exc: Exception) -> Inpu
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            return InputError(f"{path}:{first_line + k}: invalid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
-                              f"{err.start + 1} of the line); re-encode the file as UTF-8")
+            return InputError(
+                f"{path}:{first_line + k}: invalid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
+                f"{err.start + 1} of the line); re-encode the file as UTF-8"
+            )
     return InputError(f"{path}: lines {first_line}+ hold invalid values ({exc})")
 
 

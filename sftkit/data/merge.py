@@ -47,8 +47,10 @@ def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards
     running = sorted(p.name.removesuffix(".ckpt") for p in folder.glob("*.ckpt"))
     by_kind = [[m["shard"] for m in markers if (m["count"] is None) == ranged] for ranged in (False, True)]
     if all(by_kind):
-        raise InputError(f"{folder}: cannot merge --shard I/N parts ({_names(by_kind[0])}) with percentage-range "
-                         f"parts ({_names(by_kind[1])}); remove the kind that is left over from another run")
+        raise InputError(
+            f"{folder}: cannot merge --shard I/N parts ({_names(by_kind[0])}) with percentage-range "
+            f"parts ({_names(by_kind[1])}); remove the kind that is left over from another run"
+        )
     counts = {m["count"] for m in markers if m["count"] is not None}
     if len(counts) > 1 or (num_shards and counts and counts != {num_shards}):
         raise InputError(f"{folder}: parts from different shard counts {sorted(counts)}; remove the stale ones")
@@ -75,8 +77,10 @@ def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards
     odd = [m for m in markers if m["fingerprint"] != markers[0]["fingerprint"]]
     if odd:
         change = describe_change(markers[0].get("settings") or {}, odd[0].get("settings") or {})
-        problems.append(f"{_names([m['shard'] for m in odd])} were made with other settings or input than "
-                        f"{markers[0]['shard']} ({change}); rerun the stale shards with --overwrite")
+        problems.append(
+            f"{_names([m['shard'] for m in odd])} were made with other settings or input than "
+            f"{markers[0]['shard']} ({change}); rerun the stale shards with --overwrite"
+        )
     if problems:
         hint = f" (still running or killed: {', '.join(running)})" if running else ""
         raise IncompleteShardsError(f"{folder}: cannot merge: {'; '.join(problems)}{hint}")
@@ -113,8 +117,10 @@ def verify_parts(markers: list[dict[str, Any]]) -> None:
         found = _scan(part)
         want = (m["records"], m.get("bytes", found[1]), m.get("sha256", found[2]))
         if found != want:
-            problems.append(f"{part.name} holds {found[0]:,} records, {found[1]:,} bytes, but its marker says "
-                            f"{want[0]:,} records, {want[1]:,} bytes{', other content' if found[2] != want[2] else ''}")
+            problems.append(
+                f"{part.name} holds {found[0]:,} records, {found[1]:,} bytes, but its marker says "
+                f"{want[0]:,} records, {want[1]:,} bytes{', other content' if found[2] != want[2] else ''}"
+            )
         if _scan(rejects)[0] != m["rejects"]:
             problems.append(f"{rejects.name} does not hold the {m['rejects']:,} rejects its marker counts")
         for name, meta in (m.get("arrays") or {}).items():
@@ -122,8 +128,10 @@ def verify_parts(markers: list[dict[str, Any]]) -> None:
             if meta["rows"] != m["records"] or not path.exists() or file_sha256(path) != meta["sha256"]:
                 problems.append(f"{path.name} is missing or not what its marker recorded")
     if problems:
-        raise InputError(f"{parts_dir_of(markers)}: the parts changed after their shards finished (two runs on "
-                         f"one --output?): {'; '.join(problems)}. Rerun those shards with --overwrite, then merge")
+        raise InputError(
+            f"{parts_dir_of(markers)}: the parts changed after their shards finished (two runs on "
+            f"one --output?): {'; '.join(problems)}. Rerun those shards with --overwrite, then merge"
+        )
 
 
 def parts_dir_of(markers: list[dict[str, Any]]) -> Path:
@@ -161,8 +169,12 @@ def part_paths(markers: list[dict[str, Any]]) -> list[Path]:
     return [Path(m["_path"]).with_suffix(".jsonl") for m in markers]
 
 
-def merge(output: str | Path, num_shards: int | None = None, sort: list[dict[str, str]] | None = None,
-          into: str | Path | None = None) -> dict[str, Any]:
+def merge(
+    output: str | Path,
+    num_shards: int | None = None,
+    sort: list[dict[str, str]] | None = None,
+    into: str | Path | None = None,
+) -> dict[str, Any]:
     """Merge ``<output>.parts`` into ``output`` (or ``into``, for stages that post-process the merged
     records into ``output``) and write ``<that file>.stats.json``; returns the stats."""
     started = time.time()
@@ -181,8 +193,13 @@ def merge_rejects(output: str | Path, parts: list[Path]) -> Path | None:
     return None
 
 
-def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[dict[str, str]] | None,
-                  into: str | Path | None, started: float) -> dict[str, Any]:
+def _merge_locked(
+    output: str | Path,
+    markers: list[dict[str, Any]],
+    sort: list[dict[str, str]] | None,
+    into: str | Path | None,
+    started: float,
+) -> dict[str, Any]:
     parts = part_paths(markers)
     sort = sort if sort is not None else markers[0].get("sort")
     subset = markers[0].get("subset")
@@ -204,22 +221,32 @@ def _merge_locked(output: str | Path, markers: list[dict[str, Any]], sort: list[
     id_field = (markers[0].get("settings") or {}).get("id_field")
     duplicates = duplicate_ids(parts, id_field) if id_field else {}
     stats = {
-        "output": str(into or output), "stage": markers[0]["stage"], "settings": markers[0].get("settings"),
+        "output": str(into or output),
+        "stage": markers[0]["stage"],
+        "settings": markers[0].get("settings"),
         **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
         "shards": len(markers),
-        "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers), "records": count,
-        "rejects": sum(m["rejects"] for m in markers), "rejects_file": str(rejects_out) if rejects_out else None,
-        "counts": dict(counts), "sort": sort,
+        "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers),
+        "records": count,
+        "rejects": sum(m["rejects"] for m in markers),
+        "rejects_file": str(rejects_out) if rejects_out else None,
+        "counts": dict(counts),
+        "sort": sort,
         "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
         "merge_seconds": round(time.time() - started, 3),
-        **({"duplicate_ids": sum(duplicates.values()), "duplicate_id_examples": list(duplicates)[:5]}
-           if id_field else {}),
+        **(
+            {"duplicate_ids": sum(duplicates.values()), "duplicate_id_examples": list(duplicates)[:5]}
+            if id_field
+            else {}
+        ),
     }
     if duplicates:
-        print(f"warning: {sum(duplicates.values()):,} records of {target} repeat an id {id_field!r} that another "
-              f"record has, e.g. {', '.join(map(repr, list(duplicates)[:3]))}; the input has duplicate ids",
-              file=sys.stderr)
+        print(
+            f"warning: {sum(duplicates.values()):,} records of {target} repeat an id {id_field!r} that another "
+            f"record has, e.g. {', '.join(map(repr, list(duplicates)[:3]))}; the input has duplicate ids",
+            file=sys.stderr,
+        )
     write_json_atomic(f"{into or output}.stats.json", stats)
     return stats
 
@@ -235,8 +262,9 @@ def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:
     if not (seen > 1).any():
         return {}
     repeated = dict(zip(first[seen > 1].tolist(), (seen[seen > 1] - 1).tolist()))
-    return {str(orjson.loads(line).get(id_field)): repeated[k]
-            for k, line in enumerate(read_lines(parts)) if k in repeated}
+    return {
+        str(orjson.loads(line).get(id_field)): repeated[k] for k, line in enumerate(read_lines(parts)) if k in repeated
+    }
 
 
 def read_lines(files: list[Path]) -> Iterator[bytes]:

@@ -58,8 +58,7 @@ def parse_fraction(text: str, flag: str) -> Fraction:
     except (InvalidOperation, ValueError) as exc:
         raise InputError(f"{flag} {text!r}: not a number") from exc
     if not 0 <= value <= 1:
-        raise InputError(f"{flag} {text!r}: must be a fraction of the dataset between 0 and 1 "
-                         "(0.25 means 25%)")
+        raise InputError(f"{flag} {text!r}: must be a fraction of the dataset between 0 and 1 (0.25 means 25%)")
     return value
 
 
@@ -120,6 +119,8 @@ def _slurm_shard(env: Mapping[str, str]) -> Shard:
     count = int(env.get("SLURM_ARRAY_TASK_COUNT", "0"))
     lo, hi = int(env.get("SLURM_ARRAY_TASK_MIN", "0")), int(env.get("SLURM_ARRAY_TASK_MAX", str(count - 1)))
     if lo != 0 or hi != count - 1:
-        raise InputError(f"SLURM array {lo}-{hi} ({count} tasks) is not 0..N-1; "
-                         "set SFTKIT_NUM_SHARDS to the stage's total number of shards")
+        raise InputError(
+            f"SLURM array {lo}-{hi} ({count} tasks) is not 0..N-1; "
+            "set SFTKIT_NUM_SHARDS to the stage's total number of shards"
+        )
     return shard_of(index, count * workers, "SLURM_ARRAY_TASK_ID")

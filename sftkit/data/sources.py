@@ -122,7 +122,7 @@ def side_file(relative: Path) -> str | None:
         if part.startswith("."):
             return "hidden"
         if part.endswith(SIDE_DIRS):
-            return f"in {part[part.rindex('.'):]}/"
+            return f"in {part[part.rindex('.') :]}/"
     if relative.name.startswith("."):
         return "hidden"
     return next((f"*{suffix}" for suffix in _SIDE_FILES if relative.name.endswith(suffix)), None)
@@ -133,10 +133,15 @@ def _data_files(paths: list[Path], root: Path, what: str) -> list[str]:
     skipped = Counter(why for p in paths if (why := side_file(p.relative_to(root))) is not None)
     found = sorted(str(p) for p in paths if side_file(p.relative_to(root)) is None)
     if not found:
-        raise InputError(f"--input {what}: no {'/'.join(FILE_FORMATS)} data files"
-                         + (f" (skipped {_counts(skipped)})" if skipped else ""))
-    print(f"input {what}: {len(found):,} file{'s' * (len(found) != 1)} read"
-          + (f", skipped {_counts(skipped)}" if skipped else ""), file=sys.stderr)
+        raise InputError(
+            f"--input {what}: no {'/'.join(FILE_FORMATS)} data files"
+            + (f" (skipped {_counts(skipped)})" if skipped else "")
+        )
+    print(
+        f"input {what}: {len(found):,} file{'s' * (len(found) != 1)} read"
+        + (f", skipped {_counts(skipped)}" if skipped else ""),
+        file=sys.stderr,
+    )
     return found
 
 
@@ -261,8 +266,7 @@ class FileSource:
                 else:
                     loc = f"{path}: element {k}"
                     rejects.append(Reject(offset + k, loc, "array element is not a JSON object", item))
-            yield Batch(offset + s, offset + e, path, offset, np.array(idx, dtype=np.int64),
-                        rows=rows, rejects=rejects)
+            yield Batch(offset + s, offset + e, path, offset, np.array(idx, dtype=np.int64), rows=rows, rejects=rejects)
 
 
 @contextmanager
@@ -271,8 +275,9 @@ def reading_parquet(path: str | Path) -> Iterator[None]:
     try:
         yield
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file, corrupt or truncated ({' '.join(str(exc).split())})"
-                         ) from None
+        raise InputError(
+            f"{path}: not a readable Parquet file, corrupt or truncated ({' '.join(str(exc).split())})"
+        ) from None
 
 
 def parquet_file(path: str | Path) -> pq.ParquetFile:
@@ -298,9 +303,14 @@ def _parquet_batches(path: str, offset: int, a: int, b: int, batch_size: int) ->
             lo, hi = max(a, pos), min(b, pos + rb.num_rows)
             if lo < hi:
                 table = rb.slice(lo - pos, hi - lo)
-                yield Batch(offset + lo, offset + hi, path, offset,
-                            np.arange(offset + lo, offset + hi, dtype=np.int64),
-                            table=pa.Table.from_batches([table]))
+                yield Batch(
+                    offset + lo,
+                    offset + hi,
+                    path,
+                    offset,
+                    np.arange(offset + lo, offset + hi, dtype=np.int64),
+                    table=pa.Table.from_batches([table]),
+                )
             pos += rb.num_rows
             if pos >= b:
                 return
@@ -335,13 +345,29 @@ def _jsonl_batches(path: str, offset: int, a: int, b: int, batch_size: int) -> I
                     text = raw.decode("utf-8", "replace").rstrip("\n")
                     rejects.append(Reject(offset + k, f"{path}:{lineno}", why, text))
                 if k + 1 - batch_start >= batch_size:
-                    yield Batch(offset + batch_start, offset + k + 1, path, offset,
-                                np.array(idx, dtype=np.int64), rows=rows, lines=lines, rejects=rejects)
+                    yield Batch(
+                        offset + batch_start,
+                        offset + k + 1,
+                        path,
+                        offset,
+                        np.array(idx, dtype=np.int64),
+                        rows=rows,
+                        lines=lines,
+                        rejects=rejects,
+                    )
                     batch_start, rows, idx, lines, rejects = k + 1, [], [], [], []
             k += 1
     if batch_start < min(k, b):
-        yield Batch(offset + batch_start, offset + min(k, b), path, offset,
-                    np.array(idx, dtype=np.int64), rows=rows, lines=lines, rejects=rejects)
+        yield Batch(
+            offset + batch_start,
+            offset + min(k, b),
+            path,
+            offset,
+            np.array(idx, dtype=np.int64),
+            rows=rows,
+            lines=lines,
+            rejects=rejects,
+        )
 
 
 class HubSource:
@@ -353,18 +379,18 @@ class HubSource:
         self.spec = spec
         self.name = f"{spec.input}:{spec.split}"
         try:
-            self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split,
-                                            streaming=spec.streaming)
+            self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split, streaming=spec.streaming)
         except FileNotFoundError as exc:
-            raise InputError(f"{flag} {spec.input}: not a local path, and the Hub has no such dataset "
-                             f"({exc})") from exc
+            raise InputError(f"{flag} {spec.input}: not a local path, and the Hub has no such dataset ({exc})") from exc
         except ConnectionError as exc:
             local = offline_arg or f"data/{spec.input}"
-            raise InputError(f"{flag} {spec.input}: not a local path, and the Hugging Face Hub cannot be reached "
-                             f"({exc}). On a node without internet, download it beforehand where there is: "
-                             f"`hf download {spec.input} --repo-type dataset --local-dir data/{spec.input}` and pass "
-                             f"{flag} {local}, or load it once into a shared HF_HOME cache and run with "
-                             "HF_DATASETS_OFFLINE=1") from exc
+            raise InputError(
+                f"{flag} {spec.input}: not a local path, and the Hugging Face Hub cannot be reached "
+                f"({exc}). On a node without internet, download it beforehand where there is: "
+                f"`hf download {spec.input} --repo-type dataset --local-dir data/{spec.input}` and pass "
+                f"{flag} {local}, or load it once into a shared HF_HOME cache and run with "
+                "HF_DATASETS_OFFLINE=1"
+            ) from exc
         except ValueError as exc:
             raise InputError(f"{flag} {spec.input} (config={spec.config}, split={spec.split}): {exc}") from exc
 
@@ -374,8 +400,10 @@ class HubSource:
         splits = getattr(self.ds.info, "splits", None) or {}
         info = splits.get(self.spec.split)
         if info is None or not info.num_examples:
-            raise InputError(f"{self.name}: a streamed dataset without a known row count cannot be "
-                             "sharded; drop --streaming so the real count is known")
+            raise InputError(
+                f"{self.name}: a streamed dataset without a known row count cannot be "
+                "sharded; drop --streaming so the real count is known"
+            )
         return int(info.num_examples)
 
     def identity(self) -> dict[str, Any]:
@@ -383,8 +411,11 @@ class HubSource:
         commit sha in the cache folder (for a local folder, datasets' hash of its files and their
         times), or in the ``hf://...@sha`` files a stream reads."""
         if not self.spec.streaming:
-            return {"rows": self.num_rows(), "fingerprint": self.ds._fingerprint,
-                    "revision": sorted({Path(f["filename"]).parent.name for f in self.ds.cache_files})}
+            return {
+                "rows": self.num_rows(),
+                "fingerprint": self.ds._fingerprint,
+                "revision": sorted({Path(f["filename"]).parent.name for f in self.ds.cache_files}),
+            }
         stream = self.ds._ex_iterable
         while not hasattr(stream, "kwargs") and hasattr(stream, "ex_iterable"):  # formatting/typing wrappers
             stream = stream.ex_iterable

@@ -99,7 +99,8 @@ def _conflict(records: list[dict], shown: Path, exc: Exception) -> InputError:
                 return InputError(
                     f"{shown}: field {name!r} is {seen[0]} in record {seen[1]:,} ({_short(records[seen[1] - 1])}) "
                     f"and {kind} in record {n:,} ({_short(rec)}); Parquet needs one type per column: "
-                    "fix the input or write .jsonl")
+                    "fix the input or write .jsonl"
+                )
     return InputError(f"{shown}: records disagree on a column type ({exc})")
 
 
@@ -131,11 +132,13 @@ def _write_parquet(path: Path, lines: Callable[[], Iterable[bytes]], shown: Path
             schema = part if schema is None else pa.unify_schemas([schema, part], promote_options="permissive")
         except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
             names = [f.name for f in part if f.name in schema.names and not _compatible(schema.field(f.name), f)]
-            raise InputError(f"{shown}: field {', '.join(map(repr, names)) or '?'} is "
-                             f"{', '.join(str(schema.field(n).type) for n in names)} in records 1-{seen:,} and "
-                             f"{', '.join(str(part.field(n).type) for n in names)} in records {seen + 1:,}-"
-                             f"{seen + len(chunk):,}; Parquet needs one type per column: fix the input or write "
-                             f".jsonl ({exc})") from exc
+            raise InputError(
+                f"{shown}: field {', '.join(map(repr, names)) or '?'} is "
+                f"{', '.join(str(schema.field(n).type) for n in names)} in records 1-{seen:,} and "
+                f"{', '.join(str(part.field(n).type) for n in names)} in records {seen + 1:,}-"
+                f"{seen + len(chunk):,}; Parquet needs one type per column: fix the input or write "
+                f".jsonl ({exc})"
+            ) from exc
         seen += len(chunk)
     count = 0
     with pq.ParquetWriter(path, schema or pa.schema([]), compression="zstd") as writer:

@@ -60,14 +60,17 @@ class BenchmarkSpec:
         name, spec = (spec, SHORTCUTS[spec]) if spec in SHORTCUTS else (None, spec)
         parts = spec.split(":")
         if len(parts) > 4 or not all(parts):
-            raise InputError(f"--benchmark {text!r}: expected [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or "
-                             "ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]")
+            raise InputError(
+                f"--benchmark {text!r}: expected [NAME=] and a shortcut ({', '.join(SHORTCUTS)}) or "
+                "ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]"
+            )
         where, rest = parts[0], parts[1:]
         fld = rest.pop() if rest else "problem"
         split = rest.pop() if rest else None
         config = rest.pop() if rest else None
-        return cls(label or name or (Path(where).stem if Path(where).exists() else where), where, config, split or "",
-                   fld)
+        return cls(
+            label or name or (Path(where).stem if Path(where).exists() else where), where, config, split or "", fld
+        )
 
     def source_spec(self) -> InputSpec:
         """A split or config means ``datasets.load_dataset`` (a Hub id, or a local folder laid out like one)."""
@@ -75,8 +78,9 @@ class BenchmarkSpec:
 
     def offline_arg(self) -> str:
         """The --benchmark that reads a copy downloaded to data/ID."""
-        return f"{self.name}=" + ":".join([f"data/{self.input}", *filter(None, [self.config, self.split or "train"]),
-                                           self.field])
+        return f"{self.name}=" + ":".join(
+            [f"data/{self.input}", *filter(None, [self.config, self.split or "train"]), self.field]
+        )
 
 
 @dataclass
@@ -118,8 +122,10 @@ class BenchmarkIndex:
         if not texts:
             raise InputError(f"--benchmark {spec.name}: no usable problems in field {spec.field!r}")
         if bad:
-            print(f"warning: benchmark {spec.name}: {bad} items without a usable {spec.field!r} are not indexed",
-                  file=sys.stderr)
+            print(
+                f"warning: benchmark {spec.name}: {bad} items without a usable {spec.field!r} are not indexed",
+                file=sys.stderr,
+            )
         self.identity[spec.name] = {**spec.__dict__, "data": source.identity()}
         token_lists = [words(t, symbols=False) for t in texts]
         first = len(self.items)
@@ -151,19 +157,25 @@ class BenchmarkIndex:
             self.table = (np.ascontiguousarray(pairs[fresh, 0]), pairs[fresh, 1].astype(np.int64))
         return self.table
 
-    def lookup(self, g: Grams, token_lists: list[list[str]], row_of: np.ndarray,
-               hits: list[dict[tuple[str, str], dict[str, Any]]]) -> None:
+    def lookup(
+        self,
+        g: Grams,
+        token_lists: list[list[str]],
+        row_of: np.ndarray,
+        hits: list[dict[tuple[str, str], dict[str, Any]]],
+    ) -> None:
         """Record each gram of ``g`` (over the texts ``token_lists``, text d of row ``row_of[d]``) that a
         benchmark problem has as a hit of its row, with the gram's words."""
         keys, items = self._sorted()
         lo, hi = np.searchsorted(keys, g.hashes, "left"), np.searchsorted(keys, g.hashes, "right")
         for k in np.flatnonzero(hi > lo).tolist():
             d, at = int(g.doc[k]), int(g.starts[k])
-            text = " ".join(token_lists[d][at:at + int(g.size[k])])
-            for item_index in items[lo[k]:hi[k]].tolist():
+            text = " ".join(token_lists[d][at : at + int(g.size[k])])
+            for item_index in items[lo[k] : hi[k]].tolist():
                 item = self.items[item_index]
-                hits[row_of[d]].setdefault((item.benchmark, item.id),
-                                           {"benchmark": item.benchmark, "item": item.id, "ngram": text})
+                hits[row_of[d]].setdefault(
+                    (item.benchmark, item.id), {"benchmark": item.benchmark, "item": item.id, "ngram": text}
+                )
 
 
 @dataclass
@@ -208,5 +220,9 @@ class Matcher:
             for i in sorted(candidates):
                 item = ix.items[i]
                 if (item.benchmark, item.id) not in found and (j := jaccard(mine, ix.sets[i])) >= self.threshold:
-                    found[(item.benchmark, item.id)] = {"benchmark": item.benchmark, "item": item.id,
-                                                        "ngram": None, "jaccard": round(j, 4)}
+                    found[(item.benchmark, item.id)] = {
+                        "benchmark": item.benchmark,
+                        "item": item.id,
+                        "ngram": None,
+                        "jaccard": round(j, 4),
+                    }

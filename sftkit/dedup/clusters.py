@@ -53,8 +53,13 @@ def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.nd
     return np.concatenate(blocks).astype(np.int64), np.concatenate(from_first), int((size > cap).sum())
 
 
-def similar_in_rounds(candidates: np.ndarray, star: np.ndarray, base: np.ndarray, nodes: int,
-                      is_similar: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def similar_in_rounds(
+    candidates: np.ndarray,
+    star: np.ndarray,
+    base: np.ndarray,
+    nodes: int,
+    is_similar: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
     """Which candidate pairs are similar: first those in ``star`` (each row with its bucket's first),
     then only those that round's clusters (with the pairs ``base``) left apart. The clusters are those
     of checking every candidate, without comparing a bucket of near copies pair by pair. Returns the

@@ -83,8 +83,9 @@ def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
     return Reference(records, hasher.arrays(records), rejects)
 
 
-def _facts(parts: list[Path], reference: Reference | None, wanted: set[int], hasher: RowHasher, sets: bool
-           ) -> dict[int, tuple[Any, np.ndarray | None]]:
+def _facts(
+    parts: list[Path], reference: Reference | None, wanted: set[int], hasher: RowHasher, sets: bool
+) -> dict[int, tuple[Any, np.ndarray | None]]:
     """(id, n-gram set if ``sets``) of the wanted nodes, reading the parts once; nothing else is kept."""
     facts, index = {}, -1
     for index, line in enumerate(read_lines(parts)):
@@ -103,24 +104,38 @@ def _similarities(nodes: Nodes, pairs: np.ndarray, sets: dict[int, np.ndarray] |
         return np.array([jaccard(sets[a], sets[b]) for a, b in pairs.tolist()], dtype=np.float64)
     out = np.empty(len(pairs), dtype=np.float64)
     for lo in range(0, len(pairs), _PAIRS_PER_STEP):
-        block = pairs[lo:lo + _PAIRS_PER_STEP]
-        out[lo:lo + len(block)] = estimated_jaccard(nodes.rows("signature", block[:, 0]),
-                                                    nodes.rows("signature", block[:, 1]))
+        block = pairs[lo : lo + _PAIRS_PER_STEP]
+        out[lo : lo + len(block)] = estimated_jaccard(
+            nodes.rows("signature", block[:, 0]), nodes.rows("signature", block[:, 1])
+        )
     return out
 
 
-def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *, threshold: float, verify: bool,
-                against: InputSpec | None, expected: dict[str, Any]) -> dict[str, Any]:
+def merge_dedup(
+    output: str | Path,
+    num_shards: int | None,
+    hasher: RowHasher,
+    *,
+    threshold: float,
+    verify: bool,
+    against: InputSpec | None,
+    expected: dict[str, Any],
+) -> dict[str, Any]:
     started = time.time()
     with checked_parts(output, num_shards) as markers:
         found = (markers[0].get("settings") or {}).get("dedup")
         if found != expected:
             change = describe_change(found or {}, expected)
-            raise InputError(f"{output}: the parts were hashed with other dedup flags ({change}); merge with "
-                             " the flags the shards ran with, or rerun them with --overwrite")
+            raise InputError(
+                f"{output}: the parts were hashed with other dedup flags ({change}); merge with "
+                " the flags the shards ran with, or rerun them with --overwrite"
+            )
         parts = part_paths(markers)
-        blocks = [{name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
-                  for p, m in zip(parts, markers) if m["records"]] or [hasher.arrays([])]  # a shard may be empty
+        blocks = [
+            {name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
+            for p, m in zip(parts, markers)
+            if m["records"]
+        ] or [hasher.arrays([])]  # a shard may be empty
         reference = load_reference(against, hasher) if against else None
         nodes = Nodes(blocks + ([reference.arrays] if reference else []))
         inputs, total = int(nodes.starts[len(blocks)]), len(nodes)
@@ -137,8 +152,9 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
             sets = {i: s for i, (_, s) in facts.items()}
         base = exact_pairs[exact_pairs[:, 0] < inputs]  # two reference rows are never merged: it stays whole
         star = unique_pairs((pairs[first] for pairs, first, _ in buckets), total)
-        similar, checked = similar_in_rounds(candidates, star, base, total,
-                                             lambda p: _similarities(nodes, p, sets) >= threshold)
+        similar, checked = similar_in_rounds(
+            candidates, star, base, total, lambda p: _similarities(nodes, p, sets) >= threshold
+        )
         labels = components(unique_pairs([base, candidates[similar]], total), total)
         priority = [(np.arange(total) < inputs).astype(np.float64)]  # a reference row is kept first
         if hasher.keep_by:
@@ -156,65 +172,120 @@ def merge_dedup(output: str | Path, num_shards: int | None, hasher: RowHasher, *
     sizes = np.bincount(labels)
     sizes = sizes[sizes > 1]
     out = Path(output)
-    plot = report.histogram_png(out.with_name(out.stem + ".clusters.png"), {"rows per cluster": sizes},
-                                f"{len(sizes):,} duplicate clusters of {inputs:,} rows", "rows per cluster",
-                                ylabel="clusters")
+    plot = report.histogram_png(
+        out.with_name(out.stem + ".clusters.png"),
+        {"rows per cluster": sizes},
+        f"{len(sizes):,} duplicate clusters of {inputs:,} rows",
+        "rows per cluster",
+        ylabel="clusters",
+    )
     kinds = [a["kind"] for a in audit]
     m = hasher.minhash
-    stats = {"stage": "dedup", "output": str(output), "rows_in": sum(m_["rows"][1] - m_["rows"][0] for m_ in markers),
-             "rows_hashed": inputs, "rejects": sum(m_["rejects"] for m_ in markers),
-             "rejects_file": str(rejects_out) if rejects_out else None,
-             "exact_duplicates": kinds.count("exact"), "near_duplicates": kinds.count("near"),
-             "against_reference": sum(a["reference"] for a in audit), "kept": kept,
-             "clusters": len(sizes), "largest_cluster": int(sizes.max(initial=1)),
-             "candidate_pairs": len(candidates), "pairs_compared": int(checked.sum()), "near_pairs": int(similar.sum()),
-             "rows_in_capped_buckets": over_cap,
-             "settings": {**expected, "threshold": threshold, "verify": verify,
-                          "against": against.__dict__ if against else None,
-                          "reference_rows": len(reference.records) if reference else 0,
-                          "reference_rows_unusable": reference.rejects if reference else 0},
-             "shards": len(markers), "worker_seconds": round(sum(m_["seconds"] for m_ in markers), 3),
-             "merge_seconds": round(time.time() - started, 3), "dups_file": str(dups_path), "plot": str(plot)}
+    stats = {
+        "stage": "dedup",
+        "output": str(output),
+        "rows_in": sum(m_["rows"][1] - m_["rows"][0] for m_ in markers),
+        "rows_hashed": inputs,
+        "rejects": sum(m_["rejects"] for m_ in markers),
+        "rejects_file": str(rejects_out) if rejects_out else None,
+        "exact_duplicates": kinds.count("exact"),
+        "near_duplicates": kinds.count("near"),
+        "against_reference": sum(a["reference"] for a in audit),
+        "kept": kept,
+        "clusters": len(sizes),
+        "largest_cluster": int(sizes.max(initial=1)),
+        "candidate_pairs": len(candidates),
+        "pairs_compared": int(checked.sum()),
+        "near_pairs": int(similar.sum()),
+        "rows_in_capped_buckets": over_cap,
+        "settings": {
+            **expected,
+            "threshold": threshold,
+            "verify": verify,
+            "against": against.__dict__ if against else None,
+            "reference_rows": len(reference.records) if reference else 0,
+            "reference_rows_unusable": reference.rejects if reference else 0,
+        },
+        "shards": len(markers),
+        "worker_seconds": round(sum(m_["seconds"] for m_ in markers), 3),
+        "merge_seconds": round(time.time() - started, 3),
+        "dups_file": str(dups_path),
+        "plot": str(plot),
+    }
     write_json_atomic(f"{output}.stats.json", stats)
-    report.print_summary(f"dedup: {m.bands} bands x {m.rows} rows of {m.num_perm} permutations, {hasher.n}-grams, "
-                         f"S-curve 0.5 at J = {midpoint(m.bands, m.rows):.3f}, threshold {threshold:g}"
-                         f"{', verified' if verify else ''}", {
-                             "rows in": stats["rows_in"], "quarantined": stats["rejects"],
-                             "exact duplicates removed": stats["exact_duplicates"],
-                             "near duplicates removed": stats["near_duplicates"],
-                             **({"of them duplicating --against": stats["against_reference"]} if against else {}),
-                             "duplicate clusters": stats["clusters"], "largest cluster": stats["largest_cluster"],
-                             "candidate pairs (banding)": stats["candidate_pairs"],
-                             "of them compared": stats["pairs_compared"],
-                             "of them >= threshold": stats["near_pairs"],
-                             f"rows in band buckets over {BUCKET_CAP} (max over bands)": over_cap,
-                             "kept": kept, "output": str(output),
-                             "audit": str(dups_path), "cluster sizes": str(plot),
-                             "merge seconds": stats["merge_seconds"]})
+    report.print_summary(
+        f"dedup: {m.bands} bands x {m.rows} rows of {m.num_perm} permutations, {hasher.n}-grams, "
+        f"S-curve 0.5 at J = {midpoint(m.bands, m.rows):.3f}, threshold {threshold:g}"
+        f"{', verified' if verify else ''}",
+        {
+            "rows in": stats["rows_in"],
+            "quarantined": stats["rejects"],
+            "exact duplicates removed": stats["exact_duplicates"],
+            "near duplicates removed": stats["near_duplicates"],
+            **({"of them duplicating --against": stats["against_reference"]} if against else {}),
+            "duplicate clusters": stats["clusters"],
+            "largest cluster": stats["largest_cluster"],
+            "candidate pairs (banding)": stats["candidate_pairs"],
+            "of them compared": stats["pairs_compared"],
+            "of them >= threshold": stats["near_pairs"],
+            f"rows in band buckets over {BUCKET_CAP} (max over bands)": over_cap,
+            "kept": kept,
+            "output": str(output),
+            "audit": str(dups_path),
+            "cluster sizes": str(plot),
+            "merge seconds": stats["merge_seconds"],
+        },
+    )
     if rejects_out:
         print(f"warning: {stats['rejects']:,} rows quarantined to {rejects_out}", file=sys.stderr)
     if over_cap:
-        print(f"warning: {over_cap:,} rows share a band bucket of more than {BUCKET_CAP} distinct texts; each was "
-              f"compared with the bucket's first {BUCKET_CAP} only", file=sys.stderr)
+        print(
+            f"warning: {over_cap:,} rows share a band bucket of more than {BUCKET_CAP} distinct texts; each was "
+            f"compared with the bucket's first {BUCKET_CAP} only",
+            file=sys.stderr,
+        )
     if reference and reference.rejects:
-        print(f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
-              f"{', '.join(hasher.fields)} and were not compared", file=sys.stderr)
+        print(
+            f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
+            f"{', '.join(hasher.fields)} and were not compared",
+            file=sys.stderr,
+        )
     return stats
 
 
-def _audit(removed: np.ndarray, keep: np.ndarray, copy_of: np.ndarray, nodes: Nodes, parts: list[Path],
-           reference: Reference | None, hasher: RowHasher, verify: bool, inputs: int) -> list[dict[str, Any]]:
+def _audit(
+    removed: np.ndarray,
+    keep: np.ndarray,
+    copy_of: np.ndarray,
+    nodes: Nodes,
+    parts: list[Path],
+    reference: Reference | None,
+    hasher: RowHasher,
+    verify: bool,
+    inputs: int,
+) -> list[dict[str, Any]]:
     """One line per removed row, in input order: its id, the row it duplicates (a row with the same
     normalized text, kind ``exact``, else the row its cluster keeps, kind ``near``), the row kept, and
     their Jaccard (exact under --verify, else estimated from the signatures)."""
     exact = copy_of[removed] != removed
     of = np.where(exact, copy_of[removed], keep[removed])
-    facts = _facts(parts, reference, set(removed.tolist()) | set(of.tolist()) | set(keep[removed].tolist()), hasher,
-                   sets=verify)
-    similarity = _similarities(nodes, np.stack([removed, of], axis=1),
-                               {i: s for i, (_, s) in facts.items()} if verify else None)
-    return [{"id": facts[i][0], "duplicate_of": facts[o][0], "kept": facts[k][0], "kind": "exact" if e else "near",
-             "reference": bool(k >= inputs), "jaccard": round(float(j), 4), "jaccard_is": "exact" if verify else
-             "estimated"}
-            for i, o, k, e, j in zip(removed.tolist(), of.tolist(), keep[removed].tolist(), exact.tolist(),
-                                     similarity.tolist())]
+    facts = _facts(
+        parts, reference, set(removed.tolist()) | set(of.tolist()) | set(keep[removed].tolist()), hasher, sets=verify
+    )
+    similarity = _similarities(
+        nodes, np.stack([removed, of], axis=1), {i: s for i, (_, s) in facts.items()} if verify else None
+    )
+    return [
+        {
+            "id": facts[i][0],
+            "duplicate_of": facts[o][0],
+            "kept": facts[k][0],
+            "kind": "exact" if e else "near",
+            "reference": bool(k >= inputs),
+            "jaccard": round(float(j), 4),
+            "jaccard_is": "exact" if verify else "estimated",
+        }
+        for i, o, k, e, j in zip(
+            removed.tolist(), of.tolist(), keep[removed].tolist(), exact.tolist(), similarity.tolist()
+        )
+    ]

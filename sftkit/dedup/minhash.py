@@ -83,9 +83,9 @@ class MinHasher:
     def band_hashes(self, signatures: np.ndarray) -> np.ndarray:
         """(documents, bands) uint64: one hash per band of ``rows`` signature values."""
         n = len(signatures)
-        blocks = signatures[:, :self.bands * self.rows].reshape(n, self.bands, self.rows).astype(np.uint64)
+        blocks = signatures[:, : self.bands * self.rows].reshape(n, self.bands, self.rows).astype(np.uint64)
         with np.errstate(over="ignore"):
-            return mix((blocks * POSITION[:self.rows]).sum(axis=2, dtype=np.uint64))
+            return mix((blocks * POSITION[: self.rows]).sum(axis=2, dtype=np.uint64))
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -66,8 +66,11 @@ class RowHasher:
             sig = self.minhash.signatures(grams.hashes, grams.offsets(len(records)))
         else:
             sig = np.zeros((0, self.minhash.num_perm), dtype=np.uint32)
-        out = {"exact": np.fromiter(map(exact_hash, texts), dtype=np.uint64, count=len(texts)), "signature": sig,
-               "bands": self.minhash.band_hashes(sig)}
+        out = {
+            "exact": np.fromiter(map(exact_hash, texts), dtype=np.uint64, count=len(texts)),
+            "signature": sig,
+            "bands": self.minhash.band_hashes(sig),
+        }
         if self.keep_by:
             out["keep_by"] = self.keep_by.ranks(records)
         return out

@@ -66,8 +66,9 @@ def response_matrix(items: list[dict[str, Any]]) -> tuple[list[str], np.ndarray,
     for i, item in enumerate(items):
         for model, pair in item.get("responses", {}).items():
             if not (isinstance(pair, list | tuple) and len(pair) == 2 and 0 <= pair[0] <= pair[1]):
-                raise InputError(f"item {item.get('id')!r}: responses[{model!r}] must be [correct, total], "
-                                 f"got {pair!r}")
+                raise InputError(
+                    f"item {item.get('id')!r}: responses[{model!r}] must be [correct, total], got {pair!r}"
+                )
             correct[index[model], i], total[index[model], i] = pair
     return models, correct, total
 
@@ -76,8 +77,9 @@ def _value(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def score(items: list[dict[str, Any]], weights: Weights = Weights(), irt_model: str = "rasch",
-          prior_sd: float = 2.0) -> list[dict[str, Any]]:
+def score(
+    items: list[dict[str, Any]], weights: Weights = Weights(), irt_model: str = "rasch", prior_sd: float = 2.0
+) -> list[dict[str, Any]]:
     """Items with ensemble_acc, irt_beta, irt_beta_se and difficulty_z added (null where unknown);
     other fields kept."""
     _, correct, total = response_matrix(items)
@@ -89,5 +91,13 @@ def score(items: list[dict[str, Any]], weights: Weights = Weights(), irt_model: 
         acc[answered] = correct[:, answered].sum(axis=0) / total[:, answered].sum(axis=0)
     logprob = np.array([np.nan if item.get("avg_logprob") is None else float(item["avg_logprob"]) for item in items])
     difficulty = combine(_z(-logprob), _z(beta), weights)
-    return [{**item, "ensemble_acc": _value(acc[i]), "irt_beta": _value(beta[i]), "irt_beta_se": _value(beta_se[i]),
-             "difficulty_z": _value(difficulty[i])} for i, item in enumerate(items)]
+    return [
+        {
+            **item,
+            "ensemble_acc": _value(acc[i]),
+            "irt_beta": _value(beta[i]),
+            "irt_beta_se": _value(beta_se[i]),
+            "difficulty_z": _value(difficulty[i]),
+        }
+        for i, item in enumerate(items)
+    ]

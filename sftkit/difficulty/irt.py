@@ -26,8 +26,9 @@ class IRTFit:
     converged: bool
 
 
-def fit_irt(correct: np.ndarray, total: np.ndarray, model: str = "rasch", prior_sd: float = 2.0,
-            max_iter: int = 500) -> IRTFit:
+def fit_irt(
+    correct: np.ndarray, total: np.ndarray, model: str = "rasch", prior_sd: float = 2.0, max_iter: int = 500
+) -> IRTFit:
     """Fit ``correct``/``total`` arrays of shape (models, items); a zero total means no response."""
     k = np.asarray(correct, dtype=np.float64)
     n = np.asarray(total, dtype=np.float64)
@@ -39,8 +40,8 @@ def fit_irt(correct: np.ndarray, total: np.ndarray, model: str = "rasch", prior_
     two_pl = model == "2pl"
 
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        theta, beta = x[:n_models], x[n_models:n_models + n_items]
-        log_a = x[n_models + n_items:] if two_pl else np.zeros(n_items)
+        theta, beta = x[:n_models], x[n_models : n_models + n_items]
+        log_a = x[n_models + n_items :] if two_pl else np.zeros(n_items)
         return theta, beta, log_a
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:

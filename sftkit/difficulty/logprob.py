@@ -41,8 +41,9 @@ class GoldEncoder:
     def encode(self, question: str, answer: str) -> tuple[list[int], list[int], bool]:
         messages = [{"role": "user", "content": question}]
         try:
-            prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                        enable_thinking=False)
+            prompt = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+            )
         except (ValueError, TypeError):  # no chat template: plain concatenation
             prompt = question + "\n"
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -54,8 +55,15 @@ class GoldEncoder:
 class GoldLogprobScorer(GoldEncoder):
     """The transformers backend."""
 
-    def __init__(self, model: str, max_sequence_length: int = 2048, token_budget: int = 16384,
-                 dtype: str = "auto", device: str | None = None, disable_flash_attention: bool = False) -> None:
+    def __init__(
+        self,
+        model: str,
+        max_sequence_length: int = 2048,
+        token_budget: int = 16384,
+        dtype: str = "auto",
+        device: str | None = None,
+        disable_flash_attention: bool = False,
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -73,8 +81,9 @@ class GoldLogprobScorer(GoldEncoder):
     def score(self, pairs: list[tuple[str, str]]) -> list[GoldLogprob]:
         encoded = [self.encode(q, a) for q, a in pairs]
         results = no_answer_left(encoded)
-        order = sorted((i for i in range(len(pairs)) if i not in results),
-                       key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+        order = sorted(
+            (i for i in range(len(pairs)) if i not in results), key=lambda i: len(encoded[i][0]) + len(encoded[i][1])
+        )
         batch: list[int] = []
         for i in order:  # ascending length: the newest pair is the longest of its batch
             longest = len(encoded[i][0]) + len(encoded[i][1])
@@ -86,8 +95,9 @@ class GoldLogprobScorer(GoldEncoder):
             self._run(batch, encoded, results)
         return [results[i] for i in range(len(pairs))]
 
-    def _run(self, batch: list[int], encoded: list[tuple[list[int], list[int], bool]],
-             results: dict[int, GoldLogprob]) -> None:
+    def _run(
+        self, batch: list[int], encoded: list[tuple[list[int], list[int], bool]], results: dict[int, GoldLogprob]
+    ) -> None:
         import torch
 
         try:
@@ -111,14 +121,14 @@ class GoldLogprobScorer(GoldEncoder):
         ids = torch.full((len(items), width), self.pad, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, (p, a, _) in enumerate(items):
-            ids[row, :len(p) + len(a)] = torch.tensor(p + a)
-            mask[row, :len(p) + len(a)] = 1
+            ids[row, : len(p) + len(a)] = torch.tensor(p + a)
+            mask[row, : len(p) + len(a)] = 1
         out = []
         with torch.no_grad():
             logits = self.lm(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
             for row, (p, a, truncated) in enumerate(items):
                 # token t is predicted at t - 1; softmax in fp32 over answer positions only, to spare memory
-                predicting = logits[row, len(p) - 1:len(p) + len(a) - 1].float().log_softmax(dim=-1)
+                predicting = logits[row, len(p) - 1 : len(p) + len(a) - 1].float().log_softmax(dim=-1)
                 picked = predicting[torch.arange(len(a)), torch.tensor(a, device=predicting.device)]
                 out.append(GoldLogprob(float(picked.mean()), len(a), truncated))
         return out
@@ -141,8 +151,11 @@ class VLLMGoldLogprob(GoldEncoder):
         results = no_answer_left(encoded)
         todo = [i for i in range(len(pairs)) if i not in results]
         prompts = [TokensPrompt(prompt_token_ids=encoded[i][0] + encoded[i][1]) for i in todo]
-        outputs = self.llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0),
-                                    use_tqdm=False) if prompts else []
+        outputs = (
+            self.llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
+            if prompts
+            else []
+        )
         for i, out in zip(todo, outputs):
             p, a, truncated = encoded[i]
             # position t holds the log-probability of prompt token t given the tokens before it

@@ -30,14 +30,15 @@ class Pair:
     answer: str
 
 
-def valid_pairs(batch: Batch, id_field: str, question_field: str, answer_field: str
-                ) -> tuple[list[Pair], list[Reject]]:
+def valid_pairs(batch: Batch, id_field: str, question_field: str, answer_field: str) -> tuple[list[Pair], list[Reject]]:
     """Rows whose question is non-empty text and whose answer is non-empty text or a number; the others
     are rejects naming the row and field (a list or a number as the question is never sent as text)."""
-    positions, records, rejects = usable_rows(batch, id_field, [TextField(question_field),
-                                                                TextField(answer_field, numbers=True)])
-    pairs = [Pair(int(batch.indices[pos]), rec[question_field], rec[answer_field])
-             for pos, rec in zip(positions, records)]
+    positions, records, rejects = usable_rows(
+        batch, id_field, [TextField(question_field), TextField(answer_field, numbers=True)]
+    )
+    pairs = [
+        Pair(int(batch.indices[pos]), rec[question_field], rec[answer_field]) for pos, rec in zip(positions, records)
+    ]
     return pairs, rejects
 
 
@@ -53,8 +54,11 @@ class LogprobPass:
     def __call__(self, batch: Batch) -> StageResult:
         pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
         results = self.scorer().score([(p.question, p.answer) for p in pairs]) if pairs else []
-        counts = Counter(rows=len(pairs), truncated=sum(r.truncated for r in results),
-                         **{"no answer tokens": sum(r.avg_logprob is None for r in results)})
+        counts = Counter(
+            rows=len(pairs),
+            truncated=sum(r.truncated for r in results),
+            **{"no answer tokens": sum(r.avg_logprob is None for r in results)},
+        )
         return StageResult([{"row": p.row, **asdict(r)} for p, r in zip(pairs, results)], rejects, counts)
 
 
@@ -79,8 +83,9 @@ class EnsemblePass:
         if not pairs:
             return StageResult([], rejects, counts)
         engine = self.engine()
-        conversations = [[{"role": "user", "content": fill(self.prompt, {"question": p.question}, "prompt")}]
-                         for p in pairs]
+        conversations = [
+            [{"role": "user", "content": fill(self.prompt, {"question": p.question}, "prompt")}] for p in pairs
+        ]
         fits = [n <= self.max_input_tokens for n in engine.prompt_lengths(conversations)]
         sent = [c for c, ok in zip(conversations, fits) if ok]
         completions = iter(engine.generate(sent, self.sampling) if sent else [])
@@ -93,8 +98,13 @@ class EnsemblePass:
                 records.append({"row": pair.row, "correct": 0, "total": 0})
                 continue
             correct = sum(not s.truncated and is_correct(pair.answer, s.answer) for s in samples)
-            counts.update({"samples": len(samples), "correct": correct,
-                           "samples truncated (no final answer)": sum(s.truncated for s in samples)})
+            counts.update(
+                {
+                    "samples": len(samples),
+                    "correct": correct,
+                    "samples truncated (no final answer)": sum(s.truncated for s in samples),
+                }
+            )
             records.append({"row": pair.row, "correct": correct, "total": len(samples)})
         return StageResult(records, rejects, counts)
 
@@ -113,8 +123,10 @@ class Join:
     answer_field: str
 
     def __post_init__(self) -> None:
-        self._passes = {name: PassRecords(self.output, name, self.shard)
-                        for name in (self.logprob_pass, *self.ensemble_passes.values())}
+        self._passes = {
+            name: PassRecords(self.output, name, self.shard)
+            for name in (self.logprob_pass, *self.ensemble_passes.values())
+        }
 
     def __call__(self, batch: Batch) -> StageResult:
         pairs, rejects = valid_pairs(batch, self.id_field, self.question_field, self.answer_field)
@@ -129,8 +141,15 @@ class Join:
             for model, name in self.ensemble_passes.items():
                 hit = results[name][row]
                 responses[model] = [hit["correct"], hit["total"]]
-            records.append({"id": rec[self.id_field], "question": rec[self.question_field],
-                            "answer": rec[self.answer_field], "avg_logprob": lp["avg_logprob"],
-                            "n_answer_tokens": lp["n_answer_tokens"], "truncated": lp["truncated"],
-                            "responses": responses})
+            records.append(
+                {
+                    "id": rec[self.id_field],
+                    "question": rec[self.question_field],
+                    "answer": rec[self.answer_field],
+                    "avg_logprob": lp["avg_logprob"],
+                    "n_answer_tokens": lp["n_answer_tokens"],
+                    "truncated": lp["truncated"],
+                    "responses": responses,
+                }
+            )
         return StageResult(records, rejects, Counter(items=len(records)))

@@ -24,9 +24,16 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
 
             url, served = wait_for_server(server_file, model, kwargs["server_wait"])
         key = secrets.api_key(url, allow_http=kwargs["allow_http_key"])
-        return OpenAIEngine(model, chat, url, key, concurrency=kwargs["concurrency"],
-                            timeout=kwargs.get("request_timeout", 3600.0), server_file=server_file,
-                            served_model=served)
+        return OpenAIEngine(
+            model,
+            chat,
+            url,
+            key,
+            concurrency=kwargs["concurrency"],
+            timeout=kwargs.get("request_timeout", 3600.0),
+            server_file=server_file,
+            served_model=served,
+        )
     with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
         if kind == "hf":
             from sftkit.engines.hf import HFEngine

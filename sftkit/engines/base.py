@@ -12,10 +12,27 @@ from typing import Any, Protocol
 
 # engine settings that change how the work runs, never what it produces: a requeued shard may get
 # other GPUs (tp, memory) and still resume, and its part still merges with the others
-RUNTIME_SETTINGS = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "tp", "pp", "gpu_memory_utilization",
-                              "enforce_eager", "enable_chunked_prefill", "attention_backend",
-                              "disable_flash_attention", "batch_size", "concurrency", "device", "base_url",
-                              "allow_http_key", "server_file", "server_wait", "request_timeout"})
+RUNTIME_SETTINGS = frozenset(
+    {
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "tp",
+        "pp",
+        "gpu_memory_utilization",
+        "enforce_eager",
+        "enable_chunked_prefill",
+        "attention_backend",
+        "disable_flash_attention",
+        "batch_size",
+        "concurrency",
+        "device",
+        "base_url",
+        "allow_http_key",
+        "server_file",
+        "server_wait",
+        "request_timeout",
+    }
+)
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -61,15 +78,22 @@ class Sample:
     truncated: bool = False
 
     @classmethod
-    def from_text(cls, text: str, stop: tuple[str, ...] = (), opened: bool = False,
-                  finish_reason: str | None = None, **kwargs: Any) -> Sample:
+    def from_text(
+        cls,
+        text: str,
+        stop: tuple[str, ...] = (),
+        opened: bool = False,
+        finish_reason: str | None = None,
+        **kwargs: Any,
+    ) -> Sample:
         """``opened``: the prompt itself ended in ``<think>`` (DeepSeek-R1 templates, Qwen3 thinking on),
         so the completion carries only the closing tag."""
         text = cut_at_stop(text, stop)
         reasoning, answer, closed = split_reasoning(text, opened)
         truncated = finish_reason == "length" or not closed
-        return cls(text, reasoning, "" if truncated else answer, finish_reason=finish_reason, truncated=truncated,
-                   **kwargs)
+        return cls(
+            text, reasoning, "" if truncated else answer, finish_reason=finish_reason, truncated=truncated, **kwargs
+        )
 
 
 def split_reasoning(text: str, opened: bool = False) -> tuple[str | None, str, bool]:
@@ -146,8 +170,9 @@ class ChatOptions:
 
 def render(tokenizer: Any, chat: ChatOptions, conversation: Conversation) -> str:
     """The prompt text a local engine feeds its model, through the tokenizer's chat template."""
-    return tokenizer.apply_chat_template(chat.messages(conversation), tokenize=False, add_generation_prompt=True,
-                                         **chat.template_kwargs())
+    return tokenizer.apply_chat_template(
+        chat.messages(conversation), tokenize=False, add_generation_prompt=True, **chat.template_kwargs()
+    )
 
 
 def prompt_lengths(tokenizer: Any, chat: ChatOptions, conversations: list[Conversation]) -> list[int]:
@@ -158,12 +183,19 @@ def prompt_lengths(tokenizer: Any, chat: ChatOptions, conversations: list[Conver
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def send_fitting(conversations: list[Conversation], lengths: list[int], limit: int | None,
-                 run: Callable[[list[Conversation]], list[Completion]]) -> list[Completion]:
+def send_fitting(
+    conversations: list[Conversation],
+    lengths: list[int],
+    limit: int | None,
+    run: Callable[[list[Conversation]], list[Completion]],
+) -> list[Completion]:
     """Run only the prompts that leave room for at least one new token; the others come back refused,
     with their length, and are never sent (one would make vLLM refuse the whole call)."""
-    refused = {i: f"prompt has {n:,} tokens, the model's context is {limit:,} (--max-model-len)"
-               for i, n in enumerate(lengths) if limit is not None and n >= limit}
+    refused = {
+        i: f"prompt has {n:,} tokens, the model's context is {limit:,} (--max-model-len)"
+        for i, n in enumerate(lengths)
+        if limit is not None and n >= limit
+    }
     sent = [c for i, c in enumerate(conversations) if i not in refused]
     done = iter(run(sent) if sent else [])
     return [Completion([], refused=refused[i]) if i in refused else next(done) for i in range(len(conversations))]

@@ -27,8 +27,15 @@ def torch_dtype(name: str) -> Any:
     """The torch dtype for a --dtype value ("auto" lets transformers read the checkpoint's)."""
     import torch
 
-    names = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    names = {
+        "auto": "auto",
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+    }
     if name not in names:
         raise ValueError(f"unknown dtype {name!r}; one of {', '.join(names)}")
     return names[name]
@@ -72,16 +79,24 @@ def _stop_requested(input_ids: Any, scores: Any, **kwargs: Any) -> Any:
     """A transformers stopping criterion: every sequence is done once a stop signal came."""
     import torch
 
-    return torch.full((input_ids.shape[0],), stopping.requested() is not None, dtype=torch.bool,
-                      device=input_ids.device)
+    return torch.full(
+        (input_ids.shape[0],), stopping.requested() is not None, dtype=torch.bool, device=input_ids.device
+    )
 
 
 class HFEngine:
     name = "hf"
 
-    def __init__(self, model: str, chat: ChatOptions, batch_size: int = 16, dtype: str = "auto",
-                 device: str | None = None, disable_flash_attention: bool = False,
-                 max_model_len: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        chat: ChatOptions,
+        batch_size: int = 16,
+        dtype: str = "auto",
+        device: str | None = None,
+        disable_flash_attention: bool = False,
+        max_model_len: int | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -107,9 +122,12 @@ class HFEngine:
         return prompt_lengths(self.tokenizer, self.chat, conversations)
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
-        return send_fitting(conversations, self.prompt_lengths(conversations), self.max_model_len,
-                            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(
-                                todo, sampling, on_done)))
+        return send_fitting(
+            conversations,
+            self.prompt_lengths(conversations),
+            self.max_model_len,
+            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(todo, sampling, on_done)),
+        )
 
     def _stream(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
         """Hand each internal batch over as it finishes; a stop ends the batch in progress, unsaved."""
@@ -120,30 +138,44 @@ class HFEngine:
         opened = opens_reasoning(self.tokenizer, self.chat)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             # greedy decoding gives n identical samples: decode once, repeat; else each sample is a row
             per = 1 if sampling.temperature == 0 else sampling.n
-            enc = self.tokenizer([prompts[i] for i in idx for _ in range(per)], return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.device)
+            enc = self.tokenizer(
+                [prompts[i] for i in idx for _ in range(per)],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(self.device)
             # a batch is left-padded to its longest prompt: no sample may run past the context
             room = self.max_model_len - enc["input_ids"].shape[1] if self.max_model_len else sampling.max_tokens
-            kwargs: dict[str, Any] = {"max_new_tokens": min(sampling.max_tokens, room),
-                                      "pad_token_id": self.tokenizer.pad_token_id,
-                                      "return_dict_in_generate": True, "output_logits": sampling.logprobs,
-                                      "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": min(sampling.max_tokens, room),
+                "pad_token_id": self.tokenizer.pad_token_id,
+                "return_dict_in_generate": True,
+                "output_logits": sampling.logprobs,
+                "do_sample": False,
+                "temperature": None,
+                "top_p": None,
+                "top_k": None,
+            }
             if sampling.temperature > 0:
                 seeds = [sample_seed(request_seed(sampling.seed, conversations[i]), j) for i in idx for j in range(per)]
-                kwargs["logits_processor"] = LogitsProcessorList([RequestSampler(seeds, sampling.temperature,
-                                                                                  sampling.top_p)])
+                kwargs["logits_processor"] = LogitsProcessorList(
+                    [RequestSampler(seeds, sampling.temperature, sampling.top_p)]
+                )
             if sampling.stop:
                 kwargs |= {"stop_strings": list(sampling.stop), "tokenizer": self.tokenizer}
             with torch.no_grad():
                 out = self.lm.generate(**enc, **kwargs, stopping_criteria=[_stop_requested])
             if stopping.requested():
                 return
-            new = out.sequences[:, enc["input_ids"].shape[1]:]
-            scores = (self.lm.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
-                      if sampling.logprobs else None)
+            new = out.sequences[:, enc["input_ids"].shape[1] :]
+            scores = (
+                self.lm.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
+                if sampling.logprobs
+                else None
+            )
             for k, i in enumerate(idx):
                 samples = []
                 for j in range(sampling.n):
@@ -152,9 +184,16 @@ class HFEngine:
                     text = self.tokenizer.decode(ids, skip_special_tokens=False)
                     text = self.specials.sub("", text) if self.specials else text
                     stopped = ended or any(s in text for s in sampling.stop)
-                    samples.append(Sample.from_text(
-                        text, sampling.stop, opened, tokens=len(ids), finish_reason="stop" if stopped else "length",
-                        logprob=float(scores[row, :len(ids)].sum()) if scores is not None else None))
+                    samples.append(
+                        Sample.from_text(
+                            text,
+                            sampling.stop,
+                            opened,
+                            tokens=len(ids),
+                            finish_reason="stop" if stopped else "length",
+                            logprob=float(scores[row, : len(ids)].sum()) if scores is not None else None,
+                        )
+                    )
                 on_done(i, Completion(samples))
 
     def _own_tokens(self, row: list[int]) -> tuple[list[int], bool]:
@@ -162,11 +201,17 @@ class HFEngine:
         which is EOS itself for a tokenizer without a pad token (so "is there padding" cannot tell)."""
         for t, token in enumerate(row):
             if token in self.eos:
-                return row[:t + 1], True
+                return row[: t + 1], True
             if token == self.tokenizer.pad_token_id:  # a sequence that stopped at a stop string
                 return row[:t], False
         return row, False
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.model, "dtype": self.dtype, "device": self.device,
-                "batch_size": self.batch_size, **self.chat.__dict__}
+        return {
+            "engine": self.name,
+            "model": self.model,
+            "dtype": self.dtype,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            **self.chat.__dict__,
+        }

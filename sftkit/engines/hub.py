@@ -33,7 +33,8 @@ def unavailable(model: str, reason: str, needs: str = "", include: str = "", par
     return InputError(
         f"model {model!r}{needs} is not on this machine and cannot be downloaded here ({reason}). Compute nodes are "
         f"often offline: on a machine with internet, with the same HF_HOME, run `hf download {model}{include}`, "
-        "then run the job with HF_HUB_OFFLINE=1.")
+        "then run the job with HF_HUB_OFFLINE=1."
+    )
 
 
 def require_model(model: str, file: str = "config.json", needs: str = "", include: str = "") -> None:
@@ -76,8 +77,7 @@ def require_weights(model: str) -> None:
         missing = [] if weights else ["its weights (*.safetensors)"]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise unavailable(model, f"its cached copy in {folder} lacks {shown}: an interrupted download?",
-                          partial=True)
+        raise unavailable(model, f"its cached copy in {folder} lacks {shown}: an interrupted download?", partial=True)
 
 
 @contextmanager

@@ -40,8 +40,11 @@ from sftkit.secrets import Secret
 STOP_POLL = 0.5  # seconds between looks at the stop request while replies are awaited
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # how vLLM, SGLang and OpenAI word "this prompt does not fit the context"
-_OVER_CONTEXT = re.compile(r"context length|context_length_exceeded|maximum model length|max_model_len|"
-                           r"prompt is too long|too many tokens|context size|exceed_context_size", re.IGNORECASE)
+_OVER_CONTEXT = re.compile(
+    r"context length|context_length_exceeded|maximum model length|max_model_len|"
+    r"prompt is too long|too many tokens|context size|exceed_context_size",
+    re.IGNORECASE,
+)
 
 
 class Refused(Exception):
@@ -57,9 +60,18 @@ class ServerGone(Exception):
 class OpenAIEngine:
     name = "openai"
 
-    def __init__(self, model: str, chat: ChatOptions, base_url: str, api_key: Secret | None = None,
-                 concurrency: int = 16, timeout: float = 3600.0, retries: int = 6, server_file: str | None = None,
-                 served_model: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        chat: ChatOptions,
+        base_url: str,
+        api_key: Secret | None = None,
+        concurrency: int = 16,
+        timeout: float = 3600.0,
+        retries: int = 6,
+        server_file: str | None = None,
+        served_model: str | None = None,
+    ) -> None:
         self.model, self.chat = model, chat
         self.served_model = served_model or model  # the name requests carry: a server's --served-model-name
         self.base_url = base_url.rstrip("/")
@@ -67,11 +79,17 @@ class OpenAIEngine:
         self.server_file = server_file  # the server job's rendezvous file, when it was found through one
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
-        completions = streamed(self, conversations, sampling, lambda todo, on_done: asyncio.run(
-            self._generate_all(todo, sampling, on_done)))
+        completions = streamed(
+            self,
+            conversations,
+            sampling,
+            lambda todo, on_done: asyncio.run(self._generate_all(todo, sampling, on_done)),
+        )
         if len(completions) > 1 and all(c.refused for c in completions):  # not one long prompt: a setting
-            raise InputError(f"every prompt of this chunk was refused: {completions[0].refused}. Is --max-tokens "
-                             "over the server's context?")
+            raise InputError(
+                f"every prompt of this chunk was refused: {completions[0].refused}. Is --max-tokens "
+                "over the server's context?"
+            )
         return completions
 
     async def _generate_all(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
@@ -79,6 +97,7 @@ class OpenAIEngine:
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
         limit = asyncio.Semaphore(self.concurrency)
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout) as client:
+
             async def one(i: int, conv: Conversation) -> None:
                 async with limit:
                     completion = await self._complete(client, conv, sampling)
@@ -87,8 +106,9 @@ class OpenAIEngine:
             pending = {asyncio.ensure_future(one(i, c)) for i, c in enumerate(conversations)}
             try:
                 while pending and not stopping.requested():
-                    finished, pending = await asyncio.wait(pending, timeout=STOP_POLL,
-                                                           return_when=asyncio.FIRST_EXCEPTION)
+                    finished, pending = await asyncio.wait(
+                        pending, timeout=STOP_POLL, return_when=asyncio.FIRST_EXCEPTION
+                    )
                     for task in finished:
                         try:
                             task.result()  # a request that failed for good fails the call
@@ -100,9 +120,14 @@ class OpenAIEngine:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     def _body(self, conv: Conversation, sampling: Sampling, n: int, seed: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.served_model, "messages": self.chat.messages(conv), "n": n,
-                                "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                                "top_p": sampling.top_p}
+        body: dict[str, Any] = {
+            "model": self.served_model,
+            "messages": self.chat.messages(conv),
+            "n": n,
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
         if seed is not None:
             body["seed"] = seed
         if sampling.stop:
@@ -126,8 +151,7 @@ class OpenAIEngine:
         choices = list(reply.get("choices") or [])
         warnings = []
         if len(choices) < wanted:
-            warnings.append(f"server returned {len(choices)} of n={wanted} choices; "
-                            "requested the rest one at a time")
+            warnings.append(f"server returned {len(choices)} of n={wanted} choices; requested the rest one at a time")
             while len(choices) < wanted:
                 more_seed = None if seed is None else seed + len(choices)
                 more = (await self._post(client, self._body(conv, sampling, 1, more_seed))).get("choices") or []
@@ -170,8 +194,9 @@ class OpenAIEngine:
                 if response.status_code == 400 and _OVER_CONTEXT.search(response.text):
                     raise Refused(f"{self.base_url} refused the prompt: {response.text[:300]}")
                 if response.status_code in RETRY_STATUS and attempt == self.retries:
-                    raise await self._failed(f"HTTP {response.status_code} after {attempt} attempts: "
-                                             f"{response.text[:300]}")
+                    raise await self._failed(
+                        f"HTTP {response.status_code} after {attempt} attempts: {response.text[:300]}"
+                    )
                 if response.status_code not in RETRY_STATUS:
                     raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
                 reason = f"HTTP {response.status_code}"
@@ -186,11 +211,18 @@ class OpenAIEngine:
         """The error for a request whose retries are spent: the requeue path only for a server job's server
         that is gone; against a server still there (one prompt's 500, one request over the timeout) the
         same error as with --base-url, or every requeued run would fail on it again, forever."""
-        if self.server_file and not (self._still_served() and await asyncio.to_thread(rendezvous.healthy,
-                                                                                      self.base_url)):
+        if self.server_file and not (
+            self._still_served() and await asyncio.to_thread(rendezvous.healthy, self.base_url)
+        ):
             return ServerGone(self._gone_message(f"{why}; its /health or {self.server_file} says it is gone"))
-        return InputError(f"{self.base_url}: {why}" + (f" (each request may take {self.timeout:.0f}s: raise it with "
-                                                       "the engine's --request-timeout)" if "Timeout" in why else ""))
+        return InputError(
+            f"{self.base_url}: {why}"
+            + (
+                f" (each request may take {self.timeout:.0f}s: raise it with the engine's --request-timeout)"
+                if "Timeout" in why
+                else ""
+            )
+        )
 
     def _gone_message(self, why: str) -> str:
         return f"the model server {self.base_url} stopped answering ({why})"
@@ -213,12 +245,18 @@ class OpenAIEngine:
             with model_files(self.model, "tokenizer_config.json", needs, " --include '*.json' '*.model'"):
                 return AutoTokenizer.from_pretrained(self.model)
         except ValueError as exc:
-            raise InputError(f"{self.model}: counting prompt tokens needs the model's tokenizer, but: "
-                             f"{one_line(exc)}") from None
+            raise InputError(
+                f"{self.model}: counting prompt tokens needs the model's tokenizer, but: {one_line(exc)}"
+            ) from None
 
     def prompt_lengths(self, conversations: list[Conversation]) -> list[int]:
         return prompt_lengths(self.tokenizer, self.chat, conversations)
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.model, "base_url": self.base_url,
-                "concurrency": self.concurrency, **self.chat.__dict__}
+        return {
+            "engine": self.name,
+            "model": self.model,
+            "base_url": self.base_url,
+            "concurrency": self.concurrency,
+            **self.chat.__dict__,
+        }

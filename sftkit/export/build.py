@@ -95,8 +95,10 @@ def _check_fields(sources: list[SourceFile], opts: ExportOptions, seen: set[str]
             raise InputError(f"{flag} {name}: no row of {files} has a field {name!r}")
     split, distinct = opts.split, len(set(strata))
     if split.stratify and distinct > len(strata) / 2:
-        raise InputError(f"--val-stratify {split.stratify}: {distinct:,} distinct values in {len(strata):,} rows of "
-                         f"{files} (a continuous field?); bin it into a few values first")
+        raise InputError(
+            f"--val-stratify {split.stratify}: {distinct:,} distinct values in {len(strata):,} rows of "
+            f"{files} (a continuous field?); bin it into a few values first"
+        )
 
 
 def _rows(sources: list[SourceFile]) -> Any:
@@ -124,8 +126,11 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
     keys, strata, lengths = [], [], []
     named = {name for _, name in _named_fields(opts)}
     seen: set[str] = set()  # the fields flags name that some row has
-    with open(staging, "wb") as out, atomic_path(rejects_path(root, config)) as rejects_tmp, \
-            open(rejects_tmp, "wb") as rejects:
+    with (
+        open(staging, "wb") as out,
+        atomic_path(rejects_path(root, config)) as rejects_tmp,
+        open(rejects_tmp, "wb") as rejects,
+    ):
         for src, index, row in tqdm(_rows(sources), desc=f"exporting {config}", unit="row", file=sys.stderr):
             result.rows_in += 1
             seen.update(n for n in named if row.get(n) is not None)
@@ -153,22 +158,29 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
         return result
     _check_fields(sources, opts, seen, strata)
     if not keys:
-        raise InputError(f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
-                         f"(see {rejects_path(root, config)}): {dict(result.reasons)}")
+        raise InputError(
+            f"config {config!r}: none of its {result.rows_in:,} rows could be exported "
+            f"(see {rejects_path(root, config)}): {dict(result.reasons)}"
+        )
     result.lengths = np.asarray(lengths)
     validation = validation_mask(keys, strata if opts.split.stratify else None, opts.split)
     if validation.all():
-        raise InputError(f"config {config!r}: the validation split would take all {len(keys):,} exported rows; "
-                         "give a smaller --val-size or --val-fraction")
+        raise InputError(
+            f"config {config!r}: the validation split would take all {len(keys):,} exported rows; "
+            "give a smaller --val-size or --val-fraction"
+        )
     if opts.split.wanted and not validation.any():
-        raise InputError(f"config {config!r}: the validation split would be empty ({len(keys):,} exported rows, "
-                         f"{len(set(keys)):,} split keys); give a larger --val-size or --val-fraction")
+        raise InputError(
+            f"config {config!r}: the validation split would be empty ({len(keys):,} exported rows, "
+            f"{len(set(keys)):,} split keys); give a larger --val-size or --val-fraction"
+        )
     for name, want in ((TRAIN, False), (VALIDATION, True)):
         rows = int((validation == want).sum())
         if rows:
             path = folder / f"{name}.parquet"
-            write_lines(path, lambda want=want: (line for line, v in zip(_lines(staging), validation, strict=True)
-                                                 if v == want))
+            write_lines(
+                path, lambda want=want: (line for line, v in zip(_lines(staging), validation, strict=True) if v == want)
+            )
             result.splits[name], result.files[name] = rows, path.relative_to(root).as_posix()
     for stale in folder.rglob("*.parquet"):
         if stale.relative_to(root).as_posix() not in result.files.values():
@@ -179,4 +191,3 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
 def _lines(path: Path) -> Any:
     with open(path, "rb") as fh:
         yield from fh
-

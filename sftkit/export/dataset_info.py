@@ -17,12 +17,23 @@ DATASET_INFO = "dataset_info.json"
 def entry(fmt: str, file_name: str, has_system: bool) -> dict[str, Any]:
     system = {"system": "system"} if has_system else {}
     if fmt == "sharegpt":
-        return {"file_name": file_name, "formatting": "sharegpt",
-                "columns": {"messages": "conversations", **system},
-                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                         "system_tag": "system"}}
-    return {"file_name": file_name, "formatting": "alpaca",
-            "columns": {"prompt": "instruction", "query": "input", "response": "output", **system}}
+        return {
+            "file_name": file_name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", **system},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "assistant_tag": "gpt",
+                "system_tag": "system",
+            },
+        }
+    return {
+        "file_name": file_name,
+        "formatting": "alpaca",
+        "columns": {"prompt": "instruction", "query": "input", "response": "output", **system},
+    }
 
 
 def entry_name(config: str, split: str) -> str:
@@ -31,5 +42,8 @@ def entry_name(config: str, split: str) -> str:
 
 def dataset_info(fmt: str, files: dict[str, dict[str, str]], has_system: bool) -> dict[str, Any]:
     """``files``: config -> split -> Parquet path relative to the folder."""
-    return {entry_name(config, split): entry(fmt, path, has_system)
-            for config, splits in files.items() for split, path in splits.items()}
+    return {
+        entry_name(config, split): entry(fmt, path, has_system)
+        for config, splits in files.items()
+        for split, path in splits.items()
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 FIELD_DOCS = {
     # training formats (upload/export_sft.py)
     "messages": "the conversation as `[{role, content}]` (OpenAI/TRL); with `--reasoning field` the assistant "
-                "turn also has `reasoning_content`",
+    "turn also has `reasoning_content`",
     "conversations": "the conversation as ShareGPT `[{from, value}]`, `human` then `gpt` (LLaMA-Factory)",
     "instruction": "the question (Alpaca)",
     "input": "extra input for the instruction; empty here (Alpaca)",
@@ -48,9 +48,21 @@ FIELD_DOCS = {
 }
 
 # scalar facts about a row worth keeping next to an exported example (not the texts the example already holds)
-KEEP_BY_DEFAULT = ("id", "seed_id", "problem_type", "problem_source", "pass_rate_72b_tir", "pass_rate",
-                   "n_correct", "n_decided", "avg_logprob", "ensemble_acc", "irt_beta", "irt_beta_se",
-                   "difficulty_z")
+KEEP_BY_DEFAULT = (
+    "id",
+    "seed_id",
+    "problem_type",
+    "problem_source",
+    "pass_rate_72b_tir",
+    "pass_rate",
+    "n_correct",
+    "n_decided",
+    "avg_logprob",
+    "ensemble_acc",
+    "irt_beta",
+    "irt_beta_se",
+    "difficulty_z",
+)
 
 
 def meaning(field: str) -> str:

@@ -84,12 +84,20 @@ def to_record(question: str, reasoning: str | None, answer: str, opts: FormatOpt
     extra = {"reasoning_content": reasoning or ""} if opts.reasoning == "field" else {}
     if opts.format == "messages":
         system = [{"role": "system", "content": opts.system_prompt}] if opts.system_prompt else []
-        return {"messages": [*system, {"role": "user", "content": question},
-                             {"role": "assistant", "content": content, **extra}]}
+        return {
+            "messages": [
+                *system,
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": content, **extra},
+            ]
+        }
     system = {"system": opts.system_prompt} if opts.system_prompt else {}
     if opts.format == "sharegpt":
-        return {"conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": content}],
-                **system, **extra}
+        return {
+            "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": content}],
+            **system,
+            **extra,
+        }
     return {"instruction": question, "input": "", "output": content, **system, **extra}
 
 

@@ -52,16 +52,27 @@ def discover(root: Path) -> dict[str, list[SourceFile]]:
                 continue
             rel_in_config = path.relative_to(folder).with_suffix(".parquet").as_posix()
             if rel_in_config in seen:
-                raise InputError(f"{seen[rel_in_config]} and {path} would both become "
-                                 f"{DATA_DIR}/{folder.name}/{rel_in_config}; rename one")
+                raise InputError(
+                    f"{seen[rel_in_config]} and {path} would both become "
+                    f"{DATA_DIR}/{folder.name}/{rel_in_config}; rename one"
+                )
             seen[rel_in_config] = path
-            files.append(SourceFile(folder.name, path, path.relative_to(root).as_posix(),
-                                    SOURCE_SUFFIXES[path.suffix], f"{DATA_DIR}/{folder.name}/{rel_in_config}"))
+            files.append(
+                SourceFile(
+                    folder.name,
+                    path,
+                    path.relative_to(root).as_posix(),
+                    SOURCE_SUFFIXES[path.suffix],
+                    f"{DATA_DIR}/{folder.name}/{rel_in_config}",
+                )
+            )
         if files:
             configs[folder.name] = files
     if not configs:
-        raise InputError(f"--dataset_path {root}: no config subfolders with .json/.jsonl/.parquet files "
-                         "(expected DIR/<config>/<file>.jsonl)")
+        raise InputError(
+            f"--dataset_path {root}: no config subfolders with .json/.jsonl/.parquet files "
+            "(expected DIR/<config>/<file>.jsonl)"
+        )
     return configs
 
 

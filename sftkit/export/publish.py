@@ -25,8 +25,9 @@ def _drop_conversions(root: Path, configs: set[str]) -> None:
         manifest.path.unlink()
 
 
-def export_all(root: Path, configs: dict[str, list[SourceFile]], opts: ExportOptions,
-               tokenizer: str | None) -> tuple[list[ExportResult], dict[str, str]]:
+def export_all(
+    root: Path, configs: dict[str, list[SourceFile]], opts: ExportOptions, tokenizer: str | None
+) -> tuple[list[ExportResult], dict[str, str]]:
     """Each config exported to data/<config>/{train,validation}.parquet; with ``tokenizer``, the first rows of
     each rendered through its chat template (config -> the first rendering, for the card)."""
     _drop_conversions(root, set(configs))
@@ -35,22 +36,33 @@ def export_all(root: Path, configs: dict[str, list[SourceFile]], opts: ExportOpt
     fmt = opts.formatting.format
     info = root / DATASET_INFO
     if fmt in ("sharegpt", "alpaca"):
-        write_json_atomic(info, dataset_info(fmt, {r.config: r.files for r in results},
-                                             bool(opts.formatting.system_prompt)))
+        write_json_atomic(
+            info, dataset_info(fmt, {r.config: r.files for r in results}, bool(opts.formatting.system_prompt))
+        )
     else:
         info.unlink(missing_ok=True)
-    report.print_table(f"export ({fmt}, reasoning {opts.formatting.reasoning})",
-                       ["config", "rows in", TRAIN, VALIDATION, "rejected", "rejects file"],
-                       [(r.config, r.rows_in, r.splits.get(TRAIN, 0), r.splits.get(VALIDATION, 0), r.rejects,
-                         r.rejects_file or "-") for r in results])
+    report.print_table(
+        f"export ({fmt}, reasoning {opts.formatting.reasoning})",
+        ["config", "rows in", TRAIN, VALIDATION, "rejected", "rejects file"],
+        [
+            (r.config, r.rows_in, r.splits.get(TRAIN, 0), r.splits.get(VALIDATION, 0), r.rejects, r.rejects_file or "-")
+            for r in results
+        ],
+    )
     return results, rendered
 
 
 def export_facts(results: list[ExportResult], opts: ExportOptions) -> dict[str, Any]:
     """The export as the card tells it."""
-    return {"format": opts.formatting.format, "reasoning": opts.formatting.reasoning, "split_rule": split_rule(opts),
-            "configs": {r.config: {"rows_in": r.rows_in, "splits": r.splits, "rejects": r.rejects,
-                                   "reasons": dict(r.reasons)} for r in results}}
+    return {
+        "format": opts.formatting.format,
+        "reasoning": opts.formatting.reasoning,
+        "split_rule": split_rule(opts),
+        "configs": {
+            r.config: {"rows_in": r.rows_in, "splits": r.splits, "rejects": r.rejects, "reasons": dict(r.reasons)}
+            for r in results
+        },
+    }
 
 
 def split_globs(results: list[ExportResult]) -> dict[str, dict[str, str]]:

@@ -40,6 +40,8 @@ def render_rows(tokenizer_path: str, records: list[dict[str, Any]]) -> list[str]
         try:
             rendered.append(tokenizer.apply_chat_template(chat(record), tokenize=False))
         except Exception as exc:  # jinja raises its own errors, and templates raise on purpose
-            raise InputError(f"--tokenizer {tokenizer_path}: its chat template fails on exported row {k}: "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise InputError(
+                f"--tokenizer {tokenizer_path}: its chat template fails on exported row {k}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
     return rendered

@@ -84,5 +84,5 @@ def validation_mask(keys: list[str], strata: list[str] | None, opts: SplitOption
     for k, s in stratum.items():
         groups[s].append(k)
     quota = _quotas({s: len(g) for s, g in groups.items()}, min(opts.size or 0, len(stratum)))
-    chosen = {k for s, g in groups.items() for k in sorted(g, key=draw.__getitem__)[:quota[s]]}
+    chosen = {k for s, g in groups.items() for k in sorted(g, key=draw.__getitem__)[: quota[s]]}
     return np.array([k in chosen for k in keys], dtype=bool)

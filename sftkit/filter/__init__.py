@@ -15,4 +15,3 @@ so this runs in the main thread.
 It runs as passes (passes.py) (sftkit.runner.passes), one model at a time: the solver answers every row of the shard,
 is released, then each judge reads the candidates that need it, then a join counts the votes.
 """
-

@@ -50,9 +50,12 @@ class CandidatesPass:
     def __call__(self, batch: Batch) -> StageResult:
         _, numbers, rows, rejects = self.fields.usable(batch)
         samples, refused = self._samples(rows)
-        records = [{"row": n, "refused": refused[i]} if i in refused
-                   else {"row": n, "samples": [self._check(row, s) for s in samples[i]]}
-                   for i, (n, row) in enumerate(zip(numbers, rows))]
+        records = [
+            {"row": n, "refused": refused[i]}
+            if i in refused
+            else {"row": n, "samples": [self._check(row, s) for s in samples[i]]}
+            for i, (n, row) in enumerate(zip(numbers, rows))
+        ]
         counts = Counter({"rows": len(rows), "rows refused (prompt over the context)": len(refused)})
         return StageResult(records, rejects, counts)
 
@@ -60,12 +63,20 @@ class CandidatesPass:
         """Each row's candidate samples, and the rows whose solve prompt was refused (never sent)."""
         if self.solver is None:
             values = [r[self.fields.candidate_field] for r in rows]
-            return [[Sample.from_text(v) for v in (value if isinstance(value, list) else [value])]
-                    for value in values], {}
+            return [
+                [Sample.from_text(v) for v in (value if isinstance(value, list) else [value])] for value in values
+            ], {}
         if not rows:
             return [], {}
-        conversations = [[{"role": "user", "content": fill(self.prompt, {"question": r[self.fields.question_field]},
-                                                            "solve prompt")}] for r in rows]
+        conversations = [
+            [
+                {
+                    "role": "user",
+                    "content": fill(self.prompt, {"question": r[self.fields.question_field]}, "solve prompt"),
+                }
+            ]
+            for r in rows
+        ]
         completions = self.solver().generate(conversations, self.sampling)
         return [c.samples for c in completions], {i: c.refused for i, c in enumerate(completions) if c.refused}
 
@@ -73,8 +84,12 @@ class CandidatesPass:
         """A candidate's record; a truncated or empty one is wrong without asking math-verify or a judge."""
         unanswered = sample.truncated or not sample.answer.strip()
         verified = False if unanswered else verify_answer(row[self.fields.answer_field], sample.answer)
-        return {"answer": sample.answer, "verified": verified, "truncated": sample.truncated,
-                "finish_reason": sample.finish_reason}
+        return {
+            "answer": sample.answer,
+            "verified": verified,
+            "truncated": sample.truncated,
+            "finish_reason": sample.finish_reason,
+        }
 
 
 @dataclass
@@ -94,16 +109,34 @@ class JudgePass:
     def __call__(self, batch: Batch) -> StageResult:
         _, numbers, rows, rejects = self.fields.usable(batch)
         found = self.candidates.between(batch.start, batch.stop)
-        todo = [(n, row, j, check["answer"]) for n, row in zip(numbers, rows)
-                for j, check in enumerate(found[n].get("samples", []))
-                if not check["truncated"] and check["answer"].strip()  # an empty answer is wrong, never judged
-                and (self.mode == "always" or check["verified"] is None)]
+        todo = [
+            (n, row, j, check["answer"])
+            for n, row in zip(numbers, rows)
+            for j, check in enumerate(found[n].get("samples", []))
+            if not check["truncated"]
+            and check["answer"].strip()  # an empty answer is wrong, never judged
+            and (self.mode == "always" or check["verified"] is None)
+        ]
         counts: Counter = Counter(rows=len(rows))
         if not todo:
             return StageResult([], rejects, counts)
-        conversations = [[{"role": "user", "content": fill(self.prompt, {
-            "question": row[self.fields.question_field], "gold": row[self.fields.answer_field],
-            "candidate": answer}, "judge prompt")}] for _, row, _, answer in todo]
+        conversations = [
+            [
+                {
+                    "role": "user",
+                    "content": fill(
+                        self.prompt,
+                        {
+                            "question": row[self.fields.question_field],
+                            "gold": row[self.fields.answer_field],
+                            "candidate": answer,
+                        },
+                        "judge prompt",
+                    ),
+                }
+            ]
+            for _, row, _, answer in todo
+        ]
         verdicts: dict[int, list[dict[str, Any] | None]] = {}
         for (n, _, j, _), completion in zip(todo, self.judge().generate(conversations, self.sampling)):
             verdict = {"judge": self.model, **_verdict(completion)}
@@ -148,10 +181,21 @@ class FilterJoin:
             decided = [c["correct"] for c in checks if c["correct"] is not None]
             rate = sum(decided) / len(decided) if decided else None
             kept = rate is not None and self.min_pass_rate <= rate <= self.max_pass_rate
-            counts["kept" if kept else "undecided (no decided candidate)" if rate is None
-                   else "dropped by pass rate"] += 1
-            out.append({**row, "samples": checks, "n_samples": len(checks), "n_decided": len(decided),
-                        "n_correct": sum(decided), "pass_rate": rate, "kept": kept, "filter": self.provenance})
+            counts[
+                "kept" if kept else "undecided (no decided candidate)" if rate is None else "dropped by pass rate"
+            ] += 1
+            out.append(
+                {
+                    **row,
+                    "samples": checks,
+                    "n_samples": len(checks),
+                    "n_decided": len(decided),
+                    "n_correct": sum(decided),
+                    "pass_rate": rate,
+                    "kept": kept,
+                    "filter": self.provenance,
+                }
+            )
         counts.update({"rows refused by the solver (prompt over the context)": len(quarantine)})
         return StageResult(out, rejects, counts, quarantine)
 

@@ -20,8 +20,9 @@ line that is exactly "VERDICT: yes" or "VERDICT: no"."""
 
 _VERDICT = re.compile(r"^VERDICT\s*:\s*(yes|no)\b\s*(\([^()]*\))?\s*[.!]*$", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_#`>~=-]+")
-_NEGATION = re.compile(r"\b(not|no|never|incorrect|wrong|differ\w*|different|mismatch\w*|unequal|inequivalent)\b|n't",
-                       re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(not|no|never|incorrect|wrong|differ\w*|different|mismatch\w*|unequal|inequivalent)\b|n't", re.IGNORECASE
+)
 
 
 def parse_verdict(sample: Sample) -> str:

@@ -14,18 +14,91 @@ from typing import Any
 # LaTeX. These names are read as LaTeX. Only names starting with n or t matter: after ``\b``, ``\f``
 # and ``\r`` a letter always means LaTeX (a backspace, form feed or carriage return before a word is
 # never meant). Left out on purpose: ``\ni`` (a newline before "i.e.").
-LATEX_COMMANDS = frozenset((
-    "nabla", "natural", "ncong", "ne", "nearrow", "neg", "neq", "newline", "nexists", "ngeq", "ngeqq",
-    "ngeqslant", "ngtr", "nLeftarrow", "nleftarrow", "nleftrightarrow", "nleq", "nleqq", "nleqslant", "nless",
-    "nmid", "noindent", "nolimits", "nonumber", "normalsize", "not", "notag", "notin", "nparallel", "nprec",
-    "nRightarrow", "nrightarrow", "nshortmid", "nsim", "nsubseteq", "nsucc", "nsupseteq", "ntriangleleft",
-    "ntriangleright", "nu", "nvdash", "nwarrow",
-    "tan", "tanh", "tau", "tbinom", "text", "textbf", "textcolor", "textdegree", "textit", "textnormal", "textrm",
-    "textsc", "textsf", "textsl", "textstyle", "textsubscript", "textsuperscript", "texttt", "textup", "tfrac",
-    "therefore", "theta", "thickapprox", "thicksim", "thinspace", "tilde", "times", "tiny", "to", "top",
-    "triangle", "triangledown", "triangleleft", "trianglelefteq", "triangleq", "triangleright", "trianglerighteq",
-    "tt", "twoheadrightarrow",
-))
+LATEX_COMMANDS = frozenset(
+    (
+        "nabla",
+        "natural",
+        "ncong",
+        "ne",
+        "nearrow",
+        "neg",
+        "neq",
+        "newline",
+        "nexists",
+        "ngeq",
+        "ngeqq",
+        "ngeqslant",
+        "ngtr",
+        "nLeftarrow",
+        "nleftarrow",
+        "nleftrightarrow",
+        "nleq",
+        "nleqq",
+        "nleqslant",
+        "nless",
+        "nmid",
+        "noindent",
+        "nolimits",
+        "nonumber",
+        "normalsize",
+        "not",
+        "notag",
+        "notin",
+        "nparallel",
+        "nprec",
+        "nRightarrow",
+        "nrightarrow",
+        "nshortmid",
+        "nsim",
+        "nsubseteq",
+        "nsucc",
+        "nsupseteq",
+        "ntriangleleft",
+        "ntriangleright",
+        "nu",
+        "nvdash",
+        "nwarrow",
+        "tan",
+        "tanh",
+        "tau",
+        "tbinom",
+        "text",
+        "textbf",
+        "textcolor",
+        "textdegree",
+        "textit",
+        "textnormal",
+        "textrm",
+        "textsc",
+        "textsf",
+        "textsl",
+        "textstyle",
+        "textsubscript",
+        "textsuperscript",
+        "texttt",
+        "textup",
+        "tfrac",
+        "therefore",
+        "theta",
+        "thickapprox",
+        "thicksim",
+        "thinspace",
+        "tilde",
+        "times",
+        "tiny",
+        "to",
+        "top",
+        "triangle",
+        "triangledown",
+        "triangleleft",
+        "trianglelefteq",
+        "triangleq",
+        "triangleright",
+        "trianglerighteq",
+        "tt",
+        "twoheadrightarrow",
+    )
+)
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -34,8 +107,6 @@ _PLAIN = re.compile(r'[^"\\]*')
 _LETTERS = re.compile(r"[A-Za-z]+")
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
 
 
 class _NotJSON(ValueError):
@@ -51,15 +122,15 @@ def _skip_space(text: str, pos: int) -> int:
 
 def _escape(text: str, pos: int) -> tuple[str, int]:
     """The text a backslash at ``pos`` (inside a string) stands for, and where reading goes on."""
-    letter = text[pos + 1: pos + 2]
+    letter = text[pos + 1 : pos + 2]
     if not letter:
         raise _NotJSON("a string ends in a backslash")
     if letter in '"\\/':
         return letter, pos + 2
     if letter == "u" and _HEX4.fullmatch(text, pos + 2, pos + 6):
-        code = int(text[pos + 2: pos + 6], 16)
-        if 0xD800 <= code < 0xDC00 and text[pos + 6: pos + 8] == "\\u" and _HEX4.fullmatch(text, pos + 8, pos + 12):
-            low = int(text[pos + 8: pos + 12], 16)
+        code = int(text[pos + 2 : pos + 6], 16)
+        if 0xD800 <= code < 0xDC00 and text[pos + 6 : pos + 8] == "\\u" and _HEX4.fullmatch(text, pos + 8, pos + 12):
+            low = int(text[pos + 8 : pos + 12], 16)
             if 0xDC00 <= low < 0xE000:
                 return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), pos + 12
         if 0xD800 <= code < 0xE000:
@@ -90,7 +161,7 @@ def _string(text: str, pos: int) -> tuple[str, int]:
 def _value(text: str, pos: int) -> tuple[Any, int]:
     """The JSON value starting at ``pos`` (after any space), and the position after it."""
     pos = _skip_space(text, pos)
-    char = text[pos: pos + 1]
+    char = text[pos : pos + 1]
     if char == '"':
         return _string(text, pos + 1)
     if char in ("{", "["):
@@ -110,16 +181,16 @@ def _container(text: str, pos: int, is_object: bool) -> tuple[Any, int]:
     items: list[Any] = []
     close = "}" if is_object else "]"
     pos = _skip_space(text, pos)
-    if text[pos: pos + 1] == close:
+    if text[pos : pos + 1] == close:
         return ({} if is_object else []), pos + 1
     while True:
         if is_object:
             pos = _skip_space(text, pos)
-            if text[pos: pos + 1] != '"':
+            if text[pos : pos + 1] != '"':
                 raise _NotJSON(f"no key at {pos}")
             key, pos = _string(text, pos + 1)
             pos = _skip_space(text, pos)
-            if text[pos: pos + 1] != ":":
+            if text[pos : pos + 1] != ":":
                 raise _NotJSON(f"no ':' at {pos}")
             value, pos = _value(text, pos + 1)
             items.append((key, value))
@@ -127,7 +198,7 @@ def _container(text: str, pos: int, is_object: bool) -> tuple[Any, int]:
             value, pos = _value(text, pos)
             items.append(value)
         pos = _skip_space(text, pos)
-        char = text[pos: pos + 1]
+        char = text[pos : pos + 1]
         if char == close:
             return (dict(items) if is_object else items), pos + 1
         if char != ",":

@@ -55,7 +55,7 @@ def last_block(text: str, tag: str) -> str | None:
     """The text of the last complete ``<tag>…</tag>`` (drafts before it are ignored), stripped."""
     close = text.rfind(f"</{tag}>")
     start = text.rfind(f"<{tag}>", 0, close) if close >= 0 else -1
-    return None if start < 0 else text[start + len(tag) + 2: close].strip()
+    return None if start < 0 else text[start + len(tag) + 2 : close].strip()
 
 
 def clean_text(value: str, name: str) -> tuple[str | None, str | None]:
@@ -77,7 +77,8 @@ def _copies(question: str, seed: str) -> bool:
     if a == b:
         return True
     return sorted(_NUMBER.findall(a)) == sorted(_NUMBER.findall(b)) and (
-        difflib.SequenceMatcher(None, a, b).ratio() >= 0.9)
+        difflib.SequenceMatcher(None, a, b).ratio() >= 0.9
+    )
 
 
 def _fields(text: str) -> tuple[Any, Any, str | None]:
@@ -145,8 +146,14 @@ class SeedGenerator:
         if "answer" in placeholders(self.template):
             fields.append(TextField(self.answer_field, numbers=True))
         positions, seeds, rejects = usable_rows(batch, self.id_field, fields)
-        prompts = [fill(self.template, {"question": s[self.question_field], "answer": s.get(self.answer_field, "")},
-                        "generation prompt") for s in seeds]
+        prompts = [
+            fill(
+                self.template,
+                {"question": s[self.question_field], "answer": s.get(self.answer_field, "")},
+                "generation prompt",
+            )
+            for s in seeds
+        ]
         conversations = [[{"role": "user", "content": p}] for p in prompts]
         completions = self.engine.generate(conversations, self.sampling) if conversations else []
         records, quarantine, counts = [], [], Counter(seeds=len(batch))
@@ -158,19 +165,28 @@ class SeedGenerator:
                 counts[f"engine warning: {warning}"] += 1
             if completion.refused:
                 counts["seeds refused (prompt never sent)"] += 1
-                quarantine.append(Reject(index, location, completion.refused,
-                                         {"seed_id": seed_id, "sample": None, "text": None}))
+                quarantine.append(
+                    Reject(index, location, completion.refused, {"seed_id": seed_id, "sample": None, "text": None})
+                )
                 continue
             for k, sample in enumerate(completion.samples):
                 counts["generated"] += 1
                 parsed, why = parse_sample(sample, seed[self.question_field])
                 if why:
                     counts[f"rejected: {why}"] += 1
-                    quarantine.append(Reject(index, location, why, {"seed_id": seed_id, "sample": k,
-                                                                    "text": sample.text}))
+                    quarantine.append(
+                        Reject(index, location, why, {"seed_id": seed_id, "sample": k, "text": sample.text})
+                    )
                     continue
                 counts["kept"] += 1
-                records.append({"id": f"{seed_id}-gen{k}", "seed_id": seed_id, **parsed,
-                                "reasoning": sample.reasoning, "seed_question": seed[self.question_field],
-                                "generation": {**self.provenance, "sample": k, "finish_reason": sample.finish_reason}})
+                records.append(
+                    {
+                        "id": f"{seed_id}-gen{k}",
+                        "seed_id": seed_id,
+                        **parsed,
+                        "reasoning": sample.reasoning,
+                        "seed_question": seed[self.question_field],
+                        "generation": {**self.provenance, "sample": k, "finish_reason": sample.finish_reason},
+                    }
+                )
         return StageResult(records, rejects, counts, quarantine)

@@ -67,15 +67,26 @@ def _tokenizer(spec: TinySpec, rng: random.Random) -> tuple[Any, list[str]]:
     from transformers import PreTrainedTokenizerFast
 
     corpus = [_render(*(_seed_task(rng) if k % 4 == 3 else _example(rng))) for k in range(4000)]
-    corpus += ["Solve the problem. Put the final answer in \\boxed{}. Reply with JSON: "
-               '{"question": "...", "answer": "..."}. VERDICT: yes no. Gold answer: candidate.'] * 20
+    corpus += [
+        "Solve the problem. Put the final answer in \\boxed{}. Reply with JSON: "
+        '{"question": "...", "answer": "..."}. VERDICT: yes no. Gold answer: candidate.'
+    ] * 20
     bpe = Tokenizer(models.BPE(unk_token=None))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=spec.vocab, special_tokens=SPECIAL,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  bos_token=None, chat_template=CHAT_TEMPLATE)
+    bpe.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=spec.vocab, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        chat_template=CHAT_TEMPLATE,
+    )
     return tok, corpus
 
 
@@ -94,11 +105,20 @@ def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     rng = random.Random(spec.seed)
     tok, corpus = _tokenizer(spec, rng)
     torch.manual_seed(spec.seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=spec.hidden * 2,
-                         num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
-                         num_key_value_heads=spec.heads, max_position_embeddings=1024, tie_word_embeddings=True,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
-                         dtype="float32")
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=spec.hidden,
+        intermediate_size=spec.hidden * 2,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+        dtype="float32",
+    )
     model = LlamaForCausalLM(config)
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()

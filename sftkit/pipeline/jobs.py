@@ -11,8 +11,7 @@ def queued(jobs: list[str]) -> list[tuple[str, str, str]]:
     """(job or task id, state, reason) of those still queued or running; none without Slurm here."""
     if not jobs or not shutil.which("squeue"):
         return []
-    out = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(jobs), "-o", "%i|%T|%r"],
-                         capture_output=True, text=True)
+    out = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(jobs), "-o", "%i|%T|%r"], capture_output=True, text=True)
     return [tuple(line.split("|", 2)) for line in out.stdout.splitlines() if line.count("|") == 2]
 
 

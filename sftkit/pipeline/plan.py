@@ -102,8 +102,10 @@ def plan(recipe: Recipe) -> list[Step]:
                     links[Path(given) / config / path.name] = path
         else:
             if source and source.output is None and spec.input is None:
-                raise InputError(f"{where}: it would read the output of {source.spec.name!r}, which has none; "
-                                 "give it an 'input' or 'from'")
+                raise InputError(
+                    f"{where}: it would read the output of {source.spec.name!r}, which has none; "
+                    "give it an 'input' or 'from'"
+                )
             given = spec.input or (source.output if source else None)
         injected = [flag, given] if given else []
         join = JOIN_FLAG.get(spec.stage)
@@ -114,10 +116,13 @@ def plan(recipe: Recipe) -> list[Step]:
         args = parser.parse_args([*injected, *spec.args])
         for name, value in ((flag, given), ("--output", output)):
             if name in parser._option_string_actions and getattr(args, _dest(parser, name)) != (
-                    value if value is not None else parser.get_default(_dest(parser, name))):
+                value if value is not None else parser.get_default(_dest(parser, name))
+            ):
                 what = "input" if name == flag else "output"
-                raise InputError(f"{where} field 'args': {name} is set by the recipe's wiring; give it as the "
-                                 f"stage's '{what}' field instead")
+                raise InputError(
+                    f"{where} field 'args': {name} is set by the recipe's wiring; give it as the "
+                    f"stage's '{what}' field instead"
+                )
         same = next((s.spec.name for s in steps.values() if output and s.output == output), None)
         if same:
             raise InputError(f"{where} field 'output': {output} is already the output of stage {same!r}")

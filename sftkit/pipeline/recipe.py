@@ -32,8 +32,18 @@ import yaml
 from sftkit.errors import InputError
 from sftkit.orchestrate import command, stage
 
-CLUSTER_KEYS = ("shards", "max_parallel", "workers_per_task", "gres", "time", "mem", "cpus", "partition",
-                "sbatch", "server")
+CLUSTER_KEYS = (
+    "shards",
+    "max_parallel",
+    "workers_per_task",
+    "gres",
+    "time",
+    "mem",
+    "cpus",
+    "partition",
+    "sbatch",
+    "server",
+)
 SERVER_KEYS = ("model", "gres", "nodes", "args", "sbatch")
 STAGE_KEYS = ("stage", "name", "input", "from", "output", "args", "configs", *CLUSTER_KEYS)
 TOP_KEYS = ("name", "workdir", "defaults", "stages")
@@ -76,8 +86,12 @@ def _fail(where: str, problem: str) -> InputError:
 def repeatable(name: str) -> frozenset[str]:
     """The stage's flags given once per value (``--benchmark a --benchmark b``), read from its parser."""
     parser = command(name).build_parser()
-    return frozenset(flag for action in parser._actions if isinstance(action, argparse._AppendAction)
-                     for flag in action.option_strings)
+    return frozenset(
+        flag
+        for action in parser._actions
+        if isinstance(action, argparse._AppendAction)
+        for flag in action.option_strings
+    )
 
 
 def flags(mapping: Any, where: str, repeated: frozenset[str] = frozenset()) -> list[str]:
@@ -117,11 +131,15 @@ def _cluster(raw: dict[str, Any], where: str) -> dict[str, Any]:
         elif key == "server":
             value = {"model": value} if isinstance(value, str) else value
             if not isinstance(value, dict) or "model" not in value or set(value) - set(SERVER_KEYS):
-                raise _fail(f"{where} field 'server'", f"must be a model name or a mapping with 'model' and "
-                            f"optionally {', '.join(SERVER_KEYS[1:])}, not {value!r}")
+                raise _fail(
+                    f"{where} field 'server'",
+                    f"must be a model name or a mapping with 'model' and "
+                    f"optionally {', '.join(SERVER_KEYS[1:])}, not {value!r}",
+                )
         elif not isinstance(value, str):  # YAML reads an unquoted 02:00:00 as the number 7200
-            raise _fail(f"{where} field {key!r}", f"must be a quoted string (e.g. \"02:00:00\", \"gpu:2\", \"64G\"), "
-                        f"not {value!r}")
+            raise _fail(
+                f"{where} field {key!r}", f'must be a quoted string (e.g. "02:00:00", "gpu:2", "64G"), not {value!r}'
+            )
         out[key] = value
     return out
 
@@ -176,12 +194,18 @@ def load(path: str | Path) -> Recipe:
             raise _fail(f"{where} field 'configs'", "only the upload stage publishes configs")
         if not isinstance(configs, dict) or any(str(s) not in names for s in configs.values()):
             raise _fail(f"{where} field 'configs'", f"must map config names to earlier stages ({', '.join(names)})")
-        recipe.stages.append(StageSpec(
-            index, entry["stage"], spec_name,
-            flags(entry.get("args") or {}, f"{where} field 'args'", repeatable(entry["stage"])),
-            {**_cluster(defaults, f"{path}: defaults"), **_cluster(entry, where)},
-            None if entry.get("input") is None else str(entry["input"]), None if source is None else str(source),
-            None if entry.get("output") is None else str(entry["output"]),
-            {str(k): str(v) for k, v in configs.items()}))
+        recipe.stages.append(
+            StageSpec(
+                index,
+                entry["stage"],
+                spec_name,
+                flags(entry.get("args") or {}, f"{where} field 'args'", repeatable(entry["stage"])),
+                {**_cluster(defaults, f"{path}: defaults"), **_cluster(entry, where)},
+                None if entry.get("input") is None else str(entry["input"]),
+                None if source is None else str(source),
+                None if entry.get("output") is None else str(entry["output"]),
+                {str(k): str(v) for k, v in configs.items()},
+            )
+        )
         names.add(spec_name)
     return recipe

@@ -49,8 +49,13 @@ done
 echo "$SFTKIT_DRY_LABEL.$kind"
 """
 DRY_SCONTROL = "#!/bin/sh\nexit 0\n"  # knows no job: submit.sh then names logs without the job name
-SBATCH_OPTION = {"gres": "--gres={}", "time": "--time={}", "mem": "--mem={}", "cpus": "--cpus-per-task={}",
-                 "partition": "--partition={}"}
+SBATCH_OPTION = {
+    "gres": "--gres={}",
+    "time": "--time={}",
+    "mem": "--mem={}",
+    "cpus": "--cpus-per-task={}",
+    "partition": "--partition={}",
+}
 
 
 def log_dir(recipe: Recipe) -> Path:
@@ -63,8 +68,11 @@ def submit_command(step: Step, after: str | None, local: bool = False, fresh: bo
     c = step.spec.cluster
     words = [str(SUBMIT), *(["--local"] if local else []), step.spec.stage]
     words += ["--missing-only"] if step.spec.sharded and not fresh else []  # a rerun redoes only what is missing
-    for key, flag in (("shards", "--shards"), ("max_parallel", "--max-parallel"),
-                      ("workers_per_task", "--workers-per-task")):
+    for key, flag in (
+        ("shards", "--shards"),
+        ("max_parallel", "--max-parallel"),
+        ("workers_per_task", "--workers-per-task"),
+    ):
         if key in c:
             words += [flag, str(c[key])]
     if not local:
@@ -84,8 +92,12 @@ def _parse_submit(out: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if m := re.search(r"^sftkit-jobs: array=(\S+) last=(\S+)$", out, re.M):
         found["array"], found["last"] = (None if m.group(1) == "-" else m.group(1)), m.group(2)
-    for key, pattern in (("task_logs", r"^task logs: (.+)$"), ("merge_log", r"^merge log: (.+)$"),
-                         ("log", r"^log: (.+)$"), ("rerun", r"rerun only the missing shards with:\n\s+(.+)$")):
+    for key, pattern in (
+        ("task_logs", r"^task logs: (.+)$"),
+        ("merge_log", r"^merge log: (.+)$"),
+        ("log", r"^log: (.+)$"),
+        ("rerun", r"rerun only the missing shards with:\n\s+(.+)$"),
+    ):
         if m := re.search(pattern, out, re.M):
             found[key] = m.group(1).strip()
     return found
@@ -102,8 +114,9 @@ def link_dataset(step: Step, dry_run: bool) -> None:
         if link.is_symlink() or link.exists():
             if link.is_symlink() and os.readlink(link) == text:
                 continue
-            raise InputError(f"{link} exists and is not a link to {target}; move it away or name another "
-                             "upload 'input' folder")
+            raise InputError(
+                f"{link} exists and is not a link to {target}; move it away or name another upload 'input' folder"
+            )
         link.symlink_to(text)
 
 
@@ -140,9 +153,11 @@ def refuse_while_queued(recipe: Recipe, steps: list[Step]) -> None:
         rec = record.read(recipe, step) or {}
         live = queued([j for j in (rec.get("array"), rec.get("last")) if j])
         if live:
-            raise InputError(f"{recipe.where(step.spec)}: jobs {', '.join(sorted({j for j, _, _ in live}))} of an "
-                             f"earlier submission are still queued or running; wait for them (slurm/submit.sh status "
-                             f"{recipe.path}) or scancel them first")
+            raise InputError(
+                f"{recipe.where(step.spec)}: jobs {', '.join(sorted({j for j, _, _ in live}))} of an "
+                f"earlier submission are still queued or running; wait for them (slurm/submit.sh status "
+                f"{recipe.path}) or scancel them first"
+            )
 
 
 def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = False, local: bool = False) -> int:
@@ -183,33 +198,50 @@ def start(recipe: Recipe, steps: list[Step], recipe_path: str, dry_run: bool = F
                 rows.append((name, step.spec.stage, "done" if rc == 0 else f"failed (exit {rc})", "", ""))
                 if rc:
                     report.print_table(f"pipeline {recipe.name} (local)", ["stage", "kind", "result", "", ""], rows)
-                    print(f"stage {name} failed; later stages were not run. Fix it, then run the same command "
-                          "again: done stages are skipped", file=sys.stderr)
+                    print(
+                        f"stage {name} failed; later stages were not run. Fix it, then run the same command "
+                        "again: done stages are skipped",
+                        file=sys.stderr,
+                    )
                     return rc
                 continue
             env["SFTKIT_DRY_LABEL"] = name
             proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             text = proc.stdout.replace(tmp, str(log_dir(recipe))) if dry_run else proc.stdout
-            print("\n".join(f"  {line}" if not line.startswith("  sbatch") else line
-                            for line in text.splitlines() if not line.startswith("sftkit-jobs:")))
+            print(
+                "\n".join(
+                    f"  {line}" if not line.startswith("  sbatch") else line
+                    for line in text.splitlines()
+                    if not line.startswith("sftkit-jobs:")
+                )
+            )
             if proc.returncode:
                 if not dry_run:
                     if submitted:
                         subprocess.run(["scancel", *submitted], check=False)
                         print(f"cancelled the jobs this run submitted: {' '.join(submitted)}", file=sys.stderr)
-                    for sent in steps[:steps.index(step) + 1]:  # their records would name cancelled jobs
+                    for sent in steps[: steps.index(step) + 1]:  # their records would name cancelled jobs
                         if not record.done(recipe, sent):
                             record.path_of(recipe, sent).unlink(missing_ok=True)
-                raise InputError(f"{recipe.where(step.spec)}: submitting failed (exit {proc.returncode}); "
-                                 "nothing of this run is left queued")
+                raise InputError(
+                    f"{recipe.where(step.spec)}: submitting failed (exit {proc.returncode}); "
+                    "nothing of this run is left queued"
+                )
             found = _parse_submit(text)
             after = found["last"]
             submitted += [j for j in (found.get("array"), found["last"]) if j]
             if not dry_run:
                 record.update(recipe, step, **found)
             logs = found.get("task_logs") or found.get("log", "")
-            rows.append((name, step.spec.stage, " ".join(j for j in (found.get("array"), found["last"]) if j),
-                         logs, found.get("merge_log", "")))
+            rows.append(
+                (
+                    name,
+                    step.spec.stage,
+                    " ".join(j for j in (found.get("array"), found["last"]) if j),
+                    logs,
+                    found.get("merge_log", ""),
+                )
+            )
     if local:
         report.print_table(f"pipeline {recipe.name} (local)", ["stage", "kind", "result", "", ""], rows)
         return 0

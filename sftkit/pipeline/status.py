@@ -42,8 +42,7 @@ def last_error(log: Path) -> str:
 
 def _uploaded(log: Path) -> bool:
     """The upload's log ends with its push (or dry-run) summary."""
-    return log.is_file() and bool(re.search(r"^(pushed to |dry run: \d+ files)", log.read_text(errors="replace"),
-                                            re.M))
+    return log.is_file() and bool(re.search(r"^(pushed to |dry run: \d+ files)", log.read_text(errors="replace"), re.M))
 
 
 def _shards_done(step: Step) -> int:
@@ -60,8 +59,10 @@ def _failed(step: Step, rec: dict[str, Any]) -> State:
             log = rec.get("task_logs", "").replace("<task>", str(task))
             notes.append(f"task {task} did not complete: log {log}\n    {last_error(Path(log))}")
         if not missing:
-            notes.append(f"every shard is complete but the merge failed: log {rec.get('merge_log')}\n"
-                         f"    {last_error(Path(rec.get('merge_log', '')))}")
+            notes.append(
+                f"every shard is complete but the merge failed: log {rec.get('merge_log')}\n"
+                f"    {last_error(Path(rec.get('merge_log', '')))}"
+            )
         if rec.get("rerun"):
             notes.append(f"rerun only the missing shards, then merge: {rec['rerun']}")
         log = rec.get("merge_log", "")
@@ -113,8 +114,11 @@ def show(recipe: Recipe, steps: list[Step], recipe_path: str) -> int:
     states: list[State] = []
     for step in steps:
         states.append(stage_state(recipe, step, states[-1] if states else None))
-    report.print_table(f"pipeline {recipe.name} ({recipe_path})", ["stage", "kind", "state", "progress", "log"],
-                       [(s.spec.name, s.spec.stage, st.state, st.progress, st.log) for s, st in zip(steps, states)])
+    report.print_table(
+        f"pipeline {recipe.name} ({recipe_path})",
+        ["stage", "kind", "state", "progress", "log"],
+        [(s.spec.name, s.spec.stage, st.state, st.progress, st.log) for s, st in zip(steps, states)],
+    )
     for step, st in zip(steps, states):
         for note in st.notes:
             print(f"{step.spec.name} ({st.state}): {note}")

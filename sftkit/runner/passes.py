@@ -123,20 +123,31 @@ class Pass:
     process: Callable[[Batch], StageResult]
 
 
-def run_passes(stage: str, passes: list[Pass], loaded: Loaded, *, source: Source, shard: Shard,
-               output: str | Path, **run: Any) -> dict[str, dict[str, Any]]:
+def run_passes(
+    stage: str, passes: list[Pass], loaded: Loaded, *, source: Source, shard: Shard, output: str | Path, **run: Any
+) -> dict[str, dict[str, Any]]:
     """Run each pass over ``shard`` in order (``run`` as for ``run_stage``), then free the last model;
     returns each pass's completion marker. Passes load their model through ``loaded`` on first use."""
     markers = {}
     for one in passes:
-        markers[one.name] = run_stage(stage=f"{stage}:{one.name}", source=source, shard=shard,
-                                      output=pass_output(output, one.name), settings=one.settings,
-                                      process=one.process, merge_whole=False, **run).marker
+        markers[one.name] = run_stage(
+            stage=f"{stage}:{one.name}",
+            source=source,
+            shard=shard,
+            output=pass_output(output, one.name),
+            settings=one.settings,
+            process=one.process,
+            merge_whole=False,
+            **run,
+        ).marker
     loaded.release()
     return markers
 
 
 def print_pass_counts(title: str, markers: dict[str, dict[str, Any]]) -> None:
     """One line of counts per pass, for the end-of-shard summary."""
-    report.print_table(title, ["pass", "counts"], [(n, ", ".join(f"{k} {v:,}" for k, v in sorted(m["counts"].items())))
-                                                   for n, m in markers.items()])
+    report.print_table(
+        title,
+        ["pass", "counts"],
+        [(n, ", ".join(f"{k} {v:,}" for k, v in sorted(m["counts"].items()))) for n, m in markers.items()],
+    )

@@ -54,15 +54,28 @@ def _save_and_stop(run: ShardRun, journal: Journal, cause: BaseException | None)
         journal.clear()
     inflight = f" and {len(journal):,} finished requests beyond it" if len(journal) else ""
     why = "" if cause is None or isinstance(cause, Interrupted) else f" (the engine then failed: {cause!r:.200})"
-    raise Interrupted(f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume"
-                      ) from cause
+    raise Interrupted(
+        f"{run.shard.name} saved up to row {row:,}{inflight} after {signal}{why}; run again to resume"
+    ) from cause
 
 
-def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, settings: dict[str, Any],
-              process: Callable[[Batch], StageResult], every: int, batch_size: int, on_bad_record: str,
-              sort: list[dict[str, str]] | None = None, overwrite: bool = False,
-              subset: dict[str, str] | None = None, merge_whole: bool = True, id_field: str | None = None
-              ) -> StageRun:
+def run_stage(
+    *,
+    stage: str,
+    source: Source,
+    shard: Shard,
+    output: str | Path,
+    settings: dict[str, Any],
+    process: Callable[[Batch], StageResult],
+    every: int,
+    batch_size: int,
+    on_bad_record: str,
+    sort: list[dict[str, str]] | None = None,
+    overwrite: bool = False,
+    subset: dict[str, str] | None = None,
+    merge_whole: bool = True,
+    id_field: str | None = None,
+) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
 
@@ -79,15 +92,24 @@ def run_stage(*, stage: str, source: Source, shard: Shard, output: str | Path, s
     else:
         start = run.resume_from()
         if start > run.rows.start:
-            print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}",
-                  file=sys.stderr)
+            print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}", file=sys.stderr)
         stopping.install()
-        bar = tqdm(total=len(run.rows), initial=start - run.rows.start, desc=f"{stage} {shard.name}", unit="row",
-                   unit_scale=True, file=sys.stderr, mininterval=1.0)
+        bar = tqdm(
+            total=len(run.rows),
+            initial=start - run.rows.start,
+            desc=f"{stage} {shard.name}",
+            unit="row",
+            unit_scale=True,
+            file=sys.stderr,
+            mininterval=1.0,
+        )
         with stopping.deferred(), bar, journaling(run.ckpt / JOURNAL_NAME) as journal:
             if len(journal):
-                print(f"{shard.name}: {len(journal):,} finished requests of the chunk at row {start:,} are saved; "
-                      "they are not sent again", file=sys.stderr)
+                print(
+                    f"{shard.name}: {len(journal):,} finished requests of the chunk at row {start:,} are saved; "
+                    "they are not sent again",
+                    file=sys.stderr,
+                )
             batches = source.batches(start, run.rows.stop, max(1, min(batch_size, every)))
             for batch in prefetch(at_checkpoints(batches, start, run.every)):
                 rejects = enforce_policy(batch.rejects, on_bad_record)

@@ -26,8 +26,9 @@ class Choice:
     bins: list[dict[str, float]]  # per-bin table for a target distribution; empty otherwise
 
 
-def band(acc: np.ndarray, z: np.ndarray, min_acc: float, max_acc: float,
-         quantile_range: tuple[float, float] | None) -> np.ndarray:
+def band(
+    acc: np.ndarray, z: np.ndarray, min_acc: float, max_acc: float, quantile_range: tuple[float, float] | None
+) -> np.ndarray:
     """Positions inside the accuracy band and, if given, between the two quantiles of difficulty_z (taken
     over the items with both values). An unknown (NaN) accuracy or difficulty_z is never inside: 0.0 would
     make an item no model answered look hopelessly hard."""
@@ -45,15 +46,19 @@ def top_k(z: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     return np.sort(order[:k])
 
 
-def by_target(z: np.ndarray, candidates: np.ndarray, total: int, num_bins: int, target: str, sharpness: float,
-              seed: int) -> tuple[np.ndarray, list[dict[str, float]]]:
+def by_target(
+    z: np.ndarray, candidates: np.ndarray, total: int, num_bins: int, target: str, sharpness: float, seed: int
+) -> tuple[np.ndarray, list[dict[str, float]]]:
     """``total`` candidates spread over quantile bins of their difficulty_z, weighted by ``target``."""
     values = z[candidates]
     edges = np.unique(np.quantile(values, np.linspace(0, 1, num_bins + 1)[1:-1])) if len(values) else np.array([])
     which = np.searchsorted(edges, values, side="right")
     bins = len(edges) + 1
-    weights = {"uniform": np.ones(bins), "hard": half_gaussian_weights(bins, sharpness),
-               "easy": half_gaussian_weights(bins, sharpness)[::-1]}[target]
+    weights = {
+        "uniform": np.ones(bins),
+        "hard": half_gaussian_weights(bins, sharpness),
+        "easy": half_gaussian_weights(bins, sharpness)[::-1],
+    }[target]
     available = np.bincount(which, minlength=bins)
     quotas = allocate(total, weights, available)
     keys = row_keys(candidates, seed)
@@ -61,17 +66,36 @@ def by_target(z: np.ndarray, candidates: np.ndarray, total: int, num_bins: int, 
     bounds = [-np.inf, *edges.tolist(), np.inf]
     for b in range(bins):
         members = np.flatnonzero(which == b)
-        picked = members[np.argsort(keys[members], kind="stable")[:quotas[b]]]
+        picked = members[np.argsort(keys[members], kind="stable")[: quotas[b]]]
         chosen.append(candidates[picked])
-        table.append({"bin": b, "from": bounds[b], "to": bounds[b + 1], "weight": float(weights[b]),
-                      "available": int(available[b]), "quota": int(quotas[b]), "selected": len(picked)})
+        table.append(
+            {
+                "bin": b,
+                "from": bounds[b],
+                "to": bounds[b + 1],
+                "weight": float(weights[b]),
+                "available": int(available[b]),
+                "quota": int(quotas[b]),
+                "selected": len(picked),
+            }
+        )
     return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64), table
 
 
-def choose(acc: np.ndarray, z: np.ndarray, *, min_acc: float = 0.0, max_acc: float = 1.0,
-           quantile_range: tuple[float, float] | None = None, top: int | None = None,
-           total: int | None = None, num_bins: int = 5, target: str = "uniform", sharpness: float = 2.0,
-           seed: int = 42) -> Choice:
+def choose(
+    acc: np.ndarray,
+    z: np.ndarray,
+    *,
+    min_acc: float = 0.0,
+    max_acc: float = 1.0,
+    quantile_range: tuple[float, float] | None = None,
+    top: int | None = None,
+    total: int | None = None,
+    num_bins: int = 5,
+    target: str = "uniform",
+    sharpness: float = 2.0,
+    seed: int = 42,
+) -> Choice:
     candidates = band(acc, z, min_acc, max_acc, quantile_range)
     if top is not None:
         return Choice(top_k(z, candidates, top), len(candidates), [])

@@ -65,27 +65,39 @@ class PassRateFilter:
 
     def sort_spec(self) -> list[dict[str, str]]:
         """Global output order: pass rate ascending (hardest first), then longest solution first."""
-        return [{"field": self.field, "key": "number", "order": "asc"},
-                {"field": self.solution_field, "key": "length", "order": "desc"}]
+        return [
+            {"field": self.field, "key": "number", "order": "asc"},
+            {"field": self.solution_field, "key": "length", "order": "desc"},
+        ]
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require([self.field] + ([self.problem_type_field] if self.problem_type and self.problem_type_required
-                                      else []))
+        batch.require(
+            [self.field] + ([self.problem_type_field] if self.problem_type and self.problem_type_required else [])
+        )
         counts: Counter = Counter(rows=len(batch))
         rejects: list[Reject] = []
         types = batch.values(self.problem_type_field) if self.problem_type else None
         keep = []
         for pos, value in enumerate(batch.values(self.field)):
-            if types is not None and types[pos] != self.problem_type and (
-                    self.problem_type_required or types[pos] is not None):
+            if (
+                types is not None
+                and types[pos] != self.problem_type
+                and (self.problem_type_required or types[pos] is not None)
+            ):
                 counts["other_problem_type"] += 1
                 continue
             try:
                 rate = parse_pass_rate(value)
             except BadLabel as exc:
                 counts["bad_label"] += 1
-                rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), str(exc),
-                                      batch.select(np.array([pos])).records(self.id_field)[0]))
+                rejects.append(
+                    Reject(
+                        int(batch.indices[pos]),
+                        batch.location(pos),
+                        str(exc),
+                        batch.select(np.array([pos])).records(self.id_field)[0],
+                    )
+                )
                 continue
             if rate is None:
                 counts["no_label"] += 1

@@ -57,8 +57,15 @@ def quantile_edges(lengths: np.ndarray, num_bins: int) -> np.ndarray:
     return np.quantile(lengths, np.arange(1, num_bins) / num_bins)
 
 
-def plan_selection(indices: np.ndarray, lengths: np.ndarray, total: int, num_bins: int, sharpness: float,
-                   seed: int, stats_sample: int = 0) -> LengthPlan:
+def plan_selection(
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    total: int,
+    num_bins: int,
+    sharpness: float,
+    seed: int,
+    stats_sample: int = 0,
+) -> LengthPlan:
     keys = row_keys(indices, seed)
     basis = lengths
     if 0 < stats_sample < len(lengths):
@@ -90,10 +97,21 @@ def pool_capacity(total: int, num_bins: int, sharpness: float) -> int:
     return int(num_bins * (1.5 * need + 6 * math.sqrt(need) + 32))
 
 
-def select_by_length(source: Source, measure: Measure, total: int, num_bins: int, sharpness: float,
-                     seed: int, id_field: str, on_bad_record: str, field_name: str,
-                     stats_sample: int = 0, batch_size: int = 8192, pool_cap: int | None = None,
-                     shuffle: bool = False) -> LengthSelection:
+def select_by_length(
+    source: Source,
+    measure: Measure,
+    total: int,
+    num_bins: int,
+    sharpness: float,
+    seed: int,
+    id_field: str,
+    on_bad_record: str,
+    field_name: str,
+    stats_sample: int = 0,
+    batch_size: int = 8192,
+    pool_cap: int | None = None,
+    shuffle: bool = False,
+) -> LengthSelection:
     started = time.time()
     if total < 1 or num_bins < 1:
         raise InputError("--total_samples and --num_bins must be at least 1")

@@ -86,8 +86,15 @@ class CardExtras:
 
 
 def size_category(rows: int) -> str:
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+    ]
     return next((label for bound, label in bounds if rows < bound), "n>1T" if rows >= 10**12 else "1B<n<10B")
 
 
@@ -104,12 +111,16 @@ def summarize(root: Path, config: str, split_globs: dict[str, str]) -> ConfigSum
         if meta[f].num_rows:
             example = next(pq.ParquetFile(f).iter_batches(batch_size=1)).to_pylist()[0]
             break
-    return ConfigSummary(config, {s: [f.relative_to(root).as_posix() for f in fs] for s, fs in splits.items()},
-                         {s: sum(meta[f].num_rows for f in fs) for s, fs in splits.items()},
-                         sum(f.stat().st_size for f in files),
-                         [(fl.name, str(fl.type)) for fl in schema] if schema else [], example,
-                         datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [],
-                         {s: sum(_uncompressed(meta[f]) for f in fs) for s, fs in splits.items()})
+    return ConfigSummary(
+        config,
+        {s: [f.relative_to(root).as_posix() for f in fs] for s, fs in splits.items()},
+        {s: sum(meta[f].num_rows for f in fs) for s, fs in splits.items()},
+        sum(f.stat().st_size for f in files),
+        [(fl.name, str(fl.type)) for fl in schema] if schema else [],
+        example,
+        datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [],
+        {s: sum(_uncompressed(meta[f]) for f in fs) for s, fs in splits.items()},
+    )
 
 
 def _uncompressed(meta: pq.FileMetaData) -> int:
@@ -127,7 +138,7 @@ def _truncate(value: Any) -> Any:
 
 
 def load_snippet(repo_id: str, config: str, split: str) -> str:
-    return f'from datasets import load_dataset\n\nds = load_dataset({repo_id!r}, {config!r}, split={split!r})\n'
+    return f"from datasets import load_dataset\n\nds = load_dataset({repo_id!r}, {config!r}, split={split!r})\n"
 
 
 def text_field(summaries: list[ConfigSummary], wanted: str | None) -> str | None:
@@ -165,17 +176,32 @@ def config_plots(root: Path, summary: ConfigSummary, lengths: np.ndarray | None,
     (one series per split); returns their paths relative to the folder."""
     made = []
     if lengths is not None and len(lengths):
-        made.append(report.histogram_png(root / PLOTS_DIR / f"{summary.name}.lengths.png", {summary.name: lengths},
-                                         f"{summary.name}: {what} length", "characters"))
+        made.append(
+            report.histogram_png(
+                root / PLOTS_DIR / f"{summary.name}.lengths.png",
+                {summary.name: lengths},
+                f"{summary.name}: {what} length",
+                "characters",
+            )
+        )
     if "difficulty_z" in dict(summary.columns):
-        series = {s: np.concatenate([pc.cast(c, "float64").to_numpy(zero_copy_only=False)
-                                     for c in _column(root, files, "difficulty_z")])
-                  for s, files in summary.splits.items()}
+        series = {
+            s: np.concatenate(
+                [pc.cast(c, "float64").to_numpy(zero_copy_only=False) for c in _column(root, files, "difficulty_z")]
+            )
+            for s, files in summary.splits.items()
+        }
         series = {s: v[~np.isnan(v)] for s, v in series.items()}
         if any(len(v) for v in series.values()):
-            made.append(report.histogram_png(root / PLOTS_DIR / f"{summary.name}.difficulty.png", series,
-                                             f"{summary.name}: difficulty_z per split",
-                                             "difficulty_z (higher is harder)", log_x=False))
+            made.append(
+                report.histogram_png(
+                    root / PLOTS_DIR / f"{summary.name}.difficulty.png",
+                    series,
+                    f"{summary.name}: difficulty_z per split",
+                    "difficulty_z (higher is harder)",
+                    log_x=False,
+                )
+            )
     return [p.relative_to(root).as_posix() for p in made]
 
 
@@ -202,21 +228,35 @@ def check_license(opts: CardOptions, existing: dict[str, Any] | None) -> None:
     if opts.license is not None and not opts.license.strip():
         raise InputError("--license is empty: name one (e.g. cc-by-4.0), or other or unknown on purpose")
     if opts.license is None and not (existing or {}).get("license"):
-        raise InputError("--license is required: the card must say how the data may be used (e.g. cc-by-4.0, "
-                         f"apache-2.0; the license of the source datasets); give {' or '.join(LICENSE_ON_PURPOSE)} "
-                         "to publish without one on purpose")
+        raise InputError(
+            "--license is required: the card must say how the data may be used (e.g. cc-by-4.0, "
+            f"apache-2.0; the license of the source datasets); give {' or '.join(LICENSE_ON_PURPOSE)} "
+            "to publish without one on purpose"
+        )
 
 
 def _dataset_info(s: ConfigSummary) -> dict[str, Any]:
-    splits = [{"name": name, "num_bytes": s.split_bytes.get(name, 0), "num_examples": rows}
-              for name, rows in s.rows.items()]
-    return {"config_name": s.name, "features": s.features, "splits": splits, "download_size": s.bytes,
-            "dataset_size": sum(s.split_bytes.values())}
+    splits = [
+        {"name": name, "num_bytes": s.split_bytes.get(name, 0), "num_examples": rows} for name, rows in s.rows.items()
+    ]
+    return {
+        "config_name": s.name,
+        "features": s.features,
+        "splits": splits,
+        "download_size": s.bytes,
+        "dataset_size": sum(s.split_bytes.values()),
+    }
 
 
-def build_card(root: Path, summaries: list[ConfigSummary], split_globs: dict[str, dict[str, str]],
-               opts: CardOptions, extras: CardExtras, body: str | None,
-               existing: dict[str, Any] | None = None) -> DatasetCard:
+def build_card(
+    root: Path,
+    summaries: list[ConfigSummary],
+    split_globs: dict[str, dict[str, str]],
+    opts: CardOptions,
+    extras: CardExtras,
+    body: str | None,
+    existing: dict[str, Any] | None = None,
+) -> DatasetCard:
     """The card. ``existing`` front matter from the Hub keeps its keys except the ones a flag set;
     ``configs``, ``dataset_info``, ``source_datasets`` and ``size_categories`` describe the data and are ours."""
     existing = dict(existing or {})
@@ -231,9 +271,15 @@ def build_card(root: Path, summaries: list[ConfigSummary], split_globs: dict[str
     front["size_categories"] = [size_category(sum(s.total for s in summaries))]
     if extras.provenance.source_datasets:
         front["source_datasets"] = extras.provenance.source_datasets
-    front["configs"] = [{"config_name": s.name,
-                         "data_files": [{"split": split, "path": _data_glob(s.name, split_globs[s.name][split])}
-                                        for split in s.splits]} for s in summaries]
+    front["configs"] = [
+        {
+            "config_name": s.name,
+            "data_files": [
+                {"split": split, "path": _data_glob(s.name, split_globs[s.name][split])} for split in s.splits
+            ],
+        }
+        for s in summaries
+    ]
     front["dataset_info"] = [_dataset_info(s) for s in summaries]
     data = DatasetCardData(**front)
     if body is None:
@@ -267,49 +313,74 @@ def _made(extras: CardExtras) -> list[str]:
     if stages:
         out += ["Rows through the stages behind each config:", ""]
         out += [f"- `{c}`: {chain}" for c, chain in extras.chains.items() if chain]
-        out += ["", "| # | stage | output | rows in → out | models | sampling | settings |",
-                "| ---: | --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "",
+            "| # | stage | output | rows in → out | models | sampling | settings |",
+            "| ---: | --- | --- | --- | --- | --- | --- |",
+        ]
         for k, s in enumerate(stages, 1):
             flow = f"{s.rows_in:,} → " if s.rows_in is not None else "→ "
             flow += f"{s.rows_out:,}" if s.rows_out is not None else "?"
-            out.append(f"| {k} | `{s.name}` | `{s.output}` | {flow} | {_cell(', '.join(s.models) or '—')} | "
-                       f"{_cell('; '.join(s.sampling) or '—')} | {_cell(', '.join(s.settings) or '—')} |")
+            out.append(
+                f"| {k} | `{s.name}` | `{s.output}` | {flow} | {_cell(', '.join(s.models) or '—')} | "
+                f"{_cell('; '.join(s.sampling) or '—')} | {_cell(', '.join(s.settings) or '—')} |"
+            )
         counted = [s for s in stages if s.counts]
         if counted:
             out += ["", "Counts each stage recorded:", ""]
-            out += [f"- `{s.name}` (`{s.output}`): " + ", ".join(f"`{_cell(k)}` {v:,}" if isinstance(v, int) else
-                                                                f"`{_cell(k)}` {_cell(str(v))}"
-                                                                for k, v in s.counts.items())
-                    for s in counted]
+            out += [
+                f"- `{s.name}` (`{s.output}`): "
+                + ", ".join(
+                    f"`{_cell(k)}` {v:,}" if isinstance(v, int) else f"`{_cell(k)}` {_cell(str(v))}"
+                    for k, v in s.counts.items()
+                )
+                for s in counted
+            ]
     else:
         out.append("No stage provenance (`*.stats.json`) was found next to the data.")
     if extras.export:
         e = extras.export
-        out += ["", f"Exported with `upload/export_sft.py`: format `{e['format']}`, reasoning `{e['reasoning']}`, "
-                    f"{e['split_rule']}."]
+        out += [
+            "",
+            f"Exported with `upload/export_sft.py`: format `{e['format']}`, reasoning `{e['reasoning']}`, "
+            f"{e['split_rule']}.",
+        ]
         for c, n in e["configs"].items():
             if not n["rows_in"]:
                 out.append(f"- `{c}`: no rows (left out)")
                 continue
-            rejected = (f"{n['rejects']:,} rejected ({_cell(json.dumps(n['reasons'], ensure_ascii=False))})"
-                        if n["rejects"] else "none rejected")
-            out.append(f"- `{c}`: {n['rows_in']:,} rows in, "
-                       + ", ".join(f"{rows:,} {split}" for split, rows in n["splits"].items()) + f", {rejected}")
+            rejected = (
+                f"{n['rejects']:,} rejected ({_cell(json.dumps(n['reasons'], ensure_ascii=False))})"
+                if n["rejects"]
+                else "none rejected"
+            )
+            out.append(
+                f"- `{c}`: {n['rows_in']:,} rows in, "
+                + ", ".join(f"{rows:,} {split}" for split, rows in n["splits"].items())
+                + f", {rejected}"
+            )
     return out
 
 
 def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str]:
     columns = {name for s in summaries for name, _ in s.columns}
     names = {s.name for s in extras.provenance.stages}
-    out = ["", "## Limitations", "",
-           "- Solutions and answers come from the source data and from models; none was checked by a person."]
+    out = [
+        "",
+        "## Limitations",
+        "",
+        "- Solutions and answers come from the source data and from models; none was checked by a person.",
+    ]
     scored = {"pass_rate", "ensemble_acc", "difficulty_z", "irt_beta"} & columns
     if scored or {"filter", "difficulty_scorer"} & names:
-        out.append("- Pass rates and difficulty scores are measured with the models listed above, on this pool: "
-                   "they rank rows against each other and are not absolute difficulty.")
+        out.append(
+            "- Pass rates and difficulty scores are measured with the models listed above, on this pool: "
+            "they rank rows against each other and are not absolute difficulty."
+        )
     if "filter" in names:
-        out.append("- Correctness was decided by math-verify and LLM judges, which can be wrong on unusual "
-                   "answer forms.")
+        out.append(
+            "- Correctness was decided by math-verify and LLM judges, which can be wrong on unusual answer forms."
+        )
     if extras.export and extras.export["split_rule"] != "no validation split":
         out.append("- The validation split is a hash-chosen sample of the same distribution, not a held-out benchmark.")
     if not any("decontam" in n for n in names):
@@ -317,8 +388,9 @@ def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str
     return out
 
 
-def _body(root: Path, summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any],
-          extras: CardExtras) -> str:
+def _body(
+    root: Path, summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras
+) -> str:
     out = [f"# {front['pretty_name']}", "", _description(summaries, opts, front, extras), ""]
     out += ["## Configs and splits", "", "| config | split | rows |", "| --- | --- | ---: |"]
     out += [f"| `{s.name}` | {split} | {rows:,} |" for s in summaries for split, rows in s.rows.items()]

@@ -17,8 +17,9 @@ def add_card_args(p: argparse.ArgumentParser) -> None:
     cli.add(p, "--task-categories", nargs="+", help=f"card task categories{keep}text-generation")
     cli.add(p, "--tags", nargs="+", help=f"card tags{keep}sft")
     cli.add(p, "--pretty-name", help=f"card title{keep}the repo name")
-    cli.add(p, "--description", help="the card's description: text, or @FILE (Markdown); unset: a summary of the "
-                                     "pipeline")
+    cli.add(
+        p, "--description", help="the card's description: text, or @FILE (Markdown); unset: a summary of the pipeline"
+    )
     cli.add(p, "--citation", help="a BibTeX entry for the card: text (@misc{...} inline too), or @FILE")
 
 
@@ -36,5 +37,14 @@ def _text(value: str | None, flag: str) -> str | None:
 
 
 def card_options(args: argparse.Namespace, repo_id: str, split: str = "train") -> CardOptions:
-    return CardOptions(repo_id, split, args.license, args.language, args.task_categories, args.tags, args.pretty_name,
-                       _text(args.description, "--description"), _text(args.citation, "--citation"))
+    return CardOptions(
+        repo_id,
+        split,
+        args.license,
+        args.language,
+        args.task_categories,
+        args.tags,
+        args.pretty_name,
+        _text(args.description, "--description"),
+        _text(args.citation, "--citation"),
+    )

@@ -42,11 +42,14 @@ def _unify(a: pa.Schema, b: pa.Schema, where_a: str, where_b: str) -> pa.Schema:
         for field in b:
             if field.name in a.names:
                 try:
-                    pa.unify_schemas([pa.schema([a.field(field.name)]), pa.schema([field])],
-                                     promote_options="permissive")
+                    pa.unify_schemas(
+                        [pa.schema([a.field(field.name)]), pa.schema([field])], promote_options="permissive"
+                    )
                 except (pa.ArrowTypeError, pa.ArrowInvalid):
-                    raise InputError(f"column {field.name!r} is {a.field(field.name).type} in {where_a} but "
-                                     f"{field.type} in {where_b}; make them agree") from None
+                    raise InputError(
+                        f"column {field.name!r} is {a.field(field.name).type} in {where_a} but "
+                        f"{field.type} in {where_b}; make them agree"
+                    ) from None
         raise
 
 
@@ -170,13 +173,16 @@ def convert_config(root: Path, config: str, sources: list[SourceFile], manifest:
         if schemas[src.rel] is None:
             dest.unlink(missing_ok=True)
             results.append(FileResult(src, 0, "empty"))
-        elif (entry and entry["sha256"] == hashes[src.rel] and manifest.configs.get(config) == encoded
-              and dest.exists()):
+        elif entry and entry["sha256"] == hashes[src.rel] and manifest.configs.get(config) == encoded and dest.exists():
             results.append(FileResult(src, entry["rows"], "unchanged"))
         else:
             results.append(FileResult(src, write_parquet(src, unified, dest, staged.get(src.rel)), "converted"))
-        manifest.files[src.rel] = {"sha256": hashes[src.rel], "rows": results[-1].rows, "output": src.output_rel,
-                                   "schema": encode_schema(schemas[src.rel]) if schemas[src.rel] else None}
+        manifest.files[src.rel] = {
+            "sha256": hashes[src.rel],
+            "rows": results[-1].rows,
+            "output": src.output_rel,
+            "schema": encode_schema(schemas[src.rel]) if schemas[src.rel] else None,
+        }
     manifest.configs[config] = encoded
     shutil.rmtree(root / STAGING, ignore_errors=True)
     _remove_stale(root, config, {s.output_rel for s in sources if schemas[s.rel] is not None})

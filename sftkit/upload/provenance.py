@@ -24,13 +24,50 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _ROWS_IN = ("rows_in", "rows_read", "items")
 _ROWS_OUT = ("kept", "selected", "records", "items")
 # what a stage found rather than what it was told: shown with its counts
-_RESULTS = ("rejects", "duplicate_ids", "valid_rows", "second_pass_rows", "unanswered", "no_difficulty_z",
-            "after_filters", "truncated", "ensemble_acc_mean")
+_RESULTS = (
+    "rejects",
+    "duplicate_ids",
+    "valid_rows",
+    "second_pass_rows",
+    "unanswered",
+    "no_difficulty_z",
+    "after_filters",
+    "truncated",
+    "ensemble_acc_mean",
+)
 # not settings: inputs, results, timings, per-bin tables, provenance blocks shown elsewhere
-_NOT_SETTINGS = {*_RESULTS, "irt_beta_range", "stage", "output", "input", "scores", "source", "settings", "data",
-                 "passes", "provenance", "prompts", "chat", "counts", "bins", "sort", "shard_seconds", "worker_seconds",
-                 "merge_seconds", "seconds", "duplicate_id_examples", "rejects_file", "all_records_to", "models",
-                 "model", "fields", "prompt_sha256", "prompt_file", *_ROWS_IN, *_ROWS_OUT}
+_NOT_SETTINGS = {
+    *_RESULTS,
+    "irt_beta_range",
+    "stage",
+    "output",
+    "input",
+    "scores",
+    "source",
+    "settings",
+    "data",
+    "passes",
+    "provenance",
+    "prompts",
+    "chat",
+    "counts",
+    "bins",
+    "sort",
+    "shard_seconds",
+    "worker_seconds",
+    "merge_seconds",
+    "seconds",
+    "duplicate_id_examples",
+    "rejects_file",
+    "all_records_to",
+    "models",
+    "model",
+    "fields",
+    "prompt_sha256",
+    "prompt_file",
+    *_ROWS_IN,
+    *_ROWS_OUT,
+}
 
 
 @dataclass
@@ -100,8 +137,11 @@ def _scalar_settings(stats: dict[str, Any]) -> list[str]:
             if k.endswith("sampling"):  # shown in its own column
                 continue
             if isinstance(v, dict):  # one level of grouping, e.g. the label filter's `filter`
-                out += [f"{k2}={json.dumps(v2, ensure_ascii=False)}" for k2, v2 in v.items()
-                        if v2 is not None and not isinstance(v2, dict | list) and k2 not in _NOT_SETTINGS]
+                out += [
+                    f"{k2}={json.dumps(v2, ensure_ascii=False)}"
+                    for k2, v2 in v.items()
+                    if v2 is not None and not isinstance(v2, dict | list) and k2 not in _NOT_SETTINGS
+                ]
             elif not isinstance(v, list) or len(v) <= 4:
                 out.append(f"{k}={json.dumps(v, ensure_ascii=False)}")
     return list(dict.fromkeys(out))
@@ -115,8 +155,16 @@ def stage(stats: dict[str, Any], output: str) -> Stage:
     counts = {k: stats[k] for k in _RESULTS if isinstance(stats.get(k), int | float) and stats[k]}
     counts.update(stats.get("counts") if isinstance(stats.get("counts"), dict) else {})
     name = str(stats.get("stage", "?"))
-    return Stage(registry.ALIASES.get(name, name), output, _first(stats, _ROWS_IN), _first(stats, _ROWS_OUT),
-                 _models(stats), _sampling(stats), _scalar_settings(stats), counts)
+    return Stage(
+        registry.ALIASES.get(name, name),
+        output,
+        _first(stats, _ROWS_IN),
+        _first(stats, _ROWS_OUT),
+        _models(stats),
+        _sampling(stats),
+        _scalar_settings(stats),
+        counts,
+    )
 
 
 def _stats_file(name: str, near: Path) -> Path | None:
@@ -136,8 +184,12 @@ def _local_files(stats: dict[str, Any]) -> set[str]:
 def is_hub_id(name: str, stats: dict[str, Any]) -> bool:
     """``owner/name``, not a data file, not on this machine, and not a file the stage hashed as local."""
     local = _local_files(stats)
-    return (bool(_HUB_ID.match(name)) and Path(name).suffix not in SOURCE_SUFFIXES and not Path(name).exists()
-            and not any(f == name or f.startswith(name.rstrip("/") + "/") for f in local))
+    return (
+        bool(_HUB_ID.match(name))
+        and Path(name).suffix not in SOURCE_SUFFIXES
+        and not Path(name).exists()
+        and not any(f == name or f.startswith(name.rstrip("/") + "/") for f in local)
+    )
 
 
 def trace(stats_files: list[Path], root: Path) -> Provenance:

@@ -58,8 +58,12 @@ def owned(rel: str, configs: Collection[str], sources: bool) -> bool:
         return len(path.parts) == 2 and path.suffix == ".png"
     if len(path.parts) == 1:
         return rel in (LEGACY_HISTOGRAM, DATASET_INFO)
-    return (sources and path.parts[0] in configs and not path.name.endswith(".rejects.jsonl")
-            and (path.suffix in SOURCE_SUFFIXES or path.name.endswith(".stats.json")))
+    return (
+        sources
+        and path.parts[0] in configs
+        and not path.name.endswith(".rejects.jsonl")
+        and (path.suffix in SOURCE_SUFFIXES or path.name.endswith(".stats.json"))
+    )
 
 
 def upload_files(root: Path, configs: Collection[str], sources: bool) -> list[str]:
@@ -105,8 +109,11 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     """What the Hub client raises when the network fails: httpx2's or httpx's transport errors (huggingface_hub
     2.x, 1.x; neither is a ConnectionError or OSError), or requests' (0.x). Local file errors are not retried."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
-                          ("requests.exceptions", ("ConnectionError", "Timeout"))):
+    for module, names in (
+        ("httpx2", ("TransportError",)),
+        ("httpx", ("TransportError",)),
+        ("requests.exceptions", ("ConnectionError", "Timeout")),
+    ):
         with contextlib.suppress(ImportError):
             errors += [getattr(importlib.import_module(module), name) for name in names]
     return tuple(errors)
@@ -129,8 +136,10 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 5, base: floa
         except TRANSPORT_ERRORS as exc:
             reason = one_line(exc)
             if attempt == attempts:
-                raise InputError(f"{what} failed after {attempts} attempts: cannot reach the Hub ({reason}); "
-                                 "check the network or HF_ENDPOINT, then run the same command again") from None
+                raise InputError(
+                    f"{what} failed after {attempts} attempts: cannot reach the Hub ({reason}); "
+                    "check the network or HF_ENDPOINT, then run the same command again"
+                ) from None
         delay = base * 2 ** (attempt - 1) * (0.5 + random.random())
         print(f"{what}: {reason}, retrying in {delay:.1f}s ({attempt}/{attempts})", file=sys.stderr)
         time.sleep(delay)
@@ -138,8 +147,10 @@ def with_retries(call: Callable[[], T], what: str, attempts: int = 5, base: floa
 
 
 def remote_files(api: HfApi, repo_id: str) -> dict[str, Any]:
-    entries = with_retries(lambda: list(api.list_repo_tree(repo_id, repo_type="dataset", recursive=True,
-                                                           expand=True)), "listing the Hub repo")
+    entries = with_retries(
+        lambda: list(api.list_repo_tree(repo_id, repo_type="dataset", recursive=True, expand=True)),
+        "listing the Hub repo",
+    )
     return {e.path: e for e in entries if hasattr(e, "blob_id")}
 
 
@@ -153,6 +164,7 @@ def push(api: HfApi, root: Path, repo_id: str, plan: UploadPlan, message: str) -
         return None
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_fileobj(payload(root, p))) for p in plan.add]
     ops += [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
-    info = with_retries(lambda: api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset"),
-                        "committing to the Hub")
+    info = with_retries(
+        lambda: api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset"), "committing to the Hub"
+    )
     return getattr(info, "commit_url", str(info))

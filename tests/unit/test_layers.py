@@ -17,16 +17,40 @@ pytestmark = pytest.mark.unit
 
 # layer number by module prefix (longest prefix wins); a module under no prefix fails the test
 LAYERS = {
-    "leaf": ("sftkit", "sftkit.registry", "sftkit.errors", "sftkit.stopping", "sftkit.report", "sftkit.sortkeys",
-             "sftkit.secrets", "sftkit.answers", "sftkit.prompts", "sftkit.preflight"),
+    "leaf": (
+        "sftkit",
+        "sftkit.registry",
+        "sftkit.errors",
+        "sftkit.stopping",
+        "sftkit.report",
+        "sftkit.sortkeys",
+        "sftkit.secrets",
+        "sftkit.answers",
+        "sftkit.prompts",
+        "sftkit.preflight",
+    ),
     "data": ("sftkit.data",),
     "engines": ("sftkit.engines",),
     "runner": ("sftkit.runner",),
     "cli": ("sftkit.cli",),
-    "stages": ("sftkit.select", "sftkit.dedup", "sftkit.decontaminate", "sftkit.generate", "sftkit.filter",
-               "sftkit.difficulty", "sftkit.export", "sftkit.upload"),
-    "commands": ("sftkit.commands", "sftkit.pipeline", "sftkit.orchestrate", "sftkit.models", "sftkit.synthetic",
-                 "sftkit.__main__"),
+    "stages": (
+        "sftkit.select",
+        "sftkit.dedup",
+        "sftkit.decontaminate",
+        "sftkit.generate",
+        "sftkit.filter",
+        "sftkit.difficulty",
+        "sftkit.export",
+        "sftkit.upload",
+    ),
+    "commands": (
+        "sftkit.commands",
+        "sftkit.pipeline",
+        "sftkit.orchestrate",
+        "sftkit.models",
+        "sftkit.synthetic",
+        "sftkit.__main__",
+    ),
     "entry": ("entry",),
 }
 ORDER = list(LAYERS)
@@ -34,8 +58,9 @@ ENTRY_DIRS = ("hpc", "selectors", "upload")
 
 
 def layer_of(module: str) -> int:
-    best = max((p for ps in LAYERS.values() for p in ps if module == p or module.startswith(p + ".")), key=len,
-               default=None)
+    best = max(
+        (p for ps in LAYERS.values() for p in ps if module == p or module.startswith(p + ".")), key=len, default=None
+    )
     if best is None:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
     return next(i for i, (_, prefixes) in enumerate(LAYERS.items()) if best in prefixes)
@@ -63,8 +88,9 @@ def imports(path: Path, module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base
-                                                                                                   else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if base.split(".")[0] != "sftkit":
                 continue
             for alias in node.names:  # a submodule imported by name, or a name from the module
@@ -104,7 +130,7 @@ def package_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[node] = "open"
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+                cycles.append([*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt])
             elif nxt not in state:
                 visit(nxt, [*path, nxt])
         state[node] = "done"
