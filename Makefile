@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -ra
 
 # the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, README "Test tiers")

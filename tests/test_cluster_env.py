@@ -249,7 +249,8 @@ def _cached(home: Path, repo: str, files: dict[str, bytes]) -> None:
         {"config.json": b"{}"},  # hf download cut after the config
         {
             "config.json": b"{}",
-            "model.safetensors.index.json": b'{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}',
+            "model.safetensors.index.json": b'{"weight_map": {"a": "model-00001-of-00002.safetensors", '
+            b'"b": "model-00002-of-00002.safetensors"}}',
             "model-00001-of-00002.safetensors": b"x",
         },  # one shard of two
     ],

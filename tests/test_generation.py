@@ -84,8 +84,8 @@ def test_json_repair_keeps_real_escapes() -> None:
     )
     assert parse_generated(text, "What is 3 + 4?") == (
         {
-            "question": "A train leaves at noon.\n\nHow far has it gone at $\\frac{3}{2}$ km per minute (in \\text{km}) "
-            'by 12:30?\nCafé stop: "none".',
+            "question": "A train leaves at noon.\n\nHow far has it gone at $\\frac{3}{2}$ km per minute "
+            '(in \\text{km}) by 12:30?\nCafé stop: "none".',
             "answer": "45",
         },
         None,

@@ -95,7 +95,8 @@ def test_a_stage_naming_the_model_a_server_loaded_sends_its_served_name(tmp_path
         (
             {"failed": "vllm serve exited 1 before it answered /health", "log": "logs/s.out"},
             "3600",
-            "the server job 7 could not start its server: vllm serve exited 1 before it answered /health (log: logs/s.out)",
+            "the server job 7 could not start its server: vllm serve exited 1 before it answered /health "
+            "(log: logs/s.out)",
         ),
         (
             {"url": "http://127.0.0.1:9/v1", "model": "Qwen/Qwen3-8B"},
