@@ -21,7 +21,7 @@ from helpers import REPO, run_script
 
 from sftkit import preflight
 from sftkit.errors import InputError
-from sftkit.orchestrate import STAGES, stage
+from sftkit.registry import STAGES, stage
 
 
 def activate(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -148,7 +148,7 @@ def test_the_preflight_opt_out_and_stages_that_use_no_local_gpu() -> None:
     preflight.check_gpus(1, {"SLURM_JOB_GPUS": ""})  # no GPUs given
 
     def needed(name: str, *args: str) -> int:
-        module = importlib.import_module(stage(name).module)
+        module = importlib.import_module(stage(name).command)
         return module.gpus_needed(module.build_parser().parse_args([*args, "--input", "i", "--output", "o.jsonl"]))
 
     server = ["--base-url", "http://127.0.0.1:8000/v1"]
