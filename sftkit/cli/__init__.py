@@ -16,11 +16,31 @@ from sftkit.data.sources import INPUT_FORMATS, InputSpec
 from sftkit.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 
 
+UNDERSCORE_NOTE = "Every flag also works with _ in place of each -, as the predecessor's scripts spelled them."
+
+
+def shown_spellings(action: argparse.Action) -> list[str]:
+    """A flag's spellings as its help shows them: the first, then each alias, without the twins that differ
+    only in _ for - (the note UNDERSCORE_NOTE covers those); of an alias's twins the hyphenated one."""
+    first = action.option_strings[0]
+    shown = [first]
+    for flag in action.option_strings[1:]:
+        hyphenated = flag.replace("_", "-")
+        flag = hyphenated if hyphenated in action.option_strings else flag
+        if hyphenated != first.replace("_", "-") and flag not in shown:
+            shown.append(flag)
+    return shown
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the description's line breaks (formulas, examples).
 
     A switch (a flag taking no value) shows none: ``--public`` stores False into ``private``, whose
     default True would read as "public by default". A default of None means "not set" and is not shown.
+
+    Each flag is listed once, as ``--dataset-config DATASET_CONFIG``, its aliases on an ``also:`` line
+    below its help, and its _ for - twins not at all: argparse's own listing repeats the metavar for every
+    spelling, which doubled the help. A switch has no metavar to repeat; its spellings share its line.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
@@ -28,9 +48,24 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
             return action.help
         return super()._get_help_string(action)
 
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        flags = shown_spellings(action)
+        if action.nargs == 0:
+            return ", ".join(flags)
+        return f"{flags[0]} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = super()._format_action(action)
+        if action.nargs == 0 or len(action.option_strings) < 2 or len(aliases := shown_spellings(action)[1:]) == 0:
+            return text
+        help_position = min(self._action_max_length + 2, self._max_help_position)
+        return f"{text}{' ' * help_position}also: {', '.join(aliases)}\n"
+
 
 def parser(description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    return argparse.ArgumentParser(description=description, epilog=UNDERSCORE_NOTE, formatter_class=HelpFormatter)
 
 
 def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False, **kwargs) -> argparse.Action:
