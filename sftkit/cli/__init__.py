@@ -15,12 +15,35 @@ from sftkit.data.shards import Shard, resolve_shard
 from sftkit.data.sources import INPUT_FORMATS, InputSpec
 from sftkit.errors import BAD_RECORD_POLICIES, InputError, Interrupted
 
+UNDERSCORE_NOTE = "Every flag also works with _ in place of each -, as the predecessor's scripts spelled them."
+
+
+def shown_spellings(action: argparse.Action) -> list[str]:
+    """A flag's spellings as its help shows them: the first, then each alias, without the twins that differ
+    only in _ for - (the note UNDERSCORE_NOTE covers those); of an alias's twins the hyphenated one."""
+    first = action.option_strings[0]
+    shown = [first]
+    for flag in action.option_strings[1:]:
+        hyphenated = flag.replace("_", "-")
+        flag = hyphenated if hyphenated in action.option_strings else flag
+        if hyphenated != first.replace("_", "-") and flag not in shown:
+            shown.append(flag)
+    return shown
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the description's line breaks (formulas, examples).
 
     A switch (a flag taking no value) shows none: ``--public`` stores False into ``private``, whose
     default True would read as "public by default". A default of None means "not set" and is not shown.
+
+    The usage line names only what must be given, then ``[options]``: the full list is below it, and every
+    argparse error prints the usage (all of it was 50 lines for the filter stage).
+
+    Each flag is listed once, as ``--dataset-config DATASET_CONFIG``, its aliases on an ``also:`` line
+    below its help, and its _ for - twins not at all (the epilog says they work), where argparse's own
+    listing repeats every spelling with its metavar. A switch has no metavar to repeat: its spellings share
+    its line (``-h, --help``).
     """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
@@ -28,9 +51,31 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
             return action.help
         return super()._get_help_string(action)
 
+    def _format_usage(self, usage: str | None, actions: list[argparse.Action], groups: list, prefix: str | None) -> str:
+        if usage is not None:
+            return super()._format_usage(usage, actions, groups, prefix)
+        needed = [a for a in actions if a.required or not a.option_strings]
+        return super()._format_usage(None, needed, [], prefix).rstrip("\n") + " [options]\n\n"
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        flags = shown_spellings(action)
+        if action.nargs == 0:
+            return ", ".join(flags)
+        return f"{flags[0]} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = super()._format_action(action)
+        aliases = shown_spellings(action)[1:] if action.option_strings and action.nargs != 0 else []
+        if not aliases:
+            return text
+        help_position = min(self._action_max_length + 2, self._max_help_position)
+        return f"{text}{' ' * help_position}also: {', '.join(aliases)}\n"
+
 
 def parser(description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    return argparse.ArgumentParser(description=description, epilog=UNDERSCORE_NOTE, formatter_class=HelpFormatter)
 
 
 def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False, **kwargs) -> argparse.Action:
