@@ -74,7 +74,14 @@ while [ $# -gt 0 ]; do
 done
 STAGE_ARGS=("$@")
 [ -n "$STAGE" ] || usage
-if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ]; then
+if [ "$LOCAL" = 1 ]; then  # sbatch options are kept for sbatch, and locally there is none to honour them
+  cannot=("${SBATCH_ARGS[@]}" ${AFTER:+--after "$AFTER"})
+  if [ ${#cannot[@]} -gt 0 ]; then
+    echo "error: --local runs here without Slurm and cannot honour: ${cannot[*]} (drop them, or submit to Slurm)" >&2
+    exit 2
+  fi
+fi
+if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ] && [ "$LOCAL" = 0 ]; then
   [[ "$SFTKIT_SIGNAL_LEAD" =~ ^[0-9]+$ ]] || { echo "error: SFTKIT_SIGNAL_LEAD=$SFTKIT_SIGNAL_LEAD is not a number of seconds" >&2; exit 2; }
   SBATCH_ARGS+=(--signal="B:USR1@$SFTKIT_SIGNAL_LEAD")  # over the scripts' #SBATCH line
 fi
@@ -155,10 +162,15 @@ else
 fi
 
 if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id in the environment
+  # each task's log goes whole to its own file, and line by line (sed -u: never a line cut in two) to the terminal
+  LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
+  name=$(sed -n 's/^#SBATCH --job-name=//p' "$RUN")
+  echo "task logs: $LOG_DIR/${name}-local_<task>.out"
   # shellcheck disable=SC2016  # expanded by the inner bash
   printf '%s\n' ${LIST//,/ } | SFTKIT_ROOT=$ROOT SFTKIT_NUM_SHARDS=$SHARDS SFTKIT_WORKERS_PER_TASK=$WORKERS \
-    xargs -P "${MAXPAR:-0}" -I{} env -u SLURM_JOB_ID SLURM_ARRAY_TASK_ID={} \
-    bash -c 'bash "$0" "$@" 2>&1 | sed "s/^/[task $SLURM_ARRAY_TASK_ID] /"; exit "${PIPESTATUS[0]}"' \
+    SFTKIT_TASK_LOG="$LOG_DIR/${name}-local_%s.out" xargs -P "${MAXPAR:-0}" -I{} env -u SLURM_JOB_ID SLURM_ARRAY_TASK_ID={} \
+    bash -c 'log=$(printf "$SFTKIT_TASK_LOG" "$SLURM_ARRAY_TASK_ID")
+      bash "$0" "$@" 2>&1 | tee "$log" | sed -u "s/^/[task $SLURM_ARRAY_TASK_ID] /"; exit "${PIPESTATUS[0]}"' \
     "$RUN" "${STAGE_ARGS[@]}" || true
   LEFT=$(orchestrate missing "$OUTPUT" "$SHARDS" "$WORKERS")
   if [ -n "$LEFT" ]; then

@@ -8,6 +8,8 @@ from typing import Any
 
 from sftkit import stopping
 from sftkit.engines.base import ChatOptions, Engine
+from sftkit.engines.hub import one_line
+from sftkit.errors import InputError
 
 
 def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
@@ -35,10 +37,15 @@ def build_engine(settings: dict[str, Any], chat: ChatOptions) -> Engine:
             served_model=served,
         )
     with stopping.interruptible(f"loading {model} ({kind})"):  # a stop signal here ends the load at once
-        if kind == "hf":
-            from sftkit.engines.hf import HFEngine
+        try:
+            if kind == "hf":
+                from sftkit.engines.hf import HFEngine
 
-            return HFEngine(model, chat, **kwargs)
-        from sftkit.engines.vllm_offline import VLLMEngine
+                return HFEngine(model, chat, **kwargs)
+            from sftkit.engines.vllm_offline import VLLMEngine
 
-        return VLLMEngine(model, chat, **kwargs)
+            return VLLMEngine(model, chat, **kwargs)
+        except InputError:  # already says what and why (a model this machine cannot get)
+            raise
+        except Exception as exc:  # an engine that cannot start (no memory, a driver, a bad config): one line
+            raise InputError(f"model {model!r} failed to load ({kind}): {one_line(exc)}") from exc

@@ -28,21 +28,33 @@ def unavailable(model: str, reason: str, needs: str = "", include: str = "", par
     """The one line for a Hub model this machine does not have (``partial``: has in part) and cannot download."""
     from huggingface_hub import constants
 
+    where = (
+        "not whole on this machine" if partial else f"no folder here ({Path(model).absolute()}) nor in the Hub cache"
+    )
     if constants.HF_HUB_OFFLINE and not partial:
         reason = f"HF_HUB_OFFLINE is set and it is not in the Hub cache {constants.HF_HUB_CACHE}"
     return InputError(
-        f"model {model!r}{needs} is not on this machine and cannot be downloaded here ({reason}). Compute nodes are "
-        f"often offline: on a machine with internet, with the same HF_HOME, run `hf download {model}{include}`, "
-        "then run the job with HF_HUB_OFFLINE=1."
+        f"model {model!r}{needs} is {where} and cannot be downloaded here ({reason}). If it is a Hub model: "
+        "compute nodes are often offline: on a machine with internet, with the same HF_HOME, run "
+        f"`hf download {model}{include}`, then run the job with HF_HUB_OFFLINE=1."
     )
+
+
+def missing_folder(model: str) -> InputError:
+    """The one line for a model folder that is not there, naming what its parent folder holds."""
+    parent = Path(model).expanduser().parent
+    held = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+    shown = f"; {parent}/ holds: {', '.join(held[:8])}" + (" ..." if len(held) > 8 else "") if held else ""
+    return InputError(f"model folder {model!r} does not exist{shown} (a Hub model is named ORG/NAME)")
 
 
 def require_model(model: str, file: str = "config.json", needs: str = "", include: str = "") -> None:
     """Stop now unless ``model`` is a local folder, or a Hub id whose ``file`` is cached or downloadable
-    (only that small file is fetched here; the library loading the model fetches the rest)."""
-    if is_local(model):
+    (only that small file is fetched here; the library loading the model fetches the rest). ``models/tiny``
+    is a Hub id in form, but when a local folder ``models/`` exists it is read as the path it more likely is."""
+    if is_local(model) or (Path(model).expanduser().parent.is_dir() and Path(model).parent != Path(".")):
         if not Path(model).expanduser().is_dir():
-            raise InputError(f"model folder {model!r} does not exist (a Hub model is named ORG/NAME)")
+            raise missing_folder(model)
         return
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError

@@ -4,7 +4,9 @@ request saved as it finishes (``sftkit.engines.streaming``), so a stop mid-chunk
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Any
 
 from sftkit import stopping
@@ -22,6 +24,21 @@ from sftkit.engines.base import (
 )
 from sftkit.engines.hub import require_model, require_weights
 from sftkit.engines.streaming import OnDone, streamed
+
+
+def cpu_kv_cache() -> None:
+    """On CPU, vLLM sizes its KV cache from VLLM_CPU_KVCACHE_SPACE (GiB); unset, it asks for most of the
+    machine's memory and fails to start beside anything else. Unset, take a quarter of what is free (1-8 GiB),
+    and say so once."""
+    if os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        return
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    size = int(min(8, max(1, free // 4)))
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(size)
+    print(
+        f"vLLM on CPU: KV cache {size} GiB (a quarter of free memory; set VLLM_CPU_KVCACHE_SPACE to change it)",
+        file=sys.stderr,
+    )
 
 
 class VLLMEngine:
@@ -61,6 +78,7 @@ class VLLMEngine:
             # vllm-cpu 0.32: seeded sampling of a chunk-prefilled request fails ("CPU Generator does not
             # use offset"); whole-prompt prefill avoids it
             self.settings["enable_chunked_prefill"] = False
+            cpu_kv_cache()
         elif disable_flash_attention:  # the predecessor's workaround for flash-attention build errors
             self.settings["attention_backend"] = "TRITON_ATTN"
         self.llm = LLM(model=model, **{k: v for k, v in self.settings.items() if v is not None})

@@ -1,0 +1,77 @@
+"""slurm/submit.sh --local and the predecessor's universal_length_selector.sh: what runs here without Slurm."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+from sftkit.synthetic import write_dataset
+
+pytestmark = pytest.mark.cluster
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SFTKIT_LOG_DIR": str(cwd / "logs")}
+    return subprocess.run(["bash", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_local_refuses_the_options_only_sbatch_could_honour(tmp_path: Path) -> None:
+    proc = _run(
+        str(REPO / "slurm/submit.sh"),
+        "--local",
+        "label_filter",
+        "--merge-tasks",
+        "2",
+        "--bogus-flag",
+        "7",
+        "--",
+        "--input",
+        "x.jsonl",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: --local runs here without Slurm and cannot honour: --merge-tasks 2 --bogus-flag 7 "
+        "(drop them, or submit to Slurm)"
+    )
+
+
+def test_local_tasks_each_log_to_their_own_file_whole(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "d.jsonl", 400, seed=3)
+    proc = _run(
+        str(REPO / "slurm/submit.sh"),
+        "--local",
+        "label_filter",
+        "--shards",
+        "2",
+        "--",
+        "--input",
+        str(data),
+        "--output",
+        str(tmp_path / "kept.jsonl"),
+        "--filter-by-pass-rate",
+        "0.5",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    logs = sorted((tmp_path / "logs").glob("*-local_*.out"))
+    assert [p.name for p in logs] == ["sftkit-label-filter-local_0.out", "sftkit-label-filter-local_1.out"]
+    for k, log in enumerate(logs):
+        text = log.read_text()  # valid UTF-8, one task's lines only, unprefixed
+        assert f"task={k} " in text and f"task={1 - k} " not in text and "[task" not in text
+    terminal = proc.stdout.splitlines()
+    assert any(line.startswith("[task 0] ") for line in terminal) and any(
+        line.startswith("[task 1] ") for line in terminal
+    )
+
+
+def test_universal_length_selector_runs_locally(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "d.jsonl", 300, seed=1)
+    proc = _run(str(REPO / "slurm/universal_length_selector.sh"), "--local", str(data), "50", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "results" / "d.jsonl_length_selected.json"
+    assert len(__import__("json").loads(out.read_text())) == 50
