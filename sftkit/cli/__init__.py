@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from sftkit import stopping
 from sftkit.data.shards import Shard, resolve_shard
@@ -197,14 +200,38 @@ def shard_of(args: argparse.Namespace) -> Shard:
     return resolve_shard(args.shard, args.start_from_percentage, args.end_at_percentage)
 
 
+def check_writable(path: str | Path, flag: str = "--output") -> None:
+    """Stop before any work or model load when ``path`` (a file or folder to be made) cannot be written: a run
+    that finds out at its end loses what it did. Probed in the nearest folder that exists, creating nothing."""
+    folder = Path(path).expanduser().absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sftkit-write-check-", dir=folder)
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot write in {folder} ({exc.strerror}); choose another {flag}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+# OS errors that are the user's to fix (a folder, a disk), said in one line rather than a traceback
+_USER_OS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
 def run_main(main: Callable[[], int | None]) -> None:
-    """Turn InputError into a one-line message and exit code 2, and a saved stop into exit code 75.
-    Stop signals are caught from here on, before any data or model loads."""
+    """Turn InputError (and an OS error that is the user's to fix: permissions, a full disk) into a one-line
+    message and exit code 2, and a saved stop into exit code 75. Stop signals are caught from here on, before
+    any data or model loads."""
     stopping.install()
     try:
         sys.exit(main() or 0)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _USER_OS_ERRORS:
+            raise
+        print(f"error: {exc.filename or ''}: {exc.strerror}".replace("error: : ", "error: "), file=sys.stderr)
         sys.exit(2)
     except Interrupted as exc:
         print(f"stopped: {exc}", file=sys.stderr)

@@ -160,6 +160,7 @@ def merge_decontaminated(args: argparse.Namespace, started: float) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     started = time.time()
     if not args.merge:
         if not args.input:

@@ -123,6 +123,7 @@ def settings_of(hasher: RowHasher) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     hasher = row_hasher(args)
     against = InputSpec(args.against, args.against_config, args.against_split) if args.against else None
     if not args.merge:

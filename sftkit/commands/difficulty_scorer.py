@@ -367,6 +367,7 @@ def fit_and_write(args: argparse.Namespace, items: list[dict[str, Any]], source:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     if min(args.logprob_weight, args.irt_weight) < 0:
         raise InputError(
             "--logprob-weight and --irt-weight must be >= 0 (a negative weight would turn a term's "

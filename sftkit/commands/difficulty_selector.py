@@ -101,6 +101,7 @@ def join(args: argparse.Namespace, chosen: list[dict[str, Any]]) -> tuple[list[d
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     output_format(args.output)
     items = read_scores(args.scores)
     acc, z = (

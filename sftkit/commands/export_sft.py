@@ -55,6 +55,7 @@ def _sources(config: str, inputs: list[str]) -> list[SourceFile]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(Path(args.output) / "README.md")
     root = Path(args.output)
     repo_id = args.repo_id or f"your-username/{root.absolute().name}"
     opts = card_options(args, repo_id)

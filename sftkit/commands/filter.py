@@ -119,6 +119,7 @@ def judge_settings(args: argparse.Namespace, model: str, solver: dict[str, Any] 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     preflight.check_gpus(gpus_needed(args))
     if args.judge_only and not args.candidate_field:
         raise InputError("--judge-only needs --candidate-field")

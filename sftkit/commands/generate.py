@@ -65,6 +65,7 @@ def gpus_needed(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     preflight.check_gpus(gpus_needed(args))
     template = prompts.load(args.prompt_file, DEFAULT_PROMPT, {"question"})
     spec, shard = cli.input_spec(args), cli.shard_of(args)

@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     if not 0 <= args.min_pass_rate <= args.max_pass_rate <= 1:
         raise InputError("need 0 <= --min-pass-rate <= --filter-by-pass-rate <= 1")
     spec = cli.input_spec(args)

@@ -86,6 +86,7 @@ def token_measure(field: str, tokenizer_path: str) -> Measure:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     output_format(args.output)
     field = args.length_field or args.answer_field or args.solution_field
     if args.length_unit == "tokens" and not args.tokenizer:

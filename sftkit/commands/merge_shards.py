@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(args.output)
     sort = [] if args.no_sort else [_sort_key(s) for s in args.sort_by] if args.sort_by else None
     markers = load_markers(args.output) if parts_dir(args.output).is_dir() else []
     own = registry.STAGES.get(registry.ALIASES.get(markers[0]["stage"], markers[0]["stage"])) if markers else None

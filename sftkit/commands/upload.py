@@ -125,6 +125,7 @@ def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary],
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_writable(Path(args.dataset_path) / "README.md", "--dataset_path")
     if args.repo_id.count("/") != 1:
         raise InputError(f"--repo_id {args.repo_id!r}: expected USER/NAME")
     root = Path(args.dataset_path)
