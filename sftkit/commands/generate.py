@@ -63,6 +63,18 @@ def gpus_needed(args: argparse.Namespace) -> int:
     return engine_gpus(args)
 
 
+def generation_headline(counts: dict[str, int]) -> str:
+    """One line a person reads first: what was generated, what was kept, and the main reasons the rest was not.
+    Nothing kept is a warning: the prompt, the parsing or the model does not fit."""
+    made, kept = counts.get("generated", 0), counts.get("kept", 0)
+    reasons = sorted(
+        ((v, k.removeprefix("rejected: ")) for k, v in counts.items() if k.startswith("rejected: ")), reverse=True
+    )
+    why = "; ".join(f"{n:,} {reason}" for n, reason in reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    line = f"generated {made:,}, kept {kept:,}" + (f" ({made - kept:,} rejected: {why})" if made > kept else "")
+    return f"warning: {line}: nothing kept" if made and not kept else line
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.check_writable(args.output)
@@ -96,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         on_bad_record=args.on_bad_record,
         overwrite=args.overwrite,
     )
-    report.print_table(f"generation: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
+    counts = run.marker["counts"]
+    report.print_table(f"generation: {run.marker['shard']}", ["", "count"], sorted(counts.items()))
+    print(generation_headline(counts), file=sys.stderr)
     if not run.merged:
         print(
             f"part written to {Path(str(args.output) + '.parts')}; merge with "
