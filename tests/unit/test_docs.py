@@ -266,6 +266,9 @@ def test_every_flag_of_every_command_is_in_its_reference_page() -> None:
 def test_every_stage_has_a_guide_and_a_reference_page() -> None:
     for stage in STAGES.values():
         assert (REPO / stage.docs).is_file(), f"{stage.docs} is missing: every stage has a guide"
+        headings = re.findall(r"^## (.+)$", (REPO / stage.docs).read_text(), re.M)
+        for part in ("Example", "Rules", "Outputs", "ejected"):  # purpose: the text under its title
+            assert any(part in h for h in headings), f"{stage.docs} has no section on {part.lower()}"
     for name in [*STAGES, *TOOLS]:
         assert (REPO / reference.REFERENCE / f"{name}.md").is_file(), name
 
