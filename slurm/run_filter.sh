@@ -3,7 +3,7 @@
 # predecessor's OpenMathReasoningFiltering). Arguments are the stage's own flags.
 # Tensor parallel: --inference-tp N (and --judgement-tp) with --gres=gpu:N; several workers per node:
 # submit.sh --workers-per-task W, each worker with its own GPU subset. A worker needs about 2 CPUs + 2 per
-# GPU and 16G, the task once more the weights' size (README: "What a worker needs").
+# GPU and 16G, the task once more the weights' size (docs/slurm.md, "What a worker needs").
 #   slurm/submit.sh filter --shards 8 --gres=gpu:2 --mem=96G -- --inference-model Qwen/Qwen3-32B --inference-tp 2 \
 #       --judgement-model Qwen/Qwen3-32B --judgement-tp 2 --input problems.jsonl --output kept.jsonl
 #SBATCH --job-name=sftkit-filter

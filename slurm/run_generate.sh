@@ -3,7 +3,7 @@
 # Arguments are the stage's own flags; SFTKIT_MODEL, SFTKIT_INPUT, SFTKIT_OUTPUT also set them.
 # Tensor parallel: --tp N with --gres=gpu:N; several workers per node: submit.sh --workers-per-task W
 # (each worker gets its own GPUs: e.g. 4 x TP2 on 8 GPUs is --workers-per-task 4 --gres=gpu:8 -- --tp 2).
-# A worker needs about 2 CPUs + 2 per GPU and 16G, the task once more the weights' size (README).
+# A worker needs about 2 CPUs + 2 per GPU and 16G, the task once more the weights' size (docs/slurm.md).
 #   slurm/submit.sh generate --shards 8 --gres=gpu:2 --mem=96G -- --model Qwen/Qwen3-32B --tp 2 \
 #       --input seeds.json --output gen.jsonl
 #SBATCH --job-name=sftkit-generate

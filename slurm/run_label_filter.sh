@@ -1,6 +1,6 @@
 #!/bin/bash
 # Pass-rate label filter (CPU), one shard per array task. Arguments are the stage's own flags
-# (see README or `python selectors/label_filter.py --help`); defaults also come from
+# (see docs/stages/label_filter.md or `python selectors/label_filter.py --help`); defaults also come from
 # SFTKIT_INPUT, SFTKIT_OUTPUT, SFTKIT_SPLIT and SFTKIT_*_FIELD. Override any #SBATCH line on the
 # sbatch command line or with sbatch's own variables (SBATCH_PARTITION, SBATCH_TIMELIMIT, ...).
 #   sbatch slurm/run_label_filter.sh --filter-by-pass-rate 0.1

@@ -1,6 +1,6 @@
 #!/bin/bash
 # A model server job: vLLM's OpenAI-compatible server for one model, for client tasks that find it
-# through a rendezvous file (hpc/model_server.py; README "Scaling out"). slurm/submit.sh STAGE --server
+# through a rendezvous file (hpc/model_server.py; docs/server.md). slurm/submit.sh STAGE --server
 # MODEL submits it for you, with the clients and the merge, and cancels it when the merge ends.
 #   sbatch slurm/run_server.sh --model deepseek-ai/DeepSeek-R1 --server-file results/.r1.server.json
 #   sbatch --nodes=2 --gres=gpu:8 slurm/run_server.sh --model Qwen/Qwen3-235B-A22B --tp 8 --pp 2 \

@@ -29,7 +29,7 @@ os.environ.setdefault("SFTKIT_ALLOW_CPU", "1")
 os.environ.setdefault("SFTKIT_WORKER_STAGGER", "0")
 
 
-# Test tiers (README, "Test tiers"): a test is marked by the fixtures it uses, so no test needs editing.
+# Test tiers (docs/install.md, "Test tiers"): a test is marked by the fixtures it uses, so no test needs editing.
 TIER_FIXTURES = {
     "slurm": {"slurm"},  # submits to the real local Slurm
     "models": {"tiny_model", "tiny_ensemble", "vllm_engine"},  # trains tiny models, runs vLLM or transformers

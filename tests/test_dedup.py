@@ -251,8 +251,8 @@ def test_a_killed_shard_resumes_without_duplicates(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "killed.jsonl.stats.json").read_text())["exact_duplicates"] > 100
 
 
-def test_readme_s_curve_table_is_the_formula() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_docs_s_curve_table_is_the_formula() -> None:
+    readme = (REPO / "docs/stages/dedup.md").read_text()
     bands, rows = choose_bands(0.8, 112)
     assert f"{bands} bands × {rows} rows" in readme
     table = re.search(r"\| J \|.*?\n\n", readme, re.S).group(0)

@@ -9,9 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 import orjson
-import pytest
 import yaml
-from helpers import REPO, run_script
+from helpers import REPO
 from packaging.requirements import Requirement
 
 from sftkit import secrets
@@ -93,31 +92,6 @@ def test_bundled_demo_data_is_what_the_generator_makes(tmp_path: Path, demo_data
     assert abs(float(np.mean((logs - logs.mean()) ** 3) / logs.std() ** 3)) < 0.5  # log-normal: log is symmetric
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        "selectors/length_selector.py",
-        "selectors/label_filter.py",
-        "hpc/merge_shards.py",
-        "hpc/generate.py",
-        "hpc/filter.py",
-        "upload/upload_data.py",
-        "upload/export_sft.py",
-        "hpc/difficulty_scorer.py",
-        "selectors/difficulty_selector.py",
-        "hpc/model_server.py",
-        "selectors/dedup.py",
-        "selectors/decontaminate.py",
-    ],
-)
-def test_every_flag_in_help_is_in_the_readme(script: str) -> None:
-    readme = (REPO / "README.md").read_text()
-    help_text = run_script(script, "--help").stdout
-    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z](?![\w])", help_text))
-    missing = sorted(f for f in flags if f not in readme and f != "--help")
-    assert not missing, f"README does not document {missing}"
-
-
 def test_hf_token_precedence_env_then_keys_json_then_login_cache(tmp_path: Path, monkeypatch) -> None:
     import huggingface_hub.constants
 
@@ -194,11 +168,9 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
 
 
 def _gpu_examples() -> list[tuple[str, str]]:
-    """(where, command) for each GPU-stage command in the README's cluster section and the slurm/ scripts'
+    """(where, command) for each GPU-stage command in the README, the docs' Slurm page and the slurm/ scripts'
     comments, continuation lines joined."""
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Running on a cluster") :]
-    texts = [("README", section[: section.index("\n## ", 5)])] + [
+    texts = [(page, (REPO / page).read_text()) for page in ("README.md", "docs/slurm.md")] + [
         (p.name, "\n".join(line.lstrip("#") for line in p.read_text().splitlines() if line.startswith("#")))
         for p in sorted((REPO / "slurm").glob("*.sh"))
     ]
@@ -210,8 +182,9 @@ def _gpu_examples() -> list[tuple[str, str]]:
 
 
 def test_gpu_examples_ask_for_the_gpus_cpus_and_memory_their_workers_need() -> None:
-    """The README's rule (What a worker needs): GPUs >= workers x tp x pp; CPUs >= workers x (2 + 2 x GPUs per
-    worker); memory >= 16G per worker + the weights once (2 GB per billion parameters). Defaults: the scripts'."""
+    """The docs' rule (docs/slurm.md, What a worker needs): GPUs >= workers x tp x pp; CPUs >= workers x
+    (2 + 2 x GPUs per worker); memory >= 16G per worker + the weights once (2 GB per billion parameters).
+    Defaults: the scripts'."""
     examples = _gpu_examples()
     assert any("--workers-per-task" in cmd for _, cmd in examples)  # the predecessor's 4 x TP2 is among them
     for where, cmd in examples:

@@ -133,7 +133,7 @@ def add_sampling_args(
         "(faster, but results depend on what shares a batch); hf always seeds per request",
     )
     add(g, "--system-prompt", help="system message prepended to every conversation")
-    add(g, "--prompt-file", help="prompt template with {{placeholders}} (see README)")
+    add(g, "--prompt-file", help="prompt template with {{placeholders}} (see docs/concepts/outputs.md)")
     think = g.add_mutually_exclusive_group()
     add(
         think,

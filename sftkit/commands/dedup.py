@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(g, "--threshold", type=float, default=0.8, help="Jaccard index from which two rows are duplicates")
     cli.add(g, "--ngram", type=int, default=3, help="words per n-gram")
     cli.add(g, "--num-perm", type=int, default=112, help="MinHash permutations")
-    cli.add(g, "--bands", type=int, help="LSH bands (default: chosen for --threshold, see README)")
+    cli.add(g, "--bands", type=int, help="LSH bands (default: chosen for --threshold, see docs/stages/dedup.md)")
     cli.add(g, "--rows", type=int, help="rows per band (default: chosen with --bands)")
     cli.add(g, "--seed", type=int, default=1, help="MinHash permutations' seed")
     cli.add(

@@ -1,5 +1,5 @@
 """A model server job: vLLM's OpenAI-compatible server for one model, found by client tasks through a
-rendezvous file on the shared filesystem (slurm/run_server.sh runs this; see README, "Scaling out").
+rendezvous file on the shared filesystem (slurm/run_server.sh runs this; see docs/server.md).
 
 On one node it starts `vllm serve MODEL --tensor-parallel-size TP --pipeline-parallel-size PP`. On
 several (sbatch --nodes=N) it first starts a Ray head here, the first node of the job, then a Ray

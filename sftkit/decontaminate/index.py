@@ -28,7 +28,7 @@ from sftkit.dedup.text import Grams, jaccard, ngram_set, ngrams, normalize, word
 from sftkit.errors import InputError, enforce_policy
 from sftkit.runner.stage import StageResult
 
-# well-known benchmarks: NAME -> ID[:CONFIG]:SPLIT:FIELD (see README)
+# well-known benchmarks: NAME -> ID[:CONFIG]:SPLIT:FIELD (see docs/stages/decontaminate.md)
 SHORTCUTS = {
     "math500": "HuggingFaceH4/MATH-500:test:problem",
     "aime": "AI-MO/aimo-validation-aime:train:problem",
@@ -37,7 +37,9 @@ SHORTCUTS = {
     "gpqa-diamond": "Idavidrein/gpqa:gpqa_diamond:train:Question",
     "hle": "cais/hle:test:question",
 }
-MINHASH_NGRAM = 2  # --minhash: word 2-grams, threshold 0.4 (README: measured on planted rewordings)
+MINHASH_NGRAM = (
+    2  # --minhash: word 2-grams, threshold 0.4 (docs/stages/decontaminate.md: measured on planted rewordings)
+)
 MINHASH_THRESHOLD = 0.4
 MINHASH_MIN_WORDS = 16  # below, a changed number moves J by > 0.1: a rewording and a sibling problem look alike
 HITS_FIELD = "_sftkit_contamination"  # the hits travel with the row in the part; the merge takes them out

@@ -1,1 +1,1 @@
-"""Seed selection: by answer length, by precomputed pass-rate labels, and (later) by difficulty."""
+"""Seed selection: by answer length, by precomputed pass-rate labels, and by difficulty score."""

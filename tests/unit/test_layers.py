@@ -1,6 +1,6 @@
 """The layers of the code, lowest last: nothing imports upward, and no two packages import each other.
 
-    entry scripts -> commands and pipeline -> stage packages -> cli -> runner -> engines -> data -> leaf
+    entry scripts -> commands, pipeline and reference -> stage packages -> cli -> runner -> engines -> data -> leaf
 
 Imports inside functions count too: a lazy import upward is still an upward dependency.
 """
@@ -47,6 +47,7 @@ LAYERS = {
         "sftkit.commands",
         "sftkit.pipeline",
         "sftkit.orchestrate",
+        "sftkit.reference",
         "sftkit.models",
         "sftkit.synthetic",
         "sftkit.__main__",
