@@ -86,8 +86,10 @@ def test_malformed_lines_become_rejects_with_file_and_line(tmp_path: Path) -> No
 
 def test_missing_field_lists_the_fields_the_data_has(formats: dict[str, Path]) -> None:
     (batch, *_) = open_source(InputSpec(str(formats["parquet"]))).batches(0, 25, 10)
-    with pytest.raises(InputError, match=r"no field 'answer'.*problem, generated_solution, n"):
-        batch.require(["answer"])
+    with pytest.raises(
+        InputError, match=r"no field 'answer'.*problem, generated_solution, n.*Name yours with --answer-field\."
+    ):
+        batch.require({"answer": "--answer-field"})
 
 
 def test_char_lengths_flag_missing_empty_and_non_text(tmp_path: Path) -> None:

@@ -89,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     cli.check_writable(args.output)
     output_format(args.output)
     field = args.length_field or args.answer_field or args.solution_field
+    flag = "--length-field" if args.length_field else "--answer-field" if args.answer_field else "--solution-field"
     if args.length_unit == "tokens" and not args.tokenizer:
         raise InputError("--length-unit tokens needs --tokenizer PATH")
     measure = token_measure(field, args.tokenizer) if args.length_unit == "tokens" else char_measure(field)
     source = open_source(cli.input_spec(args))
 
     def checked(batch: Batch) -> np.ndarray:
-        batch.require([field])
+        batch.require({field: flag})
         return measure(batch)
 
     sel = select_by_length(

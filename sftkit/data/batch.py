@@ -54,15 +54,16 @@ class Batch:
             names.update(dict.fromkeys(row))
         return list(names)
 
-    def require(self, names: list[str]) -> None:
-        """A field no row of the batch has is a mapping mistake, not a bad row: say what exists."""
+    def require(self, fields: dict[str, str]) -> None:
+        """A field no row of the batch has is a mapping mistake, not a bad row: say what exists, and which flag
+        names the field (``fields`` maps each field to that flag)."""
         present = self.field_names()
-        missing = [n for n in names if n not in present]
+        missing = {name: flag for name, flag in fields.items() if name not in present}
         if missing and len(self):
+            flags = "/".join(dict.fromkeys(missing.values()))
             raise InputError(
                 f"{self.file}: no field {', '.join(map(repr, missing))}; the data has fields: "
-                f"{', '.join(present)}. Map yours with --question-field/--answer-field/"
-                "--solution-field/--id-field."
+                f"{', '.join(present)}. Name yours with {flags}."
             )
 
     def values(self, name: str) -> list[Any]:

@@ -115,7 +115,7 @@ class BenchmarkIndex:
         source = open_source(spec.source_spec(), "--benchmark", spec.offline_arg())
         ids, texts, bad = [], [], 0
         for batch in source.iter_all(4096):
-            batch.require([spec.field])
+            batch.require({spec.field: "the field of --benchmark SPEC:CONFIG:SPLIT:FIELD"})
             _, records, rejects = usable_rows(batch, "id", [TextField(spec.field)])
             bad += len(enforce_policy(rejects + batch.rejects, on_bad_record))
             for r in records:
@@ -191,7 +191,7 @@ class Matcher:
     threshold: float
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require(list(self.fields))
+        batch.require(dict.fromkeys(self.fields, "--text-field"))
         _, records, rejects = usable_rows(batch, self.id_field, [TextField(f) for f in self.fields])
         token_lists = [words(normalize(r[f], self.index.numbers), symbols=False) for r in records for f in self.fields]
         row_of = np.repeat(np.arange(len(records)), len(self.fields))

@@ -74,7 +74,7 @@ def load_reference(spec: InputSpec, hasher: RowHasher) -> Reference:
     records: list[dict[str, Any]] = []
     rejects = 0
     for batch in source.iter_all(8192):
-        batch.require(list(hasher.fields))
+        batch.require(dict.fromkeys(hasher.fields, "--text-field"))
         good, bad = hasher.usable(batch)
         records += [{k: r[k] for k in (hasher.id_field, *hasher.fields)} for r in good]
         rejects += len(bad) + len(batch.rejects)

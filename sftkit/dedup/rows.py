@@ -80,6 +80,6 @@ class RowHasher:
         return records, rejects
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require(list(self.fields))
+        batch.require(dict.fromkeys(self.fields, "--text-field"))
         records, rejects = self.usable(batch)
         return StageResult(records, rejects, Counter(rows=len(batch)), arrays=self.arrays(records))

@@ -71,9 +71,10 @@ class PassRateFilter:
         ]
 
     def __call__(self, batch: Batch) -> StageResult:
-        batch.require(
-            [self.field] + ([self.problem_type_field] if self.problem_type and self.problem_type_required else [])
-        )
+        required = {self.field: "--pass-rate-field"}
+        if self.problem_type and self.problem_type_required:
+            required[self.problem_type_field] = "--problem-type-field"
+        batch.require(required)
         counts: Counter = Counter(rows=len(batch))
         rejects: list[Reject] = []
         types = batch.values(self.problem_type_field) if self.problem_type else None
