@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from sftkit import stopping
 from sftkit.data.shards import Shard, resolve_shard
@@ -77,8 +78,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return f"{text}{' ' * help_position}also: {', '.join(aliases)}\n"
 
 
+class Parser(argparse.ArgumentParser):
+    """A wrong flag or a missing value is one line, as every other mistake is: the usage block argparse prints
+    before it is the start of ``--help``, which the line points to."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=description, epilog=UNDERSCORE_NOTE, formatter_class=HelpFormatter)
+    return Parser(description=description, epilog=UNDERSCORE_NOTE, formatter_class=HelpFormatter)
 
 
 def add(group: argparse._ActionsContainer, name: str, *aliases: str, env: bool = False, **kwargs) -> argparse.Action:

@@ -182,7 +182,9 @@ def engine_settings(args: argparse.Namespace, prefix: str = "", seed: int = 0) -
     get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731 - a local accessor
     model, kind = get("model"), engine_kind(args, prefix)
     if not model:
-        raise InputError(f"--{prefix}model is required")
+        raise InputError(
+            f"--{prefix}model is required: a Hub id or a local folder, e.g. --{prefix}model Qwen/Qwen3-32B"
+        )
     if kind == "hf":
         return {
             "engine": kind,

@@ -50,7 +50,7 @@ from sftkit.engines.hub import require_model
 from sftkit.errors import InputError, Reject, enforce_policy
 from sftkit.filter.verdicts import SOLVE_PROMPT
 from sftkit.runner.passes import Loaded, Pass, model_slug, print_pass_counts, run_passes
-from sftkit.runner.stage import run_stage
+from sftkit.runner.stage import check_fields, run_stage
 
 STAGE = "difficulty_scorer"
 DEFAULT_PRIMARY = "microsoft/Phi-4-mini-reasoning"
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add(f, "--merge", action="store_true", help="merge the shards' parts of --output, then fit")
     cli.add(f, "--num-shards", type=int, help="with --merge: the expected shard count")
     o = p.add_argument_group("output")
-    cli.add(o, "--output", env=True, required=True, help="scores: .jsonl, .json or .parquet")
+    cli.add(o, "--output", env=True, default="results/difficulty_scores.json", help="scores: .jsonl, .json or .parquet")
     cli.add(o, "--responses-output", help="per-item responses (default: <output stem>.responses.jsonl)")
     cli.add(
         o,
@@ -156,6 +156,7 @@ def score_shard(args: argparse.Namespace, shard: Shard) -> None:
     for model in dict.fromkeys([args.model, *models]):  # every model, before hours with the first
         require_model(model)
     source = open_source(spec)
+    check_fields(source, shard, {args.question_field: "--question-field", args.answer_field: "--answer-field"})
     sampling = sampling_of(args, n=args.samples)
     chat = ChatOptions(args.system_prompt, args.enable_thinking)
     template = prompts.load(args.prompt_file, SOLVE_PROMPT, {"question"})

@@ -49,7 +49,7 @@ from sftkit.errors import InputError
 from sftkit.filter.passes import CandidatesPass, Fields, FilterJoin, JudgePass
 from sftkit.filter.verdicts import JUDGE_PROMPT, SOLVE_PROMPT
 from sftkit.runner.passes import Loaded, Pass, PassRecords, model_slug, print_pass_counts, run_passes
-from sftkit.runner.stage import run_stage
+from sftkit.runner.stage import check_fields, run_stage
 
 SERVER_ENGINES = ("inference-", "judgement-")  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "filter"
@@ -57,7 +57,9 @@ STAGE = "filter"
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    cli.add_input_args(p)
+    cli.add_input_args(
+        p, default_input="nvidia/OpenMathReasoning", default_split="cot"
+    )  # as OpenMathReasoningFiltering.py
     cli.add_field_args(p)
     add_engine_args(p, prefix="inference-")
     add_engine_args(p, prefix="judgement-", many=True)
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
     fields = Fields(args.id_field, args.question_field, args.answer_field, args.candidate_field)
     source = open_source(spec)
+    needed = {args.question_field: "--question-field", args.answer_field: "--answer-field"}
+    check_fields(source, shard, needed | ({args.candidate_field: "--candidate-field"} if args.candidate_field else {}))
     first = Pass(
         "candidates" if solver is None else "solve",
         {

@@ -25,7 +25,7 @@ from sftkit.cli.engines import add_engine_args, add_sampling_args, engine_gpus, 
 from sftkit.data.sources import open_source
 from sftkit.engines.base import ChatOptions
 from sftkit.generate.seed import DEFAULT_PROMPT, SeedGenerator
-from sftkit.runner.stage import run_stage
+from sftkit.runner.stage import check_fields, run_stage
 
 SERVER_ENGINES = ("",)  # engine flag prefixes slurm/submit.sh --server can serve
 STAGE = "generate"
@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "fields": [args.question_field, args.answer_field, args.id_field],
     }
     source = open_source(spec)
+    needed = {args.question_field: "--question-field"}
+    if "answer" in prompts.placeholders(template):
+        needed[args.answer_field] = "--answer-field"
+    check_fields(source, shard, needed)
     engine = make_engine(args, chat, seed=args.seed)
     provenance = {**engine.describe(), "sampling": sampling.to_json(), **prompt_id}
     step = SeedGenerator(engine, sampling, template, args.question_field, args.answer_field, args.id_field, provenance)

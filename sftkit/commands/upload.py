@@ -49,7 +49,7 @@ from sftkit.upload.push import payload_size, plan_upload, push, remote_files, wi
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
     cli.add(p, "--dataset-path", required=True, help="folder whose subfolders are configs")
-    cli.add(p, "--repo-id", required=True, help="USER/NAME on the Hub")
+    cli.add(p, "--repo-id", help="USER/NAME on the Hub (required; with --dry-run, a placeholder is used if absent)")
     vis = p.add_mutually_exclusive_group()
     cli.add(vis, "--private", dest="private", action="store_true", default=True, help="private repo (the default)")
     cli.add(vis, "--public", dest="private", action="store_false", help="public repo")
@@ -126,6 +126,12 @@ def _prepare(root: Path, args: argparse.Namespace) -> tuple[list[ConfigSummary],
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.check_writable(Path(args.dataset_path) / "README.md", "--dataset_path")
+    if args.repo_id is None and not args.dry_run:
+        raise InputError(
+            "--repo_id USER/NAME is required: the Hub dataset to push to (add --dry-run to convert and write the card "
+            "without pushing)"
+        )
+    args.repo_id = args.repo_id or f"your-username/{Path(args.dataset_path).absolute().name}"
     if args.repo_id.count("/") != 1:
         raise InputError(f"--repo_id {args.repo_id!r}: expected USER/NAME")
     root = Path(args.dataset_path)

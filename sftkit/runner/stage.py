@@ -38,6 +38,15 @@ class StageResult:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def check_fields(source: Source, shard: Shard, fields: dict[str, str], rows: int = 100) -> None:
+    """A field the data lacks is a mapping mistake: found on the shard's first rows, before a model loads
+    (minutes) and before every row is quarantined for it. ``fields`` maps each field to the flag naming it."""
+    span = shard.rows(source.num_rows())
+    for batch in source.batches(span.start, min(span.stop, span.start + rows), rows):
+        batch.require(fields)
+        return
+
+
 @dataclass
 class StageRun:
     marker: dict[str, Any]
