@@ -12,6 +12,8 @@ from sftkit.data.batch import UNBOUNDED, Batch
 from sftkit.errors import InputError
 
 if TYPE_CHECKING:  # sources.py opens this module's source: the spec is only named here
+    from datasets import Dataset
+
     from sftkit.data.sources import InputSpec
 
 
@@ -23,8 +25,14 @@ class HubSource:
 
         self.spec = spec
         self.name = f"{spec.input}:{spec.split}"
+        self.stream_files: list[str] = []  # the files a stream reads, hf://datasets/NAME@SHA/... for the Hub
         try:
-            self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split, streaming=spec.streaming)
+            if spec.streaming:  # what load_dataset(..., streaming=True) does, keeping the builder's data files
+                builder = datasets.load_dataset_builder(spec.input, name=spec.config)
+                self.ds = builder.as_streaming_dataset(split=spec.split)
+                self.stream_files = sorted(map(str, (builder.config.data_files or {}).get(spec.split, [])))
+            else:
+                self.ds = datasets.load_dataset(spec.input, name=spec.config, split=spec.split)
         except FileNotFoundError as exc:
             raise InputError(f"{flag} {spec.input}: not a local path, and the Hub has no such dataset ({exc})") from exc
         except ConnectionError as exc:
@@ -58,14 +66,10 @@ class HubSource:
         if not self.spec.streaming:
             return {
                 "rows": self.num_rows(),
-                "fingerprint": self.ds._fingerprint,
+                "fingerprint": _fingerprint(self.ds),
                 "revision": sorted({Path(f["filename"]).parent.name for f in self.ds.cache_files}),
             }
-        stream = self.ds._ex_iterable
-        while not hasattr(stream, "kwargs") and hasattr(stream, "ex_iterable"):  # formatting/typing wrappers
-            stream = stream.ex_iterable
-        files = getattr(stream, "kwargs", {}).get("base_files") or []  # hf://datasets/NAME@SHA/... for the Hub
-        return {"rows": self.num_rows(), "files": sorted(map(str, files))}
+        return {"rows": self.num_rows(), "files": self.stream_files}
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[Batch]:
         if not self.spec.streaming:
@@ -90,3 +94,9 @@ class HubSource:
     def iter_all(self, batch_size: int) -> Iterator[Batch]:
         """Every row, for single-pass consumers of a stream whose length is unknown."""
         return self.batches(0, UNBOUNDED, batch_size)
+
+
+def _fingerprint(ds: Dataset) -> str:
+    """The fingerprint ``datasets`` gave a loaded dataset (its cache key). ``datasets`` has no public
+    accessor for it (only the private ``_fingerprint``), so this is the one place that reads it."""
+    return ds._fingerprint
