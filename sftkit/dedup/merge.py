@@ -18,7 +18,8 @@ import orjson
 
 from sftkit import report
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.checkpoint import array_path, describe_change
+from sftkit.data.checkpoint import array_path
+from sftkit.data.fingerprint import describe_change
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines

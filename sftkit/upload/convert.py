@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftkit.data.atomic import atomic_path
-from sftkit.data.checkpoint import file_sha256
 from sftkit.data.files import reading_parquet
+from sftkit.data.hashing import file_sha256
 from sftkit.data.json_tables import read_tables
 from sftkit.errors import InputError
 from sftkit.export.layout import DATA_DIR, SourceFile

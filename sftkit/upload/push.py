@@ -21,7 +21,7 @@ import orjson
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from sftkit.data.checkpoint import file_sha256
+from sftkit.data.hashing import file_sha256
 from sftkit.engines.hub import one_line
 from sftkit.errors import InputError
 from sftkit.export.dataset_info import DATASET_INFO
