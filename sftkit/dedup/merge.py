@@ -137,14 +137,7 @@ def merge_dedup(
         audit = _audit(found.removed, found.keep, found.copy_of, nodes, parts, reference, hasher, verify, inputs)
         written = _write(output, parts, audit, found.removed, inputs)
     sizes, plot = _plot_clusters(output, found.labels, inputs)
-    settings = {
-        **expected,
-        "threshold": threshold,
-        "verify": verify,
-        "against": against.__dict__ if against else None,
-        "reference_rows": len(reference.records) if reference else 0,
-        "reference_rows_unusable": reference.rejects if reference else 0,
-    }
+    settings = _settings(expected, threshold, verify, against, reference)
     stats = _stats(output, markers, inputs, audit, found, written, sizes, plot, settings, started)
     write_json_atomic(f"{output}.stats.json", stats)
     _report(stats, hasher, against)
@@ -268,6 +261,20 @@ def _plot_clusters(output: str | Path, labels: np.ndarray, inputs: int) -> tuple
         ylabel="clusters",
     )
     return sizes, plot
+
+
+def _settings(
+    expected: dict[str, Any], threshold: float, verify: bool, against: InputSpec | None, reference: Reference | None
+) -> dict[str, Any]:
+    """What the stats record as the settings: the shards' dedup flags, the merge's own, and the reference read."""
+    return {
+        **expected,
+        "threshold": threshold,
+        "verify": verify,
+        "against": against.__dict__ if against else None,
+        "reference_rows": len(reference.records) if reference else 0,
+        "reference_rows_unusable": reference.rejects if reference else 0,
+    }
 
 
 def _stats(
