@@ -6,7 +6,6 @@ kept as rejects that name their file and line; a JSON file is one array of recor
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftkit.data.batch import UNBOUNDED, Batch
+from sftkit.data.hashing import file_sha256
 from sftkit.errors import InputError, Reject
 
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
@@ -59,11 +59,7 @@ class FileSource:
     def identity(self) -> dict[str, Any]:
         """What the rows are, for the resume fingerprint: the row count and each file's content hash
         (a file replaced at the same path is new input)."""
-        hashes = {}
-        for path, _ in self.files:
-            with open(path, "rb") as fh:
-                hashes[path] = hashlib.file_digest(fh, "sha256").hexdigest()
-        return {"rows": self.num_rows(), "sha256": hashes}
+        return {"rows": self.num_rows(), "sha256": {path: file_sha256(Path(path)) for path, _ in self.files}}
 
     def _count(self, path: str, fmt: str) -> int:
         if fmt == "parquet":
