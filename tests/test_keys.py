@@ -118,3 +118,30 @@ def test_the_cli_refuses_in_one_line_naming_the_flag(keys: Path, tmp_path: Path)
     assert proc.returncode == 2 and ENDPOINT_KEY not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: refusing to send the key from ")
     assert "--allow-http-key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_server_quoting_the_key_in_its_error_never_gets_it_printed(keys: Path, tmp_path: Path) -> None:
+    """Servers that refuse a key may quote it back; the error the user sees (and a refused prompt's reason,
+    which goes into rejects files) says *** instead."""
+    from servers import scripted
+
+    entries = [
+        {"match": ["too long"], "status": 400, "error": f"context length exceeded for key {ENDPOINT_KEY}"},
+        {"match": ["ping"], "status": 401, "error": f"Incorrect API key provided: {ENDPOINT_KEY}"},
+    ]
+    with scripted(entries, tmp_path) as (url, _):
+        _write(keys, {"endpoints": {url: ENDPOINT_KEY}})
+        data = tmp_path / "in.jsonl"
+        data.write_text('{"id": "a", "problem": "ping", "expected_answer": "2"}\n')
+        args = ["--engine", "openai", "--base-url", url, "--model", "scripted", "--input", str(data)]
+        proc = run_script("hpc/generate.py", *args, "--output", str(tmp_path / "o.jsonl"), check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "HTTP 401: " in proc.stderr and "Incorrect API key provided: ***" in proc.stderr
+        assert ENDPOINT_KEY not in proc.stderr + proc.stdout
+        parser = argparse.ArgumentParser()
+        add_engine_args(parser)
+        engine = make_engine(
+            parser.parse_args(["--model", "scripted", "--engine", "openai", "--base-url", url]), ChatOptions()
+        )
+        (refused,) = engine.generate([[{"role": "user", "content": "too long"}]], Sampling())
+        assert "key ***" in refused.refused and ENDPOINT_KEY not in refused.refused

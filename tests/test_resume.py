@@ -13,7 +13,8 @@ import orjson
 import pytest
 from helpers import REPO, run_script
 
-from sftkit.data.checkpoint import ShardLock, fingerprint
+from sftkit.data.fingerprint import fingerprint
+from sftkit.data.lock import ShardLock
 from sftkit.data.merge import check_complete
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.engines.base import RUNTIME_SETTINGS

@@ -16,7 +16,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
 
 from sftkit.commands import upload as upload_data
-from sftkit.data.checkpoint import file_sha256
+from sftkit.data.hashing import file_sha256
 from sftkit.upload import push as push_module
 
 UPLOAD = "upload/upload_data.py"

@@ -21,9 +21,11 @@ from sftkit.errors import InputError
 from sftkit.export.layout import SOURCE_SUFFIXES, SourceFile
 from sftkit.export.options import add_export_args, export_options
 from sftkit.export.publish import export_all, export_facts, split_globs
-from sftkit.upload.card import PLOTS_DIR, CardExtras, build_card, check_license, config_plots, summarize
+from sftkit.upload.card import CardExtras, build_card, check_license
 from sftkit.upload.card_args import add_card_args, card_options
+from sftkit.upload.plots import PLOTS_DIR, config_plots
 from sftkit.upload.provenance import chain, trace
+from sftkit.upload.summary import summarize
 
 
 def build_parser() -> argparse.ArgumentParser:

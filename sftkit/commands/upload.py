@@ -28,22 +28,13 @@ from sftkit.export.layout import discover, original_readme
 from sftkit.export.manifest import Manifest, forget_missing
 from sftkit.export.options import add_export_args, export_options
 from sftkit.export.publish import export_all, export_facts, split_globs
-from sftkit.upload.card import (
-    PLOTS_DIR,
-    CardExtras,
-    ConfigSummary,
-    build_card,
-    check_license,
-    config_plots,
-    published_configs,
-    summarize,
-    text_field,
-    text_lengths,
-)
+from sftkit.upload.card import CardExtras, build_card, check_license, published_configs
 from sftkit.upload.card_args import add_card_args, card_options
 from sftkit.upload.convert import convert_config
+from sftkit.upload.plots import PLOTS_DIR, config_plots
 from sftkit.upload.provenance import chain, stats_files, trace
 from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
+from sftkit.upload.summary import ConfigSummary, summarize, text_field, text_lengths
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 
 from sftkit.errors import InputError, Reject
 
+UNBOUNDED = 2**62  # a stop row past any source's end: batches(start, UNBOUNDED) reads to the end
+
 
 @dataclass
 class Batch:

@@ -18,7 +18,6 @@ resumes or merges over different input.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -42,6 +41,9 @@ from sftkit.data.atomic import (
     write_json_atomic,
 )
 from sftkit.data.batch import Batch
+from sftkit.data.fingerprint import describe_change, fingerprint
+from sftkit.data.hashing import file_sha256
+from sftkit.data.lock import ShardLock
 from sftkit.data.shards import Shard
 from sftkit.errors import InputError, Reject
 
@@ -57,93 +59,9 @@ _PROVENANCE_ENV = (
 
 
 def parts_dir(output: str | Path) -> Path:
+    """``<output>.parts/``, the folder of the layout above, which shard runs write and the merge reads."""
     output = Path(output)
     return output.with_name(output.name + ".parts")
-
-
-def result_settings(settings: Any, ignore: frozenset[str]) -> Any:
-    """``settings`` without the ``ignore`` keys (settings that change how the work runs, never what it
-    produces: the engines' RUNTIME_SETTINGS), at any depth."""
-    if isinstance(settings, dict):
-        return {k: result_settings(v, ignore) for k, v in settings.items() if k not in ignore}
-    if isinstance(settings, list | tuple):
-        return [result_settings(v, ignore) for v in settings]
-    return settings
-
-
-def fingerprint(settings: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
-    return hashlib.sha256(
-        orjson.dumps(result_settings(settings, ignore), option=orjson.OPT_SORT_KEYS, default=str)
-    ).hexdigest()[:16]
-
-
-def describe_change(
-    old: dict[str, Any], new: dict[str, Any], limit: int = 4, ignore: frozenset[str] = frozenset()
-) -> str:
-    """What differs between two settings, e.g. ``data.rows 2000 -> 2200``, for refusal messages."""
-    before, after = _flat(result_settings(old, ignore)), _flat(result_settings(new, ignore))
-    changed = [
-        f"{k} {_short(before.get(k))} -> {_short(after.get(k))}"
-        for k in sorted(before.keys() | after.keys())
-        if before.get(k) != after.get(k)
-    ]
-    more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
-    return "; ".join(changed[:limit]) + more if changed else "the settings fingerprint"
-
-
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): value if isinstance(value, str) else orjson.dumps(value, default=str).decode()}
-
-
-def _short(text: str | None) -> str:
-    if text is None:
-        return "(none)"
-    return text if len(text) <= 20 else text[:12] + "..."
-
-
-_HELD: dict[Path, ShardLock] = {}  # this process's locks, which a run that raised in-process left held
-
-
-class ShardLock:
-    """One writer per shard: an exclusive ``flock`` on ``<name>.lock``, which names its holder.
-
-    The kernel drops the lock when the holder exits, even by SIGKILL, so a dead run never blocks
-    the next one; a second live run is refused instead of racing the first over the same files.
-    """
-
-    def __init__(self, path: Path, role: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = path.resolve()
-        if key in _HELD:
-            _HELD.pop(key).release()
-        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            os.close(self.fd)
-            raise InputError(
-                f"{path.with_suffix('')} is in use by {holder}; wait for it to end (or stop it) "
-                "instead of starting a second run on the same --output"
-            ) from None
-        job = os.environ.get("SLURM_JOB_ID")
-        holder = (
-            f"{role} pid {os.getpid()} on host {socket.gethostname()}"
-            f"{f' (Slurm job {job})' if job else ''} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        )
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, holder.encode(), 0)
-        self.key = key
-        _HELD[key] = self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-            if _HELD.get(self.key) is self:
-                del _HELD[self.key]
 
 
 def at_checkpoints(batches: Iterable[Batch], start: int, every: int) -> Iterator[Batch]:
@@ -391,15 +309,6 @@ def _concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
         del out
         digest = file_sha256(tmp)
     return {"rows": rows, "sha256": digest}
-
-
-def file_sha256(path: Path) -> str:
-    """A file's sha256, read in blocks: parts and arrays are checked against it before a merge trusts them."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _concat(sources: list[Path], dest: Path) -> tuple[int, str]:

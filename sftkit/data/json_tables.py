@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from sftkit.data.sources import reading_parquet
+from sftkit.data.files import reading_parquet
 from sftkit.errors import InputError
 
 BLOCK_BYTES = 64 << 20

@@ -22,7 +22,10 @@ import numpy as np
 import orjson
 
 from sftkit.data.atomic import remove_stale_temporaries, write_json_atomic
-from sftkit.data.checkpoint import ShardLock, array_path, describe_change, file_sha256, parts_dir
+from sftkit.data.checkpoint import array_path, parts_dir
+from sftkit.data.fingerprint import describe_change
+from sftkit.data.hashing import file_sha256
+from sftkit.data.lock import ShardLock
 from sftkit.data.writers import write_lines
 from sftkit.errors import InputError
 from sftkit.sortkeys import sort_order

@@ -18,7 +18,8 @@ import orjson
 
 from sftkit import report
 from sftkit.data.atomic import dumps_line, write_json_atomic
-from sftkit.data.checkpoint import array_path, describe_change
+from sftkit.data.checkpoint import array_path
+from sftkit.data.fingerprint import describe_change
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.data.writers import write_lines
@@ -121,54 +122,134 @@ def merge_dedup(
     against: InputSpec | None,
     expected: dict[str, Any],
 ) -> dict[str, Any]:
+    """The global step over every shard's arrays: check the shards hashed with these flags, cluster their rows
+    (and --against's), write the kept rows in input order and an audit line per removed row, then the stats,
+    the cluster-size plot and the summary. ``expected``: the dedup settings the shards must have run with."""
     started = time.time()
     with checked_parts(output, num_shards) as markers:
-        found = (markers[0].get("settings") or {}).get("dedup")
-        if found != expected:
-            change = describe_change(found or {}, expected)
-            raise InputError(
-                f"{output}: the parts were hashed with other dedup flags ({change}); merge with "
-                " the flags the shards ran with, or rerun them with --overwrite"
-            )
+        _check_flags(output, markers, expected)
         parts = part_paths(markers)
-        blocks = [
-            {name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
-            for p, m in zip(parts, markers)
-            if m["records"]
-        ] or [hasher.arrays([])]  # a shard may be empty
+        blocks = _part_arrays(parts, markers, hasher)
         reference = load_reference(against, hasher) if against else None
         nodes = Nodes(blocks + ([reference.arrays] if reference else []))
-        inputs, total = int(nodes.starts[len(blocks)]), len(nodes)
-        exact = nodes.column("exact")
-        exact_pairs = equal_pairs(exact)
-        distinct = np.setdiff1d(np.arange(total), exact_pairs[:, 1])  # one row per text: copies are joined above
-        buckets = [bucket_pairs(nodes.column("bands", j), distinct, BUCKET_CAP) for j in range(hasher.minhash.bands)]
-        over_cap = max((over for _, _, over in buckets), default=0)
-        candidates = unique_pairs((pairs for pairs, _, _ in buckets), total)
-        candidates = candidates[candidates[:, 0] < inputs]
-        sets = None
-        if verify:
-            facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
-            sets = {i: s for i, (_, s) in facts.items()}
-        base = exact_pairs[exact_pairs[:, 0] < inputs]  # two reference rows are never merged: it stays whole
-        star = unique_pairs((pairs[first] for pairs, first, _ in buckets), total)
-        similar, checked = similar_in_rounds(
-            candidates, star, base, total, lambda p: _similarities(nodes, p, sets) >= threshold
+        inputs = int(nodes.starts[len(blocks)])
+        found = _cluster(nodes, inputs, parts, reference, hasher, threshold, verify)
+        audit = _audit(found.removed, found.keep, found.copy_of, nodes, parts, reference, hasher, verify, inputs)
+        written = _write(output, parts, audit, found.removed, inputs)
+    sizes, plot = _plot_clusters(output, found.labels, inputs)
+    settings = _settings(expected, threshold, verify, against, reference)
+    stats = _stats(output, markers, inputs, audit, found, written, sizes, plot, settings, started)
+    write_json_atomic(f"{output}.stats.json", stats)
+    _report(stats, hasher, against)
+    return stats
+
+
+def _check_flags(output: str | Path, markers: list[dict[str, Any]], expected: dict[str, Any]) -> None:
+    """The shards' arrays mean something only under the flags they were hashed with: refuse other ones."""
+    found = (markers[0].get("settings") or {}).get("dedup")
+    if found != expected:
+        change = describe_change(found or {}, expected)
+        raise InputError(
+            f"{output}: the parts were hashed with other dedup flags ({change}); merge with "
+            " the flags the shards ran with, or rerun them with --overwrite"
         )
-        labels = components(unique_pairs([base, candidates[similar]], total), total)
-        priority = [(np.arange(total) < inputs).astype(np.float64)]  # a reference row is kept first
-        if hasher.keep_by:
-            priority.append(nodes.column("keep_by"))
-        keep = keepers(labels, priority)
-        removed = np.flatnonzero(keep[:inputs] != np.arange(inputs))
-        copy_of = keepers(np.unique(exact, return_inverse=True)[1], priority)  # the best row with the same text
-        audit = _audit(removed, keep, copy_of, nodes, parts, reference, hasher, verify, inputs)
-        dups_path = Path(f"{output}.dups.jsonl")
-        write_lines(dups_path, lambda: (dumps_line(a) for a in audit))
-        gone = np.zeros(inputs, dtype=bool)
-        gone[removed] = True
-        kept = write_lines(output, lambda: (line for k, line in enumerate(read_lines(parts)) if not gone[k]))
-        rejects_out = merge_rejects(output, parts)
+
+
+def _part_arrays(parts: list[Path], markers: list[dict[str, Any]], hasher: RowHasher) -> list[dict[str, np.ndarray]]:
+    """Each non-empty part's arrays, memory-mapped rather than read; one empty block when every shard is empty,
+    so the columns still concatenate."""
+    return [
+        {name: np.load(array_path(p, name), mmap_mode="r") for name in m["arrays"]}
+        for p, m in zip(parts, markers)
+        if m["records"]
+    ] or [hasher.arrays([])]
+
+
+@dataclass
+class Clusters:
+    """What clustering decided, per node (row): its cluster, the node its cluster keeps, the best node with the
+    same exact text; the input rows removed; and the counts the stats report."""
+
+    labels: np.ndarray
+    keep: np.ndarray
+    copy_of: np.ndarray
+    removed: np.ndarray
+    candidates: int
+    compared: int
+    similar: int
+    over_cap: int
+
+
+def _cluster(
+    nodes: Nodes,
+    inputs: int,
+    parts: list[Path],
+    reference: Reference | None,
+    hasher: RowHasher,
+    threshold: float,
+    verify: bool,
+) -> Clusters:
+    """Join exact copies, then pairs from the band buckets whose Jaccard reaches ``threshold`` (exact under
+    --verify, else estimated), into clusters; each keeps its best row, a reference row first. Each row is
+    compared with its bucket's first row before the pairs left apart, so a bucket of near copies is not
+    compared pair by pair (``similar_in_rounds``)."""
+    total = len(nodes)
+    exact = nodes.column("exact")
+    exact_pairs = equal_pairs(exact)
+    distinct = np.setdiff1d(np.arange(total), exact_pairs[:, 1])  # one row per text: copies are joined above
+    buckets = [bucket_pairs(nodes.column("bands", j), distinct, BUCKET_CAP) for j in range(hasher.minhash.bands)]
+    over_cap = max((over for _, _, over in buckets), default=0)
+    candidates = unique_pairs((pairs for pairs, _, _ in buckets), total)
+    candidates = candidates[candidates[:, 0] < inputs]
+    sets = None
+    if verify:
+        facts = _facts(parts, reference, set(candidates.ravel().tolist()), hasher, sets=True)
+        sets = {i: s for i, (_, s) in facts.items()}
+    base = exact_pairs[exact_pairs[:, 0] < inputs]  # two reference rows are never merged: it stays whole
+    star = unique_pairs((pairs[first] for pairs, first, _ in buckets), total)
+    similar, checked = similar_in_rounds(
+        candidates, star, base, total, lambda p: _similarities(nodes, p, sets) >= threshold
+    )
+    labels = components(unique_pairs([base, candidates[similar]], total), total)
+    priority = [(np.arange(total) < inputs).astype(np.float64)]  # a reference row is kept first
+    if hasher.keep_by:
+        priority.append(nodes.column("keep_by"))
+    keep = keepers(labels, priority)
+    return Clusters(
+        labels=labels,
+        keep=keep,
+        copy_of=keepers(np.unique(exact, return_inverse=True)[1], priority),  # the best row with the same text
+        removed=np.flatnonzero(keep[:inputs] != np.arange(inputs)),
+        candidates=len(candidates),
+        compared=int(checked.sum()),
+        similar=int(similar.sum()),
+        over_cap=over_cap,
+    )
+
+
+@dataclass
+class Written:
+    """The merge's files: the audit, the kept rows' count, and the shards' rejects joined (None if none)."""
+
+    dups: Path
+    kept: int
+    rejects: Path | None
+
+
+def _write(
+    output: str | Path, parts: list[Path], audit: list[dict[str, Any]], removed: np.ndarray, inputs: int
+) -> Written:
+    """The audit, then every row not removed, in input order (the parts read once more), then the rejects."""
+    dups = Path(f"{output}.dups.jsonl")
+    write_lines(dups, lambda: (dumps_line(a) for a in audit))
+    gone = np.zeros(inputs, dtype=bool)
+    gone[removed] = True
+    kept = write_lines(output, lambda: (line for k, line in enumerate(read_lines(parts)) if not gone[k]))
+    return Written(dups, kept, merge_rejects(output, parts))
+
+
+def _plot_clusters(output: str | Path, labels: np.ndarray, inputs: int) -> tuple[np.ndarray, Path]:
+    """The sizes of the clusters of more than one row, and their histogram beside the output."""
     sizes = np.bincount(labels)
     sizes = sizes[sizes > 1]
     out = Path(output)
@@ -179,44 +260,71 @@ def merge_dedup(
         "rows per cluster",
         ylabel="clusters",
     )
+    return sizes, plot
+
+
+def _settings(
+    expected: dict[str, Any], threshold: float, verify: bool, against: InputSpec | None, reference: Reference | None
+) -> dict[str, Any]:
+    """What the stats record as the settings: the shards' dedup flags, the merge's own, and the reference read."""
+    return {
+        **expected,
+        "threshold": threshold,
+        "verify": verify,
+        "against": against.__dict__ if against else None,
+        "reference_rows": len(reference.records) if reference else 0,
+        "reference_rows_unusable": reference.rejects if reference else 0,
+    }
+
+
+def _stats(
+    output: str | Path,
+    markers: list[dict[str, Any]],
+    inputs: int,
+    audit: list[dict[str, Any]],
+    found: Clusters,
+    written: Written,
+    sizes: np.ndarray,
+    plot: Path,
+    settings: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """``<output>.stats.json``: what the merge read, removed and kept, and with which settings (provenance)."""
     kinds = [a["kind"] for a in audit]
-    m = hasher.minhash
-    stats = {
+    return {
         "stage": "dedup",
         "output": str(output),
-        "rows_in": sum(m_["rows"][1] - m_["rows"][0] for m_ in markers),
+        "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers),
         "rows_hashed": inputs,
-        "rejects": sum(m_["rejects"] for m_ in markers),
-        "rejects_file": str(rejects_out) if rejects_out else None,
+        "rejects": sum(m["rejects"] for m in markers),
+        "rejects_file": str(written.rejects) if written.rejects else None,
         "exact_duplicates": kinds.count("exact"),
         "near_duplicates": kinds.count("near"),
         "against_reference": sum(a["reference"] for a in audit),
-        "kept": kept,
+        "kept": written.kept,
         "clusters": len(sizes),
         "largest_cluster": int(sizes.max(initial=1)),
-        "candidate_pairs": len(candidates),
-        "pairs_compared": int(checked.sum()),
-        "near_pairs": int(similar.sum()),
-        "rows_in_capped_buckets": over_cap,
-        "settings": {
-            **expected,
-            "threshold": threshold,
-            "verify": verify,
-            "against": against.__dict__ if against else None,
-            "reference_rows": len(reference.records) if reference else 0,
-            "reference_rows_unusable": reference.rejects if reference else 0,
-        },
+        "candidate_pairs": found.candidates,
+        "pairs_compared": found.compared,
+        "near_pairs": found.similar,
+        "rows_in_capped_buckets": found.over_cap,
+        "settings": settings,
         "shards": len(markers),
-        "worker_seconds": round(sum(m_["seconds"] for m_ in markers), 3),
+        "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
         "merge_seconds": round(time.time() - started, 3),
-        "dups_file": str(dups_path),
+        "dups_file": str(written.dups),
         "plot": str(plot),
     }
-    write_json_atomic(f"{output}.stats.json", stats)
+
+
+def _report(stats: dict[str, Any], hasher: RowHasher, against: InputSpec | None) -> None:
+    """The summary table, and a warning for each thing the user should look at: rows quarantined, band buckets
+    over the cap (pairs not compared), --against rows that could not be compared."""
+    m, settings, over_cap = hasher.minhash, stats["settings"], stats["rows_in_capped_buckets"]
     report.print_summary(
         f"dedup: {m.bands} bands x {m.rows} rows of {m.num_perm} permutations, {hasher.n}-grams, "
-        f"S-curve 0.5 at J = {midpoint(m.bands, m.rows):.3f}, threshold {threshold:g}"
-        f"{', verified' if verify else ''}",
+        f"S-curve 0.5 at J = {midpoint(m.bands, m.rows):.3f}, threshold {settings['threshold']:g}"
+        f"{', verified' if settings['verify'] else ''}",
         {
             "rows in": stats["rows_in"],
             "quarantined": stats["rejects"],
@@ -229,28 +337,27 @@ def merge_dedup(
             "of them compared": stats["pairs_compared"],
             "of them >= threshold": stats["near_pairs"],
             f"rows in band buckets over {BUCKET_CAP} (max over bands)": over_cap,
-            "kept": kept,
-            "output": str(output),
-            "audit": str(dups_path),
-            "cluster sizes": str(plot),
+            "kept": stats["kept"],
+            "output": stats["output"],
+            "audit": stats["dups_file"],
+            "cluster sizes": stats["plot"],
             "merge seconds": stats["merge_seconds"],
         },
     )
-    if rejects_out:
-        print(f"warning: {stats['rejects']:,} rows quarantined to {rejects_out}", file=sys.stderr)
+    if stats["rejects_file"]:
+        print(f"warning: {stats['rejects']:,} rows quarantined to {stats['rejects_file']}", file=sys.stderr)
     if over_cap:
         print(
             f"warning: {over_cap:,} rows share a band bucket of more than {BUCKET_CAP} distinct texts; each was "
             f"compared with the bucket's first {BUCKET_CAP} only",
             file=sys.stderr,
         )
-    if reference and reference.rejects:
+    if settings["reference_rows_unusable"]:
         print(
-            f"warning: {reference.rejects:,} rows of --against {against.input} have no usable "
+            f"warning: {settings['reference_rows_unusable']:,} rows of --against {against.input} have no usable "
             f"{', '.join(hasher.fields)} and were not compared",
             file=sys.stderr,
         )
-    return stats
 
 
 def _audit(

@@ -35,7 +35,7 @@ from sftkit.engines.base import (
 from sftkit.engines.hub import model_files, one_line
 from sftkit.engines.streaming import OnDone, streamed
 from sftkit.errors import InputError
-from sftkit.secrets import Secret
+from sftkit.secrets import Secret, redact
 
 STOP_POLL = 0.5  # seconds between looks at the stop request while replies are awaited
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -192,13 +192,13 @@ class OpenAIEngine:
                 if response.status_code < 400:
                     return response.json()
                 if response.status_code == 400 and _OVER_CONTEXT.search(response.text):
-                    raise Refused(f"{self.base_url} refused the prompt: {response.text[:300]}")
+                    raise Refused(f"{self.base_url} refused the prompt: {self._answer(response, 300)}")
                 if response.status_code in RETRY_STATUS and attempt == self.retries:
                     raise await self._failed(
-                        f"HTTP {response.status_code} after {attempt} attempts: {response.text[:300]}"
+                        f"HTTP {response.status_code} after {attempt} attempts: {self._answer(response, 300)}"
                     )
                 if response.status_code not in RETRY_STATUS:
-                    raise InputError(f"{self.base_url}: HTTP {response.status_code}: {response.text[:500]}")
+                    raise InputError(f"{self.base_url}: HTTP {response.status_code}: {self._answer(response, 500)}")
                 reason = f"HTTP {response.status_code}"
             if self.server_file and not self._still_served():
                 raise ServerGone(self._gone_message(f"{reason}, and {self.server_file} no longer names it"))
@@ -206,6 +206,11 @@ class OpenAIEngine:
             print(f"{self.base_url}: {reason}, retry {attempt}/{self.retries} in {delay:.1f}s", file=sys.stderr)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _answer(self, response: httpx.Response, limit: int) -> str:
+        """The server's error text for our message, without our key: a server that refuses a key may quote it
+        ("Incorrect API key provided: ..."), and this text goes into errors, rejects files and rows."""
+        return redact(response.text, self.api_key)[:limit]
 
     async def _failed(self, why: str) -> Exception:
         """The error for a request whose retries are spent: the requeue path only for a server job's server

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sftkit import report
-from sftkit.data.sources import SIDE_DIRS
+from sftkit.data.side_files import SIDE_DIRS
 from sftkit.errors import InputError
 from sftkit.pipeline import record
 from sftkit.pipeline.jobs import queued

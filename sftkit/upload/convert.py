@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftkit.data.atomic import atomic_path
-from sftkit.data.checkpoint import file_sha256
+from sftkit.data.files import reading_parquet
+from sftkit.data.hashing import file_sha256
 from sftkit.data.json_tables import read_tables
-from sftkit.data.sources import reading_parquet
 from sftkit.errors import InputError
 from sftkit.export.layout import DATA_DIR, SourceFile
 from sftkit.export.manifest import STAGING, Manifest, decode_schema, encode_schema
