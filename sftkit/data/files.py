@@ -36,12 +36,37 @@ def id_prefixes(files: list[str]) -> dict[str, str]:
     return {f: short[f] if taken[short[f]] == 1 else full[f] for f in files}
 
 
+def _first_line(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                return raw.strip()
+    return b""
+
+
+def _check_layout(path: str, fmt: str) -> None:
+    """A JSON array read as JSON lines would make every line a bad row, and JSON lines read as an array fail
+    as "not valid JSON": both are the wrong --input-format, said before any row is read."""
+    if fmt == "jsonl" and _first_line(path).startswith(b"["):
+        raise InputError(f"{path}: holds a JSON array, not one JSON object per line; pass --input-format json")
+    if fmt == "json" and _first_line(path).startswith(b"{"):
+        try:
+            orjson.loads(_first_line(path))  # a whole object on the first line: a JSON-lines file
+        except orjson.JSONDecodeError:
+            return  # a pretty-printed object: its error comes when the file is read
+        raise InputError(
+            f"{path}: holds one JSON object per line (JSON lines), not a JSON array; pass --input-format jsonl"
+        )
+
+
 class FileSource:
     """Local files read in sorted order as one row sequence."""
 
     def __init__(self, name: str, files: list[tuple[str, str]]) -> None:
         self.name = name
         self.files = files
+        for path, fmt in files:
+            _check_layout(path, fmt)
         self.id_prefix = id_prefixes([path for path, _ in files])
         self._json_cache: dict[str, list[Any]] = {}
 

@@ -29,10 +29,17 @@ def side_file(relative: Path) -> str | None:
     return next((f"*{suffix}" for suffix in _SIDE_FILES if relative.name.endswith(suffix)), None)
 
 
+OUR_OUTPUT = "outputs of a stage (a .stats.json beside them: pass the file itself to read one)"
+
+
 def data_files(paths: list[Path], root: Path, what: str) -> list[str]:
-    """The data files among ``paths``; says how many were read and which were skipped, and why."""
-    skipped = Counter(why for p in paths if (why := side_file(p.relative_to(root))) is not None)
-    found = sorted(str(p) for p in paths if side_file(p.relative_to(root)) is None)
+    """The data files among ``paths``; says how many were read and which were skipped, and why. A file with a
+    stage's ``.stats.json`` beside it is that stage's output: written into its own input folder, it would be
+    read back as input by the next run on that folder."""
+    ours = {p for p in paths if p.with_name(p.name + ".stats.json").is_file()}
+    why = {p: side_file(p.relative_to(root)) or (OUR_OUTPUT if p in ours else None) for p in paths}
+    skipped = Counter(reason for reason in why.values() if reason is not None)
+    found = sorted(str(p) for p in paths if why[p] is None)
     if not found:
         raise InputError(
             f"--input {what}: no {'/'.join(FILE_FORMATS)} data files"

@@ -60,8 +60,10 @@ def _open(spec: InputSpec, flag: str, offline_arg: str | None) -> Source:
         return HubSource(spec, flag, offline_arg)
     files = _local_files(spec.input)
     if files is None:
-        if spec.format != "auto":
-            raise InputError(f"{flag} {spec.input}: no such file, folder or glob match")
+        if spec.format != "auto" or _looks_local(spec.input):
+            raise InputError(
+                f"{flag} {spec.input}: no such file, folder or glob match here ({Path(spec.input).absolute()})"
+            )
         return HubSource(spec, flag, offline_arg)
     return FileSource(spec.input, [(f, _file_format(f, spec.format)) for f in files])
 
@@ -104,6 +106,18 @@ def _local_files(pattern: str) -> list[str] | None:
             raise InputError(f"--input {pattern}: the glob matches no files")
         return data_files(matches, Path(os.path.commonpath([p.parent for p in matches])), pattern)
     return None
+
+
+def _looks_local(name: str) -> bool:
+    """A path rather than a Hub id (ORG/NAME, or NAME): a file suffix, a path prefix, more than one slash, or
+    a first part that is a folder here. Sent to the Hub it would fail as "no such dataset", hiding a typo."""
+    path = Path(name).expanduser()
+    return (
+        path.suffix in FILE_FORMATS
+        or name.startswith(("/", "./", "../", "~"))
+        or name.count("/") > 1
+        or (len(path.parts) > 1 and Path(path.parts[0]).is_dir())
+    )
 
 
 def local_identity(pattern: str) -> dict[str, Any] | None:
