@@ -66,8 +66,13 @@ def histogram_png(
         ax.hist(np.clip(data, lo, hi), bins=grid, alpha=0.55, label=f"{label} ({len(data):,})")
     for edge in edges if edges is not None else []:
         ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
-    if log_x:
+    if log_x:  # labels at 1, 2 and 5 of each decade, as plain numbers; matplotlib's minor labels overlap
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo < 1e4 else (1.0,)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

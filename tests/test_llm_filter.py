@@ -131,7 +131,7 @@ def test_judge_only_counts_are_exact_through_math_verify(judged: Path, tmp_path:
     assert len(every) == 10 and {r["id"]: r["pass_rate"] for r in every}["wrong0"] == 0.0
     assert [r["samples"][0]["correct"] for r in every if r["id"].startswith("vague")] == [None, None]
     counts = json.loads(Path(f"{out}.stats.json").read_text())["counts"]
-    assert (counts["candidates True"], counts["candidates False"], counts["candidates undecided"]) == (5, 3, 2)
+    assert (counts["candidates correct"], counts["candidates incorrect"], counts["candidates undecided"]) == (5, 3, 2)
 
 
 def test_unparseable_candidates_go_to_the_judge(judged: Path, tmp_path: Path, tiny_model: Path) -> None:

@@ -45,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     stats = merge(args.output, args.num_shards, sort)
     report.print_table(
-        f"merged {stats['shards']} shards of {stats['stage']}",
-        ["shard", "seconds"],
-        list(stats["shard_seconds"].items()),
+        f"{stats['stage']}: counts of its {stats['shards']} shards added up",
+        ["", "count"],
+        sorted(stats["counts"].items()),
     )
+    seconds = stats["shard_seconds"]
+    slowest = max(seconds, key=seconds.get) if seconds else None
     report.print_summary(
         "output",
         {
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             "rejects": stats["rejects"],
             "file": args.output,
             "stats": f"{args.output}.stats.json",
+            "slowest shard": f"{slowest} ({seconds[slowest]:,.0f} s)" if slowest else "-",
             "merge seconds": stats["merge_seconds"],
         },
     )

@@ -176,7 +176,8 @@ class FilterJoin:
                         check.setdefault("verdicts", []).append(verdict)
             for check in checks:
                 check["correct"] = self._correct(check)
-                counts[f"candidates {'undecided' if check['correct'] is None else check['correct']}"] += 1
+                verdict = {True: "correct", False: "incorrect", None: "undecided"}[check["correct"]]
+                counts[f"candidates {verdict}"] += 1
                 counts[f"samples truncated (no final answer): {self.solver}"] += check["truncated"]
             decided = [c["correct"] for c in checks if c["correct"] is not None]
             rate = sum(decided) / len(decided) if decided else None
