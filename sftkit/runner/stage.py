@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+import orjson
 from tqdm import tqdm
 
 from sftkit import stopping
@@ -21,7 +22,7 @@ from sftkit.data.prefetch import prefetch
 from sftkit.data.shards import Shard
 from sftkit.data.sources import Source
 from sftkit.engines.base import RUNTIME_SETTINGS
-from sftkit.errors import Interrupted, Reject, enforce_policy
+from sftkit.errors import InputError, Interrupted, Reject, enforce_policy
 
 
 @dataclass
@@ -137,4 +138,23 @@ def run_stage(
                     _save_and_stop(run, journal, None)
         marker = run.finish()
     merged = merge(output) if shard.is_whole and merge_whole else None
+    check_losses(marker, run.rejects_path)
     return StageRun(marker, merged)
+
+
+def check_losses(marker: dict[str, Any], rejects_file: Path) -> None:
+    """Never only in stats.json: a shard that lost more rows than it kept says so on screen, with the main
+    reasons, and one that kept nothing and rejected every row stops with exit 2 (a wrong field or format,
+    not data to train on)."""
+    rows, kept, lost = marker["rows"][1] - marker["rows"][0], marker["records"], marker["rejects"]
+    if not lost or lost <= kept:
+        return
+    reasons = Counter()
+    if rejects_file.exists():
+        with open(rejects_file, "rb") as fh:
+            reasons.update(orjson.loads(line).get("reason", "?") for line in fh if line.strip())
+    top = "; ".join(f"{n:,} {why[:100]}" for why, n in reasons.most_common(3))
+    what = f"{marker['shard']}: {lost:,} rejected, {kept:,} kept of {rows:,} rows ({top}); see {rejects_file}"
+    if not kept and lost >= rows:
+        raise InputError(f"{what}. Nothing was kept: check the field flags and --input-format")
+    print(f"warning: {what}", file=sys.stderr)
