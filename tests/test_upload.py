@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
 
-from sftkit.commands import upload_data
+from sftkit.commands import upload as upload_data
 from sftkit.data.checkpoint import file_sha256
 from sftkit.upload import push as push_module
 
