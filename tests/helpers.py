@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo" / "openmath_demo.jsonl"
 
@@ -303,3 +305,42 @@ def client_args(seeds: Path, out: Path, *where: str) -> list[str]:
         "--output",
         str(out),
     ]
+
+
+# Realistic completions (tests/corpus/realistic.yaml), replayed by a scripted server
+REALISTIC = yaml.safe_load((REPO / "tests" / "corpus" / "realistic.yaml").read_text())
+
+
+def realistic_script() -> list[dict[str, Any]]:
+    """Scripted-server entries replaying the corpus: judges are matched by the candidate's words, solvers and
+    generators by the problem's."""
+    entries = [
+        {
+            "match": ["You are checking whether", j["match"]],
+            "choices": [{"content": j["content"], "finish_reason": j["finish_reason"]}],
+        }
+        for j in REALISTIC["judge"]
+    ]
+    for s in REALISTIC["solve"]:
+        entry = {"match": ["Solve the problem", s["problem"]]}
+        entries.append(
+            entry | ({"status": s["status"], "error": s["error"]} if "status" in s else {"choices": s["choices"]})
+        )
+    entries += [
+        {"match": [g["seed"]], "choices": [{"content": g["content"], "finish_reason": g["finish_reason"]}]}
+        for g in REALISTIC["generate"]
+    ]
+    return entries
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def remote(url: str, prefix: str = "") -> list[str]:
+    return [f"--{prefix}engine", "openai", f"--{prefix}base-url", url, f"--{prefix}model", "scripted"]

@@ -1,4 +1,5 @@
-"""selectors/difficulty_selector.py on real scorer output: bands, top-k, quantiles, target bins, the join."""
+"""selectors/difficulty_selector.py on real scorer output: bands, top-k, quantiles, target bins, the join; and
+the scorer's refit from a responses file (--from-responses), loading no model."""
 
 import json
 from pathlib import Path

@@ -8,61 +8,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from helpers import REPO, run_command
+from helpers import REALISTIC, read_jsonl, realistic_script, remote, run_command, write_jsonl
 
 pytestmark = pytest.mark.stages
 
-CORPUS = yaml.safe_load((REPO / "tests" / "corpus" / "realistic.yaml").read_text())
 FILTER, GENERATE = "hpc/filter.py", "hpc/generate.py"
-
-
-def script() -> list[dict[str, Any]]:
-    """Server entries: judges are matched by the candidate's words, solvers and generators by the problem's."""
-    entries = [
-        {
-            "match": ["You are checking whether", j["match"]],
-            "choices": [{"content": j["content"], "finish_reason": j["finish_reason"]}],
-        }
-        for j in CORPUS["judge"]
-    ]
-    for s in CORPUS["solve"]:
-        entry = {"match": ["Solve the problem", s["problem"]]}
-        entries.append(
-            entry | ({"status": s["status"], "error": s["error"]} if "status" in s else {"choices": s["choices"]})
-        )
-    entries += [
-        {"match": [g["seed"]], "choices": [{"content": g["content"], "finish_reason": g["finish_reason"]}]}
-        for g in CORPUS["generate"]
-    ]
-    return entries
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     from servers import scripted
 
-    with scripted(script(), tmp_path_factory.mktemp("scripted")) as (url, log):
+    with scripted(realistic_script(), tmp_path_factory.mktemp("scripted")) as (url, log):
         yield url, log
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def remote(url: str, prefix: str = "") -> list[str]:
-    return [f"--{prefix}engine", "openai", f"--{prefix}base-url", url, f"--{prefix}model", "scripted"]
-
-
-PROBLEM = CORPUS["solve"][0]["problem"]
+PROBLEM = REALISTIC["solve"][0]["problem"]
 BAD_ROWS = [
     ({"id": "no-gold", "problem": PROBLEM}, "field 'expected_answer' is missing"),
     ({"id": "null-problem", "problem": None, "expected_answer": "7"}, "field 'problem' is null"),
@@ -74,7 +37,9 @@ BAD_ROWS = [
 
 def test_filter_counts_only_finished_answers_and_decided_verdicts(server: tuple[str, Path], tmp_path: Path) -> None:
     url, log = server
-    rows = [{"id": s["id"], "problem": s["problem"], "expected_answer": s["expected_answer"]} for s in CORPUS["solve"]]
+    rows = [
+        {"id": s["id"], "problem": s["problem"], "expected_answer": s["expected_answer"]} for s in REALISTIC["solve"]
+    ]
     rows += [row for row, _ in BAD_ROWS] + [{"id": "number-gold", "problem": PROBLEM, "expected_answer": 7}]
     data = write_jsonl(tmp_path / "problems.jsonl", rows)
     out = tmp_path / "kept.jsonl"
@@ -94,7 +59,7 @@ def test_filter_counts_only_finished_answers_and_decided_verdicts(server: tuple[
         "4",
     )
     every = {r["id"]: r for r in read_jsonl(tmp_path / "kept.full.jsonl")}
-    for s in CORPUS["solve"]:
+    for s in REALISTIC["solve"]:
         if s["expect"].get("refused"):
             assert s["id"] not in every
             continue
@@ -169,7 +134,7 @@ def test_a_server_that_refuses_every_prompt_is_an_error_not_a_quarantine(
     server: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, _ = server
-    refused = next(s for s in CORPUS["solve"] if "status" in s)
+    refused = next(s for s in REALISTIC["solve"] if "status" in s)
     data = write_jsonl(
         tmp_path / "all.jsonl",
         [{"id": f"r{i}", "problem": refused["problem"], "expected_answer": "1"} for i in range(3)],
@@ -193,7 +158,7 @@ def test_a_judge_on_the_solvers_model_but_another_server_gets_its_own_requests(
 ) -> None:
     url, _ = server
     judge_url = url.replace("127.0.0.1", "localhost")  # the same scripted server under another base URL
-    problem = next(s for s in CORPUS["solve"] if s["id"] == "judge-says-yes-in-markdown")
+    problem = next(s for s in REALISTIC["solve"] if s["id"] == "judge-says-yes-in-markdown")
     data = write_jsonl(
         tmp_path / "one.jsonl",
         [{"id": "j", "problem": problem["problem"], "expected_answer": problem["expected_answer"]}],
@@ -244,13 +209,13 @@ def test_generation_keeps_latex_byte_exact_and_rejects_cut_generations(
     url, _ = server
     seeds = write_jsonl(
         tmp_path / "seeds.jsonl",
-        [{"id": g["id"], "problem": g["seed"], "expected_answer": "1"} for g in CORPUS["generate"]],
+        [{"id": g["id"], "problem": g["seed"], "expected_answer": "1"} for g in REALISTIC["generate"]],
     )
     out = tmp_path / "generated.jsonl"
     run_command(GENERATE, "--input", str(seeds), *remote(url), "--output", str(out))
     kept = {r["seed_id"]: r for r in read_jsonl(out)}
     rejected = {r["record"]["seed_id"]: r["reason"] for r in read_jsonl(Path(f"{out}.rejects.jsonl"))}
-    for g in CORPUS["generate"]:
+    for g in REALISTIC["generate"]:
         if "expect" in g:
             assert (kept[g["id"]]["question"], kept[g["id"]]["answer"]) == (
                 g["expect"]["question"],
@@ -281,7 +246,7 @@ def test_ensemble_accuracy_counts_only_finished_answers(server: tuple[str, Path]
         "latex-equivalent-forms": [2, 2],
         "over-the-context": [0, 0],
     }
-    solve = [s for s in CORPUS["solve"] if s["id"] in wanted]
+    solve = [s for s in REALISTIC["solve"] if s["id"] in wanted]
     solve.append(
         {
             "id": "over --max-input-length",

@@ -158,17 +158,22 @@ def test_stale_temporaries_of_dead_writers_are_removed(demo_data: Path, tmp_path
     )
     dead = subprocess.Popen(["true"])
     dead.wait()
+    alive = subprocess.Popen(["sleep", "300"])  # a writer still running on this host (the merge runs in this process)
     host, parts = socket.gethostname(), Path(f"{out}.parts")
     stale = [
         tmp_path / f".m.jsonl.tmp-{host}-{dead.pid}",
         parts / f".part-00000-of-00001.jsonl.tmp-{host}-{dead.pid}",
         tmp_path / f".m.jsonl.tmp-{dead.pid}",
     ]  # the old name without a host, two hours old
-    kept = [tmp_path / f".m.jsonl.tmp-{host}-{os.getpid()}", tmp_path / f".m.jsonl.tmp-other-node-{dead.pid}"]
+    kept = [tmp_path / f".m.jsonl.tmp-{host}-{alive.pid}", tmp_path / f".m.jsonl.tmp-other-node-{dead.pid}"]
     for path in stale + kept:
         path.write_bytes(b"x" * 1000)
     os.utime(stale[-1], (time.time() - 7200, time.time() - 7200))
-    run_command(MERGE, "--output", str(out))
+    try:
+        run_command(MERGE, "--output", str(out))
+    finally:
+        alive.kill()
+        alive.wait()
     assert [p.exists() for p in stale] == [False] * 3 and [p.exists() for p in kept] == [True] * 2
 
 

@@ -11,7 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import GENERATE, REPO, SEEDS, client_args, log_lines, run_command, slow_script, write_seeds
+from helpers import (
+    GENERATE,
+    REALISTIC,
+    REPO,
+    SEEDS,
+    client_args,
+    log_lines,
+    read_jsonl,
+    realistic_script,
+    remote,
+    run_command,
+    slow_script,
+    write_jsonl,
+    write_seeds,
+)
 from servers import scripted
 
 from sftkit.data.journal import JOURNAL_NAME, Journal
@@ -19,6 +33,8 @@ from sftkit.engines.base import ChatOptions, Sampling
 from sftkit.engines.openai_compat import OpenAIEngine
 
 pytestmark = pytest.mark.stages
+
+FILTER = "hpc/filter.py"
 
 
 def rendezvous(path: Path, url: str, model: str = "scripted", **more: str) -> None:
@@ -218,14 +234,13 @@ def test_each_request_to_a_server_carries_the_seed_the_local_engines_draw_with(t
 def test_the_llm_filter_solves_and_judges_on_a_server_found_through_its_file(tmp_path: Path) -> None:
     """Solver and judges reach the same server through --inference-server-file and --judgement-server-file,
     and decide every row as they do given its URL."""
-    from test_realistic import CORPUS, FILTER, read_jsonl, remote, script, write_jsonl
-
     rows = write_jsonl(
-        tmp_path / "problems.jsonl", [{k: s[k] for k in ("id", "problem", "expected_answer")} for s in CORPUS["solve"]]
+        tmp_path / "problems.jsonl",
+        [{k: s[k] for k in ("id", "problem", "expected_answer")} for s in REALISTIC["solve"]],
     )
     file = tmp_path / ".kept.server.json"
     common = ["--input", str(rows), "--samples", "2", "--save-per-iteration", "4"]
-    with scripted(script(), tmp_path) as (url, log):
+    with scripted(realistic_script(), tmp_path) as (url, log):
         rendezvous(file, url)
         by_file = run_command(
             FILTER,
