@@ -57,6 +57,36 @@ def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("big") / "big.jsonl", 60_000, seed=7)
 
 
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[str, float]]]:
+    """200 distinct problems, then planted copies: exact after normalization, near (J >= 0.9), far
+    (J <= 0.5), and one differing only in its numbers; returns the file and id -> (source id, J)."""
+    import random
+
+    from helpers import jaccard3, random_text, swap_words
+
+    rng = random.Random(7)
+    base = [{"id": f"b{i}", "problem": random_text(rng)} for i in range(200)]
+    rows, planted = list(base), {}
+    for i in range(0, 30):
+        rows.append({"id": f"exact{i}", "problem": "  " + base[i]["problem"].upper().replace(" ", "\t ") + " "})
+        planted[f"exact{i}"] = (f"b{i}", 1.0)
+    for i in range(30, 70):
+        text = swap_words(rng, base[i]["problem"], 1)
+        rows.append({"id": f"near{i}", "problem": text})
+        planted[f"near{i}"] = (f"b{i}", jaccard3(text, base[i]["problem"]))
+    for i in range(70, 110):
+        text = swap_words(rng, base[i]["problem"], 12)
+        rows.append({"id": f"far{i}", "problem": text})
+        planted[f"far{i}"] = (f"b{i}", jaccard3(text, base[i]["problem"]))
+    rows.append({"id": "num0", "problem": "Find x if 3x + 7 = 22 and x is positive, then add the digits."})
+    rows.append({"id": "num1", "problem": "Find x if 5x + 9 = 44 and x is positive, then add the digits."})
+    rows = rows[:200] + rng.sample(rows[200:], len(rows) - 200)  # copies after their sources, mixed
+    path = tmp_path_factory.mktemp("planted") / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, planted
+
+
 @pytest.fixture
 def judged(tmp_path: Path) -> Path:
     """Candidate answers for the judge-only filter: 5 right, 3 wrong, 2 math-verify cannot parse."""

@@ -17,6 +17,7 @@ import inspect
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -344,3 +345,29 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def remote(url: str, prefix: str = "") -> list[str]:
     return [f"--{prefix}engine", "openai", f"--{prefix}base-url", url, f"--{prefix}model", "scripted"]
+
+
+# Near-duplicate texts for the dedup tests
+WORDS = [f"w{i}" for i in range(20_000)]
+
+
+def random_text(rng: random.Random, n: int = 80) -> str:
+    """``n`` words drawn from 20,000: two such texts share almost no 3-gram."""
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def swap_words(rng: random.Random, text: str, k: int) -> str:
+    """``text`` with its words at k spread-out positions replaced by fresh ones."""
+    import numpy as np
+
+    ws = text.split()
+    for pos in np.linspace(2, len(ws) - 3, k).astype(int).tolist():
+        ws[pos] = f"new{rng.randrange(10**9)}"
+    return " ".join(ws)
+
+
+def jaccard3(a: str, b: str, n: int = 3) -> float:
+    """The Jaccard similarity of two texts' word n-grams, as dedup measures it."""
+    from sftkit.dedup.text import jaccard, ngram_set, normalize, words
+
+    return jaccard(ngram_set(words(normalize(a)), n), ngram_set(words(normalize(b)), n))

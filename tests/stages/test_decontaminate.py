@@ -1,16 +1,15 @@
 """selectors/decontaminate.py: n-gram hits, short texts matched whole, drop and flag modes, benchmark
 specs (config:split:field through datasets.load_dataset on a local folder), MinHash rewordings,
-sharded runs."""
+sharded runs in tests/cluster/test_local_shards.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_command
+from helpers import run_command
 
 from sftkit.decontaminate.index import BenchmarkSpec
 
@@ -159,32 +158,6 @@ def test_minhash_catches_a_rewording_without_a_shared_long_ngram(tmp_path: Path)
     assert [r["id"] for r in _lines(tmp_path / "m.jsonl")] == ["reworded"]
     hit = _lines(tmp_path / "m.jsonl.contaminated.jsonl")[0]
     assert hit["id"] == "close" and hit["ngram"] is None and 0.5 <= hit["jaccard"] < 0.8
-
-
-def test_sharded_run_equals_the_unsharded_one(demo_data: Path, tmp_path: Path) -> None:
-    args = ["--input", str(demo_data), "--benchmark", str(REPO / "data/benchmarks/demo_bench.jsonl"), "--mode", "flag"]
-    run_command(DECON, *args, "--output", str(tmp_path / "one.jsonl"))
-    proc = subprocess.run(
-        [
-            str(REPO / "slurm/submit.sh"),
-            "--local",
-            "decontaminate",
-            "--shards",
-            "2",
-            "--",
-            *args,
-            "--output",
-            str(tmp_path / "two.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    for suffix in ("", ".contaminated.jsonl"):
-        assert (tmp_path / f"two.jsonl{suffix}").read_bytes() == (tmp_path / f"one.jsonl{suffix}").read_bytes()
-    assert len(_lines(tmp_path / "one.jsonl.contaminated.jsonl")) == 2  # demo/1 only wraps a short row
 
 
 def test_a_short_row_is_a_hit_only_when_it_is_a_whole_problem(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """selectors/dedup.py: exact and near duplicates with known Jaccard, the audit, --verify, --keep-by,
---against, sharded runs (local and on the real Slurm) and resume after a killed shard."""
+--against, resume after a killed shard (sharded runs: tests/cluster/test_local_shards.py, test_slurm.py)."""
 
 from __future__ import annotations
 
@@ -13,33 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import REPO, run_command
+from helpers import REPO, jaccard3, random_text, run_command, swap_words
 
 from sftkit.dedup.minhash import candidate_probability
-from sftkit.dedup.text import jaccard, ngram_set, normalize, words
 
 pytestmark = pytest.mark.stages
 
 DEDUP = "selectors/dedup.py"
-VOCAB = [f"w{i}" for i in range(20_000)]
-
-
-def _text(rng: random.Random, n: int = 80) -> str:
-    return " ".join(rng.choice(VOCAB) for _ in range(n))
-
-
-def _swap(rng: random.Random, text: str, k: int) -> str:
-    """``text`` with its words at k spread-out positions replaced by fresh ones."""
-    ws = text.split()
-    for pos in np.linspace(2, len(ws) - 3, k).astype(int).tolist():
-        ws[pos] = f"new{rng.randrange(10**9)}"
-    return " ".join(ws)
-
-
-def _j(a: str, b: str, n: int = 3) -> float:
-    return jaccard(ngram_set(words(normalize(a)), n), ngram_set(words(normalize(b)), n))
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -49,30 +30,6 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[str, float]]]:
-    """200 distinct problems, then planted copies: exact after normalization, near (J >= 0.9), far
-    (J <= 0.5), and one differing only in its numbers; returns the file and id -> (source id, J)."""
-    rng = random.Random(7)
-    base = [{"id": f"b{i}", "problem": _text(rng)} for i in range(200)]
-    rows, planted = list(base), {}
-    for i in range(0, 30):
-        rows.append({"id": f"exact{i}", "problem": "  " + base[i]["problem"].upper().replace(" ", "\t ") + " "})
-        planted[f"exact{i}"] = (f"b{i}", 1.0)
-    for i in range(30, 70):
-        text = _swap(rng, base[i]["problem"], 1)
-        rows.append({"id": f"near{i}", "problem": text})
-        planted[f"near{i}"] = (f"b{i}", _j(text, base[i]["problem"]))
-    for i in range(70, 110):
-        text = _swap(rng, base[i]["problem"], 12)
-        rows.append({"id": f"far{i}", "problem": text})
-        planted[f"far{i}"] = (f"b{i}", _j(text, base[i]["problem"]))
-    rows.append({"id": "num0", "problem": "Find x if 3x + 7 = 22 and x is positive, then add the digits."})
-    rows.append({"id": "num1", "problem": "Find x if 5x + 9 = 44 and x is positive, then add the digits."})
-    rows = rows[:200] + rng.sample(rows[200:], len(rows) - 200)  # copies after their sources, mixed
-    return _write(tmp_path_factory.mktemp("planted") / "rows.jsonl", rows), planted
 
 
 def test_planted_pairs_have_the_jaccard_they_claim(planted) -> None:
@@ -132,12 +89,12 @@ def test_verify_never_removes_a_pair_below_the_threshold(planted, tmp_path: Path
 
 def test_keep_by_chooses_the_row_a_cluster_keeps(tmp_path: Path) -> None:
     rng = random.Random(3)
-    text = _text(rng)
+    text = random_text(rng)
     rows = [
         {"id": "short", "problem": text, "generated_solution": "ab", "rate": "0.9"},
         {"id": "long", "problem": text.upper(), "generated_solution": "abcdef", "rate": "n/a"},
         {"id": "mid", "problem": text + " ", "generated_solution": "abcd", "rate": "0.1"},
-        {"id": "other", "problem": _text(rng), "generated_solution": "", "rate": "0.5"},
+        {"id": "other", "problem": random_text(rng), "generated_solution": "", "rate": "0.5"},
     ]
     data = _write(tmp_path / "k.jsonl", rows)
     for k, (keep_by, survivor) in enumerate(
@@ -156,17 +113,17 @@ def test_keep_by_chooses_the_row_a_cluster_keeps(tmp_path: Path) -> None:
 
 def test_against_removes_rows_duplicating_the_reference_and_keeps_the_reference_whole(tmp_path: Path) -> None:
     rng = random.Random(5)
-    seeds = [_text(rng) for _ in range(3)]
+    seeds = [random_text(rng) for _ in range(3)]
     reference = _write(
         tmp_path / "ref.jsonl",
         [{"id": "r0", "problem": seeds[0]}, {"id": "r0bis", "problem": seeds[0]}, {"id": "r1", "problem": seeds[1]}],
     )
     rows = [
         {"id": "a", "problem": seeds[0].upper()},
-        {"id": "b", "problem": _swap(rng, seeds[1], 1)},
+        {"id": "b", "problem": swap_words(rng, seeds[1], 1)},
         {"id": "c", "problem": seeds[2]},
         {"id": "d", "problem": seeds[2]},
-        {"id": "e", "problem": _text(rng)},
+        {"id": "e", "problem": random_text(rng)},
     ]
     out = tmp_path / "o.jsonl"
     run_command(
@@ -205,25 +162,7 @@ def test_bad_input_and_bad_flags_are_one_line(tmp_path: Path) -> None:
     assert len(_lines(tmp_path / "o.jsonl.rejects.jsonl")) == 1
 
 
-def test_sharded_run_equals_the_unsharded_one_and_the_merge_checks_its_flags(planted, tmp_path: Path) -> None:
-    data, _ = planted
-    run_command(DEDUP, "--input", str(data), "--output", str(tmp_path / "one.jsonl"), "--keep-by", "problem:length:asc")
-    args = ["--input", str(data), "--output", str(tmp_path / "three.jsonl"), "--keep-by", "problem:length:asc"]
-    proc = subprocess.run(
-        [str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "3", "--", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert len(list((tmp_path / "three.jsonl.parts").glob("part-*-of-00003.signature.npy"))) == 3
-    for suffix in ("", ".dups.jsonl"):
-        assert (tmp_path / f"three.jsonl{suffix}").read_bytes() == (tmp_path / f"one.jsonl{suffix}").read_bytes()
-    bad = run_command(DEDUP, *args, "--ngram", "4", "--merge", check=False)
-    assert bad.returncode == 2 and "ngram 3 -> 4" in bad.stderr
-
-
+@pytest.mark.slow  # kills and resumes a stage on 40k rows
 def test_a_killed_shard_resumes_without_duplicates(tmp_path: Path) -> None:
     from sftkit.synthetic import write_dataset
 
@@ -252,33 +191,6 @@ def test_a_killed_shard_resumes_without_duplicates(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "killed.jsonl.stats.json").read_text())["exact_duplicates"] > 100
 
 
-def test_more_shards_than_rows_and_an_empty_input(tmp_path: Path) -> None:
-    data = _write(tmp_path / "three.jsonl", [{"problem": "a b c d"}, {"problem": "A  b c d"}, {"problem": "x y z"}])
-    proc = subprocess.run(
-        [
-            str(REPO / "slurm/submit.sh"),
-            "--local",
-            "dedup",
-            "--shards",
-            "5",
-            "--",
-            "--input",
-            str(data),
-            "--output",
-            str(tmp_path / "d.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert [r["problem"] for r in _lines(tmp_path / "d.jsonl")] == ["a b c d", "x y z"]
-    (tmp_path / "empty.jsonl").write_text("")
-    run_command(DEDUP, "--input", str(tmp_path / "empty.jsonl"), "--output", str(tmp_path / "e.jsonl"))
-    assert (tmp_path / "e.jsonl").read_text() == "" and (tmp_path / "e.jsonl.dups.jsonl").read_text() == ""
-
-
 TRIPLE = (
     "t187w80 t187w2 t187w15 t187w26 t187w159 t187w128 t187w179 t187w163 {} t187w106 t187w28 t187w106 "
     "t187w86 t187w160 t187w56 t187w87 t187w85 {} t187w94 t187w37 t187w80 t187w86 t187w21 t187w65 t187w87 "
@@ -296,7 +208,7 @@ def test_a_bucket_is_compared_pairwise_whatever_the_input_order(tmp_path: Path, 
         "B": TRIPLE.format("t187w166", "t187w181 t187w89"),
         "C": TRIPLE.format("t187w114", "t187w181 t187w89"),
     }
-    assert round(_j(rows["B"], rows["C"]), 3) == 0.854 and round(_j(rows["A"], rows["B"]), 3) == 0.689
+    assert round(jaccard3(rows["B"], rows["C"]), 3) == 0.854 and round(jaccard3(rows["A"], rows["B"]), 3) == 0.689
     for order in ("ABC", "BAC", "CAB"):
         data = _write(tmp_path / f"{order}.jsonl", [{"id": k, "problem": rows[k]} for k in order])
         out = tmp_path / f"{order}.out.jsonl"
