@@ -5,7 +5,8 @@
   Python per call), and ``run_script``: an entry script as a user runs it (a fresh Python, for tests about
   signals, exit codes, locks and stdout/stderr of the real process, and the real scripts);
 - the tiers (``tier_error``) and the on-disk cache of tiny models (``cached_tiny_model``);
-- helpers of the stop and server tests (a slowed scripted server) and of the Slurm tests (``submit``).
+- test data shared by several files: simulated IRT answers, a slowed scripted model for the stop and server tests,
+  the realistic corpus replayed by a scripted server, near-duplicate texts for dedup.
 """
 
 from __future__ import annotations
@@ -202,6 +203,7 @@ def cached_tiny_model(spec: Any = None) -> Path:
         files = sorted(p for p in building.rglob("*") if p.is_file())
         manifest = {str(p.relative_to(building)): _digest(p) for p in files}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        building.chmod(0o755)  # mkdtemp's 0700 would keep it from Slurm jobs run as another user
         if final.exists() and not _intact(final):  # a broken entry: move it aside, then out
             broken = Path(tempfile.mkdtemp(prefix=f".{key}-broken-", dir=root))
             os.replace(final, broken / "entry")
