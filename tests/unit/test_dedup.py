@@ -1,0 +1,39 @@
+"""MinHash banding and bucket pairs: the README's S-curve table is the formula, every bucket member paired."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from helpers import REPO
+
+from sftkit.dedup.clusters import bucket_pairs
+from sftkit.dedup.minhash import candidate_probability, choose_bands, midpoint
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_docs_s_curve_table_is_the_formula() -> None:
+    readme = (REPO / "docs/stages/dedup.md").read_text()
+    bands, rows = choose_bands(0.8, 112)
+    assert f"{bands} bands × {rows} rows" in readme
+    table = re.search(r"\| J \|.*?\n\n", readme, re.S).group(0)
+    found = {float(j): float(p) for j, p in re.findall(r"\| (0\.\d+) \| (0\.\d+) \|", table)}
+    assert set(found) == {0.5, 0.7, 0.8, 0.9}
+    for j, p in found.items():
+        assert p == round(float(candidate_probability(j, bands, rows)), 4)
+    crossing = midpoint(bands, rows)
+    assert candidate_probability(crossing, bands, rows) == pytest.approx(0.5)
+    assert f"rises through 0.5 at J = {crossing:.3f}" in readme
+
+
+def test_bucket_pairs_pairs_every_member_and_counts_capped_buckets() -> None:
+    keys = np.array([5, 3, 5, 5, 3, 9, 5, 5], dtype=np.uint64)
+    pairs, first, over = bucket_pairs(keys, np.arange(8), cap=10)
+    assert {tuple(p) for p in pairs[first].tolist()} == {(1, 4), (0, 2), (0, 3), (0, 6), (0, 7)}
+    assert over == 0 and {tuple(p) for p in pairs.tolist()} == {(1, 4)} | {
+        (a, b) for a in (0, 2, 3, 6, 7) for b in (0, 2, 3, 6, 7) if a < b
+    }
+    pairs, _, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
+    assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6), (2, 7)}

@@ -1,0 +1,69 @@
+"""What a resume compares: input identity, the fingerprint, parts covering every row once."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from sftkit.data.checkpoint import fingerprint
+from sftkit.data.merge import check_complete
+from sftkit.data.sources import InputSpec, open_source
+from sftkit.engines.base import RUNTIME_SETTINGS
+from sftkit.errors import InputError
+from sftkit.synthetic import write_dataset
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_hub_dataset_whose_files_change_gets_another_revision(tmp_path: Path) -> None:
+    repo = tmp_path / "hub_like"
+    write_dataset(repo / "data" / "train.jsonl", 50, seed=1)
+    before = open_source(InputSpec(str(repo), format="hub")).identity()
+    time.sleep(0.01)
+    write_dataset(repo / "data" / "train.jsonl", 50, seed=2)
+    after = open_source(InputSpec(str(repo), format="hub")).identity()
+    assert before["rows"] == after["rows"] == 50
+    assert before["revision"] != after["revision"] and fingerprint({"data": before}) != fingerprint({"data": after})
+
+
+def test_parts_must_cover_every_row_exactly_once(tmp_path: Path) -> None:
+    def part(i: int, rows: list[int], num_rows: int = 1000) -> dict:
+        return {
+            "shard": f"part-0000{i}-of-00002",
+            "index": i,
+            "count": 2,
+            "start": f"{i}/2",
+            "end": f"{i + 1}/2",
+            "rows": rows,
+            "num_rows": num_rows,
+            "fingerprint": "f",
+        }
+
+    (tmp_path / "o.jsonl.parts").mkdir()
+    for markers, why in [
+        ([part(0, [0, 600]), part(1, [500, 1000])], "overlaps the rows before row 600"),
+        ([part(0, [0, 400]), part(1, [500, 1000])], "rows 400-500 are in no part"),
+        ([part(0, [0, 500]), part(1, [500, 1200], 1200)], "inputs of 1,000 and 1,200 rows"),
+    ]:
+        with pytest.raises(InputError, match=why):
+            check_complete(tmp_path / "o.jsonl", markers)
+    check_complete(tmp_path / "o.jsonl", [part(0, [0, 500]), part(1, [500, 1000])])
+
+
+def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> None:
+    solver = {
+        "engine": "vllm",
+        "model": "m",
+        "tensor_parallel_size": 1,
+        "pipeline_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
+        "dtype": "bfloat16",
+        "seed": 0,
+    }
+    moved = {**solver, "tensor_parallel_size": 2, "gpu_memory_utilization": 0.6}
+
+    def key(engine: dict) -> str:
+        return fingerprint({"provenance": {"solver": engine}}, RUNTIME_SETTINGS)
+
+    assert key(solver) == key(moved)
+    assert key(solver) != key({**solver, "seed": 1})
