@@ -122,11 +122,10 @@ def test_seed_generator_needs_the_answer_only_when_the_prompt_uses_it(tmp_path: 
     assert counts["seed rows unusable (bad input)"] == 4 and not any(
         r["reason"].startswith("field 'expected_answer'") for r in rejects
     )
-    # a field no row of the chunk has is still a per-row reject: chunking must not decide a row's fate
-    counts, kept, rejects, prompts = _generate(
-        tmp_path / "mapping", DEFAULT_PROMPT, "skip", [{"id": "a", "problem": "What is 2 + 3?"}]
-    )
-    assert (kept, prompts) == ([], []) and rejects[0]["reason"].startswith("field 'expected_answer' is missing")
+    # a field no row of the chunk has is still a per-row reject (chunking must not decide a row's fate), and a
+    # run that rejected every row and kept none stops saying so, naming that reason from the rejects file
+    with pytest.raises(InputError, match=r"1 rejected, 0 kept of 1 rows \(1 field 'expected_answer' is missing"):
+        _generate(tmp_path / "mapping", DEFAULT_PROMPT, "skip", [{"id": "a", "problem": "What is 2 + 3?"}])
 
 
 def test_bad_seed_row_under_on_bad_record_error_names_file_line_and_field(tmp_path: Path) -> None:
