@@ -14,6 +14,14 @@ echo "== tiny chat models for the generation, filter and difficulty stages, buil
 [ -f "$MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$MODEL"
 [ -f "$SMALL_MODEL/config.json" ] || "$PY" -m sftkit.models.tiny --output "$SMALL_MODEL" --hidden 64 --layers 1 --seed 1
 
+# the generation step's model: completions a reasoning model would write for the demo's seeds, replayed
+# (a model trained for seconds writes none worth reading); the stage finds it through its rendezvous file
+mkdir -p "$OUT"
+"$PY" -m sftkit.models.replay_server data/demo/generate_replay.json 0 "$OUT/generate_replay.log.jsonl" \
+  --rendezvous "$OUT/.generate.server.json" --model demo-replay &
+REPLAY=$!
+trap 'kill $REPLAY 2>/dev/null || true' EXIT
+
 rm -rf "$OUT/dataset"  # the upload stage rebuilds it from the stage outputs each run: nothing stale
 slurm/submit.sh pipeline recipes/demo.yaml --local
 

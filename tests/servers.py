@@ -82,14 +82,15 @@ def vllm_server(model: str, port: int) -> list[str]:
 
 @contextmanager
 def scripted(entries: list[dict[str, Any]], folder: Path) -> Iterator[tuple[str, Path]]:
-    """tests/scripted_server.py answering ``entries`` (see its docstring); yields its base URL and the
+    """sftkit/models/replay_server.py answering ``entries`` (see its docstring); yields its base URL and the
     JSONL log of every request it got."""
     (folder / "script.json").write_text(json.dumps(entries))
     log = folder / "requests.jsonl"
     port = free_port()
     command = [
         sys.executable,
-        str(Path(__file__).with_name("scripted_server.py")),
+        "-m",
+        "sftkit.models.replay_server",
         str(folder / "script.json"),
         str(port),
         str(log),

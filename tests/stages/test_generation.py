@@ -17,7 +17,7 @@ pytestmark = pytest.mark.stages
 
 
 REFUSAL = "This model's maximum context length is 4096 tokens. However, your messages resulted in 9000 tokens."
-SCRIPT = [  # served by tests/scripted_server.py to the real OpenAI-compatible engine
+SCRIPT = [  # served by sftkit/models/replay_server.py to the real OpenAI-compatible engine
     {
         "match": ["What is 2 + 3?"],
         "choices": [

@@ -1,6 +1,9 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1, for replaying realistic completions.
 
-    python tests/scripted_server.py SCRIPT.json PORT LOG.jsonl
+    python -m sftkit.models.replay_server SCRIPT.json PORT LOG.jsonl [--rendezvous FILE --model NAME]
+
+The tests use it, and so does the demo's generation step: a tiny model trained for seconds writes no
+problem worth reading, and a newcomer should see what a stage makes of what a real model writes.
 
 Tiny random models show that an engine runs; they never write what a 32B reasoning model writes.
 This server answers each request with completions written out in the script, with their
@@ -17,12 +20,17 @@ header it carried (so tests see which key was sent where).
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from sftkit.engines.rendezvous import publish
 
 
 def matching(script: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any] | None:
@@ -63,7 +71,9 @@ def answer(script: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, dic
     }
 
 
-def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
+def serve(
+    script: list[dict[str, Any]], port: int, log_path: str, rendezvous: str | None = None, model: str = "replay"
+) -> None:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -92,9 +102,28 @@ def serve(script: list[dict[str, Any]], port: int, log_path: str) -> None:
         def log_message(self, *args: Any) -> None:  # the JSON log says it all
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if rendezvous:  # as slurm/run_server.sh publishes a server: stages find it with --server-file
+        publish(rendezvous, {"url": f"http://127.0.0.1:{server.server_port}/v1", "model": model, "job_id": "replay"})
+    try:
+        server.serve_forever()
+    finally:
+        if rendezvous:
+            Path(rendezvous).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("script", help="JSON list of scripted entries")
+    p.add_argument("port", type=int, help="0: any free port (with --rendezvous)")
+    p.add_argument("log", help="JSONL log of every request")
+    p.add_argument("--rendezvous", help="write a server rendezvous file here once listening (--server-file)")
+    p.add_argument("--model", default="replay", help="the model name the rendezvous file gives")
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a terminate removes the rendezvous file
+    with open(args.script) as fh:
+        serve(json.load(fh), args.port, args.log, args.rendezvous, args.model)
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1]) as fh:
-        serve(json.load(fh), int(sys.argv[2]), sys.argv[3])
+    main()
