@@ -1,1 +1,1 @@
-"""Exact and near-duplicate detection, and benchmark decontamination."""
+"""The dedup stage: exact and MinHash near-duplicate detection, clustered across shards by its merge."""
