@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +79,62 @@ def histogram_png(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+PASS_RATE_BINS = 20  # fixed bins of 0.05 on [0, 1], so that the shards' counts add up
+_BIN_KEY = "pass_rate_bin_"
+
+
+def pass_rate_bin(rate: float) -> str:
+    """The counts key of the bin that holds ``rate``. Bins hold their right edge ([0, 0.05], (0.05, 0.1], ...):
+    a row at the usual upper threshold (keep <= 0.1) is drawn inside the band, whatever its float rounding."""
+    return f"{_BIN_KEY}{max(math.ceil(rate * PASS_RATE_BINS - 1e-9) - 1, 0):02d}"
+
+
+def split_pass_rate_bins(counts: dict[str, int]) -> tuple[dict[str, int], list[int]]:
+    """The counts without the bin keys (for tables: 20 rows of bins would drown the rest), and the rows per bin."""
+    bins = [0] * PASS_RATE_BINS
+    rest = {}
+    for key, value in counts.items():
+        if key.startswith(_BIN_KEY):
+            bins[int(key.removeprefix(_BIN_KEY))] += value
+        else:
+            rest[key] = value
+    return rest, bins
+
+
+def pass_rate_png(path: str | Path, counts_per_bin: Sequence[int], band: Sequence[float], title: str) -> Path:
+    """Rows per pass-rate bin with the kept band shaded: where the thresholds cut the distribution. The title
+    says what the band is (a legend would cover bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 1 / len(counts_per_bin)
+    lo, hi = band
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.axvspan(lo, hi, color="tab:green", alpha=0.15)
+    for edge in (lo, hi):
+        ax.axvline(edge, color="tab:green", linewidth=1.2)
+    left = np.arange(len(counts_per_bin)) * width
+    ax.bar(left, counts_per_bin, width=width, align="edge", color="tab:blue", edgecolor="white", linewidth=0.5)
+    top = max(counts_per_bin, default=0)
+    for x, n in zip(left, counts_per_bin):
+        if n:
+            ax.text(x + width / 2, n + top * 0.01, f"{n:,}", ha="center", va="bottom", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(1, top) * 1.15)
+    ax.set_xticks(np.linspace(0, 1, 11))
+    ax.set_xlabel(f"pass rate (bins of {width:g}, each holding its right edge)")
+    ax.set_ylabel("rows")
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

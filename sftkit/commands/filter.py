@@ -240,12 +240,27 @@ def main(argv: list[str] | None = None) -> int:
         overwrite=args.overwrite,
         subset={"field": "kept", "all_to": full_output(args)},
         id_field=args.id_field,
+        pass_rates={
+            "field": "pass_rate (correct / decided candidates)",
+            "band": [args.min_pass_rate, args.max_pass_rate],
+            "without": {
+                "undecided (no decided candidate)": "undecided (pass_rate null)",
+                "rows refused by the solver (prompt over the context)": "refused by the solver",
+            },
+        },
     )
     print_pass_counts(f"llm filter passes: {shard.name}", markers)
-    report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
+    counts, _ = report.split_pass_rate_bins(run.marker["counts"])
+    report.print_table(f"llm filter: {run.marker['shard']}", ["", "count"], sorted(counts.items()))
     if run.merged:
         report.print_summary(
-            "output", {"kept rows": run.merged["kept"], "file": args.output, "every row": full_output(args)}
+            "output",
+            {
+                "kept rows": run.merged["kept"],
+                "file": args.output,
+                "every row": full_output(args),
+                "pass rates plot": run.merged.get("pass_rate_png", "none (parts from an older version)"),
+            },
         )
     else:
         print(f"part written; merge with python hpc/merge_shards.py --output {args.output}", file=sys.stderr)

@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         sort=keep.sort_spec(),
         overwrite=args.overwrite,
         id_field=args.id_field,
+        pass_rates={
+            "field": args.pass_rate_field,
+            "band": [args.min_pass_rate, args.max_pass_rate],
+            "without": {"no_label": "no label", "other_problem_type": "other problem type", "bad_label": "bad label"},
+        },
     )
     counts = run.marker["counts"]
     rows = [
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 "file": args.output,
                 "rejects": run.merged["rejects_file"] or "none",
                 "stats": f"{args.output}.stats.json",
+                "pass rates plot": run.merged.get("pass_rate_png", "none (parts from an older version)"),
             },
         )
     else:

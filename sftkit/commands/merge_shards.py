@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "stats": f"{args.output}.stats.json",
             "slowest shard": f"{slowest} ({seconds[slowest]:,.0f} s)" if slowest else "-",
             "merge seconds": stats["merge_seconds"],
+            **({"pass rates plot": stats["pass_rate_png"]} if "pass_rate_png" in stats else {}),
         },
     )
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from sftkit import report
 from sftkit.data.atomic import remove_stale_temporaries, write_json_atomic
 from sftkit.data.checkpoint import array_path, parts_dir
 from sftkit.data.fingerprint import describe_change
@@ -218,9 +219,12 @@ def _merge_locked(
     if subset:
         kept = write_lines(output, lambda: (line for line in lines() if orjson.loads(line).get(subset["field"])))
     rejects_out = merge_rejects(output, parts)
-    counts: Counter = Counter()
+    summed: Counter = Counter()
     for m in markers:
-        counts.update(m["counts"])
+        summed.update(m["counts"])
+    counts, bins = report.split_pass_rate_bins(summed)
+    rows_in = sum(m["rows"][1] - m["rows"][0] for m in markers)
+    plot = markers[0].get("pass_rates")
     id_field = (markers[0].get("settings") or {}).get("id_field")
     duplicates = duplicate_ids(parts, id_field) if id_field else {}
     stats = {
@@ -229,11 +233,16 @@ def _merge_locked(
         "settings": markers[0].get("settings"),
         **({"all_records_to": subset["all_to"], "kept": kept} if subset else {}),
         "shards": len(markers),
-        "rows_in": sum(m["rows"][1] - m["rows"][0] for m in markers),
+        "rows_in": rows_in,
         "records": count,
         "rejects": sum(m["rejects"] for m in markers),
         "rejects_file": str(rejects_out) if rejects_out else None,
-        "counts": dict(counts),
+        "counts": counts,
+        **(
+            {"pass_rate_bins": bins, "pass_rate_png": str(pass_rate_plot(output, plot, counts, bins, rows_in))}
+            if plot
+            else {}
+        ),
         "sort": sort,
         "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
@@ -252,6 +261,27 @@ def _merge_locked(
         )
     write_json_atomic(f"{into or output}.stats.json", stats)
     return stats
+
+
+def pass_rate_plot(
+    output: str | Path, plot: dict[str, Any], counts: dict[str, int], bins: list[int], rows_in: int
+) -> Path:
+    """``<output stem>.pass_rates.png``: the rows per pass-rate bin, the kept band, and in the title what
+    was read and kept and why the rest has no pass rate. Drawn from added-up counts only, so a sharded
+    run draws the same picture as one run over all rows."""
+    rated, without = sum(bins), plot.get("without") or {}
+    missing = [f"{counts[key]:,} {label}" for key, label in without.items() if counts.get(key)]
+    other = rows_in - rated - sum(counts.get(key, 0) for key in without)
+    missing += [f"{other:,} unreadable or bad input"] if other else []
+    out, (lo, hi) = Path(output), plot["band"]
+    return report.pass_rate_png(
+        out.with_name(out.stem + ".pass_rates.png"),
+        bins,
+        plot["band"],
+        f"{plot['field']}: {rows_in:,} rows read, {counts.get('kept', 0):,} kept ({lo:g} <= pass rate <= {hi:g}, "
+        "shaded)\n"
+        f"{rated:,} with a pass rate; without one: {', '.join(missing) or 'none'}",
+    )
 
 
 def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:

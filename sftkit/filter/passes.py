@@ -14,6 +14,7 @@ from sftkit.engines.base import Completion, Engine, Sample, Sampling
 from sftkit.errors import Reject
 from sftkit.filter.verdicts import JUDGE_PROMPT, SOLVE_PROMPT, decide, parse_verdict
 from sftkit.prompts import fill
+from sftkit.report import pass_rate_bin
 from sftkit.runner.passes import PassRecords
 from sftkit.runner.stage import StageResult
 
@@ -182,6 +183,8 @@ class FilterJoin:
             decided = [c["correct"] for c in checks if c["correct"] is not None]
             rate = sum(decided) / len(decided) if decided else None
             kept = rate is not None and self.min_pass_rate <= rate <= self.max_pass_rate
+            if rate is not None:
+                counts[pass_rate_bin(rate)] += 1  # every decided row, kept or not: the merge plots them
             counts[
                 "kept" if kept else "undecided (no decided candidate)" if rate is None else "dropped by pass rate"
             ] += 1

@@ -85,17 +85,22 @@ def run_stage(
     subset: dict[str, str] | None = None,
     merge_whole: bool = True,
     id_field: str | None = None,
+    pass_rates: dict[str, Any] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
 
     With ``subset={"field": F, "all_to": PATH}`` the parts hold every record, the merge writes all of
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
-    ``id_field`` names the records' id, whose duplicates the merge counts.
+    ``id_field`` names the records' id, whose duplicates the merge counts. ``pass_rates``
+    (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
+    pass-rate bin that ``process`` counted (``report.pass_rate_bin``).
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
-    run = ShardRun(output, shard, num_rows, stage, settings, every, sort, overwrite, subset, RUNTIME_SETTINGS)
+    run = ShardRun(
+        output, shard, num_rows, stage, settings, every, sort, overwrite, subset, RUNTIME_SETTINGS, pass_rates
+    )
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)
         marker = run.marker_data()

@@ -16,6 +16,7 @@ import numpy as np
 
 from sftkit.data.batch import Batch
 from sftkit.errors import Reject
+from sftkit.report import pass_rate_bin
 from sftkit.runner.stage import StageResult
 
 NO_LABEL = {"", "n/a", "na", "none", "null", "nan"}
@@ -102,7 +103,9 @@ class PassRateFilter:
                 continue
             if rate is None:
                 counts["no_label"] += 1
-            elif rate > self.max_rate:
+                continue
+            counts[pass_rate_bin(rate)] += 1  # every labelled row, kept or not: the merge plots them
+            if rate > self.max_rate:
                 counts["above_max"] += 1
             elif rate < self.min_rate:
                 counts["below_min"] += 1

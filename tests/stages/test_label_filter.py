@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -128,6 +129,39 @@ def test_sharded_runs_merge_to_the_single_run_output(demo_data: Path, tmp_path: 
     assert not sharded.exists()  # shards never write the final output themselves
     run_command(MERGE, "--output", str(sharded))
     assert sharded.read_bytes() == single.read_bytes()
+
+
+def test_pass_rate_plot_counts_every_labelled_row_and_sharding_draws_the_same(tmp_path: Path) -> None:
+    """The PNG where the thresholds are chosen: rows per bin of every labelled row of the wanted type (kept
+    or not), from counts the shards add up, so two shards merged draw the very same picture."""
+    from sftkit.report import PASS_RATE_BINS, pass_rate_bin, split_pass_rate_bins
+    from sftkit.synthetic import write_dataset
+
+    data = write_dataset(tmp_path / "synth.jsonl", 3000, seed=3)
+    flags = ["--input", str(data), "--filter-by-pass-rate", "0.3", "--min-pass-rate", "0.1"]
+    single = tmp_path / "single.jsonl"
+    proc = run_command(FILTER, *flags, "--output", str(single))
+    png = tmp_path / "single.pass_rates.png"
+    assert png.read_bytes().startswith(b"\x89PNG") and str(png) in proc.stdout
+    stats = json.loads(Path(f"{single}.stats.json").read_text())
+    bins, counts = stats["pass_rate_bins"], stats["counts"]
+    assert stats["pass_rate_png"] == str(png) and len(bins) == PASS_RATE_BINS
+    assert not any(k.startswith("pass_rate_bin") for k in counts)  # 20 bins stay out of the tables
+    assert sum(bins) + counts["no_label"] + counts["other_problem_type"] == counts["rows"] == 3000
+    rates = [
+        float(r["pass_rate_72b_tir"])
+        for r in _lines(data)
+        if r["problem_type"] == "has_answer_extracted" and r["pass_rate_72b_tir"] != "n/a"
+    ]
+    assert bins == split_pass_rate_bins(Counter(pass_rate_bin(x) for x in rates))[1]
+    assert sum(bins[2:6]) == counts["kept"]  # (0.1, 0.3]: the band's edges are bin edges
+    sharded = tmp_path / "sharded.jsonl"
+    for i in range(2):
+        run_command(FILTER, *flags, "--shard", f"{i}/2", "--output", str(sharded))
+    merged = run_command("merge_shards", "--output", str(sharded))
+    assert str(tmp_path / "sharded.pass_rates.png") in merged.stdout and "pass_rate_bin" not in merged.stdout
+    assert json.loads(Path(f"{sharded}.stats.json").read_text())["pass_rate_bins"] == bins
+    assert (tmp_path / "sharded.pass_rates.png").read_bytes() == png.read_bytes()
 
 
 def test_merge_refuses_naming_missing_shards_then_completes(demo_data: Path, tmp_path: Path) -> None:
