@@ -283,6 +283,7 @@ class ShardRun:
             "chunks": len(self._chunks),
             "fingerprint": self.fingerprint,
             "settings": self.settings,
+            "runtime_settings": sorted(self.ignore),  # left out of the fingerprint (and of a merge's refusal)
             "sort": self.sort,
             "subset": self.subset,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

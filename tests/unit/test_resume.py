@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from sftkit.data.checkpoint import fingerprint
-from sftkit.data.merge import check_complete
+from sftkit.data.checkpoint import ShardRun, fingerprint
+from sftkit.data.merge import check_complete, merge
+from sftkit.data.shards import parse_shard
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.engines.base import RUNTIME_SETTINGS
 from sftkit.errors import InputError
@@ -67,3 +68,15 @@ def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> N
 
     assert key(solver) == key(moved)
     assert key(solver) != key({**solver, "seed": 1})
+
+
+def test_a_merge_refusing_odd_shards_names_what_changes_results_not_the_engine_settings(tmp_path: Path) -> None:
+    """Shards on other GPUs (tp, batch size) still merge; when one differs in a setting that matters, the
+    refusal names that setting, not the runtime ones around it."""
+    out = tmp_path / "o.jsonl"
+    for i, settings in enumerate([{"samples": 4, "tp": 1, "batch_size": 8}, {"samples": 8, "tp": 2, "batch_size": 16}]):
+        run = ShardRun(out, parse_shard(f"{i}/2"), 4, "filter", settings, 10, ignore=RUNTIME_SETTINGS)
+        run.add([{"a": i}], [], run.rows.stop)
+        run.finish()
+    with pytest.raises(InputError, match=r"other settings or input than part-00000-of-00002 \(samples 4 -> 8\)"):
+        merge(out)
