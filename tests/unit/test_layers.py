@@ -60,8 +60,11 @@ ENTRY_DIRS = ("hpc", "selectors", "upload")
 
 
 def layer_of(module: str) -> int:
+    """A prefix covers its submodules, except ``sftkit`` itself (its __init__), which would cover everything."""
     best = max(
-        (p for ps in LAYERS.values() for p in ps if module == p or module.startswith(p + ".")), key=len, default=None
+        (p for ps in LAYERS.values() for p in ps if module == p or (p != "sftkit" and module.startswith(p + "."))),
+        key=len,
+        default=None,
     )
     if best is None:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
@@ -232,3 +235,10 @@ def test_entry_scripts_only_call_a_command() -> None:
     for module, deps in import_graph(REPO).items():
         if module.startswith("entry."):
             assert deps <= {"sftkit.cli"} | {d for d in deps if d.startswith("sftkit.commands.")}, module
+
+
+def test_a_new_top_level_module_is_in_no_layer_until_listed() -> None:
+    """``sftkit`` (the package's __init__) is a leaf, but not everything under it: a new module must be placed."""
+    assert ORDER[layer_of("sftkit")] == "leaf"
+    with pytest.raises(AssertionError, match=r"sftkit\.newcomer is in no layer"):
+        layer_of("sftkit.newcomer")
