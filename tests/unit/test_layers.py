@@ -221,8 +221,6 @@ def test_a_planted_module_cycle_fails() -> None:
     graph = import_graph(REPO, typing_only=False)
     graph["sftkit.data.batch"] = graph["sftkit.data.batch"] | {"sftkit.data.sources"}
     assert any({"sftkit.data.batch", "sftkit.data.sources"} <= set(cycle) for cycle in module_cycles(graph))
-    # and a cycle through type hints alone is no cycle at run time, but a cycle all the same on paper
-    assert ["sftkit.data.hub", "sftkit.data.sources"] in module_cycles(import_graph(REPO))
 
 
 def test_every_module_is_in_a_layer() -> None:
