@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from sftkit import registry
 from sftkit.data.atomic import (
     atomic_path,
     dumps_line,
@@ -130,7 +131,7 @@ class ShardRun:
         self.ckpt = self.dir / f"{name}.ckpt"
         self.settings = settings
         self.ignore = ignore
-        self.fingerprint = fingerprint({"stage": stage, **settings}, ignore)
+        self.fingerprint = self._run_fingerprint(stage, settings, ignore)
         self.lock = ShardLock(self.dir / f"{name}.lock", stage)
         remove_stale_temporaries(self.dir)
         if overwrite:
@@ -148,6 +149,25 @@ class ShardRun:
             self._chunks = self._load_chunks()
         self._buf: _Buffer | None = None
         self._started = time.time()
+
+    def _run_fingerprint(self, stage: str, settings: dict[str, Any], ignore: frozenset[str]) -> str:
+        """The fingerprint of these settings under the stage's name, or under an older name of it (a registry
+        alias: the filter was llm_filter) where the shards already in the folder were made under that one, so a
+        run under way when the stage was renamed still resumes and its parts still merge."""
+        one = fingerprint({"stage": stage, **settings}, ignore)
+        base, sep, rest = stage.partition(":")  # a pass of a stage is STAGE:PASS
+        older = [f"{alias}{sep}{rest}" for alias, name in registry.ALIASES.items() if name == base]
+        if not older or not self.dir.is_dir():
+            return one
+        found = set()
+        for path in (*self.dir.glob("*.done"), *self.dir.glob("*.ckpt/settings.json")):
+            try:
+                found.add(orjson.loads(path.read_bytes()).get("fingerprint"))
+            except (OSError, orjson.JSONDecodeError):
+                continue
+        if one in found:
+            return one
+        return next((fp for fp in (fingerprint({"stage": o, **settings}, ignore) for o in older) if fp in found), one)
 
     @property
     def complete(self) -> bool:
@@ -286,6 +306,7 @@ class ShardRun:
             "chunks": len(self._chunks),
             "fingerprint": self.fingerprint,
             "settings": self.settings,
+            "runtime_settings": sorted(self.ignore),  # left out of the fingerprint (and of a merge's refusal)
             "sort": self.sort,
             "subset": self.subset,
             "pass_rates": self.pass_rates,

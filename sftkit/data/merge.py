@@ -80,7 +80,11 @@ def check_complete(output: str | Path, markers: list[dict[str, Any]], num_shards
         problems += _row_gaps(markers)
     odd = [m for m in markers if m["fingerprint"] != markers[0]["fingerprint"]]
     if odd:
-        change = describe_change(markers[0].get("settings") or {}, odd[0].get("settings") or {})
+        change = describe_change(
+            markers[0].get("settings") or {},
+            odd[0].get("settings") or {},
+            ignore=frozenset(markers[0].get("runtime_settings") or ()),
+        )
         problems.append(
             f"{_names([m['shard'] for m in odd])} were made with other settings or input than "
             f"{markers[0]['shard']} ({change}); rerun the stale shards with --overwrite"

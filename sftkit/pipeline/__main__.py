@@ -12,13 +12,16 @@ from sftkit.pipeline.plan import plan
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
+    p.prog = "slurm/submit.sh"  # as users type it (or sftkit pipeline|status), not this module's file name
     sub = p.add_subparsers(dest="command", required=True)
-    start = sub.add_parser("pipeline", help="submit every stage of a recipe, each waiting for the one before")
+    start = sub.add_parser(
+        "pipeline", prog=f"{p.prog} pipeline", help="submit every stage of a recipe, each waiting for the one before"
+    )
     start.add_argument("recipe")
     mode = start.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the sbatch commands; submit nothing")
     mode.add_argument("--local", action="store_true", help="run the stages here, one after the other")
-    where = sub.add_parser("status", help="where each stage of a recipe stands")
+    where = sub.add_parser("status", prog=f"{p.prog} status", help="where each stage of a recipe stands")
     where.add_argument("recipe")
     return p
 

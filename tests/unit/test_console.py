@@ -128,3 +128,16 @@ def test_the_console_entry_point_is_the_dispatcher() -> None:
     target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["sftkit"]
     module, _, attr = target.partition(":")
     assert getattr(import_module(module), attr) is console.main
+
+
+def test_a_recipe_command_names_itself_as_the_user_typed_it_not_its_module_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``sftkit status`` and ``slurm/submit.sh status`` end in sftkit.pipeline, whose file is __main__.py."""
+    from sftkit.pipeline.__main__ import build_parser
+
+    for argv, usage in ((["status"], "slurm/submit.sh status"), (["pipeline", "--help"], "slurm/submit.sh pipeline")):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        captured = capsys.readouterr()
+        assert usage in captured.out + captured.err and "__main__.py" not in captured.out + captured.err, argv

@@ -1,4 +1,5 @@
-"""The layers of the code, lowest last: nothing imports upward, and no two packages import each other.
+"""The layers of the code, lowest last: nothing imports upward, no two packages import each other, and no
+module imports itself back (through the modules it imports) when it runs.
 
     entry scripts -> commands, pipeline and reference -> stage packages -> cli -> runner -> engines -> data -> leaf
 
@@ -59,8 +60,11 @@ ENTRY_DIRS = ("hpc", "selectors", "upload")
 
 
 def layer_of(module: str) -> int:
+    """A prefix covers its submodules, except ``sftkit`` itself (its __init__), which would cover everything."""
     best = max(
-        (p for ps in LAYERS.values() for p in ps if module == p or module.startswith(p + ".")), key=len, default=None
+        (p for ps in LAYERS.values() for p in ps if module == p or (p != "sftkit" and module.startswith(p + "."))),
+        key=len,
+        default=None,
     )
     if best is None:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
@@ -79,11 +83,16 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path, module: str) -> set[str]:
-    """The sftkit modules ``path`` imports (``from sftkit import cli`` counts as sftkit.cli)."""
+def imports(path: Path, module: str, *, typing_only: bool = True) -> set[str]:
+    """The sftkit modules ``path`` imports (``from sftkit import cli`` counts as sftkit.cli); without
+    ``typing_only``, less those under ``if TYPE_CHECKING:``, which never run."""
     found: set[str] = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = set() if typing_only else {id(n) for block in _type_checking_blocks(tree) for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "sftkit"}
         elif isinstance(node, ast.ImportFrom):
@@ -100,14 +109,25 @@ def imports(path: Path, module: str) -> set[str]:
     return found
 
 
+def _type_checking_blocks(tree: ast.AST) -> list[ast.stmt]:
+    """The statements under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    return [
+        stmt
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and "TYPE_CHECKING" in {getattr(node.test, "id", None), getattr(node.test, "attr", None)}
+        for stmt in node.body
+    ]
+
+
 def _is_module(name: str) -> bool:
     path = REPO.joinpath(*name.split("."))
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def import_graph(root: Path) -> dict[str, set[str]]:
+def import_graph(root: Path, *, typing_only: bool = True) -> dict[str, set[str]]:
     files = sorted((root / "sftkit").rglob("*.py")) + [p for d in ENTRY_DIRS for p in sorted((root / d).glob("*.py"))]
-    return {module_name(p, root): imports(p, module_name(p, root)) for p in files}
+    return {module_name(p, root): imports(p, module_name(p, root), typing_only=typing_only) for p in files}
 
 
 def violations(graph: dict[str, set[str]]) -> list[str]:
@@ -142,6 +162,36 @@ def package_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
+def module_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Modules that import themselves back through others (within a package too), each cycle sorted."""
+    cycles, index, low, stack, on_stack = [], {}, {}, [], set()
+
+    def visit(node: str) -> None:  # Tarjan: each strongly connected group of more than one module is a cycle
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph or nxt == node:
+                continue
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
 def test_nothing_imports_upward() -> None:
     assert violations(import_graph(REPO)) == []
 
@@ -162,6 +212,17 @@ def test_a_planted_cycle_fails() -> None:
     assert ["sftkit.export", "sftkit.upload", "sftkit.export"] in package_cycles(graph)
 
 
+def test_no_module_imports_itself_back_when_it_runs() -> None:
+    """Within a package too (sftkit.data.hub and sftkit.data.sources name each other only for type hints)."""
+    assert module_cycles(import_graph(REPO, typing_only=False)) == []
+
+
+def test_a_planted_module_cycle_fails() -> None:
+    graph = import_graph(REPO, typing_only=False)
+    graph["sftkit.data.batch"] = graph["sftkit.data.batch"] | {"sftkit.data.sources"}
+    assert any({"sftkit.data.batch", "sftkit.data.sources"} <= set(cycle) for cycle in module_cycles(graph))
+
+
 def test_every_module_is_in_a_layer() -> None:
     for module in import_graph(REPO):
         layer_of(module)
@@ -172,3 +233,10 @@ def test_entry_scripts_only_call_a_command() -> None:
     for module, deps in import_graph(REPO).items():
         if module.startswith("entry."):
             assert deps <= {"sftkit.cli"} | {d for d in deps if d.startswith("sftkit.commands.")}, module
+
+
+def test_a_new_top_level_module_is_in_no_layer_until_listed() -> None:
+    """``sftkit`` (the package's __init__) is a leaf, but not everything under it: a new module must be placed."""
+    assert ORDER[layer_of("sftkit")] == "leaf"
+    with pytest.raises(AssertionError, match=r"sftkit\.newcomer is in no layer"):
+        layer_of("sftkit.newcomer")

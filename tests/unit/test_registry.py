@@ -80,3 +80,11 @@ def test_submit_sh_takes_an_alias_and_names_the_stages_on_a_typo() -> None:
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown stage 'filtr'; the stages are: ")
     usage = subprocess.run(["bash", str(REPO / "slurm/submit.sh")], capture_output=True, text=True, timeout=60)
     assert "stages: " + registry.names_line() in usage.stdout
+    alias = subprocess.run(
+        ["bash", str(REPO / "slurm/submit.sh"), "--local", "llm_filter", "--", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert alias.returncode == 0 and alias.stdout.startswith("usage: filter.py "), alias.stderr

@@ -3,10 +3,12 @@
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
-from sftkit.data.checkpoint import fingerprint
-from sftkit.data.merge import check_complete
+from sftkit.data.checkpoint import ShardRun, fingerprint
+from sftkit.data.merge import check_complete, merge
+from sftkit.data.shards import parse_shard
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.engines.base import RUNTIME_SETTINGS
 from sftkit.errors import InputError
@@ -67,3 +69,44 @@ def test_engine_settings_that_change_no_result_are_not_in_the_fingerprint() -> N
 
     assert key(solver) == key(moved)
     assert key(solver) != key({**solver, "seed": 1})
+
+
+def test_a_merge_refusing_odd_shards_names_what_changes_results_not_the_engine_settings(tmp_path: Path) -> None:
+    """Shards on other GPUs (tp, batch size) still merge; when one differs in a setting that matters, the
+    refusal names that setting, not the runtime ones around it."""
+    out = tmp_path / "o.jsonl"
+    for i, settings in enumerate([{"samples": 4, "tp": 1, "batch_size": 8}, {"samples": 8, "tp": 2, "batch_size": 16}]):
+        run = ShardRun(out, parse_shard(f"{i}/2"), 4, "filter", settings, 10, ignore=RUNTIME_SETTINGS)
+        run.add([{"a": i}], [], run.rows.stop)
+        run.finish()
+    with pytest.raises(InputError, match=r"other settings or input than part-00000-of-00002 \(samples 4 -> 8\)"):
+        merge(out)
+
+
+def test_a_run_started_under_a_stages_older_name_resumes_and_merges_under_its_one_name(tmp_path: Path) -> None:
+    """The filter wrote its markers as llm_filter before the registry; a run under way then still resumes
+    (a shard finished, one started, one not begun) and merges, instead of refusing its own settings."""
+    out, settings = tmp_path / "o.jsonl", {"samples": 4}
+
+    def shard(i: int, stage: str) -> ShardRun:
+        return ShardRun(out, parse_shard(f"{i}/3"), 6, stage, settings, 1, ignore=RUNTIME_SETTINGS)
+
+    done = shard(0, "llm_filter:solve")
+    done.add([{"a": 0}], [], done.rows.stop)
+    done.finish()
+    started = shard(1, "llm_filter:solve")
+    started.add([{"a": 1}], [], started.rows.start + 1)  # one checkpointed chunk, then the job was stopped
+    started.lock.release()
+    assert shard(0, "filter:solve").complete
+    for i in (1, 2):
+        run = shard(i, "filter:solve")
+        run.add([{"a": f"{i} after"}], [], run.rows.stop)
+        run.finish()
+    merge(out)
+    # shard 1 resumed from its chunk rather than starting over
+    assert [orjson.loads(line)["a"] for line in out.read_text().splitlines()] == [0, 1, "1 after", "2 after"]
+    fresh = tmp_path / "fresh.jsonl"  # a run begun under the one name is fingerprinted under it
+    new = ShardRun(fresh, parse_shard("0/1"), 6, "filter:solve", settings, 1, ignore=RUNTIME_SETTINGS)
+    assert new.fingerprint == fingerprint({"stage": "filter:solve", **settings}, RUNTIME_SETTINGS) != done.fingerprint
+    with pytest.raises(InputError, match="part-00000-of-00003 was finished with different settings"):
+        ShardRun(out, parse_shard("0/3"), 6, "filter:solve", {"samples": 8}, 1)  # other settings: still refused
