@@ -12,6 +12,6 @@ had been a yes, and undecided otherwise. The pass rate is correct / decided cand
 no decided candidate has ``pass_rate: null`` and is never kept. math-verify uses ``signal.alarm``,
 so this runs in the main thread.
 
-It runs as passes (passes.py) (sftkit.runner.passes), one model at a time: the solver answers every row of the shard,
+It runs as passes (passes.py, on sftkit.runner.passes), one model at a time: the solver answers every row of the shard,
 is released, then each judge reads the candidates that need it, then a join counts the votes.
 """

@@ -4,12 +4,8 @@ The default prompt asks for two tagged blocks, ``<question>…</question>`` and 
 because nothing inside them needs escaping: LaTeX goes in as written. The last complete block of each
 is taken (a model may write drafts first), byte-exact apart from surrounding whitespace.
 
-JSON is still accepted (latex_json.py) (a fenced block, the whole text, or a trailing object), decoded by a parser
-that keeps LaTeX: strict JSON reads ``\\frac`` as a form feed and ``\\times`` as a tab, and refuses
-``\\sqrt`` outright. Its string rules (``_escape``): ``\\"``, ``\\\\``, ``\\/`` and ``\\uXXXX`` are
-standard; ``\\b``, ``\\f``, ``\\r`` before a letter, and ``\\n``, ``\\t`` whose run of letters is a
-LaTeX command (``LATEX_COMMANDS``), keep their backslash; otherwise ``\\n`` is a newline (so
-``"noon.\\n\\nHow far"`` keeps its line breaks); any escape invalid in JSON keeps its backslash.
+JSON is still accepted (a fenced block, the whole text, or a trailing object), read by ``latex_json``,
+which keeps the LaTeX in its strings that strict JSON would mangle or refuse.
 
 A kept question or answer holds no control character but newline: ``\\r\\n`` and ``\\r`` become
 ``\\n``, a tab a space, and any other one rejects the generation. So do a sample cut at the token

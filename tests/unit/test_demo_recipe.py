@@ -1,7 +1,7 @@
 """recipes/demo.yaml, the stages `make demo` runs (scripts/demo.sh, with the local executor): it loads and
 plans with every stage under its one name, and makes the files the demo's closing summary lists.
 
-It dry-runs with the other shipped recipes in tests/test_pipeline.py; the demo itself is `make demo`.
+It dry-runs with the other shipped recipes in tests/cluster/test_pipeline.py; the demo itself is `make demo`.
 """
 
 from __future__ import annotations
