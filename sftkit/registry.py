@@ -22,6 +22,7 @@ class Stage:
     sharded: bool  # splits its input across array tasks (--shard I/N)
     merges_itself: bool = False  # its own --merge (a global step over every shard's parts)
     aliases: tuple[str, ...] = ()  # older names, still accepted
+    former_scripts: tuple[str, ...] = ()  # entry scripts of an older name, kept so command lines using them run
 
     @property
     def command(self) -> str:
@@ -79,6 +80,7 @@ STAGES: dict[str, Stage] = {
             "slurm/run_generate.sh",
             sharded=True,
             aliases=("generate_from_seed",),
+            former_scripts=("hpc/generate_from_seed.py",),
         ),
         Stage(
             "filter",
@@ -88,6 +90,7 @@ STAGES: dict[str, Stage] = {
             "slurm/run_filter.sh",
             sharded=True,
             aliases=("llm_filter",),
+            former_scripts=("hpc/llm_filter.py",),
         ),
         Stage(
             "difficulty_scorer",

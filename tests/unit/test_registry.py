@@ -37,8 +37,8 @@ def test_every_command_is_a_command_and_gives_its_registry_name(entry: registry.
     module = importlib.import_module(entry.command)
     assert isinstance(module, Command)
     assert getattr(module, "STAGE", entry.name) == entry.name
-    script = (REPO / entry.script).read_text()
-    assert f"from {entry.command} import main" in script, f"{entry.script} runs another command"
+    for path in (entry.script, *getattr(entry, "former_scripts", ())):
+        assert f"from {entry.command} import main" in (REPO / path).read_text(), f"{path} runs another command"
 
 
 def test_every_sbatch_script_belongs_to_an_entry() -> None:
