@@ -11,7 +11,7 @@
     python -m sftkit.orchestrate server-flags STAGE MODEL -- ARGS
                                                            -> the rendezvous file of a server job for MODEL, then
                                                               the flags pointing the stage's engines at it
-    python -m sftkit.orchestrate split FLAG STRING          -> STRING's words as a shell splits them, one a line
+    python -m sftkit.orchestrate split -- FLAG STRING       -> STRING's words as a shell splits them, one a line
 
 Keeping these in Python means the sbatch scripts never re-implement argument defaults or shard names.
 """

@@ -102,7 +102,7 @@ dependency() {  # DEP: one --dependency (sbatch keeps only its last) of the stag
   if [ -n "$AFTER" ]; then DEP+=(--kill-on-invalid-dep=yes); fi
 }
 words() {  # NAME FLAG STRING: STRING's words, split as a shell splits them (quotes kept), into array NAME
-  local out; out=$(orchestrate split "$2" "$3") || exit 2
+  local out; out=$(orchestrate split -- "$2" "$3") || exit 2  # -- : both may start with a dash
   mapfile -t "$1" < <(if [ -n "$out" ]; then printf '%s\n' "$out"; fi)
 }
 cancel_on_failure() {  # EXIT trap once a server job is submitted: on failure cancel what this run submitted

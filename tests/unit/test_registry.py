@@ -88,3 +88,9 @@ def test_submit_sh_takes_an_alias_and_names_the_stages_on_a_typo() -> None:
         timeout=120,
     )
     assert alias.returncode == 0 and alias.stdout.startswith("usage: filter.py "), alias.stderr
+
+
+def test_orchestrate_splits_words_given_after_a_double_dash(capsys) -> None:
+    """submit.sh passes --server-args "..." as FLAG STRING: both start with a dash, so after --."""
+    assert orchestrate.main(["split", "--", "--server-args", "--tp 8 -- --max-model-len '3 2'"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["--tp", "8", "--", "--max-model-len", "3 2"]
