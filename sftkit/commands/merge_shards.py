@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     stats = merge(args.output, args.num_shards, sort)
     report.print_table(
-        f"{stats['stage']}: counts of its {stats['shards']} shards added up",
+        f"merged {stats['shards']} shards of {stats['stage']}: their counts added up",
         ["", "count"],
         sorted(stats["counts"].items()),
     )
