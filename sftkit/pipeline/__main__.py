@@ -12,7 +12,8 @@ from sftkit.pipeline.plan import plan
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser(__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p.prog = "slurm/submit.sh"  # how it is run (also as `sftkit status|pipeline`): errors point at its --help
+    sub = p.add_subparsers(dest="command", required=True, prog=p.prog)
     start = sub.add_parser("pipeline", help="submit every stage of a recipe, each waiting for the one before")
     start.add_argument("recipe")
     mode = start.add_mutually_exclusive_group()
