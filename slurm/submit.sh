@@ -162,6 +162,7 @@ else
 fi
 
 if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id in the environment
+  orchestrate writable "$OUTPUT" || exit 2  # one line here, not every task failing on it
   # each task's log goes whole to its own file, and line by line (sed -u: never a line cut in two) to the terminal
   LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
   name=$(sed -n 's/^#SBATCH --job-name=//p' "$RUN")

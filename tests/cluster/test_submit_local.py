@@ -75,3 +75,26 @@ def test_universal_length_selector_runs_locally(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "results" / "d.jsonl_length_selected.json"
     assert len(__import__("json").loads(out.read_text())) == 50
+
+
+def test_local_shards_check_the_output_is_writable_before_any_task(tmp_path: Path) -> None:
+    """Not N tasks each failing, then advice to rerun the same command: one line, exit 2, no task started."""
+    data = write_dataset(tmp_path / "d.jsonl", 20, seed=3)
+    proc = _run(
+        str(REPO / "slurm/submit.sh"),
+        "--local",
+        "label_filter",
+        "--shards",
+        "2",
+        "--",
+        "--input",
+        str(data),
+        "--output",
+        "/sys/sftkit-test/out.jsonl",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and proc.stderr.strip().splitlines() == [
+        "error: --output /sys/sftkit-test/out.jsonl: cannot write in /sys (Permission denied); choose another --output"
+    ], proc.stderr
+    assert not (tmp_path / "logs").exists()
