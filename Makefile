@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# every tier (tests/unit, stages, models, cluster: README "Test tiers"), the 25 slowest tests listed
+# every tier (tests/unit, stages, models, cluster: docs/install.md "Test tiers"), the 25 slowest tests listed
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -6,6 +6,7 @@
     python -m sftkit.orchestrate sharded STAGE             -> exit 0 if the stage shards, 1 if not
     python -m sftkit.orchestrate output STAGE -- ARGS...   -> the --output those ARGS give the stage
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
+    python -m sftkit.orchestrate writable OUTPUT           -> exit 0, or one line and exit 2 if it cannot be written
     python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
     python -m sftkit.orchestrate gpus-needed STAGE -- ARGS -> GPUs one worker of the stage uses (tp x pp; 0: none)
     python -m sftkit.orchestrate server-flags STAGE MODEL -- ARGS
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     missing.add_argument("output")
     missing.add_argument("shards", type=int)
     missing.add_argument("workers", type=int, nargs="?", default=1)
+    sub.add_parser("writable").add_argument("output")
     return p
 
 
@@ -166,6 +168,10 @@ def main(argv: list[str]) -> int:
     elif a.command == "server-flags":
         path, flags = server_flags(a.stage, a.model, rest)
         print("\n".join([path, *flags]))
+    elif a.command == "writable":
+        from sftkit.cli import check_writable
+
+        check_writable(a.output)
     elif a.command == "split":
         print("\n".join(split_words(a.flag, a.text)))
     else:

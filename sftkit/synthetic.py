@@ -12,7 +12,6 @@ real corpora.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,14 +140,19 @@ def write_dataset(path: str | Path, rows: int, seed: int = 0, row_group: int = 1
     return path
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    from sftkit import cli
+
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", required=True, help=".parquet, .jsonl or .json")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    cli.check_writable(args.output)
     print(write_dataset(args.output, args.rows, args.seed))
 
 
 if __name__ == "__main__":
-    main()
+    from sftkit.cli import run_main
+
+    run_main(main)

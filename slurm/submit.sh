@@ -53,19 +53,25 @@ fi
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
 SERVER="" SERVER_GRES="" SERVER_NODES=1 SERVER_ARGS="" SERVER_SBATCH="" server="" AFTER=""
 ORIGINAL=("$@")
+value() {  # FLAG [VALUE]: one line, not bash's "$2: unbound variable", when a flag's value is missing
+  [ $# -ge 2 ] || { echo "error: $1 needs a value (slurm/submit.sh --help)" >&2; exit 2; }
+}
+number() {  # FLAG [VALUE]: a count, as a whole number
+  [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || { echo "error: $1 needs a whole number, e.g. $1 4" >&2; exit 2; }
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     --local) LOCAL=1 ;;
-    --shards) SHARDS=$2; shift ;;
-    --max-parallel) MAXPAR=$2; shift ;;
-    --workers-per-task) WORKERS=$2; shift ;;
+    --shards) number "$@"; SHARDS=$2; shift ;;
+    --max-parallel) number "$@"; MAXPAR=$2; shift ;;
+    --workers-per-task) number "$@"; WORKERS=$2; shift ;;
     --missing-only) MISSING=1 ;;
-    --after) AFTER=$2; shift ;;
-    --server) SERVER=$2; shift ;;
-    --server-gres) SERVER_GRES=$2; shift ;;
-    --server-nodes) SERVER_NODES=$2; shift ;;
-    --server-args) SERVER_ARGS=$2; shift ;;
-    --server-sbatch) SERVER_SBATCH=$2; shift ;;
+    --after) value "$@"; AFTER=$2; shift ;;
+    --server) value "$@"; SERVER=$2; shift ;;
+    --server-gres) value "$@"; SERVER_GRES=$2; shift ;;
+    --server-nodes) number "$@"; SERVER_NODES=$2; shift ;;
+    --server-args) value "$@"; SERVER_ARGS=$2; shift ;;
+    --server-sbatch) value "$@"; SERVER_SBATCH=$2; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
     *) if [ -z "$STAGE" ]; then STAGE=$1; else SBATCH_ARGS+=("$1"); fi ;;
@@ -77,6 +83,10 @@ STAGE_ARGS=("$@")
 if [ "$LOCAL" = 1 ]; then  # sbatch options are kept for sbatch, and locally there is none to honour them
   cannot=("${SBATCH_ARGS[@]}" ${AFTER:+--after "$AFTER"})
   if [ ${#cannot[@]} -gt 0 ]; then
+    if [ ${#STAGE_ARGS[@]} -eq 0 ] && [[ " ${cannot[*]}" == *" --input"* || " ${cannot[*]}" == *" --output"* ]]; then
+      echo "error: ${cannot[*]}: stage flags go after --: slurm/submit.sh --local $STAGE [--shards N] -- ${cannot[*]}" >&2
+      exit 2
+    fi
     echo "error: --local runs here without Slurm and cannot honour: ${cannot[*]} (drop them, or submit to Slurm)" >&2
     exit 2
   fi
@@ -162,6 +172,7 @@ else
 fi
 
 if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id in the environment
+  orchestrate writable "$OUTPUT" || exit 2  # one line here, not every task failing on it
   # each task's log goes whole to its own file, and line by line (sed -u: never a line cut in two) to the terminal
   LOG_DIR=$(realpath -m "${SFTKIT_LOG_DIR:-logs}"); mkdir -p "$LOG_DIR"
   name=$(sed -n 's/^#SBATCH --job-name=//p' "$RUN")

@@ -33,7 +33,7 @@ os.environ.setdefault("SFTKIT_WORKER_STAGGER", "0")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tiers are folders (tests/unit, stages, models, cluster; README "Test tiers"): a test outside one, or
+    """The tiers are folders (tests/unit, stages, models, cluster; docs/install.md "Test tiers"): a test outside one, or
     reaching a model or the cluster from a lower tier (through any fixture), fails the collection."""
     errors = []
     for item in items:

@@ -125,7 +125,7 @@ def run_command(
     return result
 
 
-# The tiers, one folder each under tests/ (README, "Test tiers"), and the fixtures each may use: a test of a
+# The tiers, one folder each under tests/ (docs/install.md, "Test tiers"), and the fixtures each may use: a test of a
 # lower tier that reaches a model or the cluster, even through another fixture, is a collection error.
 TIERS = ("unit", "stages", "models", "cluster")
 MODEL_FIXTURES = frozenset({"tiny_model", "tiny_ensemble", "vllm_engine"})

@@ -10,7 +10,6 @@ with ``\\boxed{}``, and gets some sums right.
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,16 +135,21 @@ def build_tiny_model(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     return path
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    from sftkit import cli
+
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--output", required=True, help="folder to write the model to")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--steps", type=int, default=300)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    cli.check_writable(args.output)  # before minutes of training on CPU, not after
     print(build_tiny_model(args.output, TinySpec(args.hidden, args.layers, args.hidden // 32, args.steps, args.seed)))
 
 
 if __name__ == "__main__":
-    main()
+    from sftkit.cli import run_main
+
+    run_main(main)

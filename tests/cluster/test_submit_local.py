@@ -75,3 +75,46 @@ def test_universal_length_selector_runs_locally(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "results" / "d.jsonl_length_selected.json"
     assert len(__import__("json").loads(out.read_text())) == 50
+
+
+def test_local_shards_check_the_output_is_writable_before_any_task(tmp_path: Path) -> None:
+    """Not N tasks each failing, then advice to rerun the same command: one line, exit 2, no task started."""
+    data = write_dataset(tmp_path / "d.jsonl", 20, seed=3)
+    proc = _run(
+        str(REPO / "slurm/submit.sh"),
+        "--local",
+        "label_filter",
+        "--shards",
+        "2",
+        "--",
+        "--input",
+        str(data),
+        "--output",
+        "/sys/sftkit-test/out.jsonl",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and proc.stderr.strip().splitlines() == [
+        "error: --output /sys/sftkit-test/out.jsonl: cannot write in /sys (Permission denied); choose another --output"
+    ], proc.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--shards"], "error: --shards needs a whole number, e.g. --shards 4"),
+        (["--shards", "abc", "--"], "error: --shards needs a whole number, e.g. --shards 4"),
+        (["--max-parallel", "x", "--"], "error: --max-parallel needs a whole number, e.g. --max-parallel 4"),
+        (["--after"], "error: --after needs a value (slurm/submit.sh --help)"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_not_a_bash_error(args: list[str], says: str, tmp_path: Path) -> None:
+    proc = _run(str(REPO / "slurm/submit.sh"), "--local", "label_filter", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == says, proc.stderr
+
+
+def test_stage_flags_without_the_separator_are_pointed_to_it(tmp_path: Path) -> None:
+    proc = _run(str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--input", "x.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "stage flags go after --" in proc.stderr, proc.stderr

@@ -1,4 +1,4 @@
-"""MinHash banding and bucket pairs: the README's S-curve table is the formula, every bucket member paired."""
+"""MinHash banding and bucket pairs: docs/stages/dedup.md's S-curve is the formula, every bucket member paired."""
 
 from __future__ import annotations
 
