@@ -49,17 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         ["", "count"],
         sorted(stats["counts"].items()),
     )
-    seconds = stats["shard_seconds"]
-    slowest = max(seconds, key=seconds.get) if seconds else None
+    if "kept" in stats:  # a stage keeping some of its records (the filter): what the output file holds
+        written = {"kept rows": stats["kept"], "file": args.output, "every row": stats["all_records_to"]}
+    else:
+        written = {"records": stats["records"], "file": args.output}
     report.print_summary(
         "output",
         {
-            "records": stats["records"],
+            **written,
             "rows read": stats["rows_in"],
             "rejects": stats["rejects"],
-            "file": args.output,
             "stats": f"{args.output}.stats.json",
-            "slowest shard": f"{slowest} ({seconds[slowest]:,.0f} s)" if slowest else "-",
             "merge seconds": stats["merge_seconds"],
             **({"pass rates plot": stats["pass_rate_png"]} if "pass_rate_png" in stats else {}),
         },

@@ -161,5 +161,5 @@ def check_losses(marker: dict[str, Any], rejects_file: Path) -> None:
     top = "; ".join(f"{n:,} {why[:100]}" for why, n in reasons.most_common(3))
     what = f"{marker['shard']}: {lost:,} rejected, {kept:,} kept of {rows:,} rows ({top}); see {rejects_file}"
     if not kept and lost >= rows:
-        raise InputError(f"{what}. Nothing was kept: check the field flags and --input-format")
+        raise InputError(f"{what}. Nothing was kept")
     print(f"warning: {what}", file=sys.stderr)
