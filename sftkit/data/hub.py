@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sftkit.data.batch import UNBOUNDED, Batch
+from sftkit.data.input_spec import InputSpec
 from sftkit.errors import InputError
 
-if TYPE_CHECKING:  # sources.py opens this module's source: the spec is only named here
+if TYPE_CHECKING:
     from datasets import Dataset
-
-    from sftkit.data.sources import InputSpec
 
 
 class HubSource:

@@ -11,29 +11,17 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from sftkit.data.batch import Batch
 from sftkit.data.files import FILE_FORMATS, FileSource
 from sftkit.data.hub import HubSource
+from sftkit.data.input_spec import InputSpec
 from sftkit.data.side_files import data_files
 from sftkit.errors import InputError
 
 INPUT_FORMATS = ("auto", "hub", *sorted(set(FILE_FORMATS.values())))
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """Where the rows come from. ``config``/``split``/``streaming`` apply to Hub datasets only."""
-
-    input: str
-    config: str | None = None
-    split: str = "train"
-    format: str = "auto"
-    streaming: bool = False
-    max_rows: int | None = None  # the predecessor's --max_samples: only the first N rows
 
 
 class Source(Protocol):
