@@ -33,7 +33,7 @@ from sftkit.upload.card_args import add_card_args, card_options
 from sftkit.upload.convert import convert_config
 from sftkit.upload.plots import PLOTS_DIR, config_plots
 from sftkit.upload.provenance import chain, stats_files, trace
-from sftkit.upload.push import payload_size, plan_upload, push, remote_files, with_retries
+from sftkit.upload.push import hub_licenses, payload_size, plan_upload, push, remote_files, with_retries
 from sftkit.upload.summary import ConfigSummary, summarize, text_field, text_lengths
 
 
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             existing = DatasetCard.load(Path(readme)).data.to_dict()
         check_license(opts, existing)  # before the repo is created: a refused upload leaves nothing behind
+        extras.source_licenses = hub_licenses(api, extras.provenance.source_datasets)
         with_retries(
             lambda: api.create_repo(args.repo_id, repo_type="dataset", private=args.private, exist_ok=True),
             "creating the Hub repo",

@@ -25,6 +25,7 @@ from sftkit.data.atomic import write_json_atomic
 from sftkit.data.sources import local_identity
 from sftkit.pipeline.plan import Step
 from sftkit.pipeline.recipe import Recipe
+from sftkit.upload.provenance import ROWS_IN, ROWS_OUT
 
 
 def path_of(recipe: Recipe, step: Step) -> Path:
@@ -89,4 +90,4 @@ def rows(step: Step) -> tuple[Any, Any]:
     """(rows in, rows out) from the stage's stats, whichever names the stage uses."""
     stats = orjson.loads(stats_path(step).read_bytes())
     first = lambda *keys: next((stats[k] for k in keys if isinstance(stats.get(k), int)), 0)  # noqa: E731
-    return first("rows_in", "rows_read", "items"), first("kept", "selected", "records", "items")
+    return first(*ROWS_IN), first(*ROWS_OUT)

@@ -2,15 +2,20 @@
 
 Front matter: license, ``source_datasets`` (the Hub ids the stages read), ``configs:`` (each config's
 splits and their Parquet files), ``dataset_info`` (features and sizes, computed by ``datasets``),
-language, task categories, computed size category, tags, pretty name. Body, unless the folder
-supplies ``original_readme.log``: a description, per config its fields with their meaning and type,
-one example, and a ``load_dataset`` snippet per split; how the data was made, stage by stage from the
-``*.stats.json`` provenance; histograms per config; limitations; a citation when given.
+language (detected from the data's scripts unless given), task categories, computed size category,
+tags, pretty name; the values a user gives are checked against the Hub's lists (hub_metadata). Body,
+unless the folder supplies ``original_readme.log``: a description, intended use, the dataset owner and
+its created and modified dates, the upstream datasets with their licenses; per config its fields with
+their meaning and type, one example record (the one rendered through the chat template, when checked),
+and a ``load_dataset`` snippet per split; how the data was made, stage by stage from the ``*.stats.json``
+provenance; histograms per config; limitations; a citation when given.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +25,11 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from sftkit.errors import InputError
 from sftkit.export.field_docs import meaning
 from sftkit.export.layout import DATA_DIR
+from sftkit.export.render import Rendered
+from sftkit.scripts import languages
 from sftkit.upload.local_paths import publishable
 from sftkit.upload.provenance import Provenance
-from sftkit.upload.summary import ConfigSummary, size_category
+from sftkit.upload.summary import ConfigSummary, sample_texts, size_category
 
 _EXAMPLE_CHARS = 300
 _RENDERED_CHARS = 1_500
@@ -30,7 +37,8 @@ LICENSE_ON_PURPOSE = ("other", "unknown")
 
 # the card keys a user may set: a flag given sets one; otherwise the Hub card's value stays, else this default
 USER_KEYS = ("license", "language", "task_categories", "tags", "pretty_name")
-DEFAULTS = {"language": ["en"], "task_categories": ["text-generation"], "tags": ["sft"]}
+DEFAULTS = {"task_categories": ["text-generation"], "tags": ["sft"]}  # language: detected from the data
+_CREATED = re.compile(r"^- Created: (\d{4}-\d{2}-\d{2})$", re.M)
 
 
 @dataclass
@@ -46,6 +54,9 @@ class CardOptions:
     pretty_name: str | None = None
     description: str | None = None
     citation: str | None = None
+    intended_use: str | None = None
+    owner: str | None = None  # None: the repo's namespace
+    source_licenses: dict[str, str] = field(default_factory=dict)  # Hub id -> license, where its card gives none
 
 
 @dataclass
@@ -54,9 +65,10 @@ class CardExtras:
 
     provenance: Provenance
     plots: dict[str, list[str]] = field(default_factory=dict)  # config -> plot paths relative to the folder
-    rendered: dict[str, str] = field(default_factory=dict)  # config -> an example through a chat template
+    rendered: dict[str, Rendered] = field(default_factory=dict)  # config -> its first row through a chat template
     chains: dict[str, str] = field(default_factory=dict)  # config -> its rows stage by stage, "3,200 → 566 → 12"
     export: dict[str, Any] | None = None  # format, reasoning, split rule, per-config counts
+    source_licenses: dict[str, str] = field(default_factory=dict)  # Hub id -> the license its Hub card states
 
 
 def _truncate(value: Any) -> Any:
@@ -133,7 +145,7 @@ def build_card(
     for key in USER_KEYS:
         value = getattr(opts, key)
         if value is None and existing.get(key) is None:
-            value = defaults.get(key)
+            value = languages(sample_texts(root, summaries)) if key == "language" else defaults.get(key)
         if value is not None:
             front[key] = value
     front["size_categories"] = [size_category(sum(s.total for s in summaries))]
@@ -188,7 +200,7 @@ def _made(extras: CardExtras) -> list[str]:
         ]
         for k, s in enumerate(stages, 1):
             flow = f"{s.rows_in:,} → " if s.rows_in is not None else "→ "
-            flow += f"{s.rows_out:,}" if s.rows_out is not None else "?"
+            flow += f"{s.rows_out:,}" if s.rows_out is not None else "not recorded"
             out.append(
                 f"| {k} | `{s.name}` | `{s.output}` | {flow} | {_cell(', '.join(s.models) or '—')} | "
                 f"{_cell('; '.join(s.sampling) or '—')} | {_cell(', '.join(s.settings) or '—')} |"
@@ -256,11 +268,56 @@ def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str
     return out
 
 
+def _intended_use(opts: CardOptions, extras: CardExtras) -> list[str]:
+    out = ["", "## Intended use", ""]
+    if opts.intended_use:
+        return [*out, opts.intended_use.strip()]
+    if extras.export:
+        fmt = extras.export["format"]
+        out.append(
+            f"Supervised fine-tuning of chat models: the `{fmt}` format loads as it is in TRL's `SFTTrainer`"
+            + (" and LLaMA-Factory (`dataset_info.json`)." if fmt in ("sharegpt", "alpaca") else ".")
+        )
+    else:
+        out.append("Supervised fine-tuning data and its selection signals, as the pipeline's stages wrote them.")
+    out += [
+        "",
+        "Not intended as an evaluation benchmark (a validation split, if any, is a sample of the same data), "
+        "nor for uses that the licenses of the upstream datasets below do not allow.",
+    ]
+    return out
+
+
+def _about(opts: CardOptions, extras: CardExtras, created: str, today: str) -> list[str]:
+    owner = opts.owner or opts.repo_id.split("/")[0]
+    out = ["", "## Dataset owner and dates", "", f"- Owner: {owner}", f"- Created: {created}", f"- Modified: {today}"]
+    sources = extras.provenance.source_datasets
+    out += ["", "## Upstream datasets", ""]
+    if not sources:
+        return [*out, "None recorded: no stage behind this data read a Hub dataset."]
+    out += ["| dataset | license |", "| --- | --- |"]
+    for source in sources:
+        license = extras.source_licenses.get(source) or opts.source_licenses.get(source)
+        shown = f"`{license}`" if license else "not stated (see its card; give `--source-license ID=LICENSE`)"
+        out.append(f"| [`{source}`](https://huggingface.co/datasets/{source}) | {shown} |")
+    return out
+
+
+def created_date(root: Path, today: str) -> str:
+    """The date the card first said, when the folder's card is ours from an earlier run; else today."""
+    card = root / "README.md"
+    found = _CREATED.search(card.read_text(encoding="utf-8", errors="replace")) if card.is_file() else None
+    return found.group(1) if found else today
+
+
 def _body(
     root: Path, summaries: list[ConfigSummary], opts: CardOptions, front: dict[str, Any], extras: CardExtras
 ) -> str:
-    out = [f"# {front['pretty_name']}", "", _description(summaries, opts, front, extras), ""]
-    out += ["## Configs and splits", "", "| config | split | rows |", "| --- | --- | ---: |"]
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    out = [f"# {front['pretty_name']}", "", _description(summaries, opts, front, extras)]
+    out += _intended_use(opts, extras)
+    out += _about(opts, extras, created_date(root, today), today)
+    out += ["", "## Configs and splits", "", "| config | split | rows |", "| --- | --- | ---: |"]
     out += [f"| `{s.name}` | {split} | {rows:,} |" for s in summaries for split, rows in s.rows.items()]
     for s in summaries:
         out += ["", f"### `{s.name}`", "", "| field | type | meaning |", "| --- | --- | --- |"]
@@ -268,14 +325,24 @@ def _body(
         for split in s.splits:
             snippet = load_snippet(opts.repo_id, s.name, split).rstrip()
             out += ["", f"Load the {split} split:", "", "```python", snippet, "```"]
-        if s.example is not None:
-            example = json.dumps(_truncate(publishable(s.example, root)), ensure_ascii=False, indent=2, default=str)
+        rendered = extras.rendered.get(s.name)
+        record = rendered.record if rendered else s.example  # one row: the record shown is the one rendered
+        if record is not None:
+            example = json.dumps(_truncate(publishable(record, root)), ensure_ascii=False, indent=2, default=str)
             out += ["", "Example record:", "", "```json", example, "```"]
-        if s.name in extras.rendered:
-            text = extras.rendered[s.name].rstrip()
+        if rendered:
+            text = str(publishable(rendered.text.rstrip(), root))
             if len(text) > _RENDERED_CHARS:
                 text = text[:_RENDERED_CHARS] + f"... [{len(text):,} chars]"
-            out += ["", "An exported row through the chat template it was checked with:", "", "```text", text, "```"]
+            out += [
+                "",
+                "The same record through the chat template every exported row was checked with (each row's "
+                "reasoning is in its rendering):",
+                "",
+                "```text",
+                text,
+                "```",
+            ]
     out += _made(extras)
     plots = [(c, p) for c, paths in extras.plots.items() for p in paths]
     if plots:

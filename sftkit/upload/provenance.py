@@ -21,8 +21,9 @@ from sftkit.export.layout import SOURCE_SUFFIXES, is_scratch
 from sftkit.upload.local_paths import publishable, published_json
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_ROWS_IN = ("rows_in", "rows_read", "items")
-_ROWS_OUT = ("kept", "selected", "records", "items")
+# the names the stages give their rows in and out (decontamination writes `written`), first found wins
+ROWS_IN = ("rows_in", "rows_read", "items")
+ROWS_OUT = ("kept", "selected", "records", "written", "items")
 # what a stage found rather than what it was told: shown with its counts
 _RESULTS = (
     "rejects",
@@ -65,8 +66,8 @@ _NOT_SETTINGS = {
     "fields",
     "prompt_sha256",
     "prompt_file",
-    *_ROWS_IN,
-    *_ROWS_OUT,
+    *ROWS_IN,
+    *ROWS_OUT,
 }
 
 
@@ -158,8 +159,8 @@ def stage(stats: dict[str, Any], output: str) -> Stage:
     return Stage(
         registry.ALIASES.get(name, name),
         output,
-        _first(stats, _ROWS_IN),
-        _first(stats, _ROWS_OUT),
+        _first(stats, ROWS_IN),
+        _first(stats, ROWS_OUT),
         _models(stats),
         _sampling(stats),
         _scalar_settings(stats),

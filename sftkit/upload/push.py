@@ -168,3 +168,19 @@ def push(api: HfApi, root: Path, repo_id: str, plan: UploadPlan, message: str) -
         lambda: api.create_commit(repo_id, ops, commit_message=message, repo_type="dataset"), "committing to the Hub"
     )
     return getattr(info, "commit_url", str(info))
+
+
+def hub_licenses(api: HfApi, repo_ids: list[str]) -> dict[str, str]:
+    """The license each upstream dataset's Hub card states; one the Hub cannot tell (no license, a private or
+    gone repo) is left out, and the card shows ``--source-license`` for it instead."""
+    found = {}
+    for repo_id in repo_ids:
+        try:
+            info = with_retries(lambda repo_id=repo_id: api.dataset_info(repo_id), f"reading {repo_id}'s card")
+        except InputError as exc:
+            print(f"{exc}; its license is taken from --source-license, if given", file=sys.stderr)
+            continue
+        license = (getattr(info, "card_data", None) or {}).get("license")
+        if license:
+            found[repo_id] = ", ".join(license) if isinstance(license, list) else str(license)
+    return found

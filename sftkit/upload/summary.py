@@ -3,6 +3,7 @@ example, the features a card's ``dataset_info`` lists; and the text lengths its 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,16 +40,11 @@ class ConfigSummary:
 
 
 def size_category(rows: int) -> str:
-    bounds = [
-        (1_000, "n<1K"),
-        (10_000, "1K<n<10K"),
-        (100_000, "10K<n<100K"),
-        (1_000_000, "100K<n<1M"),
-        (10_000_000, "1M<n<10M"),
-        (100_000_000, "10M<n<100M"),
-        (1_000_000_000, "100M<n<1B"),
-    ]
-    return next((label for bound, label in bounds if rows < bound), "n>1T" if rows >= 10**12 else "1B<n<10B")
+    """The Hub's size category of ``rows`` (its ``size_categories`` list, sftkit/upload/hub_lists.json)."""
+    bounds = [(10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M")]
+    bounds += [(10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B")]
+    bounds += [(10**11, "10B<n<100B"), (10**12, "100B<n<1T")]
+    return next((label for bound, label in bounds if rows < bound), "n>1T")
 
 
 def summarize(root: Path, config: str, split_globs: dict[str, str]) -> ConfigSummary:
@@ -74,6 +70,39 @@ def summarize(root: Path, config: str, split_globs: dict[str, str]) -> ConfigSum
         datasets.Features.from_arrow_schema(schema)._to_yaml_list() if schema else [],
         {s: sum(_uncompressed(meta[f]) for f in fs) for s, fs in splits.items()},
     )
+
+
+SAMPLE_ROWS = 2_000
+_NOT_TEXT = {"role", "from", "name", "type", "id"}  # structure, not language: every chat row has "assistant"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in _NOT_TEXT and not k.endswith("_id"):
+                yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def sample_texts(root: Path, summaries: list[ConfigSummary], rows: int = SAMPLE_ROWS) -> Iterator[str]:
+    """The text of the first ``rows`` rows of each split of each config (nested messages included, their roles
+    and ids left out): what the card's language is told from, without reading a whole large dataset."""
+    for s in summaries:
+        for files in s.splits.values():
+            left = rows
+            for f in files:
+                for batch in pq.ParquetFile(root / f).iter_batches(batch_size=min(left, 1024)):
+                    for row in batch.to_pylist()[:left]:
+                        yield from _strings(row)
+                    left -= min(left, batch.num_rows)
+                    if not left:
+                        break
+                if not left:
+                    break
 
 
 def _uncompressed(meta: pq.FileMetaData) -> int:

@@ -375,7 +375,8 @@ def test_dataset_info_is_computed_from_the_data(folder: Path, tmp_path: Path, mo
     assert [i["config_name"] for i in meta["dataset_info"]] == ["cot", "gen"]
     assert meta["dataset_info"][0]["features"] == cot.features._to_yaml_list()
     assert meta["dataset_info"][0]["splits"][0]["num_examples"] == len(cot) == 51
-    assert meta["tags"] == ["sft"] and meta["language"] == ["en"]  # no user value: the defaults
+    assert meta["tags"] == ["sft"]  # no user value: the default
+    assert meta["language"] == ["ja", "en"]  # no user value: told from the data ("答えは 4 です", English words)
 
 
 def test_push_sends_parquet_and_card_and_deletes_what_the_folder_no_longer_has(
