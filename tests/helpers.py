@@ -373,3 +373,25 @@ def jaccard3(a: str, b: str, n: int = 3) -> float:
     from sftkit.dedup.text import jaccard, ngram_set, normalize, words
 
     return jaccard(ngram_set(words(normalize(a)), n), ngram_set(words(normalize(b)), n))
+
+
+# Real chat templates (Qwen3, Llama 3.1, Gemma 3, gpt-oss, DeepSeek-R1-Distill), their Jinja text as shipped
+CHAT_TEMPLATES = REPO / "tests" / "corpus" / "chat_templates"
+
+
+def template_tokenizer(folder: Path, name: str) -> str:
+    """A tokenizer folder with the real chat template ``name`` (tests/corpus/chat_templates/NAME.jinja), built offline
+    in milliseconds: a word-level vocabulary, since a template check renders text and the tokens do not matter."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<bos>": 1, "<eos>": 2}
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        chat_template=(CHAT_TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"),
+    )
+    tok.save_pretrained(folder / name)
+    return str(folder / name)

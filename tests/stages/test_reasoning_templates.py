@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_command
+from helpers import run_command, template_tokenizer
 from huggingface_hub import DatasetCard
 
 from sftkit.errors import InputError
@@ -14,7 +14,6 @@ from sftkit.export.render import Template
 
 pytestmark = pytest.mark.stages
 
-TEMPLATES = REPO / "tests" / "corpus" / "chat_templates"
 EXPORT = "upload/export_sft.py"
 THOUGHT = "Add 2 and 2: four."
 ANSWER = "The answer is 4."
@@ -31,27 +30,10 @@ KEEPS = {
 }
 
 
-def _tokenizer(folder: Path, name: str) -> str:
-    """A word-level tokenizer with the template: the check renders text, the vocabulary does not matter."""
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<unk>": 0, "<bos>": 1, "<eos>": 2}
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
-        bos_token="<bos>",
-        eos_token="<eos>",
-        unk_token="<unk>",
-        chat_template=(TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"),
-    )
-    tok.save_pretrained(folder / name)
-    return str(folder / name)
-
-
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template]:
     folder = tmp_path_factory.mktemp("templates")
-    return {name: Template(_tokenizer(folder, name)) for name in KEEPS}
+    return {name: Template(template_tokenizer(folder, name)) for name in KEEPS}
 
 
 @pytest.mark.parametrize("name", KEEPS)
@@ -91,7 +73,7 @@ def _rows(n: int) -> list[dict]:
 def test_export_stops_on_a_template_that_drops_reasoning_and_writes_nothing(tmp_path: Path) -> None:
     inp = tmp_path / "seeds.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in _rows(6)))
-    llama = _tokenizer(tmp_path, "llama3.1")
+    llama = template_tokenizer(tmp_path, "llama3.1")
     args = ["--input", str(inp), "--license", "cc-by-4.0", "--format", "messages", "--tokenizer", llama]
     out = tmp_path / "field"
     proc = run_command(EXPORT, *args, "--output", str(out), "--reasoning", "field", check=False)
@@ -111,7 +93,7 @@ def test_the_example_record_is_the_rendered_row_even_when_the_first_row_went_to_
     inp = tmp_path / "seeds.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in _rows(20)))
     out = tmp_path / "out"
-    qwen = _tokenizer(tmp_path, "qwen3")
+    qwen = template_tokenizer(tmp_path, "qwen3")
     run_command(
         EXPORT, "--input", str(inp), "--output", str(out), "--license", "mit", "--format", "messages",
         "--reasoning", "field", "--val-fraction", "0.5", "--tokenizer", qwen,
