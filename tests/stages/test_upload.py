@@ -11,7 +11,7 @@ import httpx2
 import pytest
 import yaml
 from helpers import run_command
-from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
 
@@ -147,6 +147,7 @@ class FakeHub(HfApi):
     remote: ClassVar[dict] = {}
     calls: ClassVar[list] = []
     failures: ClassVar[dict] = {}  # method name -> HTTP statuses to answer before succeeding
+    licenses: ClassVar[dict] = {}  # Hub dataset id -> the license its card states
 
     def _fail(self, method: str) -> None:
         if FakeHub.failures.get(method):
@@ -169,6 +170,11 @@ class FakeHub(HfApi):
     def hf_hub_download(self, repo_id, filename, **kwargs):
         FakeHub.calls.append(("hf_hub_download", repo_id, filename))
         return FakeHub.readme_path
+
+    def dataset_info(self, repo_id, **kwargs):
+        FakeHub.calls.append(("dataset_info", repo_id))
+        self._fail("dataset_info")
+        return type("Info", (), {"card_data": DatasetCardData(license=FakeHub.licenses.get(repo_id))})()
 
     def create_commit(self, repo_id, operations, **kwargs):
         FakeHub.calls.append(("create_commit", repo_id, [(type(o).__name__, o.path_in_repo) for o in operations]))
@@ -467,3 +473,23 @@ def test_no_network_is_retried_then_one_clear_line(folder: Path, monkeypatch, ca
     assert message.startswith("checking the Hub repo failed after 5 attempts: cannot reach the Hub (ConnectError")
     assert "\n" not in message and TOKEN not in message
     assert capsys.readouterr().err.count("checking the Hub repo: ConnectError") == 4
+
+
+def test_upstream_licenses_come_from_their_hub_cards_and_source_license_fills_the_gaps(
+    folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    stats = {"stage": "label_filter", "records": 30, "settings": {"input": {"input": "nvidia/OpenMathReasoning"}}}
+    (folder / "cot" / "a.jsonl.stats.json").write_text(json.dumps({**stats, "input": "nvidia/OpenMathReasoning"}))
+    (folder / "gen" / "g.jsonl.stats.json").write_text(json.dumps({"stage": "generate", "input": "someone/private"}))
+    _hub(monkeypatch, tmp_path)
+    FakeHub.licenses, FakeHub.failures = {"nvidia/OpenMathReasoning": "cc-by-4.0"}, {"dataset_info": [429]}
+    _push(folder, "--source-license", "someone/private=apache-2.0", "nvidia/OpenMathReasoning=mit")
+    card = (folder / "README.md").read_text()
+    hub = "https://huggingface.co/datasets"
+    assert f"| [`nvidia/OpenMathReasoning`]({hub}/nvidia/OpenMathReasoning) | `cc-by-4.0` |" in card  # its card
+    assert f"| [`someone/private`]({hub}/someone/private) | `apache-2.0` |" in card  # none there: the flag
+    assert [c[1] for c in FakeHub.calls if c[0] == "dataset_info"] == [
+        "nvidia/OpenMathReasoning",  # a 429, retried
+        "nvidia/OpenMathReasoning",
+        "someone/private",
+    ]
