@@ -29,6 +29,7 @@ LAYERS = {
         "sftkit.answers",
         "sftkit.prompts",
         "sftkit.preflight",
+        "sftkit.text",
         "sftkit.scripts",
     ),
     "data": ("sftkit.data",),
