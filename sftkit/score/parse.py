@@ -56,8 +56,10 @@ class Judgement:
 
 
 def _from_lines(answer: str, rubric: Rubric) -> dict[str, float]:
-    keys, found = rubric.by_key(), {}
+    keys, found = rubric.by_key, {}
     for raw in answer.splitlines():
+        if ":" not in raw and "：" not in raw:  # most prose: no NFKC, no regex
+            continue
         match = _LINE.match(_MARKUP.sub("", unicodedata.normalize("NFKC", raw)).strip())
         if match and name_key(match.group("name")) in keys:
             found[keys[name_key(match.group("name"))].name] = float(match.group("score"))
@@ -87,7 +89,7 @@ def _objects(answer: str) -> list[dict[str, Any]]:
 
 def _from_json(answer: str, rubric: Rubric) -> tuple[dict[str, float], list[str]] | None:
     """The first object naming a dimension: its numeric scores, and the dimensions whose value is no number."""
-    keys = rubric.by_key()
+    keys = rubric.by_key
     for obj in _objects(answer):
         named = {keys[name_key(k)].name: v for k, v in obj.items() if isinstance(k, str) and name_key(k) in keys}
         if named:
