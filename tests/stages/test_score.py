@@ -100,7 +100,7 @@ def test_two_judges_votes_counted_by_hand(tmp_path: Path) -> None:
     assert rows["r6"]["score_totals"]["judge-a"] == 0.54  # JSON in a fence
     assert rows["r7"]["score_decided"] == 0 and rows["r7"]["score"] is None
     assert rejects["r7"]["reason"].startswith("no judge decided")
-    assert rejects["r6"]["reason"].startswith("1 of 2 judges gave a total >= 0.7")
+    assert rejects["r6"]["reason"].startswith("too few votes: 1 of 2 judges gave a total >= 0.7")
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     counts = stats["counts"]
     assert (counts["kept"], counts["too few votes"], counts["no judge decided"]) == (1, 5, 1)
