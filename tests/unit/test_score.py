@@ -112,7 +112,7 @@ def test_a_score_out_of_range_is_undecided() -> None:
 
 def test_rambling_with_no_scores_is_undecided_with_its_start() -> None:
     found = answer("Overall this is a thoughtful answer. I would say it deserves a high mark, maybe 9 or so.")
-    assert found.total is None and found.kind == "no scores" and found.missing == DIMS
+    assert found.total is None and found.kind == "no scores" and found.scores == {}
     assert "Overall this is a thoughtful" in found.reason
 
 
