@@ -36,6 +36,7 @@ LAYERS = {
     "runner": ("sftkit.runner",),
     "cli": ("sftkit.cli",),
     "stages": (
+        "sftkit.clean",
         "sftkit.select",
         "sftkit.dedup",
         "sftkit.decontaminate",
