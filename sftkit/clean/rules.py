@@ -27,6 +27,7 @@ _HEADING_MARKS = re.compile(r"^[ \t]*(#{1,6})(?=[ \t])", re.M)
 _HAS_WORD = regex.compile(r"[\p{L}\p{N}]")
 _ASCII_TOKEN = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\s]")  # ``tokens`` on ASCII text, 5 times faster
 _ASCII_WORD = re.compile(r"[A-Za-z0-9_]+")
+_ASCII_NUMBER = re.compile(r"(?<![A-Za-z0-9_])[0-9]+(?![A-Za-z0-9_])")
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 
@@ -100,7 +101,8 @@ def measure(text: str, wanted: frozenset[str], gopher: bool = False) -> dict[str
             hashes -= sum(len(m) for m in _HEADING_MARKS.findall(text))
         out["max_hash_ratio"] = hashes / n_tokens
         out["max_ellipsis_ratio"] = (text.count("...") + text.count("…")) / n_tokens
-        alpha = sum(not w.isdecimal() for w in words)
+        numbers = len(_ASCII_NUMBER.findall(text)) if text.isascii() else sum(w.isdecimal() for w in words)
+        alpha = n_words - numbers
         out["min_alpha_words"] = alpha / n_tokens if gopher else alpha / n_words if n_words else 0.0
     lines = text.splitlines()
     if lines:
