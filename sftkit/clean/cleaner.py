@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftkit.clean import language, pii, rules, toxicity
-from sftkit.clean.config import CleanConfig
+from sftkit.clean.config import RULES, CleanConfig
 from sftkit.data.batch import Batch
 from sftkit.errors import Reject
 from sftkit.runner.stage import StageResult
@@ -22,6 +22,13 @@ from sftkit.runner.stage import StageResult
 
 def _shown(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _hit(name: str, value: Any, thresholds: dict[str, float]) -> str:
+    """'min_words 2 < 3': a rule with its value and the threshold it crossed; another filter with its value."""
+    if name not in RULES:
+        return f"{name} {_shown(value)}"
+    return f"{name} {_shown(value)} {'<' if RULES[name].kind == 'min' else '>'} {_shown(thresholds[name])}"
 
 
 @dataclass
@@ -106,11 +113,11 @@ class Cleaner:
                 counts[f"would_drop:{name}"] += 1
             counts.update(f"pii:{kind}" for kind in record.get("pii", ()))
             if hits:
-                name, value = hits[0]
+                name = hits[0][0]
                 counts["dropped"] += 1
                 counts[f"dropped:{name}"] += 1
-                also = "; also " + ", ".join(f"{n} {_shown(v)}" for n, v in hits[1:]) if len(hits) > 1 else ""
-                reason = f"clean: {name} {_shown(value)}{also}"
+                shown = [_hit(n, v, self.thresholds) for n, v in hits]
+                reason = f"clean: {shown[0]}" + ("; also " + ", ".join(shown[1:]) if len(hits) > 1 else "")
                 dropped.append(Reject(int(batch.indices[pos]), batch.location(pos), reason, record))
             else:
                 counts["kept"] += 1

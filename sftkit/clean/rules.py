@@ -61,6 +61,11 @@ def _ngram_keys(ids: np.ndarray, n: int) -> list[int]:
     return keys.tolist()
 
 
+def _all_distinct(toks: list[str], n: int) -> bool:
+    grams = list(zip(*(toks[i:] for i in range(n))))
+    return len(set(grams)) == len(grams)
+
+
 def _dup_ngram_chars(keys: list[int], cum: list[int], n: int) -> int:
     """Characters in repeated n-grams, a repeat skipping its n words (datatrove's find_all_duplicate);
     ``cum``: the words' cumulative lengths."""
@@ -90,19 +95,21 @@ def measure(text: str, wanted: frozenset[str], gopher: bool = False) -> dict[str
     n_tokens, n_words = len(toks), len(words)
     out["min_words"] = out["max_words"] = n_words
     unspaced = 0.0 if text.isascii() else unspaced_share(text)
+    numbers = _ASCII_NUMBER.findall(text) if text.isascii() else [w for w in words if w.isdecimal()]
     if words and unspaced < UNSPACED and wanted & {"min_mean_word_length", "max_mean_word_length"}:
         spaced = words if not unspaced else [w for w in words if not unspaced_share(w)]
-        spaced = spaced if gopher else [w for w in spaced if not w.isdecimal()]  # SFT: numbers are no words here
-        if spaced:
-            out["min_mean_word_length"] = out["max_mean_word_length"] = sum(map(len, spaced)) / len(spaced)
+        count, chars = len(spaced), sum(map(len, spaced))
+        if not gopher:  # SFT: numbers are no words here
+            count, chars = count - len(numbers), chars - sum(map(len, numbers))
+        if count > 0:
+            out["min_mean_word_length"] = out["max_mean_word_length"] = chars / count
     if n_tokens:
         hashes = text.count("#")
         if not gopher and hashes:
             hashes -= sum(len(m) for m in _HEADING_MARKS.findall(text))
         out["max_hash_ratio"] = hashes / n_tokens
         out["max_ellipsis_ratio"] = (text.count("...") + text.count("…")) / n_tokens
-        numbers = len(_ASCII_NUMBER.findall(text)) if text.isascii() else sum(w.isdecimal() for w in words)
-        alpha = n_words - numbers
+        alpha = n_words - len(numbers)
         out["min_alpha_words"] = alpha / n_tokens if gopher else alpha / n_words if n_words else 0.0
     lines = text.splitlines()
     if lines:
@@ -126,20 +133,22 @@ def _repetition(
     dup, chars = _duplicates(lines, gopher)
     out["max_dup_line_frac"], out["max_dup_line_char_frac"] = dup / len(lines), chars / size
     spaces = 1 if gopher or unspaced < UNSPACED else 0  # the joiner datatrove counts between an n-gram's words
+    repeats = {}  # n: the count of the most frequent n-gram
     for n in TOP_NGRAMS:
         name = f"max_top_{n}gram_char_frac"
         if name not in wanted or len(toks) < n:
             continue
-        if not gopher and n > TOP_NGRAMS[0] and not out.get(f"max_top_{n - 1}gram_char_frac", 1):
-            out[name] = 0.0  # no (n-1)-gram repeats, so no n-gram does
+        if repeats.get(n - 1) == 1:
+            out[name] = 0.0 if not gopher else (sum(map(len, toks[:n])) + spaces * (n - 1)) / size
+            repeats[n] = 1  # no (n-1)-gram repeats, so no n-gram does: the first one is a most frequent
             continue
         gram, count = Counter(zip(*(toks[i:] for i in range(n)))).most_common(1)[0]
+        repeats[n] = count
         out[name] = (sum(map(len, gram)) + spaces * (n - 1)) * count / size if gopher or count > 1 else 0.0
     dups = [n for n in DUP_NGRAMS if f"max_dup_{n}gram_char_frac" in wanted]
     if not dups:
         return
-    fives = list(zip(*(toks[i:] for i in range(min(dups)))))
-    if len(set(fives)) == len(fives):  # no repeated shortest n-gram: no longer one repeats either
+    if repeats.get(max(TOP_NGRAMS)) == 1 or _all_distinct(toks, min(dups)):  # then no longer n-gram repeats
         out.update((f"max_dup_{n}gram_char_frac", 0.0) for n in dups)
         return
     vocab: dict[str, int] = {}

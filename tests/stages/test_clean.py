@@ -66,7 +66,7 @@ def test_keeps_masks_and_rejects_each_row_by_its_filter(data: Path, tmp_path: Pa
     assert math_row["q"] == KINDS["math"][0] and math_row["pii"] == []  # LaTeX numbers are not phones
     assert next(r for r in kept if r["kind"] == "zh")["language"] == "zh"
     rejects = {r["record"]["kind"]: r["reason"] for r in _lines(Path(f"{out}.rejects.jsonl"))}
-    assert rejects["short"].startswith("clean: min_words 1")
+    assert rejects["short"] == "clean: min_words 1 < 3"
     assert rejects["repeat"].startswith("clean: max_top_2gram_char_frac")
     assert rejects["toxic"] == "clean: toxicity bastard"
     assert rejects["french"].startswith("clean: language fr")
