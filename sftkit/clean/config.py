@@ -135,7 +135,7 @@ def parse_rule(text: str) -> tuple[str, float | None]:
     return name.strip(), _threshold(name.strip(), value.strip(), "--rule")
 
 
-_FILE_KEYS = {f.name for f in fields(CleanConfig)} | {"rules", "fields"}
+_FILE_KEYS = ({f.name for f in fields(CleanConfig)} - {"thresholds"}) | {"rules", "fields"}
 
 
 def load_file(path: str | Path) -> dict[str, Any]:

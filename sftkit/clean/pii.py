@@ -8,7 +8,7 @@ real birth date, IBANs by mod 97. What only looks like a number is left alone:
   backticks), only secrets and emails are looked for: ``$\\frac{13800138000}{2}$`` is a number;
 - a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too;
 - a dotted quad after "version", "ver", "v" or "release" is a version string, not an IP address;
-- digits after ``#`` or "No." are an order or ticket number, not a phone;
+- digits after ``#``, "No.", "order", "ticket", "invoice" or "ISBN" are a reference number, not a phone or card;
 - private, loopback, link-local and reserved IP addresses are not personal (``private_ips`` masks them too).
 
 Dates (2023-01-15, 15/01/2023), ISBNs and order numbers fit none of the patterns or fail their checks.
@@ -57,8 +57,8 @@ _POSSIBLE = {
     "PHONE": re.compile(r"\d{3}[ .-]?\d{3}|\+\d"),
     "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:"),
 }
-_VERSION_BEFORE = re.compile(r"(?:version|ver\.?|v|release|build)\s*$", re.I)
-_ORDER_BEFORE = re.compile(r"(?:#|no\.?|order|ticket|invoice|isbn)[\s:]*$", re.I)
+_VERSION_BEFORE = re.compile(r"\b(?:version|ver\.?|v|release|build)\s*$", re.I)
+_ORDER_BEFORE = re.compile(r"(?:#|\bno\.|\border|\bticket|\binvoice|\bisbn)[\s:]*$", re.I)
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[0-8]|6[0245]")
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_CHECK = "10X98765432"

@@ -41,15 +41,17 @@ def listed_terms(text: str) -> list[str]:
 
 
 class ToxicityModel:
-    """A sequence classifier; a row's score is the probability of its toxic label (a label named like
-    "toxic", else the last one)."""
+    """A sequence classifier, on the GPU when there is one; a row's score is the probability of its toxic label
+    (a label named like "toxic", else the last one)."""
 
     def __init__(self, path: str, batch_size: int = 32, max_length: int = 512) -> None:
         try:
+            import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+            self.model = AutoModelForSequenceClassification.from_pretrained(path).eval().to(self.device)
         except (OSError, ValueError) as exc:
             raise InputError(f"--toxicity-model {path}: cannot load a sequence classifier ({exc})") from None
         labels = {i: str(n).lower() for i, n in (self.model.config.id2label or {}).items()}
@@ -69,7 +71,7 @@ class ToxicityModel:
                     max_length=self.max_length,
                     padding=True,
                     return_tensors="pt",
-                )
+                ).to(self.device)
                 logits: Any = self.model(**enc).logits
                 out += torch.softmax(logits.float(), dim=-1)[:, self.label].tolist()
         return out

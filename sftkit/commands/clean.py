@@ -65,7 +65,7 @@ def resolve(args: argparse.Namespace) -> tuple[clean_config.CleanConfig, tuple[s
     file: dict[str, Any] = clean_config.load_file(args.config) if args.config else {}
     rules = dict(file.get("rules") or {})
     rules.update(clean_config.parse_rule(r) for r in args.rule or [])
-    options = {k: file.get(k) for k in file if k not in ("rules", "fields", "preset", "thresholds")}
+    options = {k: file.get(k) for k in file if k not in ("rules", "fields", "preset")}
     for key in ("languages", "min_language_score", "pii", "pii_private_ips", "toxicity", "toxicity_model"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
