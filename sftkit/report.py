@@ -171,7 +171,7 @@ def filter_bars_png(path: str | Path, bars: dict[str, tuple[int, int]], title: s
     ax.set_xlim(0, max(1, top) * 1.2)
     ax.set_xlabel("rows")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 / (1 + 0.1 * len(names))), ncol=2)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Clean rows before anything else: Gopher quality and repetition rules (counting Chinese by character),
 language ID, PII masking and toxicity screening.
 
-Filters come from --preset (sft, the default, or gopher: the paper's thresholds), then --config FILE.yaml,
-then the flags (--rule NAME=VALUE, --languages, --pii, --toxicity, ...), each overriding the one before.
+Thresholds start from a preset (sft, the default, or gopher: the paper's); --config FILE.yaml sets any
+setting, and the flags (--preset, --rule NAME=VALUE, --languages, --pii, --toxicity, ...) override it.
 Dropped rows go to <output>.rejects.jsonl with the first filter that fired and its value; the summary
 counts the rows each filter dropped and would have dropped, and <output stem>.filters.png draws them.
 --dry-run-report counts and writes no row, to tune thresholds. See docs/stages/clean.md for every rule.
@@ -23,6 +23,7 @@ from sftkit.errors import InputError
 from sftkit.runner.stage import check_fields, run_stage
 
 STAGE = "clean"
+LATER_FILTERS = ("language", "language_score", "toxicity", "toxicity_model", "pii")  # after the rules, in order
 
 
 def _list(text: str) -> list[str]:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         on_bad_record=args.on_bad_record,
         overwrite=args.overwrite,
         id_field=args.id_field,
-        filter_plot={"title": "clean", "png": "filters"},
+        filter_plot={"title": "clean", "png": "filters", "order": [*clean_config.RULES, *LATER_FILTERS]},
     )
     counts = run.marker["counts"]
     names = sorted({k.split(":", 1)[1] for k in counts if k.startswith("would_drop:")}, key=_order)
@@ -148,6 +149,5 @@ def main(argv: list[str] | None = None) -> int:
 
 def _order(name: str) -> int:
     """Filters in the order they run: the rules, then language, toxicity and PII."""
-    later = ["language", "language_score", "toxicity", "toxicity_model", "pii"]
-    rules = list(clean_config.RULES)
-    return rules.index(name) if name in rules else len(rules) + later.index(name) if name in later else 99
+    order = [*clean_config.RULES, *LATER_FILTERS]
+    return order.index(name) if name in order else len(order)

@@ -292,8 +292,12 @@ def pass_rate_plot(
 
 def filter_plot(output: str | Path, plot: dict[str, Any], counts: dict[str, int], rows_in: int) -> Path:
     """``<output stem>.<plot["png"]>.png``: rows dropped per filter (``dropped:NAME``, the first that fired)
-    beside the rows each would have dropped alone (``would_drop:NAME``), from added-up counts."""
-    names = sorted({k.split(":", 1)[1] for k in counts if k.startswith(("dropped:", "would_drop:"))})
+    beside the rows each fired on (``would_drop:NAME``), from added-up counts, in ``plot["order"]``."""
+    order = {name: k for k, name in enumerate(plot.get("order") or [])}
+    names = sorted(
+        {k.split(":", 1)[1] for k in counts if k.startswith(("dropped:", "would_drop:"))},
+        key=lambda n: (order.get(n, len(order)), n),
+    )
     bars = {n: (counts.get(f"dropped:{n}", 0), counts.get(f"would_drop:{n}", 0)) for n in names}
     out = Path(output)
     title = f"{plot['title']}: {rows_in:,} rows read, {counts.get('kept', 0):,} kept"

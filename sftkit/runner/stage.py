@@ -96,7 +96,7 @@ def run_stage(
     ``id_field`` names the records' id, whose duplicates the merge counts. ``pass_rates``
     (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
     pass-rate bin that ``process`` counted (``report.pass_rate_bin``). ``filter_plot``
-    (``{"title": T, "png": SUFFIX}``) has it draw the rows each filter dropped, from the counts
+    (``{"title": T, "png": SUFFIX, "order": [NAME, ...]}``) has it draw the rows each filter dropped, from the counts
     ``dropped:NAME`` (the first filter that fired) and ``would_drop:NAME`` (every one that fired).
     """
     num_rows = source.num_rows()
