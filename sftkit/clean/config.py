@@ -116,8 +116,10 @@ def preset_thresholds(preset: str) -> dict[str, float | None]:
 def _threshold(name: str, value: Any, where: str) -> float | None:
     if name not in RULES:
         raise InputError(f"{where}: unknown rule {name!r}; rules: {', '.join(RULES)}")
-    if value is None or (isinstance(value, str) and value.lower() in ("off", "none", "null")):
-        return None
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("off", "none", "null")):
+        return None  # YAML reads a bare `off` as False
+    if value is True:
+        raise InputError(f"{where}: rule {name} must be a number or 'off', not {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
