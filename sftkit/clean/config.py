@@ -162,6 +162,9 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"--config {path}: 'rules' must map rule names to numbers or 'off'")
     out = dict(data)
     out["rules"] = {name: _threshold(str(name), value, f"--config {path}") for name, value in rules.items()}
+    for key in ("pii", "toxicity"):
+        if out.get(key) is False:  # a bare `off`
+            out[key] = "off"
     for key in ("languages", "fields"):
         if isinstance(out.get(key), str):
             out[key] = [s.strip() for s in out[key].split(",") if s.strip()]

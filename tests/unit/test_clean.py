@@ -224,7 +224,7 @@ def test_flags_override_the_file_which_overrides_the_preset(tmp_path) -> None:
     path = tmp_path / "clean.yaml"
     path.write_text(
         "preset: gopher\nfields: instruction,output\nrules:\n  min_words: 5\n  max_words: off\n"
-        "languages: [zh]\npii: flag\n"
+        "languages: [zh]\npii: flag\ntoxicity: off\n"
     )
     args = build_parser().parse_args(
         ["--input", "x.jsonl", "--output", "o.jsonl", "--config", str(path), "--rule", "min_words=2", "--pii", "mask"]
@@ -233,5 +233,6 @@ def test_flags_override_the_file_which_overrides_the_preset(tmp_path) -> None:
     assert fields == ("instruction", "output") and config.preset == "gopher" and config.languages == ("zh",)
     assert config.thresholds["min_words"] == 2 and config.thresholds["max_words"] is None
     assert config.thresholds["min_stop_words"] == 2 and config.pii == "mask"  # the file's preset, the flag's pii
+    assert config.toxicity == "off"
     config, fields = resolve(build_parser().parse_args(["--input", "x", "--output", "o", "--answer-field", "output"]))
     assert fields == ("problem", "output") and config.preset == "sft" and config.pii == "off"
