@@ -37,6 +37,7 @@ LAYERS = {
     "stages": (
         "sftkit.select",
         "sftkit.dedup",
+        "sftkit.semdedup",
         "sftkit.decontaminate",
         "sftkit.generate",
         "sftkit.filter",
