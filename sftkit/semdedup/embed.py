@@ -39,8 +39,10 @@ class Embedder:
 
     @classmethod
     def from_args(cls, model: str | None, backend: str | None, embeddings_field: str | None) -> Embedder:
-        if bool(model) == bool(embeddings_field):
-            raise InputError("give --embedding-model (with --embedding-backend) or --embeddings-field, not both")
+        if model and embeddings_field:
+            raise InputError("give --embedding-model or --embeddings-field, not both")
+        if not model and not embeddings_field:
+            raise InputError("give --embedding-model (run by --embedding-backend) or --embeddings-field")
         if model:
             backend = backend or "sentence-transformers"
             if backend not in BACKENDS:
@@ -92,7 +94,7 @@ class Embedder:
         reject: a ragged field is bad input, never silently padded."""
         if self.field:
             batch.require({self.field: "--embeddings-field"})
-            return field_vectors(batch, id_field, self.field, dim)
+            return field_vectors(batch, id_field, self.field, dim)[1:]
         batch.require(dict.fromkeys(text_fields, "--text-field"))
         _, records, rejects = usable_rows(batch, id_field, [TextField(f) for f in text_fields])
         vectors = self.embed_texts([TEXT_SEPARATOR.join(r[f] for f in text_fields) for r in records])
@@ -114,10 +116,10 @@ def vector_problem(value: Any, name: str, dim: int | None) -> str | None:
 
 def field_vectors(
     batch: Batch, id_field: str, name: str, dim: int | None
-) -> tuple[list[dict[str, Any]], np.ndarray, list[Reject]]:
-    """Rows whose field ``name`` is a usable vector (of ``dim`` numbers, or the first row's), their unit vectors,
-    and the other rows as rejects."""
-    records, vectors, rejects = [], [], []
+) -> tuple[list[int], list[dict[str, Any]], np.ndarray, list[Reject]]:
+    """Positions and records of the rows whose field ``name`` is a usable vector (of ``dim`` numbers, or the
+    first row's), their unit vectors, and the other rows as rejects."""
+    positions, records, vectors, rejects = [], [], [], []
     for pos, record in enumerate(batch.records(id_field)):
         value = record.get(name)
         why = (
@@ -129,10 +131,11 @@ def field_vectors(
             rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), why, record))
             continue
         dim = len(value)
+        positions.append(pos)
         vectors.append(value)
         records.append(record)
     array = normalized(np.asarray(vectors, dtype=np.float32)) if vectors else np.zeros((0, dim or 0), np.float16)
-    return records, array, rejects
+    return positions, records, array, rejects
 
 
 def _vllm_pooling(model: str) -> Any:
