@@ -27,7 +27,7 @@ from sftkit.semdedup.merge import STAGE, Search, merge_semdedup
 from sftkit.semdedup.rows import RowEmbedder, field_dimension
 
 CLUSTER_SIZE = 1000  # rows per k-means cluster on average (docs/stages/semdedup.md: measured)
-PROBE = 2  # clusters searched per row: recall of pairs at a cluster boundary (measured)
+PROBE = 3  # clusters searched per row: recall of pairs split by a cluster boundary (bench/semdedup.py)
 
 
 def add_embedding_args(g: argparse._ActionsContainer) -> None:
