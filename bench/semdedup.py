@@ -12,9 +12,10 @@ on the same vectors (read from one .npy), so its peak memory (maxrss) is its own
 The all-pairs methods are quadratic: they run on --subset rows (made the same way), and ours runs there
 too for the ratio; their 1M time is extrapolated (x (rows / subset)^2). Recall on the subset is against
 every pair >= threshold (blocked's), so it measures the pairs lost at cluster boundaries, per --probe.
-Quality at full size: recall of the planted pairs, and planted near misses (cosine <= threshold - 0.05) merged (must be 0).
+Quality at full size: recall of the planted pairs, and planted near misses (cosine <= threshold - 0.05)
+merged (must be 0).
 
-Usage: python bench/semdedup.py [--rows 1000000] [--subset 50000] [--probes 1 2 3]
+Usage: python bench/semdedup.py [--rows 1000000] [--subset 50000] [--probes 1 2 3 4] [--probe 3]
 """
 
 from __future__ import annotations
