@@ -93,7 +93,10 @@ class SemanticMatcher:
                 continue
             benchmark, item = self.index.items[i]
             before = record["contaminated"]
-            if not any(h["benchmark"] == benchmark and h["item"] == item for h in record[HITS_FIELD]):
+            same = [h for h in record[HITS_FIELD] if h["benchmark"] == benchmark and h["item"] == item]
+            if same:  # an n-gram hit of the same item: it gets the cosine too
+                same[0]["cosine"] = round(c, 4)
+            else:
                 record[HITS_FIELD].append({"benchmark": benchmark, "item": item, "ngram": None, "cosine": round(c, 4)})
             if benchmark not in before:
                 record["contaminated"] = sorted({*before, benchmark})
