@@ -40,6 +40,7 @@ LAYERS = {
         "sftkit.clean",
         "sftkit.select",
         "sftkit.dedup",
+        "sftkit.semdedup",
         "sftkit.decontaminate",
         "sftkit.generate",
         "sftkit.filter",
