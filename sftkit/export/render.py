@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sftkit.errors import InputError
+from sftkit.export.conversation import from_sharegpt
+from sftkit.export.formats import message
 
 RENDERED_ROWS = 3
-_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
 
 def chat(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Any exported record as ``[{role, content}]`` (``reasoning_content`` on the assistant turn)."""
-    if "messages" in record:
-        return [{k: v for k, v in m.items() if v is not None} for m in record["messages"]]
+    if "messages" in record or "prompt" in record:
+        messages = record["messages"] if "messages" in record else record["prompt"] + record["chosen"]
+        return [{k: v for k, v in m.items() if v is not None} for m in messages]
     system = [{"role": "system", "content": record["system"]}] if record.get("system") else []
     if "conversations" in record:
-        turns = [{"role": _ROLES[t["from"]], "content": t["value"]} for t in record["conversations"]]
+        turns = [message(t, "inline") for t in from_sharegpt(record["conversations"], "conversations")[0]]
     else:
         prompt = "\n".join(p for p in (record["instruction"], record["input"]) if p)
         turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
@@ -38,7 +41,8 @@ def render_rows(tokenizer_path: str, records: list[dict[str, Any]]) -> list[str]
     rendered = []
     for k, record in enumerate(records[:RENDERED_ROWS]):
         try:
-            rendered.append(tokenizer.apply_chat_template(chat(record), tokenize=False))
+            tools = json.loads(record["tools"]) if record.get("tools") else None
+            rendered.append(tokenizer.apply_chat_template(chat(record), tools=tools, tokenize=False))
         except Exception as exc:  # jinja raises its own errors, and templates raise on purpose
             raise InputError(
                 f"--tokenizer {tokenizer_path}: its chat template fails on exported row {k}: "
