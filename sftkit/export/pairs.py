@@ -139,10 +139,10 @@ class PairMaker:
             if system is not None:
                 raise RowError(f"field {name!r}: a system turn (give it in 'prompt' or a system field)")
             return turns
-        if isinstance(value, str) and value.startswith("\n\nHuman:"):
-            return from_transcript(value, name)
-        if isinstance(value, str) and "prompt" in row:
+        if isinstance(value, str) and "prompt" in row and not value.startswith("\n\nHuman:"):
             return [_answer(value, name)]
+        if isinstance(value, str):
+            return from_transcript(value, name)
         raise RowError(f"field {name!r}: {type(value).__name__}, not a transcript or a list of messages")
 
     def _given(self, row: dict[str, Any]) -> Made:
