@@ -34,7 +34,7 @@ from sftkit.data.sources import InputSpec, open_source
 from sftkit.engines.base import ChatOptions
 from sftkit.errors import InputError
 from sftkit.generate.chunking import Chunker
-from sftkit.generate.generator import Generator, ItemRules
+from sftkit.generate.generator import FewShot, Generator, ItemRules
 from sftkit.generate.novelty import Novelty
 from sftkit.generate.parse import parse_spec
 from sftkit.generate.seed import DEFAULT_PROMPT, preset
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="text[:F] | tags:A,B | json:A,B | json-list[:A,B] | lines[:F]; without it, the seed preset",
     )
     cli.add(g, "--carry", action="append", help="copy a row field into each output row: FIELD or FIELD:NEW")
+    cli.add(g, "--few-shot", action="append", help="examples pool, PATH or PATH:FIELD (repeatable): {{examples}}")
+    cli.add(g, "--few-shot-k", type=int, default=3, help="examples drawn per row (seeded by --seed and the row id)")
     cli.add(g, "--chunk-field", help="split this text field into slices of --chunk-tokens before prompting")
     cli.add(g, "--chunk-tokens", type=int, default=2048, help="tokens per slice (the model's tokenizer)")
     cli.add(g, "--chunk-overlap", type=int, default=0, help="tokens each slice repeats from the one before")
@@ -85,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=512,
         dest="checkpoint_every",
         help="rows per engine call and checkpoint",
+    )
+    cli.add(
+        o,
+        "--keep-input",
+        action="store_true",
+        help="write each usable input row, unchanged, before the rows made from it (a round's output: the grown pool)",
     )
     cli.add_shard_args(p)
     return p
@@ -119,18 +127,18 @@ def _pairs(values: list[str] | None, flag: str, sep: str) -> dict[str, str]:
     return out
 
 
-def load_pool(specs: list[str], field: str | None) -> list[str]:
+def load_pool(specs: list[str], field: str | None, flag: str = "--novelty-against") -> list[str]:
     """The instructions of each PATH[:FIELD] (default: the parsed main field), in order."""
     texts: list[str] = []
     for spec in specs:
         path, name = (spec, field) if Path(spec).exists() else (spec.rpartition(":")[0], spec.rpartition(":")[2])
         if not name or not path:
-            raise InputError(f"--novelty-against {spec!r}: name the field, PATH:FIELD")
+            raise InputError(f"{flag} {spec!r}: name the field, PATH:FIELD")
         source = open_source(InputSpec(path))
         for batch in source.batches(0, source.num_rows(), 10_000):
             for k, value in enumerate(batch.values(name)):
                 if not isinstance(value, str):
-                    raise InputError(f"{batch.location(k)}: --novelty-against field {name!r} is {value!r}, not text")
+                    raise InputError(f"{batch.location(k)}: {flag} field {name!r} is {value!r}, not text")
                 texts.append(value)
     return texts
 
@@ -206,14 +214,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.chunk_field
             else None,
             "novelty": [args.novelty_against, args.max_rouge_l] if args.novelty_against else None,
+            "few_shot": [args.few_shot, args.few_shot_k, args.seed] if args.few_shot else None,
             "rules": [args.reject_keywords, args.min_words, args.max_words, args.keep_if],
+            "keep_input": [True] if args.keep_input else None,
         }.items()
         if v is not None and any(x is not None for x in v)
     }
     settings |= extras
     source = open_source(spec)
     if general:
-        check_placeholders(source, shard, names, {}, f"--prompt-file {args.prompt_file}")
+        given = {"examples": args.id_field} if args.few_shot else {}
+        check_placeholders(source, shard, names, given, f"--prompt-file {args.prompt_file}")
     else:
         needed = {args.question_field: "--question-field"}
         if "answer" in prompts.placeholders(template):
@@ -230,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         pool = load_pool(args.novelty_against, parse.main)
         step_settings["novelty"] = Novelty(args.max_rouge_l, pool)
         print(f"novelty: {len(pool):,} pool instructions, ROUGE-L < {args.max_rouge_l:g}", file=sys.stderr)
+    if args.few_shot:
+        examples = tuple(load_pool(args.few_shot, parse.main, "--few-shot"))
+        step_settings["few_shot"] = FewShot(examples, args.few_shot_k, seed=args.seed)
+    step_settings["keep_input"] = args.keep_input
     engine = make_engine(args, chat, seed=args.seed)
     provenance = {**engine.describe(), "sampling": sampling.to_json(), **prompt_id}
     step = Generator(

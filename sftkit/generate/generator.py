@@ -14,6 +14,7 @@ document also names ``doc_id`` and ``slice_index``; its parent id is ``<doc>-s<s
 from __future__ import annotations
 
 import difflib
+import random
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -111,6 +112,23 @@ class Counting:
     parent_key: str = "parent_id"  # the parent's id in a reject's record
 
 
+@dataclass(frozen=True)
+class FewShot:
+    """Examples for the prompt, drawn per row from a pool (Self-Instruct's in-context tasks): ``k`` of
+    them, chosen by a generator seeded from ``seed`` and the row's id (the same whatever the sharding or
+    resume), as a numbered list in the row's field ``field``."""
+
+    pool: tuple[str, ...]
+    k: int
+    field: str = "examples"
+    seed: int = 0
+
+    def text(self, row_id: str) -> str:
+        rng = random.Random(f"{self.seed}\0{row_id}")
+        picked = rng.sample(self.pool, min(self.k, len(self.pool)))
+        return "\n".join(f"{n}. {example}" for n, example in enumerate(picked, 1))
+
+
 @dataclass
 class Generator:
     """The generate stage's ``process``: see the module docstring. ``aliases`` maps a placeholder to
@@ -132,6 +150,8 @@ class Generator:
     chunker: Chunker | None = None
     chunk_field: str | None = None
     novelty: Novelty | None = None
+    few_shot: FewShot | None = None
+    keep_input: bool = False
 
     def __post_init__(self) -> None:
         both = self.template + ("\0" + self.system_template if self.system_template else "")
@@ -148,6 +168,8 @@ class Generator:
     def _values(self, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         """The template's values for a row, or why the row cannot fill it."""
         values = {**row, **{alias: row[name] for alias, name in self.aliases.items() if name in row}}
+        if self.few_shot is not None:
+            values[self.few_shot.field] = self.few_shot.text(str(row[self.id_field]))
         for name in self.names:
             value = lookup(values, name)
             if value is ABSENT:
@@ -194,11 +216,14 @@ class Generator:
         c = self.counting
         positions, rows, rejects = usable_rows(batch, self.id_field, self.fields)
         units: list[tuple[int, str, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+        pool: list[tuple[int, dict[str, Any]]] = []  # --keep-input: (the unit it goes before, the row as read)
         for pos, row in zip(positions, rows, strict=True):
             values, why = self._values(row)
             if why:
                 rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), why, row))
                 continue
+            if self.keep_input:
+                pool.append((len(units), batch.records(self.id_field)[pos]))
             for parent_id, unit, doc in self._units(row, str(row[self.id_field])):
                 units.append((pos, parent_id, unit, doc, values if not doc else self._values(unit)[0]))
         conversations = []
@@ -211,7 +236,9 @@ class Generator:
         records, quarantine, counts = [], [], Counter({c.rows: len(batch)})
         if rejects:
             counts[c.unusable] += len(rejects)
-        for (pos, parent_id, unit, doc, values), completion in zip(units, completions, strict=True):
+        for u, ((pos, parent_id, unit, doc, values), completion) in enumerate(zip(units, completions, strict=True)):
+            while pool and pool[0][0] == u:
+                records.append(self._kept_input(pool.pop(0)[1], counts))
             index, location = int(batch.indices[pos]), batch.location(pos)
             for warning in completion.warnings:
                 counts[f"engine warning: {warning}"] += 1
@@ -244,7 +271,16 @@ class Generator:
                         continue
                     counts["kept"] += 1
                     records.append(self._row(unit, parent_id, doc, k, i, item, sample))
+        records += [self._kept_input(row, counts) for _, row in pool]
         return StageResult(records, rejects, counts, quarantine)
+
+    def _kept_input(self, row: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        """An input row written unchanged (--keep-input): part of the pool, so later items are compared with it."""
+        counts["input rows kept"] += 1
+        main = row.get(self.spec.main) if self.spec.main else None
+        if self.novelty is not None and isinstance(main, str):
+            self.novelty.add(main)
+        return row
 
     def _row(
         self, unit: dict[str, Any], parent_id: str, doc: dict[str, Any], k: int, i: int, item: dict, sample: Sample
