@@ -133,7 +133,7 @@ class FewShot:
 class Generator:
     """The generate stage's ``process``: see the module docstring. ``aliases`` maps a placeholder to
     the row field it stands for (the seed preset's ``{{question}}``); ``fields`` must hold usable
-    text in every row; ``carry`` copies row fields into each output row under new names."""
+    text in every row; ``carry`` copies row fields (dotted: nested) into each output row under new names."""
 
     engine: Engine
     sampling: Sampling
@@ -290,7 +290,7 @@ class Generator:
             lineage["parent"] = unit["lineage"]
         return {
             "id": f"{parent_id}-gen{k}" + (f"-{i}" if self.spec.fans_out else ""),
-            **{new: unit[old] for old, new in self.carry.items() if old in unit},
+            **{new: value for old, new in self.carry.items() if (value := lookup(unit, old)) is not ABSENT},
             **item,
             "reasoning": sample.reasoning,
             "generation": {**self.provenance, "sample": k, "finish_reason": sample.finish_reason},
