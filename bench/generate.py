@@ -20,17 +20,19 @@ Usage: python bench/generate.py [--what engine fanout novelty] [--prompts 128] [
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _engine_section(engine, conversations, sampling) -> None:
+def _engine_section(engine: Any, conversations: list[list[dict]], sampling: Any) -> None:
     results = {}
     for name, chunk in (("ours: one call per chunk", len(conversations)), ("predecessor: batches of 4", 4)):
         start = time.perf_counter()
@@ -55,7 +57,7 @@ REALISTIC = (
 )
 
 
-def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
+def _fanout_section(engine: Any, rows: list[dict], sampling: Any, repeat: int) -> None:
     import numpy as np
 
     from sftkit.data.batch import Batch
@@ -81,7 +83,8 @@ def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
     print(f"bare engine                 {min(bare):7.2f} s for {samples} completions")
     print(f"generate stage (json-list)  {min(staged):7.2f} s, {result.counts['generated']} generated")
     print(
-        f"overhead of the stage = {min(staged) / min(bare) - 1:+.1%} (ratio {min(staged) / min(bare):.3f}; <= 5% wanted)"
+        f"overhead of the stage = {min(staged) / min(bare) - 1:+.1%} "
+        f"(ratio {min(staged) / min(bare):.3f}; <= 5% wanted)"
     )
     # the parsing of realistic completions, apart: a stub engine replays one JSON list per prompt
     replay = type(
@@ -96,13 +99,14 @@ def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
     engine_per = min(bare) / samples
     print(
         f"realistic JSON lists: {per * 1e6:.0f} us per completion ({parsed.counts['kept']} items kept of "
-        f"{parsed.counts['items']}) = {per / engine_per:.2%} of the tiny engine's {engine_per * 1e3:.1f} ms per completion"
+        f"{parsed.counts['items']}) = {per / engine_per:.2%} of the tiny engine's "
+        f"{engine_per * 1e3:.1f} ms per completion"
     )
 
 
 VOCAB = [f"w{k}" for k in range(20_000)]
-ZIPF = list(__import__("itertools").accumulate(1 / r for r in range(1, len(VOCAB) + 1)))  # word k: weight 1/(k+1)
-STOP = "the a of to and in for with how what write explain describe give list".split()
+ZIPF = list(itertools.accumulate(1 / r for r in range(1, len(VOCAB) + 1)))  # word k: weight 1/(k+1)
+STOP = ("the", "a", "of", "to", "and", "in", "for", "with", "how", "what", "write", "explain", "describe", "give")
 
 
 def _instruction(rng: random.Random) -> str:
