@@ -29,6 +29,7 @@ _WORD = regex.compile(_TOKEN.pattern.rsplit("|", 1)[0])  # the same, without sym
 _INVISIBLE = regex.compile(r"\p{Cf}+")
 _LETTER = regex.compile(r"\p{L}")
 _UNSPACED_LETTER = regex.compile(rf"(?=\p{{L}})[{_UNSPACED}]")
+_UNSPACED_START = regex.compile(rf"[{_UNSPACED}]")
 
 
 def strip_invisible(text: str) -> str:
@@ -39,6 +40,12 @@ def strip_invisible(text: str) -> str:
 def tokens(text: str, symbols: bool = True) -> list[str]:
     """The words of ``text`` by the rules above; ``symbols=False`` keeps letters, digits and marks only."""
     return (_TOKEN if symbols else _WORD).findall(text)
+
+
+def unspaced(token: str) -> bool:
+    """Whether ``token`` (one of :func:`tokens`) is a character of a script written without spaces: n-grams
+    count such characters, not words, and need more of them for the same evidence."""
+    return not token.isascii() and _UNSPACED_START.match(token) is not None
 
 
 def unspaced_share(text: str) -> float:

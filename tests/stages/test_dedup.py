@@ -80,7 +80,8 @@ def test_verify_never_removes_a_pair_below_the_threshold(planted, tmp_path: Path
     out = tmp_path / "v.jsonl"
     run_command(DEDUP, "--input", str(data), "--output", str(out), "--bands", "56", "--rows", "2", "--verify")
     stats = json.loads(Path(f"{out}.stats.json").read_text())
-    assert stats["candidate_pairs"] >= 40 + 40  # near and far pairs were all candidates
+    # near and far pairs were candidates; num0/num1, whose numbers differ, no longer is (it made the 80th)
+    assert stats["candidate_pairs"] >= 40 + 40 - 1
     audit = {a["id"]: a for a in _lines(Path(f"{out}.dups.jsonl"))}
     assert set(audit) == {k for k in truth if not k.startswith("far")}
     for rid, a in audit.items():
