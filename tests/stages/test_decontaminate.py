@@ -275,7 +275,7 @@ def test_benchmarks_with_one_stem_are_named_apart_and_a_hub_error_names_benchmar
     assert "pass --benchmark math500=data/HuggingFaceH4/MATH-500:test:problem," in proc.stderr
 
 
-CASES = json.loads((Path(__file__).parent.parent / "corpus" / "contamination.json").read_text())
+CASES = json.loads((Path(__file__).parent.parent / "corpus" / "dedup_cases.json").read_text())
 
 
 def test_latex_variants_and_chinese_copies_are_caught_and_boilerplate_is_not(tmp_path: Path) -> None:

@@ -237,3 +237,71 @@ def test_an_exact_copy_counts_as_exact_when_keep_by_keeps_a_near_one(tmp_path: P
     assert audit == {"A": ("near", "B", "B"), "A2": ("exact", "A", "B")}
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     assert (stats["exact_duplicates"], stats["near_duplicates"]) == (1, 1)
+
+
+CASES = json.loads((REPO / "tests/corpus/dedup_cases.json").read_text())
+
+
+@pytest.mark.parametrize("flags", [[], ["--verify"], ["--normalize-numbers"]])
+def test_problems_that_differ_in_one_number_are_never_merged(tmp_path: Path, flags: list[str]) -> None:
+    """Ten realistic problems in two versions differing in one number (exact 3-gram J 0.87-0.91): never
+    merged, even with --verify; --normalize-numbers keeps the old meaning (one number word: merged)."""
+    rows = [
+        {"id": f"{k}{side}", "problem": t}
+        for k, pair in enumerate(CASES["number_pairs"])
+        for side, t in zip("ab", pair)
+    ]
+    out = tmp_path / "o.jsonl"
+    run_command(DEDUP, "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out), *flags)
+    audit = {a["id"]: a["duplicate_of"] for a in _lines(Path(f"{out}.dups.jsonl"))}
+    assert audit == ({f"{k}b": f"{k}a" for k in range(10)} if flags == ["--normalize-numbers"] else {})
+
+
+def test_no_row_is_kept_in_place_of_a_row_with_another_answer(tmp_path: Path) -> None:
+    """Synthetic math (templates whose numbers make the answer): with default flags every removed row has
+    the answer of the row kept in its place; with --normalize-numbers many do not (the old meaning)."""
+    from sftkit.synthetic import generate
+
+    rows = [{"id": f"s{k}", **r} for k, r in enumerate(next(generate(6000)).to_pylist())]
+    data = _write(tmp_path / "s.jsonl", rows)
+    answer = {r["id"]: r["expected_answer"] for r in rows}
+    for flags, must_agree in (([], True), (["--normalize-numbers"], False)):
+        out = tmp_path / f"o{len(flags)}.jsonl"
+        run_command(DEDUP, "--input", str(data), "--output", str(out), *flags)
+        audit = _lines(Path(f"{out}.dups.jsonl"))
+        other = [a for a in audit if answer[a["id"]] != answer[a["kept"]]]
+        assert len(audit) > 100 and (not other if must_agree else len(other) > 100), (len(audit), len(other))
+
+
+def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> None:
+    """Chinese is shingled by character 5-grams: 100-180-character texts with one character changed are
+    found, unrelated ones are not. Three zero-width spaces, soft hyphens or BOMs in a 40-word copy leave
+    it an exact duplicate."""
+    rng = random.Random(11)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    rows = []
+    for k in range(20):
+        text = "".join(rng.choice(han) + ("，" if rng.random() < 0.1 else "") for _ in range(rng.randint(100, 180)))
+        at = rng.randrange(len(text))
+        rows += [{"id": f"zh{k}", "problem": text}, {"id": f"zh{k}bis", "problem": text[:at] + "的" + text[at + 1 :]}]
+    words40 = random_text(rng, 40).split()
+    for k, mark in enumerate(("\u200b", "\u00ad", "\ufeff")):
+        marked = list(words40)
+        for at in (5, 17, 30):
+            marked[at] = marked[at][:1] + mark + marked[at][1:]
+        rows += [
+            {"id": f"en{k}", "problem": " ".join(random_text(rng, 40).split())},
+            {"id": f"en{k}bis", "problem": " ".join(marked)},
+        ]
+    rows.append({"id": "en", "problem": " ".join(words40)})
+    out = tmp_path / "o.jsonl"
+    run_command(DEDUP, "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out))
+    audit = {a["id"]: (a["duplicate_of"], a["kind"]) for a in _lines(Path(f"{out}.dups.jsonl"))}
+    assert {k: v for k, v in audit.items() if k.startswith("zh")} == {
+        f"zh{k}bis": (f"zh{k}", "near") for k in range(20)
+    }
+    assert {k: v for k, v in audit.items() if k.startswith("en")} == {
+        "en": ("en0bis", "exact"),
+        "en1bis": ("en0bis", "exact"),
+        "en2bis": ("en0bis", "exact"),
+    }
