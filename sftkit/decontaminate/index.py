@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sftkit.data.batch import Batch
-from sftkit.data.fields import TextField, usable_rows
+from sftkit.data.fields import TextField, as_text, usable_rows
 from sftkit.data.sources import InputSpec, open_source
 from sftkit.decontaminate.latex import math_form
 from sftkit.dedup.minhash import MinHasher
@@ -131,7 +131,7 @@ class BenchmarkIndex:
         ids, texts, bad = [], [], 0
         for batch in source.iter_all(4096):
             batch.require({spec.field: "the field of --benchmark SPEC:CONFIG:SPLIT:FIELD"})
-            _, records, rejects = usable_rows(batch, "id", [TextField(spec.field)])
+            _, records, rejects = usable_rows(batch, "id", [TextField(spec.field, numbers=True)])
             bad += len(enforce_policy(rejects + batch.rejects, on_bad_record))
             for r in records:
                 ids.append(str(r.get("unique_id") or r.get("id")))
@@ -220,9 +220,10 @@ class Matcher:
 
     def __call__(self, batch: Batch) -> StageResult:
         batch.require(dict.fromkeys(self.fields, "--text-field"))
-        _, records, rejects = usable_rows(batch, self.id_field, [TextField(f) for f in self.fields])
+        fields = [TextField(f, numbers=True) for f in self.fields]  # a number is matched as its text
+        _, records, rejects = usable_rows(batch, self.id_field, fields, as_read=True)  # and written as read
         ix = self.index
-        token_lists = [words(ix.text(r[f]), symbols=False) for r in records for f in self.fields]
+        token_lists = [words(ix.text(as_text(r[f])), symbols=False) for r in records for f in self.fields]
         row_of = np.repeat(np.arange(len(records)), len(self.fields))
         found = [self._grams(ngrams(token_lists, ix.n, ix.chars), row_of)]
         found += [self._grams(ngrams(token_lists, k), row_of) for k in sorted(ix.short_sizes)]

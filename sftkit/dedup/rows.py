@@ -17,7 +17,7 @@ import numpy as np
 import xxhash
 
 from sftkit.data.batch import Batch
-from sftkit.data.fields import TextField, usable_rows
+from sftkit.data.fields import TextField, as_text, usable_rows
 from sftkit.dedup.minhash import MinHasher
 from sftkit.dedup.text import exact_hash, mix, ngram_set, ngrams, normalize, number_strings, words
 from sftkit.runner.stage import StageResult
@@ -44,9 +44,12 @@ class KeepBy:
         return cls(*parts)
 
     def ranks(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """A key per record, smaller kept first, a missing or non-numeric value last: the key itself, not
+        """A key per record, smaller kept first, a missing, null or non-numeric value last: the key itself, not
         a rank within the batch, so that keys from different shards compare."""
-        values = key_values([r.get(self.field) for r in records], self.key)
+        raw = [r.get(self.field) for r in records]
+        values = key_values(raw, self.key)
+        if self.key == "length":  # a null or missing field has no length: it loses, in either order
+            values[[not isinstance(v, str) for v in raw]] = np.nan
         return np.where(np.isnan(values), np.inf, -values if self.order == "desc" else values)
 
 
@@ -76,7 +79,7 @@ class RowHasher:
     chars: int | None = None  # n-gram size in characters of unspaced scripts (Chinese, Japanese, Thai)
 
     def text(self, record: dict[str, Any]) -> str:
-        return FIELD_SEPARATOR.join(normalize(str(record[f]), self.numbers) for f in self.fields)
+        return FIELD_SEPARATOR.join(normalize(as_text(record[f]), self.numbers) for f in self.fields)
 
     def ngram_set(self, record: dict[str, Any]) -> np.ndarray:
         return ngram_set(words(self.text(record)), self.n, self.chars)
@@ -90,6 +93,7 @@ class RowHasher:
             sig = np.zeros((0, self.minhash.num_perm), dtype=np.uint32)
         out = {
             "exact": np.fromiter(map(exact_hash, texts), dtype=np.uint64, count=len(texts)),
+            "id": np.fromiter((exact_hash(str(r.get(self.id_field))) for r in records), np.uint64, len(records)),
             "signature": sig,
             "bands": self.minhash.band_hashes(sig)
             if self.numbers
@@ -100,7 +104,10 @@ class RowHasher:
         return out
 
     def usable(self, batch: Batch) -> tuple[list[dict[str, Any]], list]:
-        _, records, rejects = usable_rows(batch, self.id_field, [TextField(f) for f in self.fields])
+        """The rows to hash, as read (a number in a text field is compared as its text, ``7.0`` as ``7``, and
+        written back as the number it was), and the rejects."""
+        fields = [TextField(f, numbers=True) for f in self.fields]
+        _, records, rejects = usable_rows(batch, self.id_field, fields, as_read=True)
         return records, rejects
 
     def __call__(self, batch: Batch) -> StageResult:

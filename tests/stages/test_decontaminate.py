@@ -336,3 +336,14 @@ def test_a_shared_instruction_flags_nothing_and_a_copy_is_one_line(tmp_path: Pat
     assert len(hits) == 1 and (hits[0]["id"], hits[0]["item"]) == ("copy", "i7")
     assert hits[0]["hits"] == 23 - 3  # its 8-grams but the 3 inside the instruction
     assert len(_lines(out)) == 4000
+
+
+def test_a_number_in_a_text_field_is_matched_as_its_text_and_written_as_read(tmp_path: Path) -> None:
+    bench = _write(tmp_path / "b.jsonl", [{"id": "seven", "problem": 7}, {"id": "words", "problem": "What is 2 + 2?"}])
+    rows = _write(tmp_path / "r.jsonl", [{"id": "n", "problem": 7.0}, {"id": "m", "problem": 8}])
+    out = tmp_path / "o.jsonl"
+    run_command(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--mode", "flag", "--output", str(out))
+    assert _lines(out) == [
+        {"id": "n", "problem": 7.0, "contaminated": ["b"]},
+        {"id": "m", "problem": 8, "contaminated": []},
+    ]

@@ -305,3 +305,40 @@ def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> Non
         "en1bis": ("en0bis", "exact"),
         "en2bis": ("en0bis", "exact"),
     }
+
+
+def test_smaller_defects_nulls_lose_sides_are_marked_ids_counted_numbers_are_text(tmp_path: Path) -> None:
+    """--keep-by FIELD:length:asc never keeps a null or missing field over a real value; an audit line says
+    which side (input or --against) the row it names is on, since their ids may overlap; rows with an id an
+    earlier row has are counted on screen; a number in a text field is compared as its text and written as
+    the number it was (it neither stops the run nor vanishes under skip)."""
+    rng = random.Random(9)
+    text = random_text(rng)
+    rows = [
+        {"id": "null", "problem": text, "solution": None},
+        {"id": "missing", "problem": text},
+        {"id": "real", "problem": text, "solution": "a long worked solution"},
+    ]
+    out = tmp_path / "k.jsonl"
+    run_command(
+        DEDUP,
+        "--input",
+        str(_write(tmp_path / "k_in.jsonl", rows)),
+        "--output",
+        str(out),
+        "--keep-by",
+        "solution:length:asc",
+    )
+    assert [r["id"] for r in _lines(out)] == ["real"]
+
+    reference = _write(tmp_path / "ref.jsonl", [{"id": "a", "problem": text}])
+    rows = [{"id": "a", "problem": text.upper()}, {"id": "b", "problem": 12345}, {"id": "b", "problem": "12345"}]
+    out = tmp_path / "s.jsonl"
+    proc = run_command(
+        DEDUP, "--input", str(_write(tmp_path / "s_in.jsonl", rows)), "--output", str(out), "--against", str(reference)
+    )
+    assert _lines(out) == [{"id": "b", "problem": 12345}]  # the number, as read
+    audit = [(a["id"], a["duplicate_of"], a["duplicate_of_side"], a["kind"]) for a in _lines(Path(f"{out}.dups.jsonl"))]
+    assert audit == [("a", "a", "against", "exact"), ("b", "b", "input", "exact")]
+    assert "1 rows have the id of an earlier row" in proc.stderr
+    assert json.loads(Path(f"{out}.stats.json").read_text())["duplicate_ids"] == 1
