@@ -14,6 +14,7 @@ bidi marks) are removed before comparing texts: three of them in a copied paragr
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import regex
@@ -27,6 +28,9 @@ _TOKEN = regex.compile(
 )
 _WORD = regex.compile(_TOKEN.pattern.rsplit("|", 1)[0])  # the same, without symbols
 _INVISIBLE = regex.compile(r"\p{Cf}+")
+# text without marks, format characters or unspaced scripts splits the same with the faster ``re``
+_NEEDS_SCRIPTS = regex.compile(rf"[\p{{M}}\p{{Cf}}{_UNSPACED}]")
+_PLAIN_TOKEN, _PLAIN_WORD = re.compile(r"\w+|[^\w\s]"), re.compile(r"\w+")
 _LETTER = regex.compile(r"\p{L}")
 _UNSPACED_LETTER = regex.compile(rf"(?=\p{{L}})[{_UNSPACED}]")
 _UNSPACED_START = regex.compile(rf"[{_UNSPACED}]")
@@ -39,6 +43,8 @@ def strip_invisible(text: str) -> str:
 
 def tokens(text: str, symbols: bool = True) -> list[str]:
     """The words of ``text`` by the rules above; ``symbols=False`` keeps letters, digits and marks only."""
+    if _NEEDS_SCRIPTS.search(text) is None:
+        return (_PLAIN_TOKEN if symbols else _PLAIN_WORD).findall(text)
     return (_TOKEN if symbols else _WORD).findall(text)
 
 

@@ -129,7 +129,7 @@ def ngrams(token_lists: list[list[str]], n: int, chars: int | None = None) -> Gr
     unspaced_words = {w for w in table if unspaced(w)}
     unspaced_at = None
     if chars is not None and chars != n and unspaced_words:
-        unspaced_at = np.fromiter((w in unspaced_words for w in every), dtype=bool, count=len(every))
+        unspaced_at = np.fromiter(map(unspaced_words.__contains__, every), dtype=bool, count=len(every))
     doc, starts, size = _spans(token_lists, unspaced_at, n, chars or n)
     first_word = np.concatenate([[0], np.cumsum([len(t) for t in token_lists])[:-1]]).astype(np.int64)
     base = first_word[doc] + starts
