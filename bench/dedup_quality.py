@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import sys
 from collections.abc import Callable
@@ -195,13 +196,76 @@ def dedup_section(args: argparse.Namespace) -> None:
             )
 
 
+CASES = json.loads((Path(__file__).resolve().parent.parent / "tests/corpus/dedup_cases.json").read_text())
+
+
+def numbers_section(args: argparse.Namespace) -> None:
+    """The issue's 10 problem pairs that differ in one number: merged by default, and with --normalize-numbers."""
+    from sftkit.dedup.text import jaccard as exact
+
+    pairs = [tuple(p) for p in CASES["number_pairs"]]
+    for numbers in (False, True):
+        h = hasher(5, numbers)
+        js = [exact(h.ngram_set({"t": a}), h.ngram_set({"t": b})) for a, b in pairs]
+        merged = ours_found(pairs, h)
+        label = "--normalize-numbers" if numbers else "default"
+        print(
+            f"number pairs, {label}: {int(merged.sum())} of {len(pairs)} merged (exact J {min(js):.2f}-{max(js):.2f})"
+        )
+
+
+def decontaminate_section(args: argparse.Namespace) -> None:
+    """Issue 25's decontamination cases through the stage's matcher, per --min-hits: which are caught, which
+    flagged; 4,000 unrelated rows ending in the instruction all 500 benchmark problems end in."""
+    import tempfile
+
+    from sftkit.data.sources import InputSpec, open_source
+    from sftkit.decontaminate.index import BenchmarkIndex, BenchmarkSpec, Matcher
+
+    chinese, boiler = CASES["chinese"], CASES["boilerplate"]
+    rng = random.Random(5)
+    instruction = [
+        " ".join(f"w{rng.randrange(50_000)}" for _ in range(20)) + " " + CASES["instruction"] for _ in range(4500)
+    ]
+    problems = [c["problem"] for c in CASES["latex"]] + [chinese["problem"], boiler["problem"]] + instruction[:500]
+    rows = (
+        [c["copy"] for c in CASES["latex"]]
+        + chinese["copies"]
+        + [*CASES["other_numbers"], chinese["unrelated"], boiler["row"]]
+        + instruction[500:]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        bench, data = Path(tmp, "bench.jsonl"), Path(tmp, "rows.jsonl")
+        bench.write_text("".join(json.dumps({"problem": p}) + "\n" for p in problems))
+        data.write_text("".join(json.dumps({"id": str(k), "problem": t}) + "\n" for k, t in enumerate(rows)))
+        for min_hits in (1, 2, 3):
+            index = BenchmarkIndex(8, False, 12, min_hits)
+            index.add(BenchmarkSpec.parse(f"{bench}:problem"), "error")
+            matcher = Matcher(index, ("problem",), "id", 1.0)
+            flagged = [
+                bool(r["contaminated"])
+                for b in open_source(InputSpec(str(data))).iter_all(8192)
+                for r in matcher(b).records
+            ]
+            print(
+                f"--min-hits {min_hits}: LaTeX variants caught {sum(flagged[:8])}/8, Chinese copies "
+                f"{sum(flagged[8:10])}/2, other numbers or unrelated Chinese flagged {sum(flagged[10:14])}/4, "
+                f"boilerplate flagged {sum(flagged[14:15])}/1, shared instruction flagged {sum(flagged[15:])}/"
+                f"{len(rows) - 15} (stop-list: {index.stopped[0]} n-grams)"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=500)
     p.add_argument("--char-ngram", type=int, nargs="+", default=[5])
-    p.add_argument("--section", nargs="+", default=["dedup", "decontaminate"])
+    p.add_argument("--section", nargs="+", default=["numbers", "decontaminate", "dedup"])
     args = p.parse_args(argv)
-    sections: dict[str, Callable[[argparse.Namespace], None]] = {"dedup": dedup_section}
+    sections: dict[str, Callable[[argparse.Namespace], None]] = {
+        "dedup": dedup_section,
+        "numbers": numbers_section,
+        "decontaminate": decontaminate_section,
+    }
     for name in args.section:
         if name in sections:
             sections[name](args)
