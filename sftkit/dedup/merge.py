@@ -22,6 +22,7 @@ task count write the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import time
@@ -118,7 +119,8 @@ class Merge:
             [m["shard"], m.get("sha256"), {k: a["sha256"] for k, a in (m.get("arrays") or {}).items()}]
             for m in self.markers
         ]
-        self.fingerprint = orjson.dumps({"settings": settings, "shards": shards}, option=orjson.OPT_SORT_KEYS).hex()
+        state = orjson.dumps({"settings": settings, "shards": shards}, option=orjson.OPT_SORT_KEYS)
+        self.fingerprint = hashlib.sha256(state).hexdigest()
 
     def steps(self) -> list[tuple[str, int]]:
         return merge_steps(len(self.markers), self.tasks, self.against is not None)
@@ -263,6 +265,7 @@ def run_task(merge: Merge, step: str, task: int) -> None:
     started = time.time()
     lock = ShardLock(merge.file(f"{step}-{task:05d}.lock"), f"dedup merge {step}")
     try:
+        merge._marker(step, task).unlink(missing_ok=True)  # a marker only ever stands beside its own files
         result = _STEP[step](merge, task)
         if result is not None:
             marker = {"fingerprint": merge.fingerprint, "seconds": round(time.time() - started, 3), **result}
