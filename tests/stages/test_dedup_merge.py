@@ -63,7 +63,8 @@ def test_every_shard_and_task_count_writes_the_unsharded_bytes(rows, tmp_path: P
     assert stats["rows_in_capped_buckets"] > 0 and stats["near_duplicates"] > 100 and stats["exact_duplicates"] > 10
     if flags:
         assert stats["against_reference"] > 0 and b'"id":"r-copy"' not in audit  # never deduplicated itself
-    combos = [(2, 2), (3, 4), (1, 13)] if not flags else [(3, 4)]  # 13 tasks > bands + 1: two key ranges a band
+    grid = [(s, m) for s in (1, 2, 3) for m in (1, 2, 4) if (s, m) != (1, 1)]
+    combos = [*grid, (1, 13)] if not flags else [(2, 2), (3, 4)]  # 13 tasks > bands + 1: two key ranges a band
     for shards, tasks in combos:
         out = tmp_path / f"{shards}x{tasks}.jsonl"
         assert _run(data, out, shards, tasks, *flags)[:2] == (kept, audit), (shards, tasks)
