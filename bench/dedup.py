@@ -98,7 +98,7 @@ def run_ours(texts: list[str], verify: bool) -> np.ndarray:
     n = len(texts)
     exact_pairs = equal_pairs(np.fromiter((exact_hash(normalize(t)) for t in texts), dtype=np.uint64, count=n))
     distinct = np.setdiff1d(np.arange(n), exact_pairs[:, 1])  # as the stage: copies joined first, then
-    buckets = [bucket_pairs(band[:, j], distinct, BUCKET_CAP) for j in range(BANDS)]  # pairs within buckets
+    buckets = [bucket_pairs(band[distinct, j], distinct, BUCKET_CAP) for j in range(BANDS)]  # pairs within buckets
     cand = unique_pairs([pairs for pairs, _, _ in buckets], n)
     star = unique_pairs([pairs[first] for pairs, first, _ in buckets], n)
     if verify:

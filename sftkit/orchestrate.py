@@ -8,6 +8,9 @@
     python -m sftkit.orchestrate missing OUTPUT N [W]      -> array tasks (of N/W) with an incomplete shard
     python -m sftkit.orchestrate writable OUTPUT           -> exit 0, or one line and exit 2 if it cannot be written
     python -m sftkit.orchestrate merge STAGE N -- ARGS...  -> merge the N shards the way the stage merges
+    python -m sftkit.orchestrate merge-steps STAGE N -- ARGS
+                                                           -> the steps of a partitioned merge, "STEP TASKS" a line
+                                                              (one line and exit 2 if the stage has none)
     python -m sftkit.orchestrate gpus-needed STAGE -- ARGS -> GPUs one worker of the stage uses (tp x pp; 0: none)
     python -m sftkit.orchestrate server-flags STAGE MODEL -- ARGS
                                                            -> the rendezvous file of a server job for MODEL, then
@@ -115,6 +118,14 @@ def merge_stage(name: str, num_shards: int | None, args: list[str]) -> int:
     return merge_shards.main(["--output", output_of(name, args), *shards])
 
 
+def merge_steps(name: str, num_shards: int, args: list[str]) -> list[tuple[str, int]]:
+    """The steps of the stage's partitioned merge (arrays of tasks, in order), for ``submit.sh --merge-tasks``."""
+    plan = getattr(command(name), "merge_plan", None)
+    if plan is None:
+        raise InputError(f"--merge-tasks: {stage(name).name} has no partitioned merge; drop --merge-tasks")
+    return plan(args, num_shards)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sftkit.orchestrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         one = sub.add_parser(name)
         one.add_argument("stage")
         one.add_argument("args", nargs=argparse.REMAINDER)
-    merge = sub.add_parser("merge")
-    merge.add_argument("stage")
-    merge.add_argument("shards", type=int)
-    merge.add_argument("args", nargs=argparse.REMAINDER)
+    for name in ("merge", "merge-steps"):
+        merge = sub.add_parser(name)
+        merge.add_argument("stage")
+        merge.add_argument("shards", type=int)
+        merge.add_argument("args", nargs=argparse.REMAINDER)
     server = sub.add_parser("server-flags")
     server.add_argument("stage")
     server.add_argument("model")
@@ -163,6 +175,8 @@ def main(argv: list[str]) -> int:
         print(output_of(a.stage, rest))
     elif a.command == "merge":
         return merge_stage(a.stage, a.shards or None, rest)
+    elif a.command == "merge-steps":
+        print("\n".join(f"{step} {count}" for step, count in merge_steps(a.stage, a.shards, rest)))
     elif a.command == "gpus-needed":
         print(gpus_needed(a.stage, rest))
     elif a.command == "server-flags":

@@ -3,7 +3,8 @@
 #   merge.sh STAGE NUM_SHARDS -- <the stage's arguments>
 # It checks completeness itself: with missing shards it fails, names them, and prints the
 # command that reruns only those ($SFTKIT_RESUBMIT). SFTKIT_MERGE_POLL: seconds between checks
-# for requeued tasks of the array (default 30).
+# for requeued tasks of the array (default 30). SFTKIT_MERGE_STEP: one step of a partitioned merge
+# (submit.sh --merge-tasks), this array task's share of it.
 #SBATCH --job-name=sftkit-merge
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=8G
@@ -23,7 +24,9 @@ if [ -n "${SFTKIT_ARRAY_JOB:-}" ]; then
     sleep "${SFTKIT_MERGE_POLL:-30}"
   done
 fi
-if ! "$PYTHON" -m sftkit.orchestrate merge "$@"; then
+step=()
+if [ -n "${SFTKIT_MERGE_STEP:-}" ]; then step=(--merge-step "$SFTKIT_MERGE_STEP" --merge-task "${SLURM_ARRAY_TASK_ID:-0}"); fi
+if ! "$PYTHON" -m sftkit.orchestrate merge "$@" "${step[@]}"; then
   echo "[sftkit] merge failed. To rerun only the missing shards, then merge again:"
   echo "  ${SFTKIT_RESUBMIT:-slurm/submit.sh STAGE --shards N --missing-only -- <the same stage arguments>}"
   exit 1

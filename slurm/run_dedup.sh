@@ -1,8 +1,9 @@
 #!/bin/bash
 # Exact and near-duplicate removal (CPU), one shard per array task (selectors/dedup.py): each task
 # hashes its rows (MinHash signatures and LSH band hashes beside its part); the merge job (slurm/submit.sh
-# submits it) clusters the pairs over every shard and writes the kept rows in input order.
-#   slurm/submit.sh dedup --shards 8 -- --input seeds.jsonl --output seeds.dedup.jsonl --verify
+# submits it) clusters the pairs over every shard and writes the kept rows in input order; with
+# --merge-tasks M, the merge is a chain of arrays instead (pairs over M tasks, clusters, then per shard).
+#   slurm/submit.sh dedup --shards 8 --merge-tasks 12 -- --input seeds.jsonl --output seeds.dedup.jsonl --verify
 #SBATCH --job-name=sftkit-dedup
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=16G

@@ -3,7 +3,7 @@
 # same shards as local processes with --local.
 #
 #   slurm/submit.sh [--local] STAGE [--shards N] [--max-parallel M] [--workers-per-task W]
-#                   [--missing-only] [sbatch options...] -- <stage arguments>
+#                   [--merge-tasks T] [--missing-only] [sbatch options...] -- <stage arguments>
 #
 #   STAGE               a stage with a slurm/run_STAGE.sh (the list below, from sftkit/registry.py; an
 #                       older name such as llm_filter is taken for the stage it names)
@@ -11,6 +11,9 @@
 #   --max-parallel M    at most M tasks at once (array %M; local: M processes; default: all)
 #   --workers-per-task  W workers per task, each with its own GPU subset and shard (default 1); without
 #                       --shards, one job of W workers on W shards, merged by the job itself
+#   --merge-tasks T     with --shards, a stage with a partitioned merge (dedup) merges as a chain of arrays
+#                       (pairs over T tasks, clusters, then per shard), each step after the last succeeded,
+#                       instead of one merge job; locally, the same steps as local processes
 #   --missing-only      submit only the tasks whose shards are not complete (the resubmit command)
 #   --after JOBID       start only once job JOBID has succeeded (sbatch --dependency=afterok:JOBID
 #                       --kill-on-invalid-dep=yes: if it fails, this stage is cancelled, never run);
@@ -51,7 +54,7 @@ if [ "${1:-}" = pipeline ] || [ "${1:-}" = status ]; then  # whole recipes: sftk
 fi
 
 LOCAL=0 MISSING=0 SHARDS="" MAXPAR="" WORKERS=1 STAGE="" SBATCH_ARGS=()
-SERVER="" SERVER_GRES="" SERVER_NODES=1 SERVER_ARGS="" SERVER_SBATCH="" server="" AFTER=""
+SERVER="" SERVER_GRES="" SERVER_NODES=1 SERVER_ARGS="" SERVER_SBATCH="" server="" AFTER="" MERGE_TASKS=""
 ORIGINAL=("$@")
 value() {  # FLAG [VALUE]: one line, not bash's "$2: unbound variable", when a flag's value is missing
   [ $# -ge 2 ] || { echo "error: $1 needs a value (slurm/submit.sh --help)" >&2; exit 2; }
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
     --shards) number "$@"; SHARDS=$2; shift ;;
     --max-parallel) number "$@"; MAXPAR=$2; shift ;;
     --workers-per-task) number "$@"; WORKERS=$2; shift ;;
+    --merge-tasks) number "$@"; MERGE_TASKS=$2; shift ;;
     --missing-only) MISSING=1 ;;
     --after) value "$@"; AFTER=$2; shift ;;
     --server) value "$@"; SERVER=$2; shift ;;
@@ -94,6 +98,9 @@ fi
 if [ -n "${SFTKIT_SIGNAL_LEAD:-}" ] && [ "$LOCAL" = 0 ]; then
   [[ "$SFTKIT_SIGNAL_LEAD" =~ ^[0-9]+$ ]] || { echo "error: SFTKIT_SIGNAL_LEAD=$SFTKIT_SIGNAL_LEAD is not a number of seconds" >&2; exit 2; }
   SBATCH_ARGS+=(--signal="B:USR1@$SFTKIT_SIGNAL_LEAD")  # over the scripts' #SBATCH line
+fi
+if [ -n "$MERGE_TASKS" ] && [ -z "$SHARDS" ]; then
+  echo "error: --merge-tasks splits the merge of a sharded run: add --shards N" >&2; exit 2
 fi
 if [ -n "$SERVER" ] && { [ -z "$SHARDS" ] || [ "$LOCAL" = 1 ]; }; then
   echo "error: --server needs --shards and Slurm (locally, start vllm serve yourself and pass --base-url)" >&2; exit 2
@@ -164,6 +171,12 @@ if [ $(( SHARDS % WORKERS )) -ne 0 ]; then
   echo "error: --shards $SHARDS must be a multiple of --workers-per-task $WORKERS" >&2; exit 2
 fi
 TASKS=$(( SHARDS / WORKERS ))
+STEPS=()  # with --merge-tasks: the partitioned merge's steps, "STEP TASKS" each
+if [ -n "$MERGE_TASKS" ]; then
+  STAGE_ARGS+=(--merge-tasks "$MERGE_TASKS")
+  steps=$(orchestrate merge-steps "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}") || exit 2
+  mapfile -t STEPS <<< "$steps"
+fi
 OUTPUT=$(orchestrate output "$STAGE" -- "${STAGE_ARGS[@]}")
 if [ "$MISSING" = 1 ]; then
   LIST=$(orchestrate missing "$OUTPUT" "$SHARDS" "$WORKERS")
@@ -189,6 +202,13 @@ if [ "$LOCAL" = 1 ]; then  # the run script itself, as local processes, task id 
     echo "  $resubmit" >&2
     exit 1
   fi
+  for line in "${STEPS[@]}"; do  # each step's tasks as local processes, once the step before has succeeded
+    read -r step count <<< "$line"
+    echo "merge step $step: $count task(s)"
+    seq 0 $(( count - 1 )) | xargs -P "${MAXPAR:-0}" -I{} "$PYTHON" -m sftkit.orchestrate merge "$STAGE" "$SHARDS" \
+      -- "${STAGE_ARGS[@]}" --merge-step "$step" --merge-task {} || { echo "error: merge step $step failed; rerun the same command to resume" >&2; exit 1; }
+  done
+  if [ ${#STEPS[@]} -gt 0 ]; then exit 0; fi
   exec "$PYTHON" -m sftkit.orchestrate merge "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}"
 fi
 
@@ -220,10 +240,26 @@ else
   array=${array%%;*}
 fi
 dependency ${array:+"afterany:$array"}  # the merge checks completeness itself, so a failed task fails it
-merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${DEP[@]}" \
-        --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
-        "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")
-merge=${merge%%;*}
+if [ ${#STEPS[@]} -eq 0 ]; then
+  merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=${array:-} sbatch --parsable "${DEP[@]}" \
+          --job-name="sftkit-merge-$STAGE" --output="$LOG_DIR/%x-%j.out" \
+          "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")
+  merge=${merge%%;*}
+else  # the partitioned merge: one array per step, each once the one before has succeeded (else cancelled)
+  steps_line="" first=1
+  for line in "${STEPS[@]}"; do
+    read -r step count <<< "$line"
+    merge=$(SFTKIT_ROOT=$ROOT SFTKIT_RESUBMIT="$resubmit" SFTKIT_ARRAY_JOB=$([ "$first" = 1 ] && echo "${array:-}") \
+            SFTKIT_MERGE_STEP=$step sbatch --parsable "${DEP[@]}" --array="0-$(( count - 1 ))${MAXPAR:+%$MAXPAR}" \
+            --job-name="sftkit-merge-$STAGE-$step" --output="$LOG_DIR/%x-%A_%a.out" \
+            "$ROOT/slurm/merge.sh" "$STAGE" "$SHARDS" -- "${STAGE_ARGS[@]}")
+    merge=${merge%%;*}
+    steps_line+=" $step=$merge"
+    first=0
+    DEP=(--dependency="afterok:$merge" --kill-on-invalid-dep=yes)
+  done
+  echo "merge steps (array jobs):$steps_line"
+fi
 if [ -n "$server" ]; then  # however the merge ends (done, failed, cancelled), no GPU keeps an idle model
   stopper=$(sbatch --parsable --dependency="afterany:$merge" --job-name=sftkit-stop-server -c 1 --mem=256M \
             --time=00:05:00 --output="$LOG_DIR/%x-%j.out" --wrap "scancel $server")

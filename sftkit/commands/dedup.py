@@ -22,7 +22,7 @@ from typing import Any
 
 from sftkit import cli
 from sftkit.data.sources import InputSpec, open_source
-from sftkit.dedup.merge import merge_dedup
+from sftkit.dedup.merge import STEPS, merge_dedup, merge_steps
 from sftkit.dedup.minhash import MinHasher, choose_bands
 from sftkit.dedup.rows import KeepBy, RowHasher
 from sftkit.errors import InputError
@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
         output_help="kept rows: .jsonl, .json or .parquet",
         merge_help="cluster the shards' parts of --output and write it",
     )
+    m = p.add_argument_group("partitioned merge (slurm/submit.sh dedup --merge-tasks M runs its steps as arrays)")
+    cli.add(
+        m,
+        "--merge-tasks",
+        type=int,
+        default=1,
+        help="tasks the merge's pairs step is split into (bands x key ranges): memory per task shrinks as it grows",
+    )
+    cli.add(m, "--merge-step", choices=STEPS, help="run one step of the merge (with --merge --merge-task)")
+    cli.add(m, "--merge-task", type=int, default=0, help="which task of --merge-step (0-based)")
     cli.add_shard_args(p)
     return p
 
@@ -138,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.check_writable(args.output)
     hasher = row_hasher(args)
     against = InputSpec(args.against, args.against_config, args.against_split) if args.against else None
+    if args.merge_step and not args.merge:
+        raise InputError("--merge-step runs a step of the merge: add --merge")
     if not args.merge:
         if not args.input:
             raise InputError("--input is required (or --merge after sharded runs)")
@@ -178,5 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         verify=args.verify,
         against=against,
         expected=settings_of(hasher),
+        tasks=args.merge_tasks,
+        step=args.merge_step,
+        task=args.merge_task,
     )
     return 0
+
+
+def merge_plan(argv: list[str], num_shards: int) -> list[tuple[str, int]]:
+    """The merge's steps and their task counts for these arguments (what submit.sh --merge-tasks chains)."""
+    args = build_parser().parse_args(argv)
+    return merge_steps(num_shards, args.merge_tasks, bool(args.against))

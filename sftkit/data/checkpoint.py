@@ -288,7 +288,7 @@ class ShardRun:
         for c in self._chunks:
             counts.update(c["counts"])
         arrays = {
-            name: _concat_arrays([array_path(c, name) for c in chunk_files], array_path(self.data, name))
+            name: concat_arrays([array_path(c, name) for c in chunk_files], array_path(self.data, name))
             for name in sorted({n for c in self._chunks for n in c.get("arrays", [])})
         }
         covered = self._chunks[-1]["stop"] if self._chunks else rows.stop
@@ -328,7 +328,7 @@ class ShardRun:
         return marker
 
 
-def _concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
+def concat_arrays(sources: list[Path], dest: Path) -> dict[str, Any]:
     """Join the chunks' arrays into one ``.npy`` without holding them all; returns its rows and sha256."""
     chunks = [np.load(s, mmap_mode="r") for s in sources]
     rows = sum(len(c) for c in chunks)

@@ -1,8 +1,9 @@
 """Candidate pairs from equal hashes, duplicate clusters over them, and the one row each cluster keeps.
 
-Clusters are the connected components of the pair graph (scipy's union-find over the pairs), so a
-cluster never depends on the order pairs were found in, and a sharded run clusters exactly as an
-unsharded one.
+Clusters are the connected components of the pair graph, so a cluster never depends on the order pairs
+were found in, nor on how the pairs were split between tasks: a sharded, partitioned run clusters exactly
+as an unsharded one. Components are computed over the rows the pairs touch only (``compact``), so memory
+follows the pairs, not the dataset.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ def equal_pairs(keys: np.ndarray) -> np.ndarray:
     return np.stack([first[other], order[other]], axis=1).astype(np.int64)
 
 
-def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(k, 2) pairs (earlier, later) of ``members`` (node indices) whose ``keys`` are equal: every pair
-    within a bucket, so which pairs are compared never depends on input order. A bucket of more than
-    ``cap`` rows pairs each row with its first ``cap`` rows only. Returns the pairs, which of them
-    pair a row with its bucket's first row, and how many rows were in buckets over the cap. One
-    vectorised step per distance within a bucket, over shrinking arrays."""
-    order = np.argsort(keys[members], kind="stable")
-    ordered, nodes = keys[members][order], members[order]
+def bucket_pairs(
+    keys: np.ndarray, members: np.ndarray, cap: int, inputs: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(k, 2) pairs (earlier, later) of ``members`` (ascending node indices) whose ``keys`` (one per
+    member) are equal: every pair within a bucket, so which pairs are compared never depends on input
+    order. A bucket of more than ``cap`` rows pairs each row with its first ``cap`` rows only. Nodes from
+    ``inputs`` on (a reference set) are never paired with each other: such pairs are not built. Returns
+    the pairs, which of them pair a row with its bucket's first row, and how many rows were in buckets
+    over the cap. One vectorised step per distance within a bucket, over shrinking arrays."""
+    order = np.argsort(keys, kind="stable")
+    ordered, nodes = keys[order], members[order]
     starts = np.ones(len(ordered), dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
     group = np.cumsum(starts) - 1
@@ -41,6 +45,8 @@ def bucket_pairs(keys: np.ndarray, members: np.ndarray, cap: int) -> tuple[np.nd
     first = np.flatnonzero(starts)[group]
     at = np.arange(len(ordered))
     at = at[(size > 1) & (at - first < cap)]  # the earlier row of a pair is one of its bucket's first cap
+    if inputs is not None:
+        at = at[nodes[at] < inputs]  # the later row of a pair comes after the earlier: both reference rows
     blocks, from_first = [], []
     for d in range(1, int(size.max(initial=1))):
         at = at[at + d < first[at] + size[at]]  # its row d places further is still in the bucket
@@ -82,6 +88,26 @@ def unique_pairs(groups: Iterable[np.ndarray], nodes: int) -> np.ndarray:
     both = np.concatenate(blocks)
     keys = np.unique(both[:, 0] * nodes + both[:, 1])
     return np.stack([keys // nodes, keys % nodes], axis=1)
+
+
+def compact(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct nodes of ``pairs`` (sorted) and the pairs renumbered as indices into them, so that
+    clustering holds the rows the pairs touch, not every row."""
+    touched, local = np.unique(pairs, return_inverse=True)
+    return touched, local.reshape(pairs.shape)
+
+
+def forest(pairs: np.ndarray) -> np.ndarray:
+    """(k, 2) edges (node, its component's lowest node) with the same connected components as ``pairs``:
+    at most one edge per node touched, however many pairs joined them."""
+    if not len(pairs):
+        return np.zeros((0, 2), dtype=np.int64)
+    touched, local = compact(pairs)
+    labels = components(local, len(touched))
+    root = np.full(labels.max() + 1, len(touched))
+    np.minimum.at(root, labels, np.arange(len(touched)))
+    edges = np.stack([touched, touched[root[labels]]], axis=1)
+    return edges[edges[:, 0] != edges[:, 1]].astype(np.int64)
 
 
 def components(pairs: np.ndarray, nodes: int) -> np.ndarray:

@@ -10,7 +10,7 @@
         from: NAME                   # optional: read this earlier stage's output instead of the previous one
         output: results/x.jsonl      # optional; default <workdir>/<name>.jsonl
         args: {filter-by-pass-rate: 0.1, dataset-spec: cot}   # the stage's own flags (true: a switch)
-        shards: 8                    # cluster options: shards, max_parallel, workers_per_task, gres, time,
+        shards: 8                    # cluster options: shards, merge_tasks, max_parallel, workers_per_task, gres, time,
         gres: gpu:1                  #   mem, cpus, partition, sbatch (a list of extra sbatch options),
         server: {model: M, gres: "gpu:8", nodes: 2}  # and server (a model server job for the stage)
       - stage: upload
@@ -34,6 +34,7 @@ from sftkit.orchestrate import command, stage
 
 CLUSTER_KEYS = (
     "shards",
+    "merge_tasks",
     "max_parallel",
     "workers_per_task",
     "gres",
@@ -122,7 +123,7 @@ def _cluster(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if key not in raw:
             continue
         value = raw[key]
-        if key in ("shards", "max_parallel", "workers_per_task", "cpus"):
+        if key in ("shards", "merge_tasks", "max_parallel", "workers_per_task", "cpus"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise _fail(f"{where} field {key!r}", f"must be a whole number >= 1, not {value!r}")
         elif key == "sbatch":

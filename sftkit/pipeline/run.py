@@ -70,6 +70,7 @@ def submit_command(step: Step, after: str | None, local: bool = False, fresh: bo
     words += ["--missing-only"] if step.spec.sharded and not fresh else []  # a rerun redoes only what is missing
     for key, flag in (
         ("shards", "--shards"),
+        ("merge_tasks", "--merge-tasks"),
         ("max_parallel", "--max-parallel"),
         ("workers_per_task", "--workers-per-task"),
     ):

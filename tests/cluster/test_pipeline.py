@@ -480,3 +480,15 @@ def test_a_failed_stage_cancels_the_later_ones_and_status_names_the_shard(
     assert "== seeds: done with these settings" in again.stdout
     assert "submitted label_filter" not in again.stdout and "submitted length_selector" not in again.stdout
     assert wait_done(record(tmp_path, "upload")["last"]) == "COMPLETED"  # only the upload ran again
+
+
+def test_a_recipes_merge_tasks_splits_the_dedup_merge(tmp_path: Path) -> None:
+    from sftkit.pipeline import recipe, run
+    from sftkit.pipeline.plan import plan
+
+    stage = {"stage": "dedup", "input": "seeds.jsonl", "shards": 4, "merge_tasks": 8}
+    (step,) = plan(recipe.load(write_recipe(tmp_path / "r.yaml", [stage])))
+    words = run.submit_command(step, after=None)
+    assert words[words.index("--merge-tasks") + 1] == "8" and words.index("--merge-tasks") < words.index("--")
+    with pytest.raises(Exception, match="merge_tasks"):
+        recipe.load(write_recipe(tmp_path / "bad.yaml", [{**stage, "merge_tasks": 0}]))

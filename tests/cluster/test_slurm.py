@@ -601,3 +601,29 @@ def test_both_stages_run_sharded_on_the_real_slurm(slurm, demo_data: Path, tmp_p
             ).read_bytes(), (stage, suffix)
     dups = (tmp_path / "dedup.jsonl.dups.jsonl").read_text().splitlines()
     assert len(dups) >= 30  # the demo data's planted duplicates
+
+
+def test_dedup_partitioned_merge_runs_as_a_chain_of_arrays(demo_data: Path, tmp_path: Path) -> None:
+    """submit.sh dedup --shards 2 --merge-tasks 2: the shard array, then one array per merge step, each after
+    the one before succeeded; the same bytes as one local run."""
+    ids, out = submit(
+        tmp_path,
+        "dedup",
+        "--shards",
+        "2",
+        "--merge-tasks",
+        "2",
+        *SMALL,
+        "--",
+        "--input",
+        str(demo_data),
+        "--output",
+        "out/d.jsonl",
+    )
+    steps = dict(re.findall(r"(\w+)=(\d+)", out.split("merge steps (array jobs):")[1].splitlines()[0]))
+    assert list(steps) == ["pairs", "clusters", "facts", "write", "finish"] and steps["finish"] == ids["merge"]
+    assert wait_done(ids["merge"]) == "COMPLETED", out
+    assert len(list((tmp_path / "logs").glob(f"sftkit-merge-dedup-pairs-{steps['pairs']}_*.out"))) == 2
+    run_script("selectors/dedup.py", "--input", str(demo_data), "--output", str(tmp_path / "d.jsonl"))
+    for suffix in ("", ".dups.jsonl"):
+        assert (tmp_path / f"out/d.jsonl{suffix}").read_bytes() == (tmp_path / f"d.jsonl{suffix}").read_bytes()

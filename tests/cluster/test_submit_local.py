@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import DEMO, REPO, run_script
 
 from sftkit.synthetic import write_dataset
 
@@ -24,8 +24,8 @@ def test_local_refuses_the_options_only_sbatch_could_honour(tmp_path: Path) -> N
         str(REPO / "slurm/submit.sh"),
         "--local",
         "label_filter",
-        "--merge-tasks",
-        "2",
+        "--nodelist",
+        "n2",
         "--bogus-flag",
         "7",
         "--",
@@ -35,7 +35,7 @@ def test_local_refuses_the_options_only_sbatch_could_honour(tmp_path: Path) -> N
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "error: --local runs here without Slurm and cannot honour: --merge-tasks 2 --bogus-flag 7 "
+        "error: --local runs here without Slurm and cannot honour: --nodelist n2 --bogus-flag 7 "
         "(drop them, or submit to Slurm)"
     )
 
@@ -118,3 +118,22 @@ def test_stage_flags_without_the_separator_are_pointed_to_it(tmp_path: Path) -> 
     proc = _run(str(REPO / "slurm/submit.sh"), "--local", "label_filter", "--input", "x.jsonl", cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "stage flags go after --" in proc.stderr, proc.stderr
+
+
+def test_local_partitioned_dedup_merge_equals_one_run_and_resumes(tmp_path: Path) -> None:
+    """--shards 2 --merge-tasks 2 --local: each merge step's tasks as local processes; the bytes of one run.
+    A failed step stops the chain; the same command again redoes only the tasks not done."""
+    args = ["--input", str(DEMO), "--output", "d.jsonl"]
+    submit = [str(REPO / "slurm/submit.sh"), "--local", "dedup", "--shards", "2", "--merge-tasks", "2", "--"]
+    (tmp_path / "d.jsonl.merge").mkdir()
+    (tmp_path / "d.jsonl.merge/write-00001.lock").mkdir()  # task 1 of write cannot start: the step fails
+    proc = _run(*submit, *args, cwd=tmp_path)
+    assert proc.returncode == 1 and "merge step write failed; rerun the same command to resume" in proc.stderr
+    (tmp_path / "d.jsonl.merge/write-00001.lock").rmdir()
+    proc = _run(*submit, *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "pairs 1 already done" in proc.stderr and "write 0 already done" in proc.stderr
+    assert "write 1 done" in proc.stderr and "finish 0 done" in proc.stderr
+    run_script("selectors/dedup.py", "--input", str(DEMO), "--output", str(tmp_path / "one.jsonl"))
+    for suffix in ("", ".dups.jsonl"):
+        assert (tmp_path / f"d.jsonl{suffix}").read_bytes() == (tmp_path / f"one.jsonl{suffix}").read_bytes()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from helpers import REPO
 
-from sftkit.dedup.clusters import bucket_pairs
+from sftkit.dedup import arrays
+from sftkit.dedup.clusters import bucket_pairs, compact, components, forest
 from sftkit.dedup.minhash import candidate_probability, choose_bands, midpoint
 
 pytestmark = pytest.mark.unit
@@ -35,8 +36,43 @@ def test_bucket_pairs_pairs_every_member_and_counts_capped_buckets() -> None:
     assert over == 0 and {tuple(p) for p in pairs.tolist()} == {(1, 4)} | {
         (a, b) for a in (0, 2, 3, 6, 7) for b in (0, 2, 3, 6, 7) if a < b
     }
-    pairs, _, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
+    members = np.array([0, 2, 3, 5, 6, 7])
+    pairs, _, over = bucket_pairs(keys[members], members, cap=2)  # 5 rows over a cap of 2
     assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6), (2, 7)}
+    pairs, _, _ = bucket_pairs(keys, np.arange(8), cap=10, inputs=3)  # rows 3.. are a reference set
+    assert {tuple(p) for p in pairs.tolist()} == {(1, 4), (0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6), (2, 7)}
+
+
+def test_forest_keeps_the_components_with_one_edge_per_row() -> None:
+    rng = np.random.default_rng(0)
+    pairs = np.sort(rng.integers(0, 10**12, size=(400, 2)) // 10**10, axis=1)  # large node ids, 100 of them
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    edges = forest(pairs)
+    touched, local = compact(pairs)
+    assert len(edges) <= len(touched) and set(np.unique(edges).tolist()) <= set(touched.tolist())
+    assert (edges[:, 1] < edges[:, 0]).all()  # each row joins its component's lowest row
+    same = components(local, len(touched))
+    again = components(np.searchsorted(touched, edges), len(touched))
+    assert (np.unique(same, return_inverse=True)[1] == np.unique(again, return_inverse=True)[1]).all()
+    assert len(forest(np.zeros((0, 2), dtype=np.int64))) == 0
+
+
+def test_store_reads_columns_in_chunks_and_rows_across_blocks(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(arrays, "CHUNK_ROWS", 3)
+    blocks, sizes, whole = [], [], []
+    for k, n in enumerate([5, 0, 4]):
+        a = np.arange(n * 2, dtype=np.uint64).reshape(n, 2) + 100 * k
+        np.save(tmp_path / f"b{k}.npy", a)
+        blocks.append({"x": tmp_path / f"b{k}.npy"})
+        sizes.append(n)
+        whole.append(a)
+    store, whole = arrays.Store(blocks, sizes), np.concatenate(whole)
+    chunks = list(store.chunks("x", 1))
+    assert [start for start, _ in chunks] == [0, 3, 5, 8] and (
+        np.concatenate([c for _, c in chunks]) == whole[:, 1]
+    ).all()
+    index = np.array([8, 0, 5, 4, 8])
+    assert (store.rows("x", index) == whole[index]).all()
 
 
 def test_chinese_is_cut_into_character_ngrams_and_mixed_runs_in_proportion() -> None:
