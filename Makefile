@@ -26,11 +26,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# every tier (tests/unit, stages, models, cluster: docs/install.md "Test tiers"), the 25 slowest tests listed
+# every tier (tests/unit, stages, models, cluster: docs/install.md "Test tiers") on two workers, the 25 slowest
+# tests listed; the tests of the one Slurm cluster share a group, so they run one after another on one worker
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q -ra --durations=25
+	$(PY) -m pytest -q -ra --durations=25 -n 2 --dist loadgroup
 
 # the edit-test loop: the unit and stages tiers (no Slurm, no models) in parallel, less the 60k-row kill tests
 # (tiers: docs/install.md "Test tiers")
