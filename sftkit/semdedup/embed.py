@@ -20,8 +20,12 @@ TEXT_SEPARATOR = "\n\n"  # between the text fields of a row, as a reader sees th
 
 
 def normalized(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows as float16 (computed in float32; a zero row stays zero and is refused before this)."""
-    x = np.asarray(vectors, dtype=np.float32)
+    """Unit rows as float16, computed in float64 on rows first scaled by their largest number: any finite
+    vector keeps its direction (in float32, 1e20's square overflows to a NaN row that poisons the k-means,
+    1e-46 underflows to a zero row); a zero row stays zero and is refused before this."""
+    x = np.asarray(vectors, dtype=np.float64)
+    peak = np.abs(x).max(axis=1, keepdims=True) if x.size else np.ones((len(x), 1))
+    x = x / np.where(peak == 0, 1, peak)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.where(norms == 0, 1, norms)).astype(np.float16)
 
@@ -138,7 +142,7 @@ def field_vectors(
         positions.append(pos)
         vectors.append(value)
         records.append(record)
-    array = normalized(np.asarray(vectors, dtype=np.float32)) if vectors else np.zeros((0, dim or 0), np.float16)
+    array = normalized(np.asarray(vectors, dtype=np.float64)) if vectors else np.zeros((0, dim or 0), np.float16)
     return positions, records, array, rejects
 
 

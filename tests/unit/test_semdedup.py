@@ -102,3 +102,21 @@ def test_kmeans_centroids_are_unit_and_nearest_orders_them() -> None:
     scores = x.astype(np.float32) @ c.T
     picked = np.take_along_axis(scores, top, axis=1)
     assert (np.diff(picked, axis=1) <= 0).all() and (top[:, 0] == scores.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize("dim", [384, 1024, 4096])
+def test_threshold_one_finds_identical_vectors(dim: int) -> None:
+    """A row and its copy have cosine 1: the float32 rounding of a renormalised cosine (1 - 2e-6 at 4,096-d)
+    must not lose them at --threshold 1."""
+    x = normalized(np.repeat(unit(np.random.default_rng(dim), 5, dim), 2, axis=0))
+    found = similar_pairs(x, 1.0, cluster_size=1000, probe=1, seed=0)
+    assert [tuple(p) for p in found.pairs.tolist()] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+
+
+def test_normalized_keeps_the_direction_of_any_finite_vector() -> None:
+    """Numbers beyond float32 (1e39), whose squares overflow it (1e20) or that underflow it (1e-46) are
+    still a direction: never a NaN or zero row, which would poison the k-means centroids."""
+    direction = np.array([3.0, 4.0, 0.0])
+    x = normalized(np.stack([direction * 1e39, direction * 1e20, direction * 1e-46, direction]))
+    assert np.isfinite(x).all()
+    assert np.allclose(x.astype(np.float32), [0.6, 0.8, 0.0], atol=1e-3)
