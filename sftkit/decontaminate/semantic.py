@@ -19,6 +19,7 @@ from sftkit.decontaminate.index import HITS_FIELD, BenchmarkSpec, Matcher
 from sftkit.errors import InputError, enforce_policy
 from sftkit.runner.stage import StageResult
 from sftkit.semdedup.embed import Embedder, field_vectors
+from sftkit.semdedup.search import norms, reaches
 
 SEMANTIC_THRESHOLD = 0.9  # cosine; docs/stages/decontaminate.md: pick it on your embedder's paraphrases
 
@@ -88,8 +89,8 @@ class SemanticMatcher:
             at = np.arange(len(records)) * len(fields) + pick
             best, cos = best[at], cos[at]
         counts = Counter(result.counts)
-        for record, i, c in zip(records, best.tolist(), cos.tolist()):
-            if c < self.threshold:
+        for record, i, c, hit in zip(records, best.tolist(), cos.tolist(), reaches(cos, self.threshold).tolist()):
+            if not hit:
                 continue
             benchmark, item = self.index.items[i]
             before = record["contaminated"]
@@ -110,7 +111,7 @@ class SemanticMatcher:
         """The n-gram matcher's rows that also have a usable vector (of the benchmark's dimension), their
         vectors, and the rows without one added to the rejects."""
         positions, _, vectors, bad = field_vectors(
-            batch, self.ngram.id_field, self.index.embedder.field, self.index.dim
+            batch, self.ngram.id_field, self.index.embedder.field, self.index.dim, "the benchmark's {dim}"
         )
         usable = {int(batch.indices[p]): k for k, p in enumerate(positions)}
         rejected = {r.index for r in rejects}
@@ -121,9 +122,11 @@ class SemanticMatcher:
         return [records[k] for k in keep], vectors[rows] if rows else vectors[:0], rejects + more
 
     def _nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each vector's nearest benchmark problem (the first of equals) and their cosine."""
+        """Each vector's nearest benchmark problem (the first of equals) and their cosine, of the stored
+        vectors renormalised (float16 rows are unit within 1e-3, so a copy's cosine was 1.0001 or 0.9999)."""
         if not len(vectors):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        sims = vectors.astype(np.float32) @ self.index.vectors.astype(np.float32).T
+        bench = self.index.vectors.astype(np.float32) / norms(self.index.vectors)[:, None]
+        sims = (vectors.astype(np.float32) / norms(vectors)[:, None]) @ bench.T
         best = sims.argmax(axis=1)
         return best, sims[np.arange(len(sims)), best]

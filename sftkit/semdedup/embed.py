@@ -109,21 +109,24 @@ class Embedder:
         return [r for r, z in zip(records, zero.tolist()) if not z], vectors[~zero], rejects
 
 
-def vector_problem(value: Any, name: str, dim: int | None) -> str | None:
-    """Why ``value`` is no usable vector, or None."""
+RAGGED = "the rows before it {dim} (ragged vectors)"  # what a vector of another length is compared with
+
+
+def vector_problem(value: Any, name: str, dim: int | None, against: str = RAGGED) -> str | None:
+    """Why ``value`` is no usable vector, or None; ``against`` names where ``dim`` comes from."""
     if not isinstance(value, list | tuple | np.ndarray) or not len(value):
         return f"field {name!r} is {type(value).__name__ if value is not None else 'null'}, not a list of numbers"
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value):
         return f"field {name!r} holds something other than finite numbers"
     if dim is not None and len(value) != dim:
-        return f"field {name!r} has {len(value)} numbers, the rows before it {dim} (ragged vectors)"
+        return f"field {name!r} has {len(value)} numbers, {against.format(dim=dim)}"
     if not any(value):
         return f"field {name!r} is a zero vector (no direction to compare)"
     return None
 
 
 def field_vectors(
-    batch: Batch, id_field: str, name: str, dim: int | None
+    batch: Batch, id_field: str, name: str, dim: int | None, against: str = RAGGED
 ) -> tuple[list[int], list[dict[str, Any]], np.ndarray, list[Reject]]:
     """Positions and records of the rows whose field ``name`` is a usable vector (of ``dim`` numbers, or the
     first row's), their unit vectors, and the other rows as rejects."""
@@ -133,7 +136,7 @@ def field_vectors(
         why = (
             f"field {name!r} is missing (the row has: {', '.join(map(str, list(record)[:12]))})"
             if name not in record
-            else vector_problem(value, name, dim)
+            else vector_problem(value, name, dim, against)
         )
         if why:
             rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), why, record))

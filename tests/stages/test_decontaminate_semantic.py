@@ -87,3 +87,42 @@ def test_semantic_refuses_minhash_and_missing_vectors(case, tmp_path: Path) -> N
     broken = _write(tmp_path / "broken.jsonl", [*_lines(rows), {"id": "x", "problem": "no vector here"}])
     proc = run_command(DECON, *base[2:], "--input", str(broken), "--semantic", "--embeddings-field", "v", check=False)
     assert proc.returncode == 2 and "broken.jsonl:5: field 'v' is missing" in proc.stderr
+
+
+def test_threshold_one_catches_copies_with_cosine_at_most_one(tmp_path: Path) -> None:
+    """Rows that carry a benchmark problem's own vector have cosine 1: caught at --threshold 1, and the
+    contamination file says 1.0 (the stored float16 vectors are renormalised, as semdedup's are)."""
+    b = np.random.default_rng(5).normal(size=(12, 384))
+    bench = _write(
+        tmp_path / "b.jsonl", [{"unique_id": f"t/{i}", "problem": "p", "v": v.tolist()} for i, v in enumerate(b)]
+    )
+    rows = _write(
+        tmp_path / "r.jsonl", [{"id": f"r{i}", "problem": f"row {i}", "v": v.tolist()} for i, v in enumerate(b)]
+    )
+    out = tmp_path / "o.jsonl"
+    run_command(
+        DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--semantic", "--embeddings-field", "v",
+        "--threshold", "1", "--output", str(out),
+    )  # fmt: skip
+    hits = _lines(Path(f"{out}.contaminated.jsonl"))
+    assert [(h["id"], h["item"], h["cosine"]) for h in hits] == [(f"r{i}", f"t/{i}", 1.0) for i in range(12)]
+
+
+def test_vectors_of_another_dimension_than_the_benchmark_are_named_so(case, tmp_path: Path) -> None:
+    rows, bench = case
+    short = _write(tmp_path / "short.jsonl", [{**r, "v": r["v"][:8]} for r in _lines(rows)])
+    proc = run_command(
+        DECON, "--input", str(short), "--benchmark", f"{bench}:problem", "--semantic", "--embeddings-field", "v",
+        "--output", str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "short.jsonl:1: field 'v' has 8 numbers, the benchmark's 16" in proc.stderr
+
+
+@pytest.mark.parametrize("flag", [["--embedding-model", "m"], ["--embeddings-field", "v"], ["--threshold", "0.9"]])
+def test_flags_that_act_only_with_semantic_or_minhash_are_refused_without(case, tmp_path: Path, flag) -> None:
+    rows, bench = case
+    proc = run_command(
+        DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", *flag, "--output", str(tmp_path / "o.jsonl"),
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and f"{flag[0]} acts only with" in proc.stderr, proc.stderr
