@@ -146,3 +146,12 @@ def test_a_vector_beyond_float32_is_a_duplicate_like_any_other(planted, tmp_path
     audit = {a["id"]: a for a in _lines(Path(f"{out}.dups.jsonl"))}
     assert audit["huge"]["duplicate_of"] == "b0" and audit["huge"]["cosine"] == 1.0
     assert len(audit) == len(truth) + 1
+
+
+def test_an_empty_input_gives_an_empty_output(tmp_path: Path) -> None:
+    """As dedup does: an upstream step that kept nothing is no error here."""
+    empty = _write(tmp_path / "empty.jsonl", [])
+    out = tmp_path / "e.jsonl"
+    run_command(SEMDEDUP, "--input", str(empty), "--embeddings-field", "vec", "--output", str(out))
+    assert out.read_text() == "" and Path(f"{out}.dups.jsonl").read_text() == ""
+    assert json.loads(Path(f"{out}.stats.json").read_text())["kept"] == 0
