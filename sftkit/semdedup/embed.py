@@ -102,9 +102,13 @@ class Embedder:
         batch.require(dict.fromkeys(text_fields, "--text-field"))
         positions, records, rejects = usable_rows(batch, id_field, [TextField(f) for f in text_fields])
         vectors = self.embed_texts([TEXT_SEPARATOR.join(r[f] for f in text_fields) for r in records])
-        zero = ~vectors.any(axis=1) if len(records) else np.zeros(0, dtype=bool)
-        for k in np.flatnonzero(zero).tolist():  # e.g. a static model that knows none of the row's tokens
-            why = f"the embedding model gave a zero vector for {', '.join(text_fields)} (no direction to compare)"
+        # a zero row: e.g. a static model that knows none of the row's tokens; NaN or inf: an fp16 overflow
+        zero = ~vectors.any(axis=1) | ~np.isfinite(vectors).all(axis=1) if len(records) else np.zeros(0, dtype=bool)
+        for k in np.flatnonzero(zero).tolist():
+            why = (
+                f"the embedding model gave a non-finite or zero vector for {', '.join(text_fields)} "
+                "(no direction to compare)"
+            )
             rejects.append(Reject(int(batch.indices[positions[k]]), batch.location(positions[k]), why, records[k]))
         return [r for r, z in zip(records, zero.tolist()) if not z], vectors[~zero], rejects
 

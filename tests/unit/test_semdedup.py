@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sftkit.data.batch import Batch
 from sftkit.dedup.clusters import components, keepers
-from sftkit.semdedup.embed import normalized
+from sftkit.semdedup.embed import Embedder, normalized
 from sftkit.semdedup.search import kmeans, nearest, similar_pairs
 
 pytestmark = pytest.mark.unit
@@ -120,3 +121,16 @@ def test_normalized_keeps_the_direction_of_any_finite_vector() -> None:
     x = normalized(np.stack([direction * 1e39, direction * 1e20, direction * 1e-46, direction]))
     assert np.isfinite(x).all()
     assert np.allclose(x.astype(np.float32), [0.6, 0.8, 0.0], atol=1e-3)
+
+
+def test_a_models_non_finite_vector_is_a_reject() -> None:
+    """A model's NaN or inf output (an fp16 overflow) is no direction: a reject naming the row, never a row
+    whose NaN would poison the k-means; a zero vector is one too."""
+    rows = [{"id": str(k), "problem": f"row {k}"} for k in range(4)]
+    batch = Batch(0, 4, "q.jsonl", 0, np.arange(4), rows=rows, lines=[1, 2, 3, 4])
+    embedder = Embedder("model2vec", "m")
+    out = np.array([[1.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [0.0, 0.0]])
+    embedder.embed_texts = lambda texts: normalized(out[: len(texts)])  # type: ignore[method-assign]
+    records, vectors, rejects = embedder.rows(batch, "id", ("problem",), None)
+    assert [r["id"] for r in records] == ["0"] and np.isfinite(vectors).all()
+    assert [r.index for r in rejects] == [1, 2, 3] and all("non-finite or zero" in r.reason for r in rejects)
