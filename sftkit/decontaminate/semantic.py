@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from sftkit.data.batch import Batch
-from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.sources import open_source
 from sftkit.decontaminate.index import HITS_FIELD, BenchmarkSpec, Matcher
 from sftkit.errors import InputError, enforce_policy
@@ -45,12 +44,10 @@ def build_semantic_index(texts: list[str], embedder: Embedder, on_bad_record: st
         source = open_source(spec.source_spec(), "--benchmark", spec.offline_arg())
         bad = 0
         for batch in source.iter_all(4096):
-            if embedder.field:
-                _, records, vectors, rejects = field_vectors(batch, "id", embedder.field, dim)
-            else:
+            if not embedder.field:
                 batch.require({spec.field: "the field of --benchmark SPEC:CONFIG:SPLIT:FIELD"})
-                _, records, rejects = usable_rows(batch, "id", [TextField(spec.field)])
-                vectors = embedder.embed_texts([r[spec.field] for r in records])
+            # as semdedup's rows: a model's NaN or zero vector is a reject (a NaN item made every cosine NaN)
+            records, vectors, rejects = embedder.rows(batch, "id", (spec.field,), dim)
             bad += len(enforce_policy(rejects + batch.rejects, on_bad_record))
             if records:
                 dim = vectors.shape[1]

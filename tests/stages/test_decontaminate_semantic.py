@@ -126,3 +126,22 @@ def test_flags_that_act_only_with_semantic_or_minhash_are_refused_without(case, 
         check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and f"{flag[0]} acts only with" in proc.stderr, proc.stderr
+
+
+def test_a_benchmark_problem_with_a_nan_vector_is_not_indexed(tmp_path: Path) -> None:
+    """A model's NaN vector for one problem (an fp16 overflow) made every row's nearest cosine NaN: nothing
+    was ever contaminated. It is bad input: one line, or left out of the index with a warning under skip."""
+    from sftkit.decontaminate.semantic import SemanticMatcher, build_semantic_index
+    from sftkit.errors import InputError
+    from sftkit.semdedup.embed import Embedder, normalized
+
+    bench = _write(tmp_path / "b.jsonl", [{"unique_id": f"t/{i}", "problem": f"problem {i}"} for i in range(3)])
+    embedder = Embedder("model2vec", "m")
+    out = {"problem 0": [np.nan, 1.0], "problem 1": [1.0, 0.0], "problem 2": [0.0, 1.0]}
+    embedder.embed_texts = lambda texts: normalized(np.array([out[t] for t in texts]))  # type: ignore[method-assign]
+    with pytest.raises(InputError, match=r"b.jsonl:1: the embedding model gave a non-finite or zero vector"):
+        build_semantic_index([f"{bench}:problem"], embedder, "error")
+    index = build_semantic_index([f"{bench}:problem"], embedder, "skip")
+    assert [item for _, item in index.items] == ["t/1", "t/2"]
+    best, cos = SemanticMatcher(None, index, 0.9)._nearest(normalized(np.array([[1.0, 0.01]])))  # type: ignore[arg-type]
+    assert index.items[best[0]][1] == "t/1" and cos[0] > 0.99
