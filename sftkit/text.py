@@ -14,6 +14,7 @@ bidi marks) are removed before comparing texts: three of them in a copied paragr
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import regex
@@ -27,8 +28,12 @@ _TOKEN = regex.compile(
 )
 _WORD = regex.compile(_TOKEN.pattern.rsplit("|", 1)[0])  # the same, without symbols
 _INVISIBLE = regex.compile(r"\p{Cf}+")
+# text without marks, format characters or unspaced scripts splits the same with the faster ``re``
+_NEEDS_SCRIPTS = regex.compile(rf"[\p{{M}}\p{{Cf}}{_UNSPACED}]")
+_PLAIN_TOKEN, _PLAIN_WORD = re.compile(r"\w+|[^\w\s]"), re.compile(r"\w+")
 _LETTER = regex.compile(r"\p{L}")
 _UNSPACED_LETTER = regex.compile(rf"(?=\p{{L}})[{_UNSPACED}]")
+_UNSPACED_START = regex.compile(rf"[{_UNSPACED}]")
 
 
 def strip_invisible(text: str) -> str:
@@ -38,7 +43,15 @@ def strip_invisible(text: str) -> str:
 
 def tokens(text: str, symbols: bool = True) -> list[str]:
     """The words of ``text`` by the rules above; ``symbols=False`` keeps letters, digits and marks only."""
+    if _NEEDS_SCRIPTS.search(text) is None:
+        return (_PLAIN_TOKEN if symbols else _PLAIN_WORD).findall(text)
     return (_TOKEN if symbols else _WORD).findall(text)
+
+
+def unspaced(token: str) -> bool:
+    """Whether ``token`` (one of :func:`tokens`) is a character of a script written without spaces: n-grams
+    count such characters, not words, and need more of them for the same evidence."""
+    return not token.isascii() and _UNSPACED_START.match(token) is not None
 
 
 def unspaced_share(text: str) -> float:

@@ -1,12 +1,15 @@
-"""Remove (or flag) rows whose text overlaps a benchmark the model will be judged on.
+r"""Remove (or flag) rows whose text overlaps a benchmark the model will be judged on.
 
-A row is contaminated when any word n-gram of its normalized --text-field (default 8 words,
---ngram) appears in a benchmark problem; each text field is matched on its own. A text shorter
-than n words matches only a benchmark problem that is the same text, and a benchmark problem shorter
-than n words matches a text it appears in whole. --minhash also catches rewordings of texts of 16
-words or more: a shared LSH band and an exact word 2-gram Jaccard >= --threshold (default 0.4).
+A row is contaminated when its normalized --text-field (LaTeX in one form: \dfrac = \frac, \left
+dropped, \log_{2} = \log_2, ...) has --min-hits (default 3) of the word n-grams of one benchmark
+problem (default 8 words, --ngram; --char-ngram characters in Chinese, Japanese, Thai); n-grams of many
+benchmark problems (boilerplate) do not count, and each text field is matched on its own. A text
+shorter than n words matches only a benchmark problem that is the same text, and a benchmark problem
+shorter than n words matches a text it appears in whole. --minhash also catches rewordings of texts
+of 16 words or more: a shared LSH band and an exact word 2-gram Jaccard >= --threshold (default 0.4).
 --mode drop writes the clean rows, --mode flag every row with `contaminated: [benchmark names]`;
-either way <output>.contaminated.jsonl lists each hit: row id, benchmark, item id, matching n-gram.
+either way <output>.contaminated.jsonl has one line per contaminated row: its id, best match
+(benchmark, item id), the n-grams in common and one of them.
 Each shard builds the (small) benchmark index itself; the merge writes the output in input order.
 """
 
@@ -28,17 +31,21 @@ from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lin
 from sftkit.data.sources import open_source
 from sftkit.data.writers import write_lines
 from sftkit.decontaminate.index import (
+    CHAR_NGRAM,
     HITS_FIELD,
+    MIN_HITS,
     MINHASH_MIN_WORDS,
     MINHASH_NGRAM,
     MINHASH_THRESHOLD,
     SHORTCUTS,
+    STOP_ITEMS,
     BenchmarkIndex,
     BenchmarkSpec,
     Matcher,
 )
 from sftkit.decontaminate.semantic import SEMANTIC_THRESHOLD, SemanticMatcher, build_semantic_index
 from sftkit.dedup.minhash import MinHasher, choose_bands
+from sftkit.dedup.text import ngrams
 from sftkit.errors import InputError
 from sftkit.runner.stage import run_stage
 from sftkit.semdedup.embed import Embedder
@@ -61,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli.add(g, "--text-field", action="append", help="row field(s) matched, repeatable; default --question-field")
     cli.add(g, "--ngram", type=int, default=8, help="words per n-gram")
+    cli.add(
+        g,
+        "--char-ngram",
+        type=int,
+        default=CHAR_NGRAM,
+        help="characters per n-gram in scripts written without spaces (Chinese, Japanese, Thai, ...)",
+    )
+    cli.add(
+        g,
+        "--min-hits",
+        type=int,
+        default=MIN_HITS,
+        help="distinct n-grams a row must share with one benchmark problem (all of them if it has fewer)",
+    )
     cli.add(g, "--normalize-numbers", action="store_true", help="treat every number as the same word")
     cli.add(g, "--minhash", action="store_true", help="also match rewordings by MinHash (verified Jaccard)")
     cli.add(
@@ -94,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 def build_index(args: argparse.Namespace) -> BenchmarkIndex:
     if not args.benchmark:
         raise InputError("give at least one --benchmark")
-    if args.ngram < 1 or not 0 < args.threshold <= 1:
-        raise InputError("--ngram must be >= 1 and --threshold in (0, 1]")
+    if min(args.ngram, args.char_ngram, args.min_hits) < 1 or not 0 < args.threshold <= 1:
+        raise InputError("--ngram, --char-ngram and --min-hits must be >= 1 and --threshold in (0, 1]")
     minhash = MinHasher(112, *choose_bands(args.threshold, 112)) if args.minhash else None
-    index = BenchmarkIndex(args.ngram, args.normalize_numbers, minhash=minhash)
+    index = BenchmarkIndex(
+        args.ngram, args.normalize_numbers, args.char_ngram, args.min_hits, STOP_ITEMS, minhash=minhash
+    )
     sizes = {}
     for text in args.benchmark:
         spec = BenchmarkSpec.parse(text)
@@ -108,6 +131,14 @@ def build_index(args: argparse.Namespace) -> BenchmarkIndex:
             )
         sizes[spec.name] = index.add(spec, args.on_bad_record)
     print("benchmarks: " + ", ".join(f"{k} ({v:,} problems)" for k, v in sizes.items()), file=sys.stderr)
+    index.lookup(ngrams([], 1))  # builds the table and the stop-list now, to say what it left out
+    stopped, examples = index.stopped
+    if stopped:
+        print(
+            f"{stopped:,} n-grams found in {STOP_ITEMS} or more benchmark problems are boilerplate and do not count, "
+            f"e.g. {'; '.join(examples[:3])}",
+            file=sys.stderr,
+        )
     return index
 
 
@@ -131,7 +162,7 @@ def merge_decontaminated(args: argparse.Namespace, started: float) -> dict[str, 
                     yield dumps_line(record)
 
         count = write_lines(output, kept)
-        write_lines(hits_path, lambda: (dumps_line({"id": r.get(args.id_field), **h}) for r, hs in rows() for h in hs))
+        write_lines(hits_path, lambda: (dumps_line({"id": r.get(args.id_field), **h}) for r, h in rows() if h))
         rejects_out = merge_rejects(output, parts)
     counts: Counter = Counter()
     for m in markers:
@@ -200,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             "benchmarks": index.identity,
             "fields": list(fields),
             "ngram": args.ngram,
+            "char_ngram": args.char_ngram,
+            "min_hits": args.min_hits,
+            "stop_items": STOP_ITEMS,
             "normalize_numbers": args.normalize_numbers,
             "mode": args.mode,
             "minhash": {"threshold": args.threshold, "ngram": MINHASH_NGRAM, "min_words": MINHASH_MIN_WORDS}

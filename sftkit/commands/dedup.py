@@ -1,8 +1,10 @@
 """Remove exact and near duplicates: one row per cluster survives, every removed row is audited.
 
-Per shard: the normalized text of --text-field (NFKC, case, whitespace; numbers kept unless
---normalize-numbers) is hashed exactly, and MinHashed over word n-grams; signatures and LSH band
-hashes go beside the shard's part (<output>.parts/part-*.{exact,signature,bands}.npy).
+Per shard: the normalized text of --text-field (NFKC, case, invisible characters, whitespace; numbers
+kept unless --normalize-numbers) is hashed exactly, and MinHashed over word n-grams (character n-grams
+in Chinese, Japanese, Thai, ...); signatures and LSH band hashes go beside the shard's part
+(<output>.parts/part-*.{exact,signature,bands}.npy). Unless --normalize-numbers, rows whose numbers
+differ never share a band, so they are never near duplicates.
 The merge (--merge, or at once without shards) pairs rows with an equal exact hash or an equal band,
 keeps a candidate pair when its Jaccard (estimated from the signatures, or exact under --verify)
 reaches --threshold, clusters the pairs, keeps one row per cluster (the first in input order, or
@@ -27,6 +29,7 @@ from sftkit.errors import InputError
 from sftkit.runner.stage import run_stage
 
 STAGE = "dedup"
+CHAR_NGRAM = 5  # measured on planted Chinese pairs (bench/dedup_quality.py, docs/stages/dedup.md)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat every number as the same word (default: problems differing only in numbers differ)",
     )
     cli.add(g, "--threshold", type=float, default=0.8, help="Jaccard index from which two rows are duplicates")
-    cli.add(g, "--ngram", type=int, default=3, help="words per n-gram")
+    cli.add(g, "--ngram", type=int, default=3, help="words per n-gram (in scripts written with spaces)")
+    cli.add(
+        g,
+        "--char-ngram",
+        type=int,
+        default=CHAR_NGRAM,
+        help="characters per n-gram in scripts written without spaces (Chinese, Japanese, Thai, ...)",
+    )
     cli.add(g, "--num-perm", type=int, default=112, help="MinHash permutations")
     cli.add(g, "--bands", type=int, help="LSH bands (default: chosen for --threshold, see docs/stages/dedup.md)")
     cli.add(g, "--rows", type=int, help="rows per band (default: chosen with --bands)")
@@ -86,8 +96,8 @@ def row_hasher(args: argparse.Namespace) -> RowHasher:
     """The per-row computation the arguments ask for; a bad flag is one line."""
     if not 0 < args.threshold <= 1:
         raise InputError("--threshold must be in (0, 1]")
-    if args.ngram < 1 or args.num_perm < 1:
-        raise InputError("--ngram and --num-perm must be >= 1")
+    if args.ngram < 1 or args.char_ngram < 1 or args.num_perm < 1:
+        raise InputError("--ngram, --char-ngram and --num-perm must be >= 1")
     if (args.bands is None) != (args.rows is None):
         raise InputError("give both --bands and --rows, or neither")
     bands, rows = (args.bands, args.rows) if args.bands else choose_bands(args.threshold, args.num_perm)
@@ -103,6 +113,7 @@ def row_hasher(args: argparse.Namespace) -> RowHasher:
         minhash,
         keep_by,
         args.id_field,
+        args.char_ngram,
     )
 
 
@@ -113,6 +124,7 @@ def settings_of(hasher: RowHasher) -> dict[str, Any]:
         "fields": list(hasher.fields),
         "normalize_numbers": hasher.numbers,
         "ngram": hasher.n,
+        "char_ngram": hasher.chars,
         "num_perm": m.num_perm,
         "bands": m.bands,
         "rows": m.rows,

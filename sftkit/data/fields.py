@@ -56,6 +56,11 @@ def number_text(value: int | float) -> str:
     return text.removesuffix(".0")
 
 
+def as_text(value: str | int | float) -> str:
+    """The text of a usable field's value: a number (``TextField(numbers=True)``) as ``number_text``."""
+    return value if isinstance(value, str) else number_text(value)
+
+
 def text_of(record: dict[str, Any], spec: TextField) -> tuple[str | list[str] | None, str | None]:
     """The field's text (a list of texts for ``many``), or why it cannot be used."""
     if spec.name not in record:
@@ -76,9 +81,10 @@ def text_of(record: dict[str, Any], spec: TextField) -> tuple[str | list[str] | 
 
 
 def usable_rows(
-    batch: Batch, id_field: str, fields: list[TextField]
+    batch: Batch, id_field: str, fields: list[TextField], as_read: bool = False
 ) -> tuple[list[int], list[dict[str, Any]], list[Reject]]:
-    """Positions and records of the rows whose ``fields`` are usable, with those fields as text; every
+    """Positions and records of the rows whose ``fields`` are usable, with those fields as text (``as_read``:
+    as read, for a stage that writes the row back and reads a number's text with ``as_text``); every
     other row is a reject naming its location and the field (``--on-bad-record`` decides its fate)."""
     positions, records, rejects = [], [], []
     for pos, record in enumerate(batch.records(id_field)):
@@ -93,5 +99,5 @@ def usable_rows(
             rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), "; ".join(problems), record))
             continue
         positions.append(pos)
-        records.append({**record, **texts})
+        records.append(record if as_read else {**record, **texts})
     return positions, records, rejects

@@ -45,6 +45,8 @@ def open_source(spec: InputSpec, flag: str = "--input", offline_arg: str | None 
 
 def _open(spec: InputSpec, flag: str, offline_arg: str | None) -> Source:
     if spec.format == "hub":
+        if _looks_local(spec.input) and not Path(spec.input).expanduser().exists():  # a typo, not a Hub id
+            raise InputError(f"{flag} {spec.input}: no such folder here ({Path(spec.input).absolute()})")
         return HubSource(spec, flag, offline_arg)
     files = _local_files(spec.input)
     if files is None:

@@ -133,12 +133,13 @@ def merge_dedup(
         reference = load_reference(against, hasher) if against else None
         nodes = Nodes(blocks + ([reference.arrays] if reference else []))
         inputs = int(nodes.starts[len(blocks)])
+        duplicate_ids = inputs - len(np.unique(nodes.column("id")[:inputs]))  # the audit cannot tell them apart
         found = _cluster(nodes, inputs, parts, reference, hasher, threshold, verify)
         audit = _audit(found.removed, found.keep, found.copy_of, nodes, parts, reference, hasher, verify, inputs)
         written = _write(output, parts, audit, found.removed, inputs)
     sizes, plot = _plot_clusters(output, found.labels, inputs)
     settings = _settings(expected, threshold, verify, against, reference)
-    stats = _stats(output, markers, inputs, audit, found, written, sizes, plot, settings, started)
+    stats = _stats(output, markers, inputs, audit, found, written, sizes, plot, settings, started, duplicate_ids)
     write_json_atomic(f"{output}.stats.json", stats)
     _report(stats, hasher, against)
     return stats
@@ -288,6 +289,7 @@ def _stats(
     plot: Path,
     settings: dict[str, Any],
     started: float,
+    duplicate_ids: int,
 ) -> dict[str, Any]:
     """``<output>.stats.json``: what the merge read, removed and kept, and with which settings (provenance)."""
     kinds = [a["kind"] for a in audit]
@@ -308,6 +310,7 @@ def _stats(
         "pairs_compared": found.compared,
         "near_pairs": found.similar,
         "rows_in_capped_buckets": found.over_cap,
+        "duplicate_ids": duplicate_ids,
         "settings": settings,
         "shards": len(markers),
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
@@ -352,6 +355,12 @@ def _report(stats: dict[str, Any], hasher: RowHasher, against: InputSpec | None)
             f"compared with the bucket's first {BUCKET_CAP} only",
             file=sys.stderr,
         )
+    if stats["duplicate_ids"]:
+        print(
+            f"warning: {stats['duplicate_ids']:,} rows have the {hasher.id_field} of an earlier row; audit lines that "
+            "name them are ambiguous (give unique ids, or drop the field so rows get <file>-<row>)",
+            file=sys.stderr,
+        )
     if settings["reference_rows_unusable"]:
         print(
             f"warning: {settings['reference_rows_unusable']:,} rows of --against {against.input} have no usable "
@@ -389,6 +398,7 @@ def _audit(
             "kept": facts[k][0],
             "kind": "exact" if e else "near",
             "reference": bool(k >= inputs),
+            "duplicate_of_side": "against" if o >= inputs else "input",  # ids of the two sides may overlap
             "jaccard": round(float(j), 4),
             "jaccard_is": "exact" if verify else "estimated",
         }

@@ -1,37 +1,60 @@
-"""The text both stages compare: normalized, split into words, and cut into hashed word n-grams.
+"""The text both stages compare: normalized, split into words, and cut into hashed n-grams.
 
-Normalization is Unicode NFKC, case folding and collapsed whitespace; numbers are kept unless asked
-(two problems that differ only in their numbers are different problems). Words are runs of letters
-and digits, and every other non-space character is a word of its own, so ``x+y=3`` and ``x + y = 3``
-are the same five words (decontamination counts runs of letters and digits only). An n-gram's hash
-is a sum of its words' xxh3 hashes times one odd constant per position, finalized by splitmix64:
-computed for a whole batch of documents at once in numpy.
+Normalization is Unicode NFKC, case folding, invisible format characters removed and collapsed
+whitespace (``sftkit.text.nfkc_casefold``); numbers are kept unless asked (two problems that differ
+only in their numbers are different problems). Words follow ``sftkit.text``: in scripts written with
+spaces a word is a run of letters, digits and marks, and every other non-space character is a word of
+its own, so ``x+y=3`` and ``x + y = 3`` are the same five words; in Chinese, Japanese, Thai and the
+other scripts written without spaces each character is a word. An n-gram spans ``n`` words of a
+spaced script or ``chars`` characters of an unspaced one (mixed runs in proportion), so Chinese is
+shingled by character n-grams. An n-gram's hash is a sum of its words' xxh3 hashes times one odd
+constant per position, finalized by splitmix64: computed for a whole batch of documents at once in numpy.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import xxhash
 
+from sftkit.text import nfkc_casefold, tokens, unspaced
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"\w+|[^\w\s]")
-_PROSE = re.compile(r"\w+")
 _SYMBOLS = "".join(c for c in map(chr, range(128)) if not c.isalnum() and not c.isspace() and c != "_")
 _PAD = str.maketrans({c: f" {c} " for c in _SYMBOLS})
 _BLANK = str.maketrans({c: " " for c in _SYMBOLS})
+_STANDALONE_NUMBER = re.compile(r"(?<![^\W_])\d+(?:[.,]\d+)*")  # not the 2 of x2 or h2o: those are words
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 NUMBER_TOKEN = "<num>"
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
 POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
 def normalize(text: str, numbers: bool = False) -> str:
-    """NFKC, case-folded, whitespace collapsed; with ``numbers`` every number becomes one placeholder."""
-    text = " ".join((text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()).split())
+    """NFKC, case-folded, invisible characters removed, whitespace collapsed; with ``numbers`` every
+    number becomes one placeholder."""
+    text = nfkc_casefold(text)
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
+
+
+def number_strings(normalized: str) -> list[str]:
+    """The numbers of a normalized text, sorted (a multiset), each in one form: ``1,000`` = ``1000``,
+    ``007`` = ``7``, ``2.50`` = ``2.5``, ``3.0`` = ``3``. A comma between digits is a thousands
+    separator only in groups of three; otherwise it separates two numbers (``(1,5)`` is 1 and 5). Digits
+    after a letter are part of a word (``x2``, ``h2o``), not a number."""
+    out = []
+    for match in _STANDALONE_NUMBER.finditer(normalized):
+        text = match.group()
+        parts = [text.replace(",", "")] if _THOUSANDS.fullmatch(text) else text.split(",")
+        for part in parts:
+            whole, dot, fraction = part.partition(".")
+            if "." not in fraction:  # a version-like 1.2.3 stays as written
+                fraction = fraction.rstrip("0")
+                part = (whole.lstrip("0") or "0") + (dot + fraction if fraction else "")
+            out.append(part)
+    return sorted(out)
 
 
 def words(normalized: str, symbols: bool = True) -> list[str]:
@@ -39,7 +62,7 @@ def words(normalized: str, symbols: bool = True) -> list[str]:
     eight of them say more about a copied sentence than ``$ x $ : $`` does)."""
     if normalized.isascii():  # the same words, without the regex engine: pad symbols with spaces, split
         return normalized.translate(_PAD if symbols else _BLANK).split()
-    return (_WORD if symbols else _PROSE).findall(normalized)
+    return tokens(normalized, symbols)
 
 
 def exact_hash(normalized: str) -> int:
@@ -69,32 +92,60 @@ class Grams:
         return np.concatenate([[0], np.cumsum(np.bincount(self.doc, minlength=documents))]).astype(np.int64)
 
 
-def ngrams(token_lists: list[list[str]], n: int) -> Grams:
-    """Every n-gram of every document, in order; a text of fewer than ``n`` words is one n-gram."""
+def _spans(token_lists: list[list[str]], unspaced_at: np.ndarray | None, n: int, chars: int) -> tuple:
+    """(document, first word, words) of every n-gram. Without unspaced characters every n-gram is ``n``
+    words; else a word weighs ``chars`` and an unspaced character ``n``, and an n-gram is the shortest run
+    of words weighing ``n * chars`` (n words, chars characters, or a mixed run in proportion). A text too
+    light for one n-gram is one n-gram, its whole text."""
     lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+    first_word = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if unspaced_at is None:
+        counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
+        doc = np.repeat(np.arange(len(token_lists)), counts)
+        first_gram = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        starts = np.arange(len(doc), dtype=np.int64) - first_gram[doc]
+        return doc, starts, np.minimum(lengths, n)[doc]
+    weight = np.where(unspaced_at, n, chars).astype(np.int64)
+    total = np.concatenate([[0], np.cumsum(weight)])
+    token_doc = np.repeat(np.arange(len(token_lists)), lengths)
+    end = np.searchsorted(total, total[:-1] + n * chars, "left")  # one past each n-gram's last word
+    full = end <= (first_word + lengths)[token_doc]
+    whole = np.flatnonzero((lengths > 0) & (np.bincount(token_doc[full], minlength=len(lengths)) == 0))
+    at = np.concatenate([np.flatnonzero(full), first_word[whole]])
+    size = np.concatenate([(end - np.arange(len(end)))[full], lengths[whole]])
+    order = np.argsort(at, kind="stable")
+    at, size = at[order], size[order]
+    doc = token_doc[at]
+    return doc, at - first_word[doc], size
+
+
+def ngrams(token_lists: list[list[str]], n: int, chars: int | None = None) -> Grams:
+    """Every n-gram of every document, in order: ``n`` words, or ``chars`` characters of a script written
+    without spaces (default ``n``); a text of fewer is one n-gram."""
     every = [w for t in token_lists for w in t]
     h = xxhash.xxh3_64_intdigest
     table = {w: h(w.encode()) for w in dict.fromkeys(every)}  # each distinct word hashed once per batch
     flat = np.fromiter(map(table.__getitem__, every), dtype=np.uint64, count=len(every))
-    counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
-    doc = np.repeat(np.arange(len(token_lists)), counts)
-    first_word = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    first_gram = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    starts = np.arange(len(doc), dtype=np.int64) - first_gram[doc]
-    size = np.minimum(lengths, n)[doc]
+    unspaced_words = {w for w in table if unspaced(w)}
+    unspaced_at = None
+    if chars is not None and chars != n and unspaced_words:
+        unspaced_at = np.fromiter(map(unspaced_words.__contains__, every), dtype=bool, count=len(every))
+    doc, starts, size = _spans(token_lists, unspaced_at, n, chars or n)
+    first_word = np.concatenate([[0], np.cumsum([len(t) for t in token_lists])[:-1]]).astype(np.int64)
     base = first_word[doc] + starts
     acc = np.zeros(len(doc), dtype=np.uint64)
-    last, short = max(len(flat) - 1, 0), size.min(initial=n) < n
+    longest = int(size.max(initial=0))
+    last, short = max(len(flat) - 1, 0), size.min(initial=longest) < longest
     with np.errstate(over="ignore"):
-        for i in range(n):
+        for i in range(longest):
             term = flat[np.minimum(base + i, last)] * POSITION[i]
             acc += np.where(i < size, term, np.uint64(0)) if short else term
         return Grams(mix(acc + size.astype(np.uint64)), doc, starts, size)
 
 
-def ngram_set(tokens: list[str], n: int) -> np.ndarray:
+def ngram_set(words: list[str], n: int, chars: int | None = None) -> np.ndarray:
     """One document's distinct n-gram hashes, sorted: the set whose Jaccard index MinHash estimates."""
-    return np.unique(ngrams([tokens], n).hashes)
+    return np.unique(ngrams([words], n, chars).hashes)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

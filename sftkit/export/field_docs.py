@@ -12,6 +12,12 @@ FIELD_DOCS = {
     "output": "the response the model learns (Alpaca)",
     "system": "the system prompt",
     "reasoning_content": "the `<think>` reasoning, kept apart from the answer",
+    "tools": "the tool schemas the conversation may call, as JSON text",
+    "prompt": "the turns before the two answers, as `[{role, content}]` (TRL preference data)",
+    "chosen": "the preferred answer: one assistant message",
+    "rejected": "the dispreferred answer: one assistant message",
+    "chosen_turn": "the preferred answer as one message (LLaMA-Factory's ranking column)",
+    "rejected_turn": "the dispreferred answer as one message (LLaMA-Factory's ranking column)",
     # seeds (OpenMathReasoning-style)
     "id": "stable row id, carried through every stage",
     "problem": "the question",
@@ -28,6 +34,10 @@ FIELD_DOCS = {
     "seed_id": "id of the seed problem this one was generated from",
     "seed_question": "the seed problem's text",
     "generation": "generation provenance: model, sampling, sample index, finish reason",
+    "parent_id": "id of the row this one was generated from (a slice of a document: `<doc>-s<slice>`)",
+    "lineage": "parent id, sample and item index, prompt hash, and the parent's own lineage, back to the source",
+    "doc_id": "id of the document whose slice this row was generated from",
+    "slice_index": "which slice of that document (0-based)",
     # solve and judge
     "samples": "each sampled solution with its math-verify and judge verdicts",
     "n_samples": "solutions sampled",

@@ -66,6 +66,11 @@ def _dest(parser: argparse.ArgumentParser, flag: str) -> str:
     return parser._option_string_actions[flag].dest
 
 
+def _single(value: object) -> object:
+    """A flag's value as the recipe wires it: one path, also where the flag takes several (export_sft --input)."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def _join_options(source: Step, parser: argparse.ArgumentParser) -> list[str]:
     """The options of ``source``'s input and field groups (split, config, format, max samples, id
     field...) that ``parser`` also takes, as set for ``source``: the rows joined are the ones it read."""
@@ -115,7 +120,7 @@ def plan(recipe: Recipe) -> list[Step]:
         injected += ["--output", output] if output else []
         args = parser.parse_args([*injected, *spec.args])
         for name, value in ((flag, given), ("--output", output)):
-            if name in parser._option_string_actions and getattr(args, _dest(parser, name)) != (
+            if name in parser._option_string_actions and _single(getattr(args, _dest(parser, name))) != (
                 value if value is not None else parser.get_default(_dest(parser, name))
             ):
                 what = "input" if name == flag else "output"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -87,6 +87,7 @@ def run_stage(
     id_field: str | None = None,
     pass_rates: dict[str, Any] | None = None,
     filter_plot: dict[str, Any] | None = None,
+    on_resume: Callable[[Iterator[dict[str, Any]]], None] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
@@ -97,7 +98,8 @@ def run_stage(
     (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
     pass-rate bin that ``process`` counted (``report.pass_rate_bin``). ``filter_plot``
     (``{"title": T, "png": SUFFIX, "order": [NAME, ...]}``) has it draw the rows each filter dropped, from the counts
-    ``dropped:NAME`` (the first filter that fired) and ``would_drop:NAME`` (every one that fired).
+    ``dropped:NAME`` (the first filter that fired) and ``would_drop:NAME`` (every one that fired). ``on_resume``
+    gets the records a resumed shard saved before, for a ``process`` whose state depends on them (the novelty index).
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
@@ -122,6 +124,8 @@ def run_stage(
         start = run.resume_from()
         if start > run.rows.start:
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}", file=sys.stderr)
+            if on_resume is not None:
+                on_resume(run.saved_records())
         stopping.install()
         bar = tqdm(
             total=len(run.rows),

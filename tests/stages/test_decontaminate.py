@@ -273,3 +273,77 @@ def test_benchmarks_with_one_stem_are_named_apart_and_a_hub_error_names_benchmar
     assert proc.returncode == 2 and "--input" not in proc.stderr, proc.stderr
     assert "--benchmark HuggingFaceH4/MATH-500: not a local path" in proc.stderr
     assert "pass --benchmark math500=data/HuggingFaceH4/MATH-500:test:problem," in proc.stderr
+
+
+CASES = json.loads((Path(__file__).parent.parent / "corpus" / "dedup_cases.json").read_text())
+
+
+def test_latex_variants_and_chinese_copies_are_caught_and_boilerplate_is_not(tmp_path: Path) -> None:
+    """Issue 25's cases: 8 reformatted LaTeX problems, a Chinese copy with a 例3 prefix and one with a
+    character changed are caught; the same problems with another number, an unrelated Chinese problem and
+    a problem sharing only "Let $x$ be a real number such that x" (two 8-grams) are not, unless --min-hits 2."""
+    chinese, boiler = CASES["chinese"], CASES["boilerplate"]
+    problems = [c["problem"] for c in CASES["latex"]] + [chinese["problem"], boiler["problem"]]
+    bench = _write(tmp_path / "b.jsonl", [{"id": f"p{i}", "problem": p} for i, p in enumerate(problems)])
+    copies = [c["copy"] for c in CASES["latex"]] + chinese["copies"]
+    clean = [*CASES["other_numbers"], chinese["unrelated"], boiler["row"]]
+    rows = _write(
+        tmp_path / "r.jsonl",
+        [{"id": f"copy{i}", "problem": t} for i, t in enumerate(copies)]
+        + [{"id": f"clean{i}", "problem": t} for i, t in enumerate(clean)],
+    )
+    out = tmp_path / "o.jsonl"
+    run_command(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out))
+    assert [r["id"] for r in _lines(out)] == [f"clean{i}" for i in range(len(clean))]
+    hits = _lines(Path(f"{out}.contaminated.jsonl"))
+    expected = [f"p{i}" for i in range(8)] + ["p8", "p8"]
+    assert [h["id"] for h in hits] == [f"copy{i}" for i in range(10)] and [h["item"] for h in hits] == expected
+    assert all(h["hits"] >= 1 for h in hits) and hits[8]["hits"] > 30  # character 12-grams of the copy
+    out1 = tmp_path / "o1.jsonl"
+    run_command(
+        DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--output", str(out1), "--min-hits", "2"
+    )
+    assert [r["id"] for r in _lines(out1)] == [f"clean{i}" for i in range(len(clean) - 1)]  # two shared 8-grams
+
+
+def test_a_shared_instruction_flags_nothing_and_a_copy_is_one_line(tmp_path: Path) -> None:
+    """Every benchmark problem and every row ends with the same 10-word instruction: its n-grams are in all
+    500 problems, so they are boilerplate and flag none of 4,000 unrelated rows; a copied problem is one
+    line of the hits file, with its best match and hit count, never one line per problem."""
+    import random
+
+    rng = random.Random(5)
+    instruction = CASES["instruction"]
+
+    def problem() -> str:
+        return " ".join(f"w{rng.randrange(50_000)}" for _ in range(20)) + " " + instruction
+
+    items = [problem() for _ in range(500)]
+    bench = _write(tmp_path / "b.jsonl", [{"id": f"i{k}", "problem": p} for k, p in enumerate(items)])
+    rows = [{"id": f"r{k}", "problem": problem()} for k in range(4000)] + [{"id": "copy", "problem": items[7]}]
+    out = tmp_path / "o.jsonl"
+    proc = run_command(
+        DECON,
+        "--input",
+        str(_write(tmp_path / "r.jsonl", rows)),
+        "--benchmark",
+        f"{bench}:problem",
+        "--output",
+        str(out),
+    )
+    assert "are boilerplate" in proc.stderr
+    hits = _lines(Path(f"{out}.contaminated.jsonl"))
+    assert len(hits) == 1 and (hits[0]["id"], hits[0]["item"]) == ("copy", "i7")
+    assert hits[0]["hits"] == 23 - 3  # its 8-grams but the 3 inside the instruction
+    assert len(_lines(out)) == 4000
+
+
+def test_a_number_in_a_text_field_is_matched_as_its_text_and_written_as_read(tmp_path: Path) -> None:
+    bench = _write(tmp_path / "b.jsonl", [{"id": "seven", "problem": 7}, {"id": "words", "problem": "What is 2 + 2?"}])
+    rows = _write(tmp_path / "r.jsonl", [{"id": "n", "problem": 7.0}, {"id": "m", "problem": 8}])
+    out = tmp_path / "o.jsonl"
+    run_command(DECON, "--input", str(rows), "--benchmark", f"{bench}:problem", "--mode", "flag", "--output", str(out))
+    assert _lines(out) == [
+        {"id": "n", "problem": 7.0, "contaminated": ["b"]},
+        {"id": "m", "problem": 8, "contaminated": []},
+    ]

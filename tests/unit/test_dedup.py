@@ -37,3 +37,23 @@ def test_bucket_pairs_pairs_every_member_and_counts_capped_buckets() -> None:
     }
     pairs, _, over = bucket_pairs(keys, np.array([0, 2, 3, 5, 6, 7]), cap=2)  # 5 rows over a cap of 2
     assert over == 5 and {tuple(p) for p in pairs.tolist()} == {(0, 2), (0, 3), (0, 6), (0, 7), (2, 3), (2, 6), (2, 7)}
+
+
+def test_chinese_is_cut_into_character_ngrams_and_mixed_runs_in_proportion() -> None:
+    """3 words of a spaced script or 5 characters of an unspaced one: a word weighs 5, a character 3."""
+    from sftkit.dedup.text import ngrams, normalize, words
+
+    tokens = words(normalize("例3 今天天气很好 play ball now"))
+    assert tokens == ["例", "3", "今", "天", "天", "气", "很", "好", "play", "ball", "now"]
+    g = ngrams([tokens], 3, 5)
+    # 例3今天天 (3+5+3+3+3), 3今天天气, ..., 很好 play ball (3+3+5+5), 好 play ball now, play ball now
+    assert g.size.tolist() == [5, 5, 5, 5, 5, 5, 4, 4, 3]
+    assert ngrams([tokens[2:5]], 3, 5).size.tolist() == [3]  # too light for one n-gram: the whole text
+    english = [words(normalize("the quick brown fox jumps"))]
+    assert (ngrams(english, 3, 5).hashes == ngrams(english, 3).hashes).all()  # spaced text: as before
+
+
+def test_numbers_are_a_multiset_in_one_form() -> None:
+    from sftkit.dedup.text import number_strings
+
+    assert number_strings("1,000 and 007 and 2.50, 3.0 (1,5) x2 h2o 3x") == ["1", "1000", "2.5", "3", "3", "5", "7"]

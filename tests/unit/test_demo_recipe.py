@@ -53,3 +53,22 @@ def test_the_demo_recipe_makes_what_the_demo_lists_and_publishes_five_configs() 
 
 def test_scripts_demo_runs_the_recipe_with_the_local_executor() -> None:
     assert "slurm/submit.sh pipeline recipes/demo.yaml --local" in SCRIPT.read_text()
+
+
+def test_a_stage_whose_input_flag_takes_several_files_plans_from_the_stage_before(tmp_path: Path) -> None:
+    """export_sft's --input takes one or more files: the recipe's wiring gives it one, and that is no conflict."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "workdir": str(tmp_path / "run"),
+                "stages": [
+                    {"name": "dedup", "stage": "dedup", "input": "data.jsonl"},
+                    {"name": "sft", "stage": "export_sft", "args": {"format": "messages"}},
+                ],
+            }
+        )
+    )
+    steps = plan(recipe.load(path))
+    assert steps[1].input == str(tmp_path / "run" / "dedup.jsonl")
+    assert steps[1].options.input == [steps[1].input]

@@ -103,3 +103,15 @@ def test_char_lengths_flag_missing_empty_and_non_text(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "t.parquet")
     (batch,) = open_source(InputSpec(str(tmp_path / "t.parquet"))).batches(0, 3, 10)
     assert np.array_equal(batch.char_lengths("s"), [5, -1, -1])
+
+
+def test_a_mistyped_local_folder_read_as_a_hub_dataset_fails_at_once(tmp_path: Path) -> None:
+    """``--benchmark data/MATH-50:test:problem`` (a typo of a downloaded copy): a path, not a Hub id, so one
+    line naming it at once, without asking the Hub (which took 24 s to say "not found")."""
+    import time
+
+    started = time.time()
+    for name in (str(tmp_path / "MATH-50"), "data/benchmarks/nope/x", "./MATH-50"):
+        with pytest.raises(InputError, match="no such folder here"):
+            open_source(InputSpec(name, None, "test", "hub"), "--benchmark")
+    assert time.time() - started < 1

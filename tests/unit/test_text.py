@@ -43,3 +43,19 @@ def test_unspaced_share() -> None:
     assert unspaced_share("สวัสดี") == 1.0  # marks are not counted as letters
     assert 0 < unspaced_share("例3 Let x be") < 0.5
     assert unspaced_share("123 + 4") == 0.0
+
+
+@pytest.mark.parametrize(
+    "text", ["x + y = 3, naïve café Straße", "a²+b² = c² ½ x_1 h2o", "Ελληνικά Кириллица عربى", "tab\tand\nlines"]
+)
+def test_the_plain_path_splits_as_the_script_rules_do(text: str) -> None:
+    """Text without marks, format characters or unspaced scripts takes the faster ``re`` path: same words."""
+    from sftkit.text import _TOKEN, _WORD
+
+    assert tokens(text) == _TOKEN.findall(text) and tokens(text, symbols=False) == _WORD.findall(text)
+
+
+def test_unspaced_tokens() -> None:
+    from sftkit.text import unspaced
+
+    assert [unspaced(t) for t in tokens("例3 Let x สวัสดี")] == [True, False, False, False, True, True, True, True]
