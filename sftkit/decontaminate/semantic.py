@@ -65,7 +65,8 @@ def build_semantic_index(texts: list[str], embedder: Embedder, on_bad_record: st
 @dataclass
 class SemanticMatcher:
     """The n-gram ``Matcher``, then each row's nearest benchmark problem by cosine: a hit at or above
-    ``threshold`` adds its benchmark to ``contaminated`` and ``{benchmark, item, cosine}`` to the row's hits."""
+    ``threshold`` adds its benchmark to ``contaminated``, and is the row's match (``{benchmark, item, hits: 0,
+    ngram: None, cosine}``) when the n-gram rules found none; their match of the same item gets the cosine."""
 
     ngram: Matcher
     index: SemanticIndex
@@ -90,12 +91,17 @@ class SemanticMatcher:
             if not hit:
                 continue
             benchmark, item = self.index.items[i]
-            before = record["contaminated"]
-            same = [h for h in record[HITS_FIELD] if h["benchmark"] == benchmark and h["item"] == item]
-            if same:  # an n-gram hit of the same item: it gets the cosine too
-                same[0]["cosine"] = round(c, 4)
-            else:
-                record[HITS_FIELD].append({"benchmark": benchmark, "item": item, "ngram": None, "cosine": round(c, 4)})
+            match, before = record[HITS_FIELD], record["contaminated"]
+            if match is None:  # the row's one line in the contamination file, as a MinHash match writes it
+                record[HITS_FIELD] = {
+                    "benchmark": benchmark,
+                    "item": item,
+                    "hits": 0,
+                    "ngram": None,
+                    "cosine": round(c, 4),
+                }
+            elif (match["benchmark"], match["item"]) == (benchmark, item):  # the n-gram best match gets the cosine
+                match["cosine"] = round(c, 4)
             if benchmark not in before:
                 record["contaminated"] = sorted({*before, benchmark})
                 counts[f"hit:{benchmark}"] += 1

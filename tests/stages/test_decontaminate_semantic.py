@@ -145,3 +145,21 @@ def test_a_benchmark_problem_with_a_nan_vector_is_not_indexed(tmp_path: Path) ->
     assert [item for _, item in index.items] == ["t/1", "t/2"]
     best, cos = SemanticMatcher(None, index, 0.9)._nearest(normalized(np.array([[1.0, 0.01]])))  # type: ignore[arg-type]
     assert index.items[best[0]][1] == "t/1" and cos[0] > 0.99
+
+
+def test_a_row_the_ngram_rules_match_keeps_one_line_with_the_cosine(case, tmp_path: Path) -> None:
+    """One line per contaminated row: the n-gram match, which gets the cosine when the nearest problem by
+    embedding is the same item (the semantic matcher appended to a list the n-gram matcher no longer keeps)."""
+    rows, bench = case
+    b = [r["v"] for r in _lines(bench)]
+    text = "benchmark problem 3 about trains"
+    both = _write(tmp_path / "both.jsonl", [{"id": "copy", "problem": text, "v": b[3]}, *_lines(rows)])
+    out = tmp_path / "o.jsonl"
+    run_command(
+        DECON, "--input", str(both), "--benchmark", f"{bench}:problem", "--semantic", "--embeddings-field", "v",
+        "--output", str(out),
+    )  # fmt: skip
+    hits = {h["id"]: h for h in _lines(Path(f"{out}.contaminated.jsonl"))}
+    assert set(hits) == {"copy", "para", "both"}
+    assert hits["copy"]["item"] == "t/3" and hits["copy"]["hits"] > 0 and hits["copy"]["cosine"] == 1.0
+    assert (hits["para"]["hits"], hits["para"]["ngram"], hits["para"]["item"]) == (0, None, "t/2")
