@@ -243,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "semantic": {
                         "threshold": args.threshold,
-                        "embedder": [args.embedding_model, args.embedding_backend, args.embeddings_field],
+                        "embedder": Embedder.from_args(
+                            args.embedding_model, args.embedding_backend, args.embeddings_field
+                        ).identity,
                     }
                 }
                 if args.semantic

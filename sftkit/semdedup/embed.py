@@ -47,6 +47,8 @@ class Embedder:
             raise InputError("give --embedding-model or --embeddings-field, not both")
         if not model and not embeddings_field:
             raise InputError("give --embedding-model (run by --embedding-backend) or --embeddings-field")
+        if backend and embeddings_field:
+            raise InputError("--embedding-backend runs --embedding-model; --embeddings-field vectors need none")
         if model:
             backend = backend or "sentence-transformers"
             if backend not in BACKENDS:

@@ -155,3 +155,11 @@ def test_an_empty_input_gives_an_empty_output(tmp_path: Path) -> None:
     run_command(SEMDEDUP, "--input", str(empty), "--embeddings-field", "vec", "--output", str(out))
     assert out.read_text() == "" and Path(f"{out}.dups.jsonl").read_text() == ""
     assert json.loads(Path(f"{out}.stats.json").read_text())["kept"] == 0
+
+
+def test_a_backend_with_precomputed_vectors_is_refused(planted, tmp_path: Path) -> None:
+    """--embedding-backend runs a model: with --embeddings-field it was silently ignored."""
+    data, _ = planted
+    args = ["--input", str(data), "--embeddings-field", "vec", "--embedding-backend", "vllm"]
+    proc = run_command(SEMDEDUP, *args, "--output", str(tmp_path / "o.jsonl"), check=False)
+    assert proc.returncode == 2 and "--embedding-backend runs --embedding-model" in proc.stderr, proc.stderr
