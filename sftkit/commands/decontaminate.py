@@ -212,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     cli.check_writable(args.output)
     if args.semantic and args.minhash:
         raise InputError("give --minhash or --semantic: --threshold means a Jaccard for one, a cosine for the other")
+    for flag, value in (("--embedding-model", args.embedding_model), ("--embeddings-field", args.embeddings_field)):
+        if value and not args.semantic:
+            raise InputError(f"{flag} acts only with --semantic (the n-gram rules read text)")
+    if args.threshold is not None and not (args.minhash or args.semantic):
+        raise InputError("--threshold acts only with --minhash (a Jaccard) or --semantic (a cosine)")
     if args.threshold is None:
         args.threshold = SEMANTIC_THRESHOLD if args.semantic else MINHASH_THRESHOLD
     started = time.time()
@@ -238,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "semantic": {
                         "threshold": args.threshold,
-                        "embedder": [args.embedding_model, args.embedding_backend, args.embeddings_field],
+                        "embedder": Embedder.from_args(
+                            args.embedding_model, args.embedding_backend, args.embeddings_field
+                        ).identity,
                     }
                 }
                 if args.semantic

@@ -37,8 +37,8 @@ def add_embedding_args(g: argparse._ActionsContainer) -> None:
         g,
         "--embedding-backend",
         choices=BACKENDS,
-        default="sentence-transformers",
-        help="runs --embedding-model: vllm (pooling runner, GPU), sentence-transformers, model2vec (static, CPU)",
+        help="runs --embedding-model: vllm (pooling runner, GPU), sentence-transformers (the default), "
+        "model2vec (static, CPU)",
     )
     cli.add(g, "--embeddings-field", help="field holding each row's precomputed vector (a list of numbers)")
 

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from sftkit.data.batch import Batch
-from sftkit.data.fields import TextField, usable_rows
 from sftkit.data.sources import open_source
 from sftkit.decontaminate.index import HITS_FIELD, BenchmarkSpec, Matcher
 from sftkit.errors import InputError, enforce_policy
 from sftkit.runner.stage import StageResult
 from sftkit.semdedup.embed import Embedder, field_vectors
+from sftkit.semdedup.search import norms, reaches
 
 SEMANTIC_THRESHOLD = 0.9  # cosine; docs/stages/decontaminate.md: pick it on your embedder's paraphrases
 
@@ -44,12 +44,10 @@ def build_semantic_index(texts: list[str], embedder: Embedder, on_bad_record: st
         source = open_source(spec.source_spec(), "--benchmark", spec.offline_arg())
         bad = 0
         for batch in source.iter_all(4096):
-            if embedder.field:
-                _, records, vectors, rejects = field_vectors(batch, "id", embedder.field, dim)
-            else:
+            if not embedder.field:
                 batch.require({spec.field: "the field of --benchmark SPEC:CONFIG:SPLIT:FIELD"})
-                _, records, rejects = usable_rows(batch, "id", [TextField(spec.field)])
-                vectors = embedder.embed_texts([r[spec.field] for r in records])
+            # as semdedup's rows: a model's NaN or zero vector is a reject (a NaN item made every cosine NaN)
+            records, vectors, rejects = embedder.rows(batch, "id", (spec.field,), dim)
             bad += len(enforce_policy(rejects + batch.rejects, on_bad_record))
             if records:
                 dim = vectors.shape[1]
@@ -67,7 +65,8 @@ def build_semantic_index(texts: list[str], embedder: Embedder, on_bad_record: st
 @dataclass
 class SemanticMatcher:
     """The n-gram ``Matcher``, then each row's nearest benchmark problem by cosine: a hit at or above
-    ``threshold`` adds its benchmark to ``contaminated`` and ``{benchmark, item, cosine}`` to the row's hits."""
+    ``threshold`` adds its benchmark to ``contaminated``, and is the row's match (``{benchmark, item, hits: 0,
+    ngram: None, cosine}``) when the n-gram rules found none; their match of the same item gets the cosine."""
 
     ngram: Matcher
     index: SemanticIndex
@@ -88,16 +87,21 @@ class SemanticMatcher:
             at = np.arange(len(records)) * len(fields) + pick
             best, cos = best[at], cos[at]
         counts = Counter(result.counts)
-        for record, i, c in zip(records, best.tolist(), cos.tolist()):
-            if c < self.threshold:
+        for record, i, c, hit in zip(records, best.tolist(), cos.tolist(), reaches(cos, self.threshold).tolist()):
+            if not hit:
                 continue
             benchmark, item = self.index.items[i]
-            before = record["contaminated"]
-            same = [h for h in record[HITS_FIELD] if h["benchmark"] == benchmark and h["item"] == item]
-            if same:  # an n-gram hit of the same item: it gets the cosine too
-                same[0]["cosine"] = round(c, 4)
-            else:
-                record[HITS_FIELD].append({"benchmark": benchmark, "item": item, "ngram": None, "cosine": round(c, 4)})
+            match, before = record[HITS_FIELD], record["contaminated"]
+            if match is None:  # the row's one line in the contamination file, as a MinHash match writes it
+                record[HITS_FIELD] = {
+                    "benchmark": benchmark,
+                    "item": item,
+                    "hits": 0,
+                    "ngram": None,
+                    "cosine": round(c, 4),
+                }
+            elif (match["benchmark"], match["item"]) == (benchmark, item):  # the n-gram best match gets the cosine
+                match["cosine"] = round(c, 4)
             if benchmark not in before:
                 record["contaminated"] = sorted({*before, benchmark})
                 counts[f"hit:{benchmark}"] += 1
@@ -110,7 +114,7 @@ class SemanticMatcher:
         """The n-gram matcher's rows that also have a usable vector (of the benchmark's dimension), their
         vectors, and the rows without one added to the rejects."""
         positions, _, vectors, bad = field_vectors(
-            batch, self.ngram.id_field, self.index.embedder.field, self.index.dim
+            batch, self.ngram.id_field, self.index.embedder.field, self.index.dim, "the benchmark's {dim}"
         )
         usable = {int(batch.indices[p]): k for k, p in enumerate(positions)}
         rejected = {r.index for r in rejects}
@@ -121,9 +125,11 @@ class SemanticMatcher:
         return [records[k] for k in keep], vectors[rows] if rows else vectors[:0], rejects + more
 
     def _nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each vector's nearest benchmark problem (the first of equals) and their cosine."""
+        """Each vector's nearest benchmark problem (the first of equals) and their cosine, of the stored
+        vectors renormalised (float16 rows are unit within 1e-3, so a copy's cosine was 1.0001 or 0.9999)."""
         if not len(vectors):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        sims = vectors.astype(np.float32) @ self.index.vectors.astype(np.float32).T
+        bench = self.index.vectors.astype(np.float32) / norms(self.index.vectors)[:, None]
+        sims = (vectors.astype(np.float32) / norms(vectors)[:, None]) @ bench.T
         best = sims.argmax(axis=1)
         return best, sims[np.arange(len(sims)), best]

@@ -20,8 +20,12 @@ TEXT_SEPARATOR = "\n\n"  # between the text fields of a row, as a reader sees th
 
 
 def normalized(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows as float16 (computed in float32; a zero row stays zero and is refused before this)."""
-    x = np.asarray(vectors, dtype=np.float32)
+    """Unit rows as float16, computed in float64 on rows first scaled by their largest number: any finite
+    vector keeps its direction (in float32, 1e20's square overflows to a NaN row that poisons the k-means,
+    1e-46 underflows to a zero row); a zero row stays zero and is refused before this."""
+    x = np.asarray(vectors, dtype=np.float64)
+    peak = np.abs(x).max(axis=1, keepdims=True) if x.size else np.ones((len(x), 1))
+    x = x / np.where(peak == 0, 1, peak)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.where(norms == 0, 1, norms)).astype(np.float16)
 
@@ -43,6 +47,8 @@ class Embedder:
             raise InputError("give --embedding-model or --embeddings-field, not both")
         if not model and not embeddings_field:
             raise InputError("give --embedding-model (run by --embedding-backend) or --embeddings-field")
+        if backend and embeddings_field:
+            raise InputError("--embedding-backend runs --embedding-model; --embeddings-field vectors need none")
         if model:
             backend = backend or "sentence-transformers"
             if backend not in BACKENDS:
@@ -98,28 +104,35 @@ class Embedder:
         batch.require(dict.fromkeys(text_fields, "--text-field"))
         positions, records, rejects = usable_rows(batch, id_field, [TextField(f) for f in text_fields])
         vectors = self.embed_texts([TEXT_SEPARATOR.join(r[f] for f in text_fields) for r in records])
-        zero = ~vectors.any(axis=1) if len(records) else np.zeros(0, dtype=bool)
-        for k in np.flatnonzero(zero).tolist():  # e.g. a static model that knows none of the row's tokens
-            why = f"the embedding model gave a zero vector for {', '.join(text_fields)} (no direction to compare)"
+        # a zero row: e.g. a static model that knows none of the row's tokens; NaN or inf: an fp16 overflow
+        zero = ~vectors.any(axis=1) | ~np.isfinite(vectors).all(axis=1) if len(records) else np.zeros(0, dtype=bool)
+        for k in np.flatnonzero(zero).tolist():
+            why = (
+                f"the embedding model gave a non-finite or zero vector for {', '.join(text_fields)} "
+                "(no direction to compare)"
+            )
             rejects.append(Reject(int(batch.indices[positions[k]]), batch.location(positions[k]), why, records[k]))
         return [r for r, z in zip(records, zero.tolist()) if not z], vectors[~zero], rejects
 
 
-def vector_problem(value: Any, name: str, dim: int | None) -> str | None:
-    """Why ``value`` is no usable vector, or None."""
+RAGGED = "the rows before it {dim} (ragged vectors)"  # what a vector of another length is compared with
+
+
+def vector_problem(value: Any, name: str, dim: int | None, against: str = RAGGED) -> str | None:
+    """Why ``value`` is no usable vector, or None; ``against`` names where ``dim`` comes from."""
     if not isinstance(value, list | tuple | np.ndarray) or not len(value):
         return f"field {name!r} is {type(value).__name__ if value is not None else 'null'}, not a list of numbers"
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value):
         return f"field {name!r} holds something other than finite numbers"
     if dim is not None and len(value) != dim:
-        return f"field {name!r} has {len(value)} numbers, the rows before it {dim} (ragged vectors)"
+        return f"field {name!r} has {len(value)} numbers, {against.format(dim=dim)}"
     if not any(value):
         return f"field {name!r} is a zero vector (no direction to compare)"
     return None
 
 
 def field_vectors(
-    batch: Batch, id_field: str, name: str, dim: int | None
+    batch: Batch, id_field: str, name: str, dim: int | None, against: str = RAGGED
 ) -> tuple[list[int], list[dict[str, Any]], np.ndarray, list[Reject]]:
     """Positions and records of the rows whose field ``name`` is a usable vector (of ``dim`` numbers, or the
     first row's), their unit vectors, and the other rows as rejects."""
@@ -129,7 +142,7 @@ def field_vectors(
         why = (
             f"field {name!r} is missing (the row has: {', '.join(map(str, list(record)[:12]))})"
             if name not in record
-            else vector_problem(value, name, dim)
+            else vector_problem(value, name, dim, against)
         )
         if why:
             rejects.append(Reject(int(batch.indices[pos]), batch.location(pos), why, record))
@@ -138,7 +151,7 @@ def field_vectors(
         positions.append(pos)
         vectors.append(value)
         records.append(record)
-    array = normalized(np.asarray(vectors, dtype=np.float32)) if vectors else np.zeros((0, dim or 0), np.float16)
+    array = normalized(np.asarray(vectors, dtype=np.float64)) if vectors else np.zeros((0, dim or 0), np.float16)
     return positions, records, array, rejects
 
 

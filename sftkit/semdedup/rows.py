@@ -18,9 +18,12 @@ from sftkit.semdedup.embed import Embedder, vector_problem
 _PEEK = 100  # rows read to find the vectors' dimension
 
 
-def field_dimension(source: Source, name: str) -> int:
+def field_dimension(source: Source, name: str) -> int | None:
     """The dimension of the first usable vector of field ``name`` in the input's first rows: every shard
-    measures the same row, so a ragged field is refused the same way whatever the sharding."""
+    measures the same row, so a ragged field is refused the same way whatever the sharding. None for an
+    empty input (nothing to embed: an empty output, as dedup writes)."""
+    if not source.num_rows():
+        return None
     for batch in source.batches(0, min(source.num_rows(), _PEEK), _PEEK):
         batch.require({name: "--embeddings-field"})
         for record in batch.records("id"):
@@ -44,8 +47,8 @@ class RowEmbedder:
 
     def __call__(self, batch: Batch) -> StageResult:
         records, vectors, rejects = self.embedder.rows(batch, self.id_field, self.text_fields, self.dim)
-        if not records:
-            vectors = np.zeros((0, self.dim or self.embedder.dimension()), dtype=np.float16)
+        if not records and self.embedder.model:  # a field's empty batch has its shape already
+            vectors = np.zeros((0, self.embedder.dimension()), dtype=np.float16)
         arrays = {"embedding": vectors}
         if self.keep_by:
             arrays["keep_by"] = self.keep_by.ranks(records)

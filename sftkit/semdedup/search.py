@@ -14,6 +14,14 @@ from scipy.sparse import csr_matrix
 SAMPLE_PER_CENTROID = 256  # k-means trains on at most this many vectors a centroid (as faiss does)
 _BLOCK = 16_384  # rows assigned at once: a (block, clusters) float32 score matrix
 _CELLS = 1 << 24  # query x stored scores computed at once within a cluster (64 MiB float32)
+# float32 rounding of a renormalised cosine: a row and its copy score 1 - 2e-6 at 4,096-d (tests/unit/test_semdedup.py),
+# so a cosine this close below the threshold reaches it (--threshold 1 finds copies)
+ROUNDING = 1e-5
+
+
+def reaches(cosines: np.ndarray, threshold: float) -> np.ndarray:
+    """Which float32 cosines are at or above ``threshold``, up to their rounding."""
+    return cosines >= threshold - ROUNDING
 
 
 def norms(x: np.ndarray) -> np.ndarray:
@@ -95,7 +103,7 @@ def similar_pairs(
             q = queries[lo : lo + step]
             sims = (x[q].astype(np.float32) / scale[q, None]) @ base.T
             compared += sims.size
-            a, b = np.nonzero(sims >= threshold)
+            a, b = np.nonzero(reaches(sims, threshold))
             i, j = q[a], rows[b]
             keep = i != j
             blocks.append(np.stack([np.minimum(i, j)[keep], np.maximum(i, j)[keep]], axis=1))

@@ -130,3 +130,36 @@ def test_flags_without_vectors_are_refused(planted, tmp_path: Path) -> None:
         SEMDEDUP, "--input", str(data), "--embeddings-field", "nope", "--output", str(tmp_path / "o.jsonl"), check=False
     )
     assert proc.returncode == 2 and "no field 'nope'" in proc.stderr
+
+
+def test_a_vector_beyond_float32_is_a_duplicate_like_any_other(planted, tmp_path: Path) -> None:
+    """A row's vector of huge finite numbers (its square overflows float32) is still its direction: it is found
+    as the duplicate it is, and it does not turn the k-means into NaN centroids that lose the other pairs."""
+    data, truth = planted
+    rows = _lines(data)
+    rows.append({"id": "huge", "vec": [v * 1e30 for v in rows[0]["vec"]]})  # rows[0] is b0
+    path = _write(tmp_path / "huge.jsonl", rows)
+    out = tmp_path / "h.jsonl"
+    run_command(
+        SEMDEDUP, "--input", str(path), "--embeddings-field", "vec", "--cluster-size", "10", "--output", str(out)
+    )
+    audit = {a["id"]: a for a in _lines(Path(f"{out}.dups.jsonl"))}
+    assert audit["huge"]["duplicate_of"] == "b0" and audit["huge"]["cosine"] == 1.0
+    assert len(audit) == len(truth) + 1
+
+
+def test_an_empty_input_gives_an_empty_output(tmp_path: Path) -> None:
+    """As dedup does: an upstream step that kept nothing is no error here."""
+    empty = _write(tmp_path / "empty.jsonl", [])
+    out = tmp_path / "e.jsonl"
+    run_command(SEMDEDUP, "--input", str(empty), "--embeddings-field", "vec", "--output", str(out))
+    assert out.read_text() == "" and Path(f"{out}.dups.jsonl").read_text() == ""
+    assert json.loads(Path(f"{out}.stats.json").read_text())["kept"] == 0
+
+
+def test_a_backend_with_precomputed_vectors_is_refused(planted, tmp_path: Path) -> None:
+    """--embedding-backend runs a model: with --embeddings-field it was silently ignored."""
+    data, _ = planted
+    args = ["--input", str(data), "--embeddings-field", "vec", "--embedding-backend", "vllm"]
+    proc = run_command(SEMDEDUP, *args, "--output", str(tmp_path / "o.jsonl"), check=False)
+    assert proc.returncode == 2 and "--embedding-backend runs --embedding-model" in proc.stderr, proc.stderr

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sftkit.data.batch import Batch
 from sftkit.dedup.clusters import components, keepers
-from sftkit.semdedup.embed import normalized
+from sftkit.semdedup.embed import Embedder, normalized
 from sftkit.semdedup.search import kmeans, nearest, similar_pairs
 
 pytestmark = pytest.mark.unit
@@ -102,3 +103,34 @@ def test_kmeans_centroids_are_unit_and_nearest_orders_them() -> None:
     scores = x.astype(np.float32) @ c.T
     picked = np.take_along_axis(scores, top, axis=1)
     assert (np.diff(picked, axis=1) <= 0).all() and (top[:, 0] == scores.argmax(axis=1)).all()
+
+
+@pytest.mark.parametrize("dim", [384, 1024, 4096])
+def test_threshold_one_finds_identical_vectors(dim: int) -> None:
+    """A row and its copy have cosine 1: the float32 rounding of a renormalised cosine (1 - 2e-6 at 4,096-d)
+    must not lose them at --threshold 1."""
+    x = normalized(np.repeat(unit(np.random.default_rng(dim), 5, dim), 2, axis=0))
+    found = similar_pairs(x, 1.0, cluster_size=1000, probe=1, seed=0)
+    assert [tuple(p) for p in found.pairs.tolist()] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+
+
+def test_normalized_keeps_the_direction_of_any_finite_vector() -> None:
+    """Numbers beyond float32 (1e39), whose squares overflow it (1e20) or that underflow it (1e-46) are
+    still a direction: never a NaN or zero row, which would poison the k-means centroids."""
+    direction = np.array([3.0, 4.0, 0.0])
+    x = normalized(np.stack([direction * 1e39, direction * 1e20, direction * 1e-46, direction]))
+    assert np.isfinite(x).all()
+    assert np.allclose(x.astype(np.float32), [0.6, 0.8, 0.0], atol=1e-3)
+
+
+def test_a_models_non_finite_vector_is_a_reject() -> None:
+    """A model's NaN or inf output (an fp16 overflow) is no direction: a reject naming the row, never a row
+    whose NaN would poison the k-means; a zero vector is one too."""
+    rows = [{"id": str(k), "problem": f"row {k}"} for k in range(4)]
+    batch = Batch(0, 4, "q.jsonl", 0, np.arange(4), rows=rows, lines=[1, 2, 3, 4])
+    embedder = Embedder("model2vec", "m")
+    out = np.array([[1.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [0.0, 0.0]])
+    embedder.embed_texts = lambda texts: normalized(out[: len(texts)])  # type: ignore[method-assign]
+    records, vectors, rejects = embedder.rows(batch, "id", ("problem",), None)
+    assert [r["id"] for r in records] == ["0"] and np.isfinite(vectors).all()
+    assert [r.index for r in rejects] == [1, 2, 3] and all("non-finite or zero" in r.reason for r in rejects)
