@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftkit.engines.base import Completion
-from sftkit.score.rubric import Rubric, name_key
+from sftkit.score.rubric import MARKUP, Rubric, name_key
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _LINE = re.compile(
     rf"^(?:[-*+•]\s+|\d+[.)]\s+)?(?P<name>[^:]+?)\s*:\s*(?P<score>{_NUMBER})\s*(?:/\s*{_NUMBER})?\s*(?:分)?\s*[.。]?$"
 )
-_MARKUP = re.compile(r"[*_#`>~]+")
+_MARKUP = re.compile(rf"[{re.escape(MARKUP)}]+")
 _BRACES = 64  # the last '{'s tried as the start of an object: a judge quoting code may write thousands
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
@@ -59,7 +59,7 @@ def _from_lines(answer: str, rubric: Rubric) -> dict[str, float]:
     for raw in answer.splitlines():
         if ":" not in raw and "：" not in raw:  # most prose: no NFKC, no regex
             continue
-        match = _LINE.match(_MARKUP.sub("", unicodedata.normalize("NFKC", raw)).strip())
+        match = _LINE.match(_MARKUP.sub(" ", unicodedata.normalize("NFKC", raw)).strip())
         if match and name_key(match.group("name")) in keys:
             found[keys[name_key(match.group("name"))].name] = float(match.group("score"))
     return found

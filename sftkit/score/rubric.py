@@ -20,12 +20,14 @@ from sftkit.errors import InputError
 
 _TOP_KEYS = {"name", "description", "system", "prompt", "dimensions"}
 _DIMENSION_KEYS = {"name", "description", "scale", "weight", "aliases"}
-_SEPARATORS = re.compile(r"[\s_\-]+")
+MARKUP = r"*_#`>~"  # Markdown a judge wraps names and scores in; read as spaces, so it never joins two words
+_SEPARATORS = re.compile(rf"[\s\-{re.escape(MARKUP)}]+")
 
 
 def name_key(name: str) -> str:
     """How a dimension's name is matched in an answer: NFKC (full-width letters and colons), case folded,
-    runs of spaces, ``_`` and ``-`` as one space. ``Runs_without errors`` and ``runs without errors`` match."""
+    runs of spaces, ``-`` and Markdown characters (``_`` among them) as one space. ``Runs_without errors``,
+    ``**runs without errors**`` and ``runs without errors`` match, and so does ``C# style`` itself."""
     return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", name)).strip().casefold()
 
 

@@ -183,3 +183,18 @@ def test_spearman_is_none_where_undefined() -> None:
     assert spearman([0.1, 0.5, 0.9], [0.8, 0.4, 0.2]) == -1.0
     assert spearman([0.1, 0.5], [0.1, 0.5]) is None
     assert spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+
+
+def test_the_code_rubric_answered_in_the_format_it_asks_for_is_decided() -> None:
+    code = load_rubric(str(REPO / "rubrics" / "code_frontend.yaml"))
+    example = code.criteria().rsplit(":\n", 1)[1]  # the format the prompt shows: runs_without_errors: <score 0-4>
+    found = parse_scores(example.replace("<score 0-4>", "4"), code)
+    assert (found.total, found.reason) == (1.0, None)
+    bold = parse_scores("\n".join(f"- **{d.name}**: 2" for d in code.dimensions), code)
+    assert bold.total == 0.5
+
+
+def test_a_name_with_markup_characters_matches_itself() -> None:
+    dims = [{"name": n, "description": "d", "scale": [0, 10]} for n in ("C# style", "a > b")]
+    rubric = parse_rubric("r.yaml", {"prompt": "x", "dimensions": dims})
+    assert parse_scores("C# style: 8\na > b: 6", rubric).total == 0.7
