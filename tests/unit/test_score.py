@@ -198,3 +198,11 @@ def test_a_name_with_markup_characters_matches_itself() -> None:
     dims = [{"name": n, "description": "d", "scale": [0, 10]} for n in ("C# style", "a > b")]
     rubric = parse_rubric("r.yaml", {"prompt": "x", "dimensions": dims})
     assert parse_scores("C# style: 8\na > b: 6", rubric).total == 0.7
+
+
+def test_a_score_out_of_another_maximum_is_undecided_not_misread() -> None:
+    five = parse_scores("\n".join(f"{d}: 4/5" for d in DIMS), FIVE)  # 4 of 5 is not 4 of 10
+    assert (five.total, five.kind) == (None, "score out of range")
+    assert five.reason.startswith("accuracy: 4/5 is not on the scale 0-10;")
+    assert parse_scores("\n".join(f"{d}: 8/100" for d in DIMS), FIVE).total is None
+    assert parse_scores("\n".join(f"{d}: 8 / 10" for d in DIMS), FIVE).total == 0.8
