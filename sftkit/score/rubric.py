@@ -124,6 +124,12 @@ def _scale(path: str, key: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
+def _line_name(path: str, key: str, name: str) -> None:
+    """A name a judge can write on a ``NAME: score`` line: no colon (full-width ones read as ':' too)."""
+    if ":" in unicodedata.normalize("NFKC", name) or "\n" in name:
+        raise _bad(path, key, f"{name!r} may hold no ':' or line break (answers are 'NAME: score' lines)")
+
+
 def _dimension(path: str, k: int, raw: Any) -> Dimension:
     key = f"dimensions[{k}]"
     if not isinstance(raw, dict):
@@ -135,14 +141,15 @@ def _dimension(path: str, k: int, raw: Any) -> Dimension:
         if needed not in raw:
             raise _bad(path, f"{key}.{needed}", "missing")
     name = _text(path, f"{key}.name", raw["name"]).strip()
-    if ":" in name or "\n" in name:
-        raise _bad(path, f"{key}.name", f"{name!r} may hold no ':' or line break (answers are 'NAME: score' lines)")
+    _line_name(path, f"{key}.name", name)
     weight = _number(path, f"{key}.weight", raw.get("weight", 1.0))
     if weight < 0:
         raise _bad(path, f"{key}.weight", f"must be >= 0, got {weight:g}")
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise _bad(path, f"{key}.aliases", f"expected a list of names, got {aliases!r}")
+    for alias in aliases:
+        _line_name(path, f"{key}.aliases", alias)
     low, high = _scale(path, f"{key}.scale", raw["scale"])
     return Dimension(
         name, _text(path, f"{key}.description", raw["description"]).strip(), low, high, weight, tuple(aliases)

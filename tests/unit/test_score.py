@@ -48,6 +48,11 @@ def test_the_shipped_rubrics_load() -> None:
             "[0].weight",
         ),
         ({"prompt": "x", "dimensions": [{"name": "a: b", "description": "d", "scale": [0, 1]}]}, "dimensions[0].name"),
+        ({"prompt": "x", "dimensions": [{"name": "准确性：事实", "description": "d", "scale": [0, 1]}]}, "[0].name"),
+        (
+            {"prompt": "x", "dimensions": [{"name": "a", "aliases": ["a: b"], "description": "d", "scale": [0, 1]}]},
+            "dimensions[0].aliases: 'a: b' may hold no ':'",
+        ),
         ({"prompt": "x", "prompts": "y", "dimensions": []}, "prompts: unknown key"),
         (
             {"prompt": "x", "dimensions": [{"name": n, "description": "d", "scale": [0, 1]} for n in ("A b", "a_B")]},
