@@ -140,6 +140,7 @@ def judge(completion: Completion, rubric: Rubric) -> Judgement:
         return Judgement(reason=f"not sent: {completion.refused}", kind="refused")
     sample = completion.samples[0]
     if sample.truncated:
-        why = "an unclosed <think> block" if sample.finish_reason != "length" else "the token limit"
-        return Judgement(reason=f"answer cut by {why} (--judge-max-tokens)", kind="truncated")
+        if sample.finish_reason == "length":
+            return Judgement(reason="answer cut at the token limit (--judge-max-tokens)", kind="truncated")
+        return Judgement(reason="no answer: the judge stopped inside an unclosed <think> block", kind="truncated")
     return parse_scores(sample.answer, rubric)

@@ -94,6 +94,7 @@ def test_only_the_answer_after_the_think_block_counts() -> None:
     assert answer(thought + "\n".join(f"{d}: 10" for d in DIMS)).total == 1.0
     unclosed = answer("<think>accuracy: 9\ncompleteness: 9 and I keep thinking")
     assert (unclosed.total, unclosed.kind) == (None, "truncated")
+    assert "--judge-max-tokens" not in unclosed.reason  # it stopped on its own: more tokens would not help
     assert answer("\n".join(f"{d}: 10" for d in DIMS), finish_reason="length").kind == "truncated"
 
 
