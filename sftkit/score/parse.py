@@ -2,7 +2,8 @@
 
 The format is strict: one ``NAME: score`` line per dimension (a line holding nothing else, Markdown
 emphasis, a bullet and a ``/10`` allowed when 10 is the scale's maximum: ``4/5`` on a 0-10 scale is
-undecided, never read as a 4), or one JSON object ``{"NAME": score, ...}``; names match
+undecided, never read as a 4), or one JSON object ``{"NAME": score, ...}``, read first unless it lacks
+a dimension the lines give (then it is JSON the judge quoted from the reply). Names match
 case-insensitively, and by their aliases (a Chinese rubric's names). Only the final answer counts:
 the engine has already split off any ``<think>`` block. Prose around the lines is ignored; a line
 like ``accuracy: 8, mostly right`` is prose, not a score. When a dimension is given twice, the last
@@ -106,12 +107,11 @@ def _from_json(answer: str, rubric: Rubric) -> tuple[dict[str, float], list[str]
 def parse_scores(answer: str, rubric: Rubric) -> Judgement:
     """The judgement in a final answer (the text after any ``<think>`` block)."""
     not_numbers: list[str] = []
-    out_of: dict[str, float] = {}
+    scores, out_of = _from_lines(answer, rubric)
     found_json = _from_json(answer, rubric) if "{" in answer else None
-    if found_json is not None:
-        scores, not_numbers = found_json
-    else:
-        scores, out_of = _from_lines(answer, rubric)
+    # the JSON object, unless it is incomplete and the lines are not: a judge may quote the reply's JSON
+    if found_json is not None and not (len(scores) == len(rubric.dimensions) > len(found_json[0])):
+        (scores, not_numbers), out_of = found_json, {}
     if not scores and not not_numbers:
         start = " ".join(answer.split())[:80]
         return Judgement(

@@ -212,3 +212,9 @@ def test_a_score_out_of_another_maximum_is_undecided_not_misread() -> None:
     assert five.reason.startswith("accuracy: 4/5 is not on the scale 0-10;")
     assert parse_scores("\n".join(f"{d}: 8/100" for d in DIMS), FIVE).total is None
     assert parse_scores("\n".join(f"{d}: 8 / 10" for d in DIMS), FIVE).total == 0.8
+
+
+def test_complete_score_lines_are_read_past_a_json_object_the_judge_quotes() -> None:
+    text = 'The reply sets {"safety": "strict"} as the task asked.\n' + "\n".join(f"{d}: 9" for d in DIMS)
+    found = parse_scores(text, FIVE)
+    assert (found.total, found.reason) == (0.9, None)
