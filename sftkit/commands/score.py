@@ -230,12 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         on_bad_record=args.on_bad_record,
         overwrite=args.overwrite,
         id_field=args.id_field,
+        on_merged=lambda stats: finish(args.output, stats),
     )
     print_pass_counts(f"score passes: {shard.name}", markers)
     report.print_table(f"score: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
-    if run.merged:
-        finish(args.output, run.merged)
-    else:
+    if not run.merged:
         print(
             f"part written; after every shard: python hpc/score.py --merge --output {args.output}",
             file=sys.stderr,

@@ -86,6 +86,7 @@ def run_stage(
     merge_whole: bool = True,
     id_field: str | None = None,
     pass_rates: dict[str, Any] | None = None,
+    on_merged: Callable[[dict[str, Any]], None] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
@@ -94,7 +95,9 @@ def run_stage(
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
     ``id_field`` names the records' id, whose duplicates the merge counts. ``pass_rates``
     (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
-    pass-rate bin that ``process`` counted (``report.pass_rate_bin``).
+    pass-rate bin that ``process`` counted (``report.pass_rate_bin``). ``on_merged`` gets the merge's
+    stats before the losses are checked: a stage's summary is written even when nothing was kept, the
+    run that most needs it.
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
@@ -143,6 +146,8 @@ def run_stage(
                     _save_and_stop(run, journal, None)
         marker = run.finish()
     merged = merge(output) if shard.is_whole and merge_whole else None
+    if merged is not None and on_merged is not None:
+        on_merged(merged)
     check_losses(marker, run.rejects_path)
     return StageRun(marker, merged)
 
