@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     for settings in judges.values():
         if settings["engine"] != "openai":
             require_model(settings["model"])  # every model, before hours with the first
+    if args.tokenizer is not None:
+        try:
+            require_model(args.tokenizer, "tokenizer_config.json")
+        except InputError as exc:
+            raise InputError(f"--tokenizer {args.tokenizer}: {exc}") from None
     slugs = [model_slug(m) for m in judges]
     if len(set(slugs)) != len(slugs):
         raise InputError(f"judges {list(judges)} need distinct file names; got {slugs}")

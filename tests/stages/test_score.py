@@ -191,3 +191,15 @@ def test_a_run_where_no_judge_decided_still_writes_the_summary(tmp_path: Path) -
     summary = json.loads(Path(f"{out}.stats.json").read_text())["score_summary"]
     assert summary["judges"]["judge-a"]["undecided"] == 3
     assert Path(summary["totals_png"]).exists() and "score: per judge" in proc.stdout + proc.stderr
+
+
+def test_a_tokenizer_folder_that_does_not_exist_is_one_line_before_any_pass(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": "x", "question": "q", "answer": "a"}])
+    proc = run_command(
+        SCORE, "--input", str(data), "--rubric", RUBRIC, "--judgement-engine", "openai",
+        "--judgement-base-url", "http://127.0.0.1:9/v1", "--judgement-model", "m", "--max-length-tokens", "100",
+        "--tokenizer", str(tmp_path / "Qwen3-8B"), "--output", str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --tokenizer {tmp_path / 'Qwen3-8B'}: model folder")
+    assert not (tmp_path / "o.jsonl.passes").exists()
