@@ -99,6 +99,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--judgement-model names a model twice ({judges}): at temperature 0 it would vote twice")
     if not 1 <= args.min_votes <= len(judges):
         raise InputError(f"--min-votes {args.min_votes} with {len(judges)} judge(s): give 1 to {len(judges)}")
+    if args.judge_max_tokens < 1:
+        raise InputError(f"--judge-max-tokens must be >= 1 ({args.judge_max_tokens} leaves every judge undecided)")
     if not 0 <= args.min_score <= 1:
         raise InputError(f"--min-score {args.min_score:g}: totals are in [0, 1]")
     if (args.max_length_tokens is None) != (args.tokenizer is None):

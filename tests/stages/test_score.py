@@ -203,3 +203,15 @@ def test_a_tokenizer_folder_that_does_not_exist_is_one_line_before_any_pass(tmp_
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --tokenizer {tmp_path / 'Qwen3-8B'}: model folder")
     assert not (tmp_path / "o.jsonl.passes").exists()
+
+
+def test_judge_max_tokens_under_one_is_refused_before_any_request(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": "x", "question": "q", "answer": "a"}])
+    proc = run_command(
+        SCORE, "--input", str(data), "--rubric", RUBRIC, "--judgement-engine", "openai",
+        "--judgement-base-url", "http://127.0.0.1:9/v1", "--judgement-model", "m", "--judge-max-tokens", "0",
+        "--output", str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error == "error: --judge-max-tokens must be >= 1 (0 leaves every judge undecided)"
