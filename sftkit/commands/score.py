@@ -99,6 +99,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--judgement-model names a model twice ({judges}): at temperature 0 it would vote twice")
     if not 1 <= args.min_votes <= len(judges):
         raise InputError(f"--min-votes {args.min_votes} with {len(judges)} judge(s): give 1 to {len(judges)}")
+    if args.judge_max_tokens < 1:
+        raise InputError(f"--judge-max-tokens must be >= 1 ({args.judge_max_tokens} leaves every judge undecided)")
     if not 0 <= args.min_score <= 1:
         raise InputError(f"--min-score {args.min_score:g}: totals are in [0, 1]")
     if (args.max_length_tokens is None) != (args.tokenizer is None):
@@ -133,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     for settings in judges.values():
         if settings["engine"] != "openai":
             require_model(settings["model"])  # every model, before hours with the first
+    if args.tokenizer is not None:
+        try:
+            require_model(args.tokenizer, "tokenizer_config.json")
+        except InputError as exc:
+            raise InputError(f"--tokenizer {args.tokenizer}: {exc}") from None
     slugs = [model_slug(m) for m in judges]
     if len(set(slugs)) != len(slugs):
         raise InputError(f"judges {list(judges)} need distinct file names; got {slugs}")
@@ -230,12 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         on_bad_record=args.on_bad_record,
         overwrite=args.overwrite,
         id_field=args.id_field,
+        on_merged=lambda stats: finish(args.output, stats),
     )
     print_pass_counts(f"score passes: {shard.name}", markers)
     report.print_table(f"score: {run.marker['shard']}", ["", "count"], sorted(run.marker["counts"].items()))
-    if run.merged:
-        finish(args.output, run.merged)
-    else:
+    if not run.merged:
         print(
             f"part written; after every shard: python hpc/score.py --merge --output {args.output}",
             file=sys.stderr,

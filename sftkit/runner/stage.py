@@ -88,6 +88,7 @@ def run_stage(
     pass_rates: dict[str, Any] | None = None,
     filter_plot: dict[str, Any] | None = None,
     on_resume: Callable[[Iterator[dict[str, Any]]], None] | None = None,
+    on_merged: Callable[[dict[str, Any]], None] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
@@ -100,6 +101,8 @@ def run_stage(
     (``{"title": T, "png": SUFFIX, "order": [NAME, ...]}``) has it draw the rows each filter dropped, from the counts
     ``dropped:NAME`` (the first filter that fired) and ``would_drop:NAME`` (every one that fired). ``on_resume``
     gets the records a resumed shard saved before, for a ``process`` whose state depends on them (the novelty index).
+    ``on_merged`` gets the merge's stats before the losses are checked: a stage's summary is written even when
+    nothing was kept, the run that most needs it.
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
@@ -161,6 +164,8 @@ def run_stage(
                     _save_and_stop(run, journal, None)
         marker = run.finish()
     merged = merge(output) if shard.is_whole and merge_whole else None
+    if merged is not None and on_merged is not None:
+        on_merged(merged)
     check_losses(marker, run.rejects_path)
     return StageRun(marker, merged)
 

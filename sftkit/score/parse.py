@@ -1,7 +1,9 @@
 """How a judge's answer becomes scores, or the reason it gives none.
 
 The format is strict: one ``NAME: score`` line per dimension (a line holding nothing else, Markdown
-emphasis, a bullet and a ``/10`` allowed), or one JSON object ``{"NAME": score, ...}``; names match
+emphasis, a bullet and a ``/10`` allowed when 10 is the scale's maximum: ``4/5`` on a 0-10 scale is
+undecided, never read as a 4), or one JSON object ``{"NAME": score, ...}``, read first unless it lacks
+a dimension the lines give (then it is JSON the judge quoted from the reply). Names match
 case-insensitively, and by their aliases (a Chinese rubric's names). Only the final answer counts:
 the engine has already split off any ``<think>`` block. Prose around the lines is ignored; a line
 like ``accuracy: 8, mostly right`` is prose, not a score. When a dimension is given twice, the last
@@ -19,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftkit.engines.base import Completion
-from sftkit.score.rubric import Rubric, name_key
+from sftkit.score.rubric import MARKUP, Rubric, name_key
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _LINE = re.compile(
-    rf"^(?:[-*+•]\s+|\d+[.)]\s+)?(?P<name>[^:]+?)\s*:\s*(?P<score>{_NUMBER})\s*(?:/\s*{_NUMBER})?\s*(?:分)?\s*[.。]?$"
+    rf"^(?:[-*+•]\s+|\d+[.)]\s+)?(?P<name>[^:]+?)\s*:\s*(?P<score>{_NUMBER})\s*(?:/\s*(?P<of>{_NUMBER}))?\s*(?:分)?\s*[.。]?$"
 )
-_MARKUP = re.compile(r"[*_#`>~]+")
+_MARKUP = re.compile(rf"[{re.escape(MARKUP)}]+")
 _BRACES = 64  # the last '{'s tried as the start of an object: a judge quoting code may write thousands
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
@@ -54,15 +56,20 @@ class Judgement:
         return cls(data["scores"], data["total"], data["reason"], data["kind"])
 
 
-def _from_lines(answer: str, rubric: Rubric) -> dict[str, float]:
-    keys, found = rubric.by_key, {}
+def _from_lines(answer: str, rubric: Rubric) -> tuple[dict[str, float], dict[str, float]]:
+    """The scores, and the maximum a score was given out of (``8/10``) where the line names one."""
+    keys, found, out_of = rubric.by_key, {}, {}
     for raw in answer.splitlines():
         if ":" not in raw and "：" not in raw:  # most prose: no NFKC, no regex
             continue
-        match = _LINE.match(_MARKUP.sub("", unicodedata.normalize("NFKC", raw)).strip())
+        match = _LINE.match(_MARKUP.sub(" ", unicodedata.normalize("NFKC", raw)).strip())
         if match and name_key(match.group("name")) in keys:
-            found[keys[name_key(match.group("name"))].name] = float(match.group("score"))
-    return found
+            name = keys[name_key(match.group("name"))].name
+            found[name] = float(match.group("score"))
+            out_of.pop(name, None)
+            if match.group("of") is not None:
+                out_of[name] = float(match.group("of"))
+    return found, out_of
 
 
 def _objects(answer: str) -> list[dict[str, Any]]:
@@ -100,11 +107,11 @@ def _from_json(answer: str, rubric: Rubric) -> tuple[dict[str, float], list[str]
 def parse_scores(answer: str, rubric: Rubric) -> Judgement:
     """The judgement in a final answer (the text after any ``<think>`` block)."""
     not_numbers: list[str] = []
+    scores, out_of = _from_lines(answer, rubric)
     found_json = _from_json(answer, rubric) if "{" in answer else None
-    if found_json is not None:
-        scores, not_numbers = found_json
-    else:
-        scores = _from_lines(answer, rubric)
+    # the JSON object, unless it is incomplete and the lines are not: a judge may quote the reply's JSON
+    if found_json is not None and not (len(scores) == len(rubric.dimensions) > len(found_json[0])):
+        (scores, not_numbers), out_of = found_json, {}
     if not scores and not not_numbers:
         start = " ".join(answer.split())[:80]
         return Judgement(
@@ -113,8 +120,10 @@ def parse_scores(answer: str, rubric: Rubric) -> Judgement:
         )
     out = [
         f"{d.name}: {scores[d.name]:g} is outside {d.scale()}"
+        if not d.low <= scores[d.name] <= d.high
+        else f"{d.name}: {scores[d.name]:g}/{out_of[d.name]:g} is not on the scale {d.scale()}"
         for d in rubric.dimensions
-        if d.name in scores and not d.low <= scores[d.name] <= d.high
+        if d.name in scores and (not d.low <= scores[d.name] <= d.high or out_of.get(d.name, d.high) != d.high)
     ]
     missing = [d.name for d in rubric.dimensions if d.name not in scores]
     if missing:
@@ -131,6 +140,7 @@ def judge(completion: Completion, rubric: Rubric) -> Judgement:
         return Judgement(reason=f"not sent: {completion.refused}", kind="refused")
     sample = completion.samples[0]
     if sample.truncated:
-        why = "an unclosed <think> block" if sample.finish_reason != "length" else "the token limit"
-        return Judgement(reason=f"answer cut by {why} (--judge-max-tokens)", kind="truncated")
+        if sample.finish_reason == "length":
+            return Judgement(reason="answer cut at the token limit (--judge-max-tokens)", kind="truncated")
+        return Judgement(reason="no answer: the judge stopped inside an unclosed <think> block", kind="truncated")
     return parse_scores(sample.answer, rubric)

@@ -20,12 +20,14 @@ from sftkit.errors import InputError
 
 _TOP_KEYS = {"name", "description", "system", "prompt", "dimensions"}
 _DIMENSION_KEYS = {"name", "description", "scale", "weight", "aliases"}
-_SEPARATORS = re.compile(r"[\s_\-]+")
+MARKUP = r"*_#`>~"  # Markdown a judge wraps names and scores in; read as spaces, so it never joins two words
+_SEPARATORS = re.compile(rf"[\s\-{re.escape(MARKUP)}]+")
 
 
 def name_key(name: str) -> str:
     """How a dimension's name is matched in an answer: NFKC (full-width letters and colons), case folded,
-    runs of spaces, ``_`` and ``-`` as one space. ``Runs_without errors`` and ``runs without errors`` match."""
+    runs of spaces, ``-`` and Markdown characters (``_`` among them) as one space. ``Runs_without errors``,
+    ``**runs without errors**`` and ``runs without errors`` match, and so does ``C# style`` itself."""
     return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", name)).strip().casefold()
 
 
@@ -122,6 +124,12 @@ def _scale(path: str, key: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
+def _line_name(path: str, key: str, name: str) -> None:
+    """A name a judge can write on a ``NAME: score`` line: no colon (full-width ones read as ':' too)."""
+    if ":" in unicodedata.normalize("NFKC", name) or "\n" in name:
+        raise _bad(path, key, f"{name!r} may hold no ':' or line break (answers are 'NAME: score' lines)")
+
+
 def _dimension(path: str, k: int, raw: Any) -> Dimension:
     key = f"dimensions[{k}]"
     if not isinstance(raw, dict):
@@ -133,14 +141,15 @@ def _dimension(path: str, k: int, raw: Any) -> Dimension:
         if needed not in raw:
             raise _bad(path, f"{key}.{needed}", "missing")
     name = _text(path, f"{key}.name", raw["name"]).strip()
-    if ":" in name or "\n" in name:
-        raise _bad(path, f"{key}.name", f"{name!r} may hold no ':' or line break (answers are 'NAME: score' lines)")
+    _line_name(path, f"{key}.name", name)
     weight = _number(path, f"{key}.weight", raw.get("weight", 1.0))
     if weight < 0:
         raise _bad(path, f"{key}.weight", f"must be >= 0, got {weight:g}")
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise _bad(path, f"{key}.aliases", f"expected a list of names, got {aliases!r}")
+    for alias in aliases:
+        _line_name(path, f"{key}.aliases", alias)
     low, high = _scale(path, f"{key}.scale", raw["scale"])
     return Dimension(
         name, _text(path, f"{key}.description", raw["description"]).strip(), low, high, weight, tuple(aliases)

@@ -170,3 +170,48 @@ def test_a_placeholder_the_data_lacks_stops_before_any_judge(tmp_path: Path) -> 
     assert proc.returncode == 2
     assert "instruction" in proc.stderr and f"{{{{instruction}}}} in --rubric {rubric}" in proc.stderr
     assert not (tmp_path / "o.jsonl.passes").exists() or not any((tmp_path / "o.jsonl.passes").rglob("*.jsonl"))
+
+
+def test_a_run_where_no_judge_decided_still_writes_the_summary(tmp_path: Path) -> None:
+    """Every row undecided is exit 2, and then above all the user must see which judge failed and why."""
+    from servers import scripted
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": i, "question": q, "answer": a} for i, q, a in ROWS[:3]])
+    out = tmp_path / "scored.jsonl"
+    rambles = [
+        {"model": "judge-a", "match": [q], "choices": [{"content": "A fine answer, 9 or so.", "finish_reason": "stop"}]}
+        for _, q, _ in ROWS[:3]
+    ]
+    with scripted(rambles, tmp_path) as (url, _):
+        proc = run_command(
+            SCORE, "--input", str(data), "--rubric", RUBRIC, "--judgement-engine", "openai",
+            "--judgement-base-url", url, "--judgement-model", "judge-a", "--output", str(out), check=False,
+        )  # fmt: skip
+    assert proc.returncode == 2 and "Nothing was kept" in proc.stderr
+    summary = json.loads(Path(f"{out}.stats.json").read_text())["score_summary"]
+    assert summary["judges"]["judge-a"]["undecided"] == 3
+    assert Path(summary["totals_png"]).exists() and "score: per judge" in proc.stdout + proc.stderr
+
+
+def test_a_tokenizer_folder_that_does_not_exist_is_one_line_before_any_pass(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": "x", "question": "q", "answer": "a"}])
+    proc = run_command(
+        SCORE, "--input", str(data), "--rubric", RUBRIC, "--judgement-engine", "openai",
+        "--judgement-base-url", "http://127.0.0.1:9/v1", "--judgement-model", "m", "--max-length-tokens", "100",
+        "--tokenizer", str(tmp_path / "Qwen3-8B"), "--output", str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --tokenizer {tmp_path / 'Qwen3-8B'}: model folder")
+    assert not (tmp_path / "o.jsonl.passes").exists()
+
+
+def test_judge_max_tokens_under_one_is_refused_before_any_request(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": "x", "question": "q", "answer": "a"}])
+    proc = run_command(
+        SCORE, "--input", str(data), "--rubric", RUBRIC, "--judgement-engine", "openai",
+        "--judgement-base-url", "http://127.0.0.1:9/v1", "--judgement-model", "m", "--judge-max-tokens", "0",
+        "--output", str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error == "error: --judge-max-tokens must be >= 1 (0 leaves every judge undecided)"

@@ -48,6 +48,11 @@ def test_the_shipped_rubrics_load() -> None:
             "[0].weight",
         ),
         ({"prompt": "x", "dimensions": [{"name": "a: b", "description": "d", "scale": [0, 1]}]}, "dimensions[0].name"),
+        ({"prompt": "x", "dimensions": [{"name": "准确性：事实", "description": "d", "scale": [0, 1]}]}, "[0].name"),
+        (
+            {"prompt": "x", "dimensions": [{"name": "a", "aliases": ["a: b"], "description": "d", "scale": [0, 1]}]},
+            "dimensions[0].aliases: 'a: b' may hold no ':'",
+        ),
         ({"prompt": "x", "prompts": "y", "dimensions": []}, "prompts: unknown key"),
         (
             {"prompt": "x", "dimensions": [{"name": n, "description": "d", "scale": [0, 1]} for n in ("A b", "a_B")]},
@@ -89,6 +94,7 @@ def test_only_the_answer_after_the_think_block_counts() -> None:
     assert answer(thought + "\n".join(f"{d}: 10" for d in DIMS)).total == 1.0
     unclosed = answer("<think>accuracy: 9\ncompleteness: 9 and I keep thinking")
     assert (unclosed.total, unclosed.kind) == (None, "truncated")
+    assert "--judge-max-tokens" not in unclosed.reason  # it stopped on its own: more tokens would not help
     assert answer("\n".join(f"{d}: 10" for d in DIMS), finish_reason="length").kind == "truncated"
 
 
@@ -183,3 +189,32 @@ def test_spearman_is_none_where_undefined() -> None:
     assert spearman([0.1, 0.5, 0.9], [0.8, 0.4, 0.2]) == -1.0
     assert spearman([0.1, 0.5], [0.1, 0.5]) is None
     assert spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+
+
+def test_the_code_rubric_answered_in_the_format_it_asks_for_is_decided() -> None:
+    code = load_rubric(str(REPO / "rubrics" / "code_frontend.yaml"))
+    example = code.criteria().rsplit(":\n", 1)[1]  # the format the prompt shows: runs_without_errors: <score 0-4>
+    found = parse_scores(example.replace("<score 0-4>", "4"), code)
+    assert (found.total, found.reason) == (1.0, None)
+    bold = parse_scores("\n".join(f"- **{d.name}**: 2" for d in code.dimensions), code)
+    assert bold.total == 0.5
+
+
+def test_a_name_with_markup_characters_matches_itself() -> None:
+    dims = [{"name": n, "description": "d", "scale": [0, 10]} for n in ("C# style", "a > b")]
+    rubric = parse_rubric("r.yaml", {"prompt": "x", "dimensions": dims})
+    assert parse_scores("C# style: 8\na > b: 6", rubric).total == 0.7
+
+
+def test_a_score_out_of_another_maximum_is_undecided_not_misread() -> None:
+    five = parse_scores("\n".join(f"{d}: 4/5" for d in DIMS), FIVE)  # 4 of 5 is not 4 of 10
+    assert (five.total, five.kind) == (None, "score out of range")
+    assert five.reason.startswith("accuracy: 4/5 is not on the scale 0-10;")
+    assert parse_scores("\n".join(f"{d}: 8/100" for d in DIMS), FIVE).total is None
+    assert parse_scores("\n".join(f"{d}: 8 / 10" for d in DIMS), FIVE).total == 0.8
+
+
+def test_complete_score_lines_are_read_past_a_json_object_the_judge_quotes() -> None:
+    text = 'The reply sets {"safety": "strict"} as the task asked.\n' + "\n".join(f"{d}: 9" for d in DIMS)
+    found = parse_scores(text, FIVE)
+    assert (found.total, found.reason) == (0.9, None)
