@@ -187,10 +187,11 @@ def test_word_lists_match_whole_english_words_and_chinese_substrings() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("rules:\n  min_wrds: 3\n", "unknown rule 'min_wrds'"),
+        ("rules:\n  min_wrds: 3\n", r"unknown rule 'min_wrds' \(did you mean 'min_words'\?\)"),
         ("rules:\n  min_words: lots\n", "must be a number or 'off'"),
         ("rules:\n  min_words: -1\n", "must be >= 0"),
-        ("colour: red\n", "unknown key 'colour'"),
+        ("colour: red\n", "unknown key 'colour'; keys: "),
+        ("toxicty: drop\n", r"unknown key 'toxicty' \(did you mean 'toxicity'\?\)"),
         ("rules: [1, 2]\n", "'rules' must map"),
         ("- a\n- b\n", "expected a mapping"),
         ("rules:\n  min_words: [\n", "not valid YAML"),
