@@ -8,10 +8,12 @@ real birth date, IBANs by mod 97. What only looks like a number is left alone:
   backticks), only secrets and emails are looked for: ``$\\frac{13800138000}{2}$`` is a number;
 - a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too;
 - a dotted quad after "version", "ver", "v" or "release" is a version string, not an IP address;
-- digits after ``#``, "No.", "order", "ticket", "invoice" or "ISBN" are a reference number, not a phone or card;
+- digits after ``#``, "No.", "order" (number, no., id), "ticket", "invoice", "tracking", "ISBN", 单号 or 编号 are
+  a reference number, not a phone or card;
 - private, loopback, link-local and reserved IP addresses are not personal (``private_ips`` masks them too).
 
 Dates (2023-01-15, 15/01/2023), ISBNs and order numbers fit none of the patterns or fail their checks.
+Full-width forms (１３８００１３８０００, ａ＠ｂ．ｃｏｍ, common in Chinese text) are read as their ASCII letters.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ _POSSIBLE = {
 }
 _ANY_POSSIBLE = re.compile("|".join(p.pattern for p in _POSSIBLE.values()))  # prose without any: one scan
 _VERSION_BEFORE = re.compile(r"\b(?:version|ver\.?|v|release|build)\s*$", re.I)
-_ORDER_BEFORE = re.compile(r"(?:#|\bno\.|\border|\bticket|\binvoice|\bisbn)[\s:]*$", re.I)
+_ORDER_BEFORE = re.compile(
+    r"(?:#|\bno\.|\b(?:order|ticket|invoice|tracking|isbn)(?:\s*(?:number|no\.?|id))?|单号|编号)[\s:]*$", re.I
+)
+# full-width ASCII (U+FF01-FF5E) and the ideographic space as their ASCII: one character each, so spans hold
+_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[0-8]|6[0245]")
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_CHECK = "10X98765432"
@@ -118,7 +124,7 @@ def _latex_argument(text: str, start: int, end: int) -> bool:
 
 def _valid(kind: str, text: str, start: int, end: int, private_ips: bool) -> bool:
     value = text[start:end]
-    before = text[max(0, start - 12) : start]
+    before = text[max(0, start - 20) : start]
     if kind in ANYWHERE:
         return True
     if _latex_argument(text, start, end):
@@ -155,6 +161,8 @@ def find(text: str, private_ips: bool = False, kinds: tuple[str, ...] = KINDS) -
     """Non-overlapping matches in ``text``, sorted by position; an earlier kind of ``KINDS`` wins an overlap."""
     spans = None
     taken: list[Match] = []
+    if not text.isascii():
+        text = text.translate(_HALF_WIDTH)
     if not _ANY_POSSIBLE.search(text):
         return taken
     for kind in kinds:

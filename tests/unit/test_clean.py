@@ -119,6 +119,10 @@ def test_chinese_rows_count_by_character_through_every_rule() -> None:
         ("PHONE", "call 415-555-0132 now", "415-555-0132"),
         ("PHONE", "手机号13800138000，请联系", "13800138000"),
         ("PHONE", "tel +86 138 0013 8000", "+86 138 0013 8000"),
+        ("PHONE", "手机：１３８００１３８０００，请联系", "１３８００１３８０００"),  # full-width digits
+        ("EMAIL", "邮箱ａｄｍｉｎ＠ｃｏｒｐ．ｃｏｍ。", "ａｄｍｉｎ＠ｃｏｒｐ．ｃｏｍ"),
+        ("CN_ID", "身份证号11010519491231002x。", "11010519491231002x"),  # a lower-case check character
+        ("IBAN", "pay DE89 3704 0044 0532 0130 00 now", "DE89 3704 0044 0532 0130 00"),
         ("IP_ADDRESS", "server at 8.8.8.8 answered", "8.8.8.8"),
         ("IP_ADDRESS", "host 2607:f8b0:4005:80a::200e is up", "2607:f8b0:4005:80a::200e"),
         ("CREDIT_CARD", "card 4111 1111 1111 1111 exp", "4111 1111 1111 1111"),
@@ -154,6 +158,8 @@ def test_each_pii_kind_is_found_and_masked(kind: str, text: str, found: str) -> 
         "meeting on 2023-01-15 or 15/01/2023 at 12:30:45",  # dates and times
         "ISBN 978-3-16-148410-0 and ISBN 0-306-40615-2",  # ISBNs
         "order #13912345678 shipped; order no. 4111111111111111",  # order numbers
+        "Order number: 4111111111111111; order id 13800138000; tracking number 13912345678",
+        "订单号13800138000，订单号：4111111111111111，编号１３９１２３４５６７８",
         "card 4111 1111 1111 1112 fails Luhn",
         "id 110105194912310021 has a wrong check digit",
         "id 11010519491331002X has month 13",
