@@ -60,8 +60,10 @@ class Cleaner:
         """The filters that fire on one row, in order; adds the flags (language, PII, toxicity) to
         ``record`` and masks its PII."""
         cfg = self.config
-        doc = "\n\n".join(t for t in texts.values() if t)
-        out: list[tuple[str, Any]] = rules.fired(rules.measure(doc, self.wanted, cfg.gopher_mode), self.thresholds)
+        parts = [t for t in texts.values() if t]
+        doc = "\n\n".join(parts)
+        values = rules.measure(doc, self.wanted, cfg.gopher_mode, parts)
+        out: list[tuple[str, Any]] = rules.fired(values, self.thresholds)
         if cfg.languages:
             lang, prob = language.detect(doc)
             record["language"], record["language_score"] = lang, round(prob, 4)

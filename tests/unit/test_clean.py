@@ -40,6 +40,7 @@ def fires(text: str, thresholds: dict = SFT, gopher: bool = False) -> list[str]:
         PROSE,
         f"{ZH_Q}\n\n{ZH_A}",
         "Compute 123*456.\n\n56088",
+        "Half of it is $6900069000$, since $13800138000 / 2 = 6900069000$.",  # a result repeated is no spam
         "### Step 1\nAdd the two numbers of the problem together to find their total.\n### Step 2\nCheck the "
         "sum by subtracting one number from it again.\n\n$$\nx = 1\n$$\n\n$$\ny = 2\n$$",
     ],
@@ -87,6 +88,26 @@ def test_gopher_preset_counts_as_datatrove_and_drops_short_rows() -> None:
     assert "max_top_2gram_char_frac" not in fires("Solve x + 1", {"max_top_2gram_char_frac": 0.2})
     values = rules.measure("# A\n# B\nsome words here", frozenset(RULES), gopher=True)
     assert values["max_hash_ratio"] == 2 / 7
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What is the capital of China?", "The capital of China is Beijing."),
+        ("中国的首都是哪里？", "中国的首都是北京。"),
+        ("床前明月光的下一句是什么？", "床前明月光的下一句是疑是地上霜。"),
+        ("日本の首都はどこですか？", "日本の首都は東京です。"),
+        ("1+1等于几？", "1+1等于2。"),
+    ],
+)
+def test_an_answer_restating_its_question_is_no_repetition(question: str, answer: str) -> None:
+    """Under sft a repeat counts within a field: the row's fields (what Cleaner passes) keep the row, while the
+    same text as one document (gopher's counting) repeats its question."""
+    doc, wanted = f"{question}\n\n{answer}", rules.wanted_rules(SFT)
+    assert rules.fired(rules.measure(doc, wanted, fields=[question, answer]), SFT) == []
+    assert fires(doc) != []
+    twice = f"{answer} {answer}"  # a repeat within the answer still counts
+    assert rules.fired(rules.measure(f"{question}\n\n{twice}", wanted, fields=[question, twice]), SFT) != []
 
 
 def test_chinese_rows_count_by_character_through_every_rule() -> None:
