@@ -6,7 +6,9 @@ real birth date, IBANs by mod 97. What only looks like a number is left alone:
 
 - inside math (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) and code (fenced blocks, inline
   backticks), only secrets and emails are looked for: ``$\\frac{13800138000}{2}$`` is a number;
-- a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too;
+- a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too, and so is an operand
+  in plain-text arithmetic: after `` = ``, `` * ``, `` / ``, `` + ``, `` < ``... or before `` = ``, `` + ``, `` * ``...
+  (the operator spaced from what precedes it: ``phone=13800138000`` and ``13800138000/13900139000`` are phones);
 - a dotted quad after "version", "ver", "v" or "release" is a version string, not an IP address;
 - digits after ``#``, "No.", "order" (number, no., id), "ticket", "invoice", "tracking", "ISBN", 单号 or 编号 are
   a reference number, not a phone or card;
@@ -61,6 +63,8 @@ _POSSIBLE = {
 }
 _ANY_POSSIBLE = re.compile("|".join(p.pattern for p in _POSSIBLE.values()))  # prose without any: one scan
 _VERSION_BEFORE = re.compile(r"\b(?:version|ver\.?|v|release|build)\s*$", re.I)
+_OPERAND_BEFORE = re.compile(r"(?:^|\s)[=+*/×÷<>≤≥]\s*$")
+_OPERAND_AFTER = re.compile(r"\s*[=+*×÷<>≤≥]\s")
 _ORDER_BEFORE = re.compile(
     r"(?:#|\bno\.|\b(?:order|ticket|invoice|tracking|isbn)(?:\s*(?:number|no\.?|id))?|单号|编号)[\s:]*$", re.I
 )
@@ -118,8 +122,11 @@ def _ip_personal(text: str, private_ips: bool) -> bool:
     )
 
 
-def _latex_argument(text: str, start: int, end: int) -> bool:
-    return (start > 0 and text[start - 1] in "{^_\\") or (end < len(text) and text[end] == "}")
+def _a_number(text: str, start: int, end: int) -> bool:
+    """A LaTeX argument or an operand of plain-text arithmetic (``x = 13800138000 / 2``)."""
+    if (start > 0 and text[start - 1] in "{^_\\") or (end < len(text) and text[end] == "}"):
+        return True
+    return bool(_OPERAND_BEFORE.search(text, max(0, start - 4), start) or _OPERAND_AFTER.match(text, end))
 
 
 def _valid(kind: str, text: str, start: int, end: int, private_ips: bool) -> bool:
@@ -127,7 +134,7 @@ def _valid(kind: str, text: str, start: int, end: int, private_ips: bool) -> boo
     before = text[max(0, start - 20) : start]
     if kind in ANYWHERE:
         return True
-    if _latex_argument(text, start, end):
+    if _a_number(text, start, end):
         return False
     if kind == "IBAN":
         return iban_valid(value)
