@@ -210,6 +210,8 @@ def test_word_lists_match_whole_english_words_and_chinese_substrings() -> None:
     scunthorpe = "Scunthorpe, class, cocktail, assassin, Dickens, shitake, Sussex, analytics, therapist"
     assert toxicity.listed_terms(scunthorpe) == []
     assert toxicity.listed_terms("打开操作系统，拿妈妈的书，他妈妈的书，煞有介事，日本，白菜") == []
+    assert toxicity.listed_terms("我操作电脑时出错了，家畜生产很重要，河流的泥沙比例很高。") == []
+    assert toxicity.listed_terms("我操，我操作时又错了") == ["我操"]
 
 
 # -- config ---------------------------------------------------------------------------------------------------
