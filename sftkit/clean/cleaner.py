@@ -67,9 +67,9 @@ class Cleaner:
         if cfg.languages:
             lang, prob = language.detect(doc)
             record["language"], record["language_score"] = lang, round(prob, 4)
-            if lang not in cfg.languages:
-                out.append(("language", f"{lang or 'none'} ({prob:.2f})"))
-            elif prob < cfg.min_language_score:
+            if lang and lang not in cfg.languages:  # no language: no prose to judge (math, code, numbers)
+                out.append(("language", f"{lang} ({prob:.2f})"))
+            elif lang and prob < cfg.min_language_score:
                 out.append(("language_score", round(prob, 4)))
         if cfg.toxicity != "off":
             terms = toxicity.listed_terms(doc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sftkit.clean import pii, rules, toxicity
+from sftkit.clean.cleaner import Cleaner
 from sftkit.clean.config import RULES, build, load_file, parse_rule, preset_thresholds
 from sftkit.errors import InputError
 
@@ -212,6 +213,18 @@ def test_word_lists_match_whole_english_words_and_chinese_substrings() -> None:
     assert toxicity.listed_terms("打开操作系统，拿妈妈的书，他妈妈的书，煞有介事，日本，白菜") == []
     assert toxicity.listed_terms("我操作电脑时出错了，家畜生产很重要，河流的泥沙比例很高。") == []
     assert toxicity.listed_terms("我操，我操作时又错了") == ["我操"]
+
+
+def test_rows_without_prose_are_not_judged_by_language() -> None:
+    """Math, code and numbers alone get a noise label ($x^2$ was Persian): no language, and the filter passes."""
+    cleaner = Cleaner(build("sft", {}, languages=["en", "zh"]), ("q", "a"), "id")
+    for q, a in (("$x^2$", "$2x$"), ("1+1=?", "2"), ("```\nprint(1)\n```", "`1`")):
+        record: dict = {}
+        assert "language" not in [n for n, _ in cleaner.check({"q": q, "a": a}, record, None)], q
+        assert record["language"] == ""
+    assert cleaner.check({"q": "Pourquoi le ciel est-il bleu ?", "a": "La lumière est diffusée."}, {}, None)[0][0] == (
+        "language"
+    )
 
 
 # -- config ---------------------------------------------------------------------------------------------------
