@@ -186,12 +186,19 @@ def _most_frequent(seqs: list[list[str]], n: int, gopher: bool) -> tuple[tuple[s
         counts = Counter(zip(*(seqs[0][i:] for i in range(n))))
     else:
         counts = Counter((k, gram) for k, toks in enumerate(seqs) for gram in zip(*(toks[i:] for i in range(n))))
-    top = counts.most_common(1)[0][1]
-    for key, count in counts.most_common() if not gopher and top > 1 else counts.most_common(1):
-        gram = key if len(seqs) == 1 else key[1]
-        if gopher or count == 1 or any(c.isalpha() for token in gram for c in token):
-            return gram, count, top
+    ranked = counts.most_common(1)
+    top = ranked[0][1]
+    if not gopher and top > 1 and not _has_letter(ranked[0][0], len(seqs)):
+        ranked = counts.most_common()
+    for key, count in ranked:
+        if gopher or count == 1 or _has_letter(key, len(seqs)):
+            return (key if len(seqs) == 1 else key[1]), count, top
     return (), 1, top
+
+
+def _has_letter(key: tuple, parts: int) -> bool:
+    """Whether an n-gram of ``_most_frequent``'s counts (keyed by its part when there are several) has a letter."""
+    return any(c.isalpha() for token in (key if parts == 1 else key[1]) for c in token)
 
 
 def fired(values: dict[str, float], thresholds: dict[str, float | None]) -> list[tuple[str, float]]:
