@@ -3,8 +3,8 @@
 A row is dropped by the first filter that fires (``dropped:NAME``) and counted under every filter that
 fires (``would_drop:NAME``), so the summary says what each threshold costs alone. Dropped rows go to the
 rejects file with the filter's name and value. The checked fields are joined by a blank line into one
-text for the rules and the language and toxicity checks (datatrove checks a whole document the same way);
-PII is found and masked per field.
+text for the rules and the language and toxicity checks (datatrove checks a whole document the same way;
+under sft a repeat counts within one field, see ``rules.measure``); PII is found and masked per field.
 """
 
 from __future__ import annotations
