@@ -3,8 +3,8 @@
 A row is dropped by the first filter that fires (``dropped:NAME``) and counted under every filter that
 fires (``would_drop:NAME``), so the summary says what each threshold costs alone. Dropped rows go to the
 rejects file with the filter's name and value. The checked fields are joined by a blank line into one
-text for the rules and the language and toxicity checks (datatrove checks a whole document the same way);
-PII is found and masked per field.
+text for the rules and the language and toxicity checks (datatrove checks a whole document the same way;
+under sft a repeat counts within one field, see ``rules.measure``); PII is found and masked per field.
 """
 
 from __future__ import annotations
@@ -60,14 +60,16 @@ class Cleaner:
         """The filters that fire on one row, in order; adds the flags (language, PII, toxicity) to
         ``record`` and masks its PII."""
         cfg = self.config
-        doc = "\n\n".join(t for t in texts.values() if t)
-        out: list[tuple[str, Any]] = rules.fired(rules.measure(doc, self.wanted, cfg.gopher_mode), self.thresholds)
+        parts = [t for t in texts.values() if t]
+        doc = "\n\n".join(parts)
+        values = rules.measure(doc, self.wanted, cfg.gopher_mode, parts)
+        out: list[tuple[str, Any]] = rules.fired(values, self.thresholds)
         if cfg.languages:
             lang, prob = language.detect(doc)
             record["language"], record["language_score"] = lang, round(prob, 4)
-            if lang not in cfg.languages:
-                out.append(("language", f"{lang or 'none'} ({prob:.2f})"))
-            elif prob < cfg.min_language_score:
+            if lang and lang not in cfg.languages:  # no language: no prose to judge (math, code, numbers)
+                out.append(("language", f"{lang} ({prob:.2f})"))
+            elif lang and prob < cfg.min_language_score:
                 out.append(("language_score", round(prob, 4)))
         if cfg.toxicity != "off":
             terms = toxicity.listed_terms(doc)

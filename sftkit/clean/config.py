@@ -8,6 +8,7 @@ for being short, not for being bad; ``RULES[name].why`` says why. ``None`` turns
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,16 @@ def preset_thresholds(preset: str) -> dict[str, float | None]:
     return {name: getattr(rule, preset) for name, rule in RULES.items()}
 
 
+def _unknown(where: str, what: str, name: str, valid: list[str]) -> InputError:
+    """One line naming the unknown name, the nearest valid one (a typo is the usual cause) and all of them."""
+    near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return InputError(f"{where}: unknown {what} {name!r}{hint}; {what}s: {', '.join(valid)}")
+
+
 def _threshold(name: str, value: Any, where: str) -> float | None:
     if name not in RULES:
-        raise InputError(f"{where}: unknown rule {name!r}; rules: {', '.join(RULES)}")
+        raise _unknown(where, "rule", name, list(RULES))
     if value is None or value is False or (isinstance(value, str) and value.lower() in ("off", "none", "null")):
         return None  # YAML reads a bare `off` as False
     if value is True:
@@ -156,7 +164,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"--config {path}: expected a mapping of settings, got {type(data).__name__}")
     unknown = sorted(set(data) - _FILE_KEYS)
     if unknown:
-        raise InputError(f"--config {path}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(_FILE_KEYS))}")
+        raise _unknown(f"--config {path}", "key", unknown[0], sorted(_FILE_KEYS))
     rules = data.get("rules") or {}
     if not isinstance(rules, dict):
         raise InputError(f"--config {path}: 'rules' must map rule names to numbers or 'off'")

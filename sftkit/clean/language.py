@@ -24,11 +24,12 @@ def _detector() -> Any:
 
 def detect(text: str) -> tuple[str, float]:
     """The most likely language code ('en', 'zh', ...) of ``text``'s prose (math and code spans and LaTeX
-    commands left out, unless nothing else is left) and its probability; ('', 0.0) for an empty text.
+    commands left out) and its probability; ('', 0.0) for a text without prose, not a letter outside math and
+    code (``$x^2$``, ``1+1=? 2``), where a guess is noise (fastText called ``$x^2$`` Persian).
     fastText reads one line, so newlines become spaces."""
     prose = _NOT_PROSE.sub(" ", text) if ("$" in text or "`" in text or "\\" in text) else text
-    line = " ".join(prose.split()) or " ".join(text.split())
-    if not line:
+    if not any(ch.isalpha() for ch in prose):
         return "", 0.0
+    line = " ".join(prose.split())
     best = _detector().detect(line, k=1)[0]
     return str(best["lang"]), float(best["score"])

@@ -6,12 +6,16 @@ real birth date, IBANs by mod 97. What only looks like a number is left alone:
 
 - inside math (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) and code (fenced blocks, inline
   backticks), only secrets and emails are looked for: ``$\\frac{13800138000}{2}$`` is a number;
-- a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too;
+- a number written as a LaTeX argument (``{...}``, after ``^`` or ``_``) is a number too, and so is an operand
+  in plain-text arithmetic: after `` = ``, `` * ``, `` / ``, `` + ``, `` < ``... or before `` = ``, `` + ``, `` * ``...
+  (the operator spaced from what precedes it: ``phone=13800138000`` and ``13800138000/13900139000`` are phones);
 - a dotted quad after "version", "ver", "v" or "release" is a version string, not an IP address;
-- digits after ``#``, "No.", "order", "ticket", "invoice" or "ISBN" are a reference number, not a phone or card;
+- digits after ``#``, "No.", "order" (number, no., id), "ticket", "invoice", "tracking", "ISBN", 单号 or 编号 are
+  a reference number, not a phone or card;
 - private, loopback, link-local and reserved IP addresses are not personal (``private_ips`` masks them too).
 
 Dates (2023-01-15, 15/01/2023), ISBNs and order numbers fit none of the patterns or fail their checks.
+Full-width forms (１３８００１３８０００, ａ＠ｂ．ｃｏｍ, common in Chinese text) are read as their ASCII letters.
 """
 
 from __future__ import annotations
@@ -59,7 +63,13 @@ _POSSIBLE = {
 }
 _ANY_POSSIBLE = re.compile("|".join(p.pattern for p in _POSSIBLE.values()))  # prose without any: one scan
 _VERSION_BEFORE = re.compile(r"\b(?:version|ver\.?|v|release|build)\s*$", re.I)
-_ORDER_BEFORE = re.compile(r"(?:#|\bno\.|\border|\bticket|\binvoice|\bisbn)[\s:]*$", re.I)
+_OPERAND_BEFORE = re.compile(r"(?:^|\s)[=+*/×÷<>≤≥]\s*$")
+_OPERAND_AFTER = re.compile(r"\s*[=+*×÷<>≤≥]\s")
+_ORDER_BEFORE = re.compile(
+    r"(?:#|\bno\.|\b(?:order|ticket|invoice|tracking|isbn)(?:\s*(?:number|no\.?|id))?|单号|编号)[\s:]*$", re.I
+)
+# full-width ASCII (U+FF01-FF5E) and the ideographic space as their ASCII: one character each, so spans hold
+_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[0-8]|6[0245]")
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_CHECK = "10X98765432"
@@ -112,16 +122,19 @@ def _ip_personal(text: str, private_ips: bool) -> bool:
     )
 
 
-def _latex_argument(text: str, start: int, end: int) -> bool:
-    return (start > 0 and text[start - 1] in "{^_\\") or (end < len(text) and text[end] == "}")
+def _a_number(text: str, start: int, end: int) -> bool:
+    """A LaTeX argument or an operand of plain-text arithmetic (``x = 13800138000 / 2``)."""
+    if (start > 0 and text[start - 1] in "{^_\\") or (end < len(text) and text[end] == "}"):
+        return True
+    return bool(_OPERAND_BEFORE.search(text, max(0, start - 4), start) or _OPERAND_AFTER.match(text, end))
 
 
 def _valid(kind: str, text: str, start: int, end: int, private_ips: bool) -> bool:
     value = text[start:end]
-    before = text[max(0, start - 12) : start]
+    before = text[max(0, start - 20) : start]
     if kind in ANYWHERE:
         return True
-    if _latex_argument(text, start, end):
+    if _a_number(text, start, end):
         return False
     if kind == "IBAN":
         return iban_valid(value)
@@ -155,6 +168,8 @@ def find(text: str, private_ips: bool = False, kinds: tuple[str, ...] = KINDS) -
     """Non-overlapping matches in ``text``, sorted by position; an earlier kind of ``KINDS`` wins an overlap."""
     spans = None
     taken: list[Match] = []
+    if not text.isascii():
+        text = text.translate(_HALF_WIDTH)
     if not _ANY_POSSIBLE.search(text):
         return taken
     for kind in kinds:

@@ -83,16 +83,27 @@ def _dup_ngram_chars(keys: list[int], cum: list[int], n: int) -> int:
     return repeated
 
 
-def measure(text: str, wanted: frozenset[str], gopher: bool = False) -> dict[str, float]:
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """The text's tokens and, of them, its words."""
+    if text.isascii():  # the same tokens and words, found by C code
+        return _ASCII_TOKEN.findall(text), _ASCII_WORD.findall(text)
+    toks = tokens(text)
+    return toks, [t for t in toks if _is_word(t)]
+
+
+def measure(
+    text: str, wanted: frozenset[str], gopher: bool = False, fields: list[str] | None = None
+) -> dict[str, float]:
     """The value of each rule in ``wanted`` for ``text``; a rule that does not apply (mean word length of
     Chinese, an empty text's ratios) has no value. ``gopher``: the paper's counting everywhere (see
-    ``CleanConfig.gopher_mode``)."""
+    ``CleanConfig.gopher_mode``). ``fields``: the non-empty fields ``text`` joins with blank lines; under sft
+    a repeat then counts only within one field, since an answer that restates its question ("What is the
+    capital of China?" / "The capital of China is Beijing.") is no repetitive text."""
     out: dict[str, float] = {}
-    if text.isascii():  # the same tokens and words, found by C code
-        toks, words = _ASCII_TOKEN.findall(text), _ASCII_WORD.findall(text)
-    else:
-        toks = tokens(text)
-        words = [t for t in toks if _is_word(t)]
+    parts = [text] if gopher or not fields or len(fields) < 2 else fields
+    split = [_split(part) for part in parts]
+    toks = [t for part_toks, _ in split for t in part_toks]
+    words = [w for _, part_words in split for w in part_words]
     n_tokens, n_words = len(toks), len(words)
     out["min_words"] = out["max_words"] = n_words
     unspaced = 0.0 if text.isascii() else unspaced_share(text)
@@ -119,45 +130,75 @@ def measure(text: str, wanted: frozenset[str], gopher: bool = False) -> dict[str
     if unspaced < UNSPACED and "min_stop_words" in wanted:
         out["min_stop_words"] = len(STOP_WORDS.intersection(toks))
     if text:
-        _repetition(text, toks, unspaced, wanted, gopher, out)
+        _repetition(len(text), [(part, t) for part, (t, _) in zip(parts, split)], unspaced, wanted, gopher, out)
     return out
 
 
 def _repetition(
-    text: str, toks: list[str], unspaced: float, wanted: frozenset[str], gopher: bool, out: dict[str, float]
+    size: int,
+    parts: list[tuple[str, list[str]]],
+    unspaced: float,
+    wanted: frozenset[str],
+    gopher: bool,
+    out: dict[str, float],
 ) -> None:
-    size = len(text)
-    paragraphs = _PARAGRAPH.split(text.strip())
-    dup, chars = _duplicates(paragraphs, gopher)
-    out["max_dup_para_frac"], out["max_dup_para_char_frac"] = dup / len(paragraphs), chars / size
-    lines = _LINES.split(text)
-    dup, chars = _duplicates(lines, gopher)
-    out["max_dup_line_frac"], out["max_dup_line_char_frac"] = dup / len(lines), chars / size
+    """The repetition rules of a text of ``size`` characters made of ``parts`` (text, tokens): a repeat counts
+    within a part."""
+    for unit, split in (("para", lambda t: _PARAGRAPH.split(t.strip())), ("line", _LINES.split)):
+        pieces = [split(part) for part, _ in parts]
+        found = [_duplicates(p, gopher) for p in pieces]
+        out[f"max_dup_{unit}_frac"] = sum(d for d, _ in found) / sum(map(len, pieces))
+        out[f"max_dup_{unit}_char_frac"] = sum(c for _, c in found) / size
     spaces = 1 if gopher or unspaced < UNSPACED else 0  # the joiner datatrove counts between an n-gram's words
+    seqs = [toks for _, toks in parts]
     repeats = {}  # n: the count of the most frequent n-gram
     for n in TOP_NGRAMS:
         name = f"max_top_{n}gram_char_frac"
-        if name not in wanted or len(toks) < n:
+        if name not in wanted or max(map(len, seqs)) < n:
             continue
         if repeats.get(n - 1) == 1:
-            out[name] = 0.0 if not gopher else (sum(map(len, toks[:n])) + spaces * (n - 1)) / size
+            out[name] = 0.0 if not gopher else (sum(map(len, seqs[0][:n])) + spaces * (n - 1)) / size
             repeats[n] = 1  # no (n-1)-gram repeats, so no n-gram does: the first one is a most frequent
             continue
-        gram, count = Counter(zip(*(toks[i:] for i in range(n)))).most_common(1)[0]
-        repeats[n] = count
+        gram, count, repeats[n] = _most_frequent(seqs, n, gopher)
         out[name] = (sum(map(len, gram)) + spaces * (n - 1)) * count / size if gopher or count > 1 else 0.0
     dups = [n for n in DUP_NGRAMS if f"max_dup_{n}gram_char_frac" in wanted]
     if not dups:
         return
-    if repeats.get(max(TOP_NGRAMS)) == 1 or _all_distinct(toks, min(dups)):  # then no longer n-gram repeats
-        out.update((f"max_dup_{n}gram_char_frac", 0.0) for n in dups)
-        return
-    vocab: dict[str, int] = {}
-    ids = np.array([vocab.setdefault(t, len(vocab) + 1) for t in toks], dtype=np.uint64)
-    cum = [0, *itertools.accumulate(map(len, toks))]
-    for n in dups:
-        chars = _dup_ngram_chars(_ngram_keys(ids, n), cum, n) if len(toks) >= n else 0
-        out[f"max_dup_{n}gram_char_frac"] = chars / size
+    chars = dict.fromkeys(dups, 0)
+    if repeats.get(max(TOP_NGRAMS)) != 1:  # else no longer n-gram repeats
+        for toks in seqs:
+            if _all_distinct(toks, min(dups)):
+                continue
+            vocab: dict[str, int] = {}
+            ids = np.array([vocab.setdefault(t, len(vocab) + 1) for t in toks], dtype=np.uint64)
+            cum = [0, *itertools.accumulate(map(len, toks))]
+            for n in dups:
+                chars[n] += _dup_ngram_chars(_ngram_keys(ids, n), cum, n) if len(toks) >= n else 0
+    out.update((f"max_dup_{n}gram_char_frac", chars[n] / size) for n in dups)
+
+
+def _most_frequent(seqs: list[list[str]], n: int, gopher: bool) -> tuple[tuple[str, ...], int, int]:
+    """The most frequent n-gram of the token sequences, counted within each, its count, and the count of the
+    most frequent of all. Under sft an n-gram without a letter does not count: a math answer repeats its
+    result (``$6900069000$``) and its operators."""
+    if len(seqs) == 1:
+        counts = Counter(zip(*(seqs[0][i:] for i in range(n))))
+    else:
+        counts = Counter((k, gram) for k, toks in enumerate(seqs) for gram in zip(*(toks[i:] for i in range(n))))
+    ranked = counts.most_common(1)
+    top = ranked[0][1]
+    if not gopher and top > 1 and not _has_letter(ranked[0][0], len(seqs)):
+        ranked = counts.most_common()
+    for key, count in ranked:
+        if gopher or count == 1 or _has_letter(key, len(seqs)):
+            return (key if len(seqs) == 1 else key[1]), count, top
+    return (), 1, top
+
+
+def _has_letter(key: tuple, parts: int) -> bool:
+    """Whether an n-gram of ``_most_frequent``'s counts (keyed by its part when there are several) has a letter."""
+    return any(c.isalpha() for token in (key if parts == 1 else key[1]) for c in token)
 
 
 def fired(values: dict[str, float], thresholds: dict[str, float | None]) -> list[tuple[str, float]]:

@@ -26,17 +26,19 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 @cache
-def _lists() -> tuple[frozenset[str], tuple[str, ...]]:
-    return frozenset(_terms("en.txt")), tuple(_terms("zh.txt"))
+def _lists() -> tuple[frozenset[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The English terms, and each Chinese term with the ordinary words that contain it (``zh_allow.txt``)."""
+    allow = _terms("zh_allow.txt")
+    return frozenset(_terms("en.txt")), tuple((t, tuple(w for w in allow if t in w)) for t in _terms("zh.txt"))
 
 
 def listed_terms(text: str) -> list[str]:
     """The listed terms in ``text``: English words (a run of letters and digits, so word boundaries) in order,
-    then Chinese substrings, each as often as it occurs (lower case)."""
+    then Chinese substrings, each as often as it occurs outside the ordinary words that contain it (lower case)."""
     en, zh = _lists()
     found = [w for w in _ASCII_WORD.findall(text.lower()) if w in en]
     if not text.isascii():
-        found += [t for t in zh for _ in range(text.count(t))]
+        found += [t for t, allow in zh for _ in range(text.count(t) - sum(text.count(w) for w in allow))]
     return found
 
 

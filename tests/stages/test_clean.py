@@ -124,7 +124,7 @@ def test_a_stopped_run_resumes_without_duplicates(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--rule", "min_wrds=3"], "--rule: unknown rule 'min_wrds'"),
+        (["--rule", "min_wrds=3"], "--rule: unknown rule 'min_wrds' (did you mean 'min_words'?)"),
         (["--config", "missing.yaml"], "--config missing.yaml: cannot read"),
         (["--fields", "q,nope"], "no field 'nope'"),
         (["--min-language-score", "0.5"], "needs --languages"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sftkit.clean import pii, rules, toxicity
+from sftkit.clean.cleaner import Cleaner
 from sftkit.clean.config import RULES, build, load_file, parse_rule, preset_thresholds
 from sftkit.errors import InputError
 
@@ -40,6 +41,7 @@ def fires(text: str, thresholds: dict = SFT, gopher: bool = False) -> list[str]:
         PROSE,
         f"{ZH_Q}\n\n{ZH_A}",
         "Compute 123*456.\n\n56088",
+        "Half of it is $6900069000$, since $13800138000 / 2 = 6900069000$.",  # a result repeated is no spam
         "### Step 1\nAdd the two numbers of the problem together to find their total.\n### Step 2\nCheck the "
         "sum by subtracting one number from it again.\n\n$$\nx = 1\n$$\n\n$$\ny = 2\n$$",
     ],
@@ -89,6 +91,26 @@ def test_gopher_preset_counts_as_datatrove_and_drops_short_rows() -> None:
     assert values["max_hash_ratio"] == 2 / 7
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What is the capital of China?", "The capital of China is Beijing."),
+        ("中国的首都是哪里？", "中国的首都是北京。"),
+        ("床前明月光的下一句是什么？", "床前明月光的下一句是疑是地上霜。"),
+        ("日本の首都はどこですか？", "日本の首都は東京です。"),
+        ("1+1等于几？", "1+1等于2。"),
+    ],
+)
+def test_an_answer_restating_its_question_is_no_repetition(question: str, answer: str) -> None:
+    """Under sft a repeat counts within a field: the row's fields (what Cleaner passes) keep the row, while the
+    same text as one document (gopher's counting) repeats its question."""
+    doc, wanted = f"{question}\n\n{answer}", rules.wanted_rules(SFT)
+    assert rules.fired(rules.measure(doc, wanted, fields=[question, answer]), SFT) == []
+    assert fires(doc) != []
+    twice = f"{answer} {answer}"  # a repeat within the answer still counts
+    assert rules.fired(rules.measure(f"{question}\n\n{twice}", wanted, fields=[question, twice]), SFT) != []
+
+
 def test_chinese_rows_count_by_character_through_every_rule() -> None:
     doc = f"{ZH_Q}\n\n{ZH_A}"
     values = rules.measure(doc, frozenset(RULES))
@@ -119,6 +141,11 @@ def test_chinese_rows_count_by_character_through_every_rule() -> None:
         ("PHONE", "call 415-555-0132 now", "415-555-0132"),
         ("PHONE", "手机号13800138000，请联系", "13800138000"),
         ("PHONE", "tel +86 138 0013 8000", "+86 138 0013 8000"),
+        ("PHONE", "https://example.com/?phone=13800138000", "13800138000"),  # '=' not spaced: no arithmetic
+        ("PHONE", "手机：１３８００１３８０００，请联系", "１３８００１３８０００"),  # full-width digits
+        ("EMAIL", "邮箱ａｄｍｉｎ＠ｃｏｒｐ．ｃｏｍ。", "ａｄｍｉｎ＠ｃｏｒｐ．ｃｏｍ"),
+        ("CN_ID", "身份证号11010519491231002x。", "11010519491231002x"),  # a lower-case check character
+        ("IBAN", "pay DE89 3704 0044 0532 0130 00 now", "DE89 3704 0044 0532 0130 00"),
         ("IP_ADDRESS", "server at 8.8.8.8 answered", "8.8.8.8"),
         ("IP_ADDRESS", "host 2607:f8b0:4005:80a::200e is up", "2607:f8b0:4005:80a::200e"),
         ("CREDIT_CARD", "card 4111 1111 1111 1111 exp", "4111 1111 1111 1111"),
@@ -154,6 +181,9 @@ def test_each_pii_kind_is_found_and_masked(kind: str, text: str, found: str) -> 
         "meeting on 2023-01-15 or 15/01/2023 at 12:30:45",  # dates and times
         "ISBN 978-3-16-148410-0 and ISBN 0-306-40615-2",  # ISBNs
         "order #13912345678 shipped; order no. 4111111111111111",  # order numbers
+        "Order number: 4111111111111111; order id 13800138000; tracking number 13912345678",
+        "订单号13800138000，订单号：4111111111111111，编号１３９１２３４５６７８",
+        "If x = 13800138000 / 2, then 13800138000 + 1 = 2x + 1 and 4111111111111111 * 2 > 0.",  # plain-text math
         "card 4111 1111 1111 1112 fails Luhn",
         "id 110105194912310021 has a wrong check digit",
         "id 11010519491331002X has month 13",
@@ -181,16 +211,31 @@ def test_word_lists_match_whole_english_words_and_chinese_substrings() -> None:
     scunthorpe = "Scunthorpe, class, cocktail, assassin, Dickens, shitake, Sussex, analytics, therapist"
     assert toxicity.listed_terms(scunthorpe) == []
     assert toxicity.listed_terms("打开操作系统，拿妈妈的书，他妈妈的书，煞有介事，日本，白菜") == []
+    assert toxicity.listed_terms("我操作电脑时出错了，家畜生产很重要，河流的泥沙比例很高。") == []
+    assert toxicity.listed_terms("我操，我操作时又错了") == ["我操"]
+
+
+def test_rows_without_prose_are_not_judged_by_language() -> None:
+    """Math, code and numbers alone get a noise label ($x^2$ was Persian): no language, and the filter passes."""
+    cleaner = Cleaner(build("sft", {}, languages=["en", "zh"]), ("q", "a"), "id")
+    for q, a in (("$x^2$", "$2x$"), ("1+1=?", "2"), ("```\nprint(1)\n```", "`1`")):
+        record: dict = {}
+        assert "language" not in [n for n, _ in cleaner.check({"q": q, "a": a}, record, None)], q
+        assert record["language"] == ""
+    assert cleaner.check({"q": "Pourquoi le ciel est-il bleu ?", "a": "La lumière est diffusée."}, {}, None)[0][0] == (
+        "language"
+    )
 
 
 # -- config ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("rules:\n  min_wrds: 3\n", "unknown rule 'min_wrds'"),
+        ("rules:\n  min_wrds: 3\n", r"unknown rule 'min_wrds' \(did you mean 'min_words'\?\)"),
         ("rules:\n  min_words: lots\n", "must be a number or 'off'"),
         ("rules:\n  min_words: -1\n", "must be >= 0"),
-        ("colour: red\n", "unknown key 'colour'"),
+        ("colour: red\n", "unknown key 'colour'; keys: "),
+        ("toxicty: drop\n", r"unknown key 'toxicty' \(did you mean 'toxicity'\?\)"),
         ("rules: [1, 2]\n", "'rules' must map"),
         ("- a\n- b\n", "expected a mapping"),
         ("rules:\n  min_words: [\n", "not valid YAML"),
