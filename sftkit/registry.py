@@ -91,7 +91,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "generate",
-            "write new problems from seed problems with a model",
+            "write rows from a prompt template over each row: parsed, fanned out, novel (seed problems by default)",
             "hpc/generate.py",
             "sftkit.generate",
             "slurm/run_generate.sh",
