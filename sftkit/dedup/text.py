@@ -17,15 +17,20 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 import xxhash
 
-from sftkit.text import nfkc_casefold, tokens, unspaced
+from sftkit.text import UNSPACED, nfkc_casefold, tokens, unspaced
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SYMBOLS = "".join(c for c in map(chr, range(128)) if not c.isalnum() and not c.isspace() and c != "_")
 _PAD = str.maketrans({c: f" {c} " for c in _SYMBOLS})
 _BLANK = str.maketrans({c: " " for c in _SYMBOLS})
-_STANDALONE_NUMBER = re.compile(r"(?<![^\W_])\d+(?:[.,]\d+)*")  # not the 2 of x2 or h2o: those are words
+# a number: digits or .5, signed by a minus that is no difference's (x = -3, (-3), x^{-1}; not 5-3 or x-3), and
+# not after a letter of a spaced script (the 2 of x2 or h2o: those are words; 第3题 and 12个 hold numbers)
+_SIGNED = r"(?:(?<![\w)\]}])([-\u2212]))?(\d+(?:[.,]\d+)*|\.\d+)"
+_ASCII_NUMBER = re.compile(rf"(?<![^\W_]){_SIGNED}")
+_STANDALONE_NUMBER = regex.compile(rf"(?<![\p{{L}}\p{{N}}\p{{M}}_](?<![{UNSPACED}])){_SIGNED}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 NUMBER_TOKEN = "<num>"
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
@@ -41,19 +46,19 @@ def normalize(text: str, numbers: bool = False) -> str:
 
 def number_strings(normalized: str) -> list[str]:
     """The numbers of a normalized text, sorted (a multiset), each in one form: ``1,000`` = ``1000``,
-    ``007`` = ``7``, ``2.50`` = ``2.5``, ``3.0`` = ``3``. A comma between digits is a thousands
-    separator only in groups of three; otherwise it separates two numbers (``(1,5)`` is 1 and 5). Digits
-    after a letter are part of a word (``x2``, ``h2o``), not a number."""
+    ``007`` = ``7``, ``2.50`` = ``2.5``, ``3.0`` = ``3``, ``.5`` = ``0.5``; ``-3`` keeps its sign. A comma
+    between digits is a thousands separator only in groups of three; otherwise it separates two numbers
+    (``(1,5)`` is 1 and 5). Digits after a letter of a spaced script are part of a word (``x2``, ``h2o``),
+    not a number; beside a Chinese or Japanese character they are a number (``第3题``)."""
     out = []
-    for match in _STANDALONE_NUMBER.finditer(normalized):
-        text = match.group()
+    for sign, text in (_ASCII_NUMBER if normalized.isascii() else _STANDALONE_NUMBER).findall(normalized):
         parts = [text.replace(",", "")] if _THOUSANDS.fullmatch(text) else text.split(",")
-        for part in parts:
+        for k, part in enumerate(parts):
             whole, dot, fraction = part.partition(".")
             if "." not in fraction:  # a version-like 1.2.3 stays as written
                 fraction = fraction.rstrip("0")
                 part = (whole.lstrip("0") or "0") + (dot + fraction if fraction else "")
-            out.append(part)
+            out.append("-" + part if sign and k == 0 and part != "0" else part)
     return sorted(out)
 
 
