@@ -308,8 +308,8 @@ def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> Non
 
 
 def test_smaller_defects_nulls_lose_sides_are_marked_ids_counted_numbers_are_text(tmp_path: Path) -> None:
-    """--keep-by FIELD:length:asc never keeps a null or missing field over a real value; an audit line says
-    which side (input or --against) the row it names is on, since their ids may overlap; rows with an id an
+    """--keep-by FIELD:length:asc never keeps a null, missing, empty or blank field over a real value; an audit
+    line says which side (input or --against) the row it names is on, since their ids may overlap; rows with an id an
     earlier row has are counted on screen; a number in a text field is compared as its text and written as
     the number it was (it neither stops the run nor vanishes under skip)."""
     rng = random.Random(9)
@@ -317,6 +317,8 @@ def test_smaller_defects_nulls_lose_sides_are_marked_ids_counted_numbers_are_tex
     rows = [
         {"id": "null", "problem": text, "solution": None},
         {"id": "missing", "problem": text},
+        {"id": "empty", "problem": text, "solution": ""},
+        {"id": "blank", "problem": text, "solution": " \n"},
         {"id": "real", "problem": text, "solution": "a long worked solution"},
     ]
     out = tmp_path / "k.jsonl"
