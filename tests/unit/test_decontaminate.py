@@ -42,3 +42,15 @@ def test_more_latex_variants_are_one_form(benchmark: str, copy: str) -> None:
         return words(normalize(math_form(text)), symbols=False)
 
     assert form(copy)[: len(form(benchmark))] == form(benchmark)
+
+
+def test_a_mistyped_shortcut_is_one_line_at_once() -> None:
+    """A bare name that is no shortcut and no file here ("math-500", "aime24") is not sent to the Hub (30 s of
+    retries offline before a misleading error): one line naming the shortcuts, the closest first."""
+    from sftkit.errors import InputError
+
+    with pytest.raises(InputError, match=r"'math-500': no shortcut \(did you mean math500\?"):
+        BenchmarkSpec.parse("math-500")
+    with pytest.raises(InputError, match="gsm8k, gpqa-diamond, hle"):
+        BenchmarkSpec.parse("aime24")
+    assert BenchmarkSpec.parse("org/name").input == "org/name"  # a Hub id is still one
