@@ -33,13 +33,24 @@ _ASCII_NUMBER = re.compile(rf"(?<![^\W_]){_SIGNED}")
 _STANDALONE_NUMBER = regex.compile(rf"(?<![\p{{L}}\p{{N}}\p{{M}}_](?<![{UNSPACED}])){_SIGNED}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 NUMBER_TOKEN = "<num>"
+_SUPERSCRIPTS, _SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
+_RAISED = re.compile(f"[{_SUPERSCRIPTS}]+|[{_SUBSCRIPTS}]+")
+_DIGITS = str.maketrans(_SUPERSCRIPTS + _SUBSCRIPTS, "0123456789" * 2)
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
 POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
+def _raised(match: re.Match) -> str:
+    return ("^" if match.group()[0] in _SUPERSCRIPTS else "_") + match.group().translate(_DIGITS)
+
+
 def normalize(text: str, numbers: bool = False) -> str:
     """NFKC, case-folded, invisible characters removed, whitespace collapsed; with ``numbers`` every
-    number becomes one placeholder."""
+    number becomes one placeholder. Superscript and subscript digits are written as ``^`` and ``_`` write
+    them (``x²`` is ``x^2``, ``a₁`` is ``a_1``): NFKC alone makes ``x²`` the word ``x2``, which hides the
+    exponent from the numbers rule (``x² = 64`` and ``x³ = 64`` are two problems)."""
+    if not text.isascii():
+        text = _RAISED.sub(_raised, text)
     text = nfkc_casefold(text)
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
 

@@ -62,3 +62,8 @@ def test_numbers_are_a_multiset_in_one_form() -> None:
     assert number_strings("第3题：他有12个苹果") == ["12", "3"]
     assert number_strings("x = .5 or 0.50") == ["0.5", "0.5"]
     assert number_strings("x = -3, f(-2.0), x^{-1}, 5-4, x-7, −6, -0") == ["-1", "-2", "-3", "-6", "0", "4", "5", "7"]
+    # superscript and subscript digits are exponents and indices, as ^ and _ write them, not a word x2 (NFKC)
+    from sftkit.dedup.text import normalize
+
+    assert normalize("x² + y³⁰ + a₁₂") == normalize("x^2 + y^30 + a_12") == "x^2 + y^30 + a_12"
+    assert number_strings(normalize("x² = 64")) != number_strings(normalize("x³ = 64"))
