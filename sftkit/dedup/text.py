@@ -28,7 +28,7 @@ _PAD = str.maketrans({c: f" {c} " for c in _SYMBOLS})
 _BLANK = str.maketrans({c: " " for c in _SYMBOLS})
 # a number: digits or .5, signed by a minus that is no difference's (x = -3, (-3), x^{-1}; not 5-3 or x-3), and
 # not after a letter of a spaced script (the 2 of x2 or h2o: those are words; 第3题 and 12个 hold numbers)
-_SIGNED = r"(?:(?<![\w)\]}])([-\u2212]))?(\d+(?:[.,]\d+)*|\.\d+)"
+_SIGNED = r"(?:(?<![\w)\]}])([-\u2212]))?(\d+(?:[.,]\d+)*|(?<![.\d])\.\d+)"
 _ASCII_NUMBER = re.compile(rf"(?<![^\W_]){_SIGNED}")
 _STANDALONE_NUMBER = regex.compile(rf"(?<![\p{{L}}\p{{N}}\p{{M}}_](?<![{UNSPACED}])){_SIGNED}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
