@@ -20,20 +20,20 @@ import unicodedata
 import regex
 
 # scripts written without spaces between words: one character (and its marks) per word
-_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
 _TOKEN = regex.compile(
-    rf"[{_UNSPACED}]\p{{M}}*"  # a character of an unspaced script with its marks
-    rf"|(?:(?![{_UNSPACED}])[\p{{L}}\p{{N}}\p{{M}}_])+"  # a word of a spaced script
+    rf"[{UNSPACED}]\p{{M}}*"  # a character of an unspaced script with its marks
+    rf"|(?:(?![{UNSPACED}])[\p{{L}}\p{{N}}\p{{M}}_])+"  # a word of a spaced script
     r"|[^\p{L}\p{N}\p{M}_\s\p{Cf}]"  # a symbol (format characters are no words)
 )
 _WORD = regex.compile(_TOKEN.pattern.rsplit("|", 1)[0])  # the same, without symbols
 _INVISIBLE = regex.compile(r"\p{Cf}+")
 # text without marks, format characters or unspaced scripts splits the same with the faster ``re``
-_NEEDS_SCRIPTS = regex.compile(rf"[\p{{M}}\p{{Cf}}{_UNSPACED}]")
+_NEEDS_SCRIPTS = regex.compile(rf"[\p{{M}}\p{{Cf}}{UNSPACED}]")
 _PLAIN_TOKEN, _PLAIN_WORD = re.compile(r"\w+|[^\w\s]"), re.compile(r"\w+")
 _LETTER = regex.compile(r"\p{L}")
-_UNSPACED_LETTER = regex.compile(rf"(?=\p{{L}})[{_UNSPACED}]")
-_UNSPACED_START = regex.compile(rf"[{_UNSPACED}]")
+_UNSPACED_LETTER = regex.compile(rf"(?=\p{{L}})[{UNSPACED}]")
+_UNSPACED_START = regex.compile(rf"[{UNSPACED}]")
 
 
 def strip_invisible(text: str) -> str:

@@ -14,6 +14,7 @@ default): rewordings that keep no long n-gram. A row keeps its best match only: 
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from collections import Counter, defaultdict
@@ -75,6 +76,12 @@ class BenchmarkSpec:
                 "ID_OR_PATH[[[:CONFIG]:SPLIT]:FIELD]"
             )
         where, rest = parts[0], parts[1:]
+        if name is None and not rest and "/" not in where and not Path(where).expanduser().exists():
+            close = difflib.get_close_matches(where, SHORTCUTS, 1)  # a typo, not a Hub id (those are ORG/NAME)
+            raise InputError(
+                f"--benchmark {text!r}: no shortcut ({'did you mean ' + close[0] + '? ' if close else ''}"
+                f"{', '.join(SHORTCUTS)}) and no file here; a Hub dataset is ORG/NAME[[[:CONFIG]:SPLIT]:FIELD]"
+            )
         fld = rest.pop() if rest else "problem"
         split = rest.pop() if rest else None
         config = rest.pop() if rest else None

@@ -48,8 +48,8 @@ class KeepBy:
         a rank within the batch, so that keys from different shards compare."""
         raw = [r.get(self.field) for r in records]
         values = key_values(raw, self.key)
-        if self.key == "length":  # a null or missing field has no length: it loses, in either order
-            values[[not isinstance(v, str) for v in raw]] = np.nan
+        if self.key == "length":  # a null, missing, empty or blank field has no length: it loses, in either order
+            values[[not isinstance(v, str) or not v.strip() for v in raw]] = np.nan
         return np.where(np.isnan(values), np.inf, -values if self.order == "desc" else values)
 
 

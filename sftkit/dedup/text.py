@@ -17,43 +17,59 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 import xxhash
 
-from sftkit.text import nfkc_casefold, tokens, unspaced
+from sftkit.text import UNSPACED, nfkc_casefold, tokens, unspaced
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SYMBOLS = "".join(c for c in map(chr, range(128)) if not c.isalnum() and not c.isspace() and c != "_")
 _PAD = str.maketrans({c: f" {c} " for c in _SYMBOLS})
 _BLANK = str.maketrans({c: " " for c in _SYMBOLS})
-_STANDALONE_NUMBER = re.compile(r"(?<![^\W_])\d+(?:[.,]\d+)*")  # not the 2 of x2 or h2o: those are words
+# a number: digits or .5, signed by a minus that is no difference's (x = -3, (-3), x^{-1}; not 5-3 or x-3), and
+# not after a letter of a spaced script (the 2 of x2 or h2o: those are words; 第3题 and 12个 hold numbers)
+_SIGNED = r"(?:(?<![\w)\]}])([-\u2212]))?(\d+(?:[.,]\d+)*|(?<![.\d])\.\d+)"
+_ASCII_NUMBER = re.compile(rf"(?<![^\W_]){_SIGNED}")
+_STANDALONE_NUMBER = regex.compile(rf"(?<![\p{{L}}\p{{N}}\p{{M}}_](?<![{UNSPACED}])){_SIGNED}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 NUMBER_TOKEN = "<num>"
+_SUPERSCRIPTS, _SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
+_RAISED = re.compile(f"[{_SUPERSCRIPTS}]+|[{_SUBSCRIPTS}]+")
+_DIGITS = str.maketrans(_SUPERSCRIPTS + _SUBSCRIPTS, "0123456789" * 2)
 # odd 64-bit multipliers, one per position in an n-gram (so word order counts) or in a band
 POSITION = np.random.default_rng(0x5F7D).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
+def _raised(match: re.Match) -> str:
+    return ("^" if match.group()[0] in _SUPERSCRIPTS else "_") + match.group().translate(_DIGITS)
+
+
 def normalize(text: str, numbers: bool = False) -> str:
     """NFKC, case-folded, invisible characters removed, whitespace collapsed; with ``numbers`` every
-    number becomes one placeholder."""
+    number becomes one placeholder. Superscript and subscript digits are written as ``^`` and ``_`` write
+    them (``x²`` is ``x^2``, ``a₁`` is ``a_1``): NFKC alone makes ``x²`` the word ``x2``, which hides the
+    exponent from the numbers rule (``x² = 64`` and ``x³ = 64`` are two problems)."""
+    if not text.isascii():
+        text = _RAISED.sub(_raised, text)
     text = nfkc_casefold(text)
     return _NUMBER.sub(NUMBER_TOKEN, text) if numbers else text
 
 
 def number_strings(normalized: str) -> list[str]:
     """The numbers of a normalized text, sorted (a multiset), each in one form: ``1,000`` = ``1000``,
-    ``007`` = ``7``, ``2.50`` = ``2.5``, ``3.0`` = ``3``. A comma between digits is a thousands
-    separator only in groups of three; otherwise it separates two numbers (``(1,5)`` is 1 and 5). Digits
-    after a letter are part of a word (``x2``, ``h2o``), not a number."""
+    ``007`` = ``7``, ``2.50`` = ``2.5``, ``3.0`` = ``3``, ``.5`` = ``0.5``; ``-3`` keeps its sign. A comma
+    between digits is a thousands separator only in groups of three; otherwise it separates two numbers
+    (``(1,5)`` is 1 and 5). Digits after a letter of a spaced script are part of a word (``x2``, ``h2o``),
+    not a number; beside a Chinese or Japanese character they are a number (``第3题``)."""
     out = []
-    for match in _STANDALONE_NUMBER.finditer(normalized):
-        text = match.group()
+    for sign, text in (_ASCII_NUMBER if normalized.isascii() else _STANDALONE_NUMBER).findall(normalized):
         parts = [text.replace(",", "")] if _THOUSANDS.fullmatch(text) else text.split(",")
-        for part in parts:
+        for k, part in enumerate(parts):
             whole, dot, fraction = part.partition(".")
             if "." not in fraction:  # a version-like 1.2.3 stays as written
                 fraction = fraction.rstrip("0")
                 part = (whole.lstrip("0") or "0") + (dot + fraction if fraction else "")
-            out.append(part)
+            out.append("-" + part if sign and k == 0 and part != "0" else part)
     return sorted(out)
 
 

@@ -276,7 +276,7 @@ def test_no_row_is_kept_in_place_of_a_row_with_another_answer(tmp_path: Path) ->
 def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> None:
     """Chinese is shingled by character 5-grams: 100-180-character texts with one character changed are
     found, unrelated ones are not. Three zero-width spaces, soft hyphens or BOMs in a 40-word copy leave
-    it an exact duplicate."""
+    it an exact duplicate. Two Chinese problems that differ in a number (12个 and 15个) are not merged."""
     rng = random.Random(11)
     han = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
     rows = []
@@ -294,6 +294,9 @@ def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> Non
             {"id": f"en{k}bis", "problem": " ".join(marked)},
         ]
     rows.append({"id": "en", "problem": " ".join(words40)})
+    zh = "小明有一些苹果，他每天早上把几个苹果送给村里的邻居，然后去田里干活。"
+    zh += "第3题：他原来有{}个苹果，每天送出2个，几天后送完？"
+    rows += [{"id": "num-zh", "problem": zh.format(12)}, {"id": "num-zh-bis", "problem": zh.format(15)}]  # J 0.88
     out = tmp_path / "o.jsonl"
     run_command(DEDUP, "--input", str(_write(tmp_path / "in.jsonl", rows)), "--output", str(out))
     audit = {a["id"]: (a["duplicate_of"], a["kind"]) for a in _lines(Path(f"{out}.dups.jsonl"))}
@@ -305,11 +308,12 @@ def test_chinese_near_duplicates_and_invisible_characters(tmp_path: Path) -> Non
         "en1bis": ("en0bis", "exact"),
         "en2bis": ("en0bis", "exact"),
     }
+    assert "num-zh-bis" not in audit  # a number beside Chinese characters is a number: another problem
 
 
 def test_smaller_defects_nulls_lose_sides_are_marked_ids_counted_numbers_are_text(tmp_path: Path) -> None:
-    """--keep-by FIELD:length:asc never keeps a null or missing field over a real value; an audit line says
-    which side (input or --against) the row it names is on, since their ids may overlap; rows with an id an
+    """--keep-by FIELD:length:asc never keeps a null, missing, empty or blank field over a real value; an audit
+    line says which side (input or --against) the row it names is on, since their ids may overlap; rows with an id an
     earlier row has are counted on screen; a number in a text field is compared as its text and written as
     the number it was (it neither stops the run nor vanishes under skip)."""
     rng = random.Random(9)
@@ -317,6 +321,8 @@ def test_smaller_defects_nulls_lose_sides_are_marked_ids_counted_numbers_are_tex
     rows = [
         {"id": "null", "problem": text, "solution": None},
         {"id": "missing", "problem": text},
+        {"id": "empty", "problem": text, "solution": ""},
+        {"id": "blank", "problem": text, "solution": " \n"},
         {"id": "real", "problem": text, "solution": "a long worked solution"},
     ]
     out = tmp_path / "k.jsonl"

@@ -93,3 +93,13 @@ def test_numbers_are_a_multiset_in_one_form() -> None:
     from sftkit.dedup.text import number_strings
 
     assert number_strings("1,000 and 007 and 2.50, 3.0 (1,5) x2 h2o 3x") == ["1", "1000", "2.5", "3", "3", "5", "7"]
+    # a number beside a Chinese character is a number (第3题, 12个); .5 is 0.5, not 5; a minus before a number
+    # is its sign (x = -3, (-3), x^{-1}), not the minus of a difference (5-3, x-3)
+    assert number_strings("第3题：他有12个苹果") == ["12", "3"]
+    assert number_strings("x = .5 or 0.50") == ["0.5", "0.5"] and number_strings("1...5") == ["1", "5"]
+    assert number_strings("x = -3, f(-2.0), x^{-1}, 5-4, x-7, −6, -0") == ["-1", "-2", "-3", "-6", "0", "4", "5", "7"]
+    # superscript and subscript digits are exponents and indices, as ^ and _ write them, not a word x2 (NFKC)
+    from sftkit.dedup.text import normalize
+
+    assert normalize("x² + y³⁰ + a₁₂") == normalize("x^2 + y^30 + a_12") == "x^2 + y^30 + a_12"
+    assert number_strings(normalize("x² = 64")) != number_strings(normalize("x³ = 64"))
