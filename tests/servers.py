@@ -81,9 +81,10 @@ def vllm_server(model: str, port: int) -> list[str]:
 
 
 @contextmanager
-def scripted(entries: list[dict[str, Any]], folder: Path) -> Iterator[tuple[str, Path]]:
+def scripted(entries: list[dict[str, Any]], folder: Path, rendezvous: Path | None = None) -> Iterator[tuple[str, Path]]:
     """sftkit/models/replay_server.py answering ``entries`` (see its docstring); yields its base URL and the
-    JSONL log of every request it got."""
+    JSONL log of every request it got. ``rendezvous``: also publish it there as model ``replay``, as a
+    server job does, for stages given ``--server-file`` (recipes run with --local)."""
     (folder / "script.json").write_text(json.dumps(entries))
     log = folder / "requests.jsonl"
     port = free_port()
@@ -94,6 +95,7 @@ def scripted(entries: list[dict[str, Any]], folder: Path) -> Iterator[tuple[str,
         str(folder / "script.json"),
         str(port),
         str(log),
+        *(["--rendezvous", str(rendezvous), "--model", "replay"] if rendezvous else []),
     ]
     with serve(command, port, timeout=30) as url:
         yield url, log

@@ -213,6 +213,12 @@ class ShardRun:
             edge = chunk["stop"]
         return chunks
 
+    def saved_records(self) -> Iterator[dict[str, Any]]:
+        """The records of the complete chunks, in order (what a resumed shard made before)."""
+        for k in range(len(self._chunks)):
+            with open(self.ckpt / f"chunk-{k:06d}.jsonl", "rb") as fh:
+                yield from (orjson.loads(line) for line in fh if line.strip())
+
     def resume_from(self) -> int:
         """The first row not yet covered by a complete chunk."""
         return self._chunks[-1]["stop"] if self._chunks else self.rows.start

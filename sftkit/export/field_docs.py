@@ -28,6 +28,10 @@ FIELD_DOCS = {
     "seed_id": "id of the seed problem this one was generated from",
     "seed_question": "the seed problem's text",
     "generation": "generation provenance: model, sampling, sample index, finish reason",
+    "parent_id": "id of the row this one was generated from (a slice of a document: `<doc>-s<slice>`)",
+    "lineage": "parent id, sample and item index, prompt hash, and the parent's own lineage, back to the source",
+    "doc_id": "id of the document whose slice this row was generated from",
+    "slice_index": "which slice of that document (0-based)",
     # solve and judge
     "samples": "each sampled solution with its math-verify and judge verdicts",
     "n_samples": "solutions sampled",

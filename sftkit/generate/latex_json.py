@@ -101,7 +101,7 @@ LATEX_COMMANDS = frozenset(
 )
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _PLAIN = re.compile(r'[^"\\]*')
 _LETTERS = re.compile(r"[A-Za-z]+")
@@ -220,7 +220,7 @@ def loads_keeping_latex(text: str, start: int = 0, whole: bool = True) -> tuple[
 
 def extract_json_object(text: str) -> dict[str, Any] | None:
     """The object in a fenced block, the whole text, or the last object in it; None if there is none."""
-    for candidate in [m.strip() for m in reversed(_FENCE.findall(text))] + [text.strip()]:
+    for candidate in [m.strip() for m in reversed(FENCE.findall(text))] + [text.strip()]:
         try:
             value, _ = loads_keeping_latex(candidate)
         except ValueError:

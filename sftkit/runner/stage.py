@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -86,6 +86,7 @@ def run_stage(
     merge_whole: bool = True,
     id_field: str | None = None,
     pass_rates: dict[str, Any] | None = None,
+    on_resume: Callable[[Iterator[dict[str, Any]]], None] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
@@ -94,7 +95,8 @@ def run_stage(
     them to PATH and only those whose field F is true to ``output`` (the LLM filter's kept rows).
     ``id_field`` names the records' id, whose duplicates the merge counts. ``pass_rates``
     (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
-    pass-rate bin that ``process`` counted (``report.pass_rate_bin``).
+    pass-rate bin that ``process`` counted (``report.pass_rate_bin``). ``on_resume`` gets the records a
+    resumed shard saved before, for a ``process`` whose state depends on them (the novelty index).
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
@@ -108,6 +110,8 @@ def run_stage(
         start = run.resume_from()
         if start > run.rows.start:
             print(f"{shard.name}: resuming at row {start:,} of {run.rows.start:,}-{run.rows.stop:,}", file=sys.stderr)
+            if on_resume is not None:
+                on_resume(run.saved_records())
         stopping.install()
         bar = tqdm(
             total=len(run.rows),

@@ -92,3 +92,57 @@ def test_generate_cli_sharded_runs_merge_to_the_single_run(tiny_model: Path, see
     run_command("hpc/merge_shards.py", "--output", str(tmp_path / "two.jsonl"))
     one, two = (tmp_path / "one.jsonl").read_text(), (tmp_path / "two.jsonl").read_text()
     assert one == two and one
+
+
+def test_general_stage_on_the_tiny_model_parses_every_sample_as_a_json_list(
+    tiny_model: Path, seeds: Path, tmp_path: Path
+) -> None:
+    """The engine path of the general stage: a template over the rows, --n samples each, --parse json-list. The
+    tiny model was trained to answer the seed prompt in tags, never in a JSON list, so here every sample is a
+    counted reject with its reason (the fan-out itself is checked against the scripted server in
+    tests/stages/test_generate_general.py); --keep-input writes the rows read, so the run keeps something."""
+    (tmp_path / "prompt.txt").write_text("Write new problems like this one as a JSON list: {{problem}}")
+    out = tmp_path / "gen.jsonl"
+    result = run_command(
+        "hpc/generate.py",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--engine-batch-size",
+        "4",
+        "--dtype",
+        "fp32",
+        "--input",
+        str(seeds),
+        "--max-samples",
+        "4",
+        "--n",
+        "2",
+        "--max-tokens",
+        "24",
+        "--temperature",
+        "0.7",
+        "--prompt-file",
+        str(tmp_path / "prompt.txt"),
+        "--parse",
+        "json-list:question,answer",
+        "--keep-input",
+        "--output",
+        str(out),
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    generated = [r for r in rows if "parent_id" in r]
+    assert len(rows) - len(generated) == 4 and "generated 8" in result.stderr
+    assert len(rejects) + len(generated) >= 8 and all(r["record"]["parent_id"].startswith("s") for r in rejects)
+    assert {r["reason"] for r in rejects} <= {
+        "no JSON list",
+        "cut at the token limit (finish_reason=length)",
+        "reasoning never closed",
+        "empty generation",
+        "list item lacks a string 'question' and 'answer'",
+        "list item is not valid JSON",
+        "list item is neither an object nor a string",
+    }
+    assert all(r["generation"]["engine"] == "hf" and r["lineage"]["sample"] in (0, 1) for r in generated)
