@@ -93,6 +93,15 @@ STAGES: dict[str, Stage] = {
             former_scripts=("hpc/llm_filter.py",),
         ),
         Stage(
+            "score",
+            "score rows with several LLM judges against a rubric, keep them by votes",
+            "hpc/score.py",
+            "sftkit.score",
+            "slurm/run_score.sh",
+            sharded=True,
+            merges_itself=True,
+        ),
+        Stage(
             "difficulty_scorer",
             "score difficulty: gold log-probability, ensemble accuracy, IRT",
             "hpc/difficulty_scorer.py",

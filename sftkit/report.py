@@ -45,16 +45,21 @@ def histogram_png(
     bins: int = 60,
     log_x: bool = True,
     ylabel: str = "rows",
+    span: tuple[float, float] | None = None,
 ) -> Path:
     """Overlaid histograms, on a log-x axis by default (text lengths span decades), with optional bin
-    edges; ``log_x=False`` for scores that can be negative."""
+    edges; ``log_x=False`` for scores that can be negative; ``span``: a fixed linear x range (scores in
+    [0, 1]), whatever the data covers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     values = [np.asarray(v, dtype=np.float64) for v in series.values() if len(v)]
-    if log_x:
+    if span is not None:
+        lo, hi = span
+        grid = np.linspace(lo, hi, bins)
+    elif log_x:
         lo = max(1.0, min(float(v.min()) for v in values)) if values else 1.0
         hi = max(lo * 10, max(float(v.max()) for v in values)) if values else 10.0
         grid = np.geomspace(lo, hi, bins)
@@ -67,7 +72,9 @@ def histogram_png(
         ax.hist(np.clip(data, lo, hi), bins=grid, alpha=0.55, label=f"{label} ({len(data):,})")
     for edge in edges if edges is not None else []:
         ax.axvline(edge, color="grey", linestyle=":", linewidth=1)
-    if log_x:  # labels at 1, 2 and 5 of each decade, as plain numbers; matplotlib's minor labels overlap
+    if (
+        log_x and span is None
+    ):  # labels at 1, 2 and 5 of each decade, as plain numbers; matplotlib's minor labels overlap
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")

@@ -11,7 +11,8 @@ This server answers each request with completions written out in the script, wit
 
 SCRIPT is a JSON list of entries: ``{"match": [substrings], "choices": [{"content", "finish_reason",
 "reasoning_content"?}], "status"?, "error"?}``. The first entry whose substrings all occur in the
-request's messages answers; ``n`` choices are taken from its list in turn. An entry with
+request's messages answers (an entry with ``model`` answers only requests for that model: two judges
+on one server); ``n`` choices are taken from its list in turn. An entry with
 ``status`` answers that HTTP status and ``error`` text instead; one with ``delay`` waits that many
 seconds before it answers (a slow model). A request that matches nothing gets HTTP 404, so a test
 never passes on text nobody wrote. Every request is logged as one JSON line, with the Authorization
@@ -34,9 +35,17 @@ from sftkit.engines.rendezvous import publish
 
 
 def matching(script: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any] | None:
-    """The first entry whose substrings all occur in the request's messages."""
+    """The first entry whose substrings all occur in the request's messages (and whose ``model``, if it
+    names one, is the request's)."""
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    return next((e for e in script if all(s in text for s in e["match"])), None)
+    return next(
+        (
+            e
+            for e in script
+            if all(s in text for s in e["match"]) and e.get("model", body.get("model")) == body.get("model")
+        ),
+        None,
+    )
 
 
 def answer(script: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

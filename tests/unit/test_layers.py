@@ -42,6 +42,7 @@ LAYERS = {
         "sftkit.decontaminate",
         "sftkit.generate",
         "sftkit.filter",
+        "sftkit.score",
         "sftkit.difficulty",
         "sftkit.export",
         "sftkit.upload",
