@@ -56,6 +56,15 @@ STAGES: dict[str, Stage] = {
             merges_itself=True,
         ),
         Stage(
+            "semdedup",
+            "drop meaning-level duplicates: embedding cosine, k-means partitioned",
+            "selectors/semdedup.py",
+            "sftkit.semdedup",
+            "slurm/run_semdedup.sh",
+            sharded=True,
+            merges_itself=True,
+        ),
+        Stage(
             "decontaminate",
             "drop or flag rows that overlap benchmark problems",
             "selectors/decontaminate.py",

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from sftkit import cli, report
+from sftkit.commands.semdedup import add_embedding_args
 from sftkit.data.atomic import dumps_line, write_json_atomic
 from sftkit.data.merge import checked_parts, merge_rejects, part_paths, read_lines
 from sftkit.data.sources import open_source
@@ -36,9 +37,11 @@ from sftkit.decontaminate.index import (
     BenchmarkSpec,
     Matcher,
 )
+from sftkit.decontaminate.semantic import SEMANTIC_THRESHOLD, SemanticMatcher, build_semantic_index
 from sftkit.dedup.minhash import MinHasher, choose_bands
 from sftkit.errors import InputError
 from sftkit.runner.stage import run_stage
+from sftkit.semdedup.embed import Embedder
 
 STAGE = "decontaminate"
 
@@ -64,9 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         g,
         "--threshold",
         type=float,
-        default=MINHASH_THRESHOLD,
-        help="with --minhash: word 2-gram Jaccard from which a text matches",
+        help=f"with --minhash: word 2-gram Jaccard from which a text matches (default {MINHASH_THRESHOLD}); "
+        f"with --semantic: embedding cosine (default {SEMANTIC_THRESHOLD})",
     )
+    cli.add(
+        g,
+        "--semantic",
+        action="store_true",
+        help="also match paraphrases: cosine of the embeddings with the nearest benchmark problem",
+    )
+    add_embedding_args(g)
     cli.add(
         g,
         "--mode",
@@ -158,9 +168,21 @@ def merge_decontaminated(args: argparse.Namespace, started: float) -> dict[str, 
     return stats
 
 
+def semantic_matcher(args: argparse.Namespace, matcher: Matcher) -> SemanticMatcher | Matcher:
+    """--semantic: the n-gram matcher, then the nearest benchmark problem by embedding cosine."""
+    if not args.semantic:
+        return matcher
+    embedder = Embedder.from_args(args.embedding_model, args.embedding_backend, args.embeddings_field)
+    return SemanticMatcher(matcher, build_semantic_index(args.benchmark, embedder, args.on_bad_record), args.threshold)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.check_writable(args.output)
+    if args.semantic and args.minhash:
+        raise InputError("give --minhash or --semantic: --threshold means a Jaccard for one, a cosine for the other")
+    if args.threshold is None:
+        args.threshold = SEMANTIC_THRESHOLD if args.semantic else MINHASH_THRESHOLD
     started = time.time()
     if not args.merge:
         if not args.input:
@@ -178,6 +200,16 @@ def main(argv: list[str] | None = None) -> int:
             "minhash": {"threshold": args.threshold, "ngram": MINHASH_NGRAM, "min_words": MINHASH_MIN_WORDS}
             if args.minhash
             else None,
+            **(
+                {
+                    "semantic": {
+                        "threshold": args.threshold,
+                        "embedder": [args.embedding_model, args.embedding_backend, args.embeddings_field],
+                    }
+                }
+                if args.semantic
+                else {}
+            ),
         }
         run_stage(
             stage=STAGE,
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             shard=shard,
             output=args.output,
             settings=settings,
-            process=Matcher(index, fields, args.id_field, args.threshold),
+            process=semantic_matcher(args, Matcher(index, fields, args.id_field, args.threshold)),
             every=args.checkpoint_every,
             batch_size=args.batch_size,
             on_bad_record=args.on_bad_record,

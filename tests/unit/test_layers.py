@@ -39,6 +39,7 @@ LAYERS = {
     "stages": (
         "sftkit.select",
         "sftkit.dedup",
+        "sftkit.semdedup",
         "sftkit.decontaminate",
         "sftkit.generate",
         "sftkit.filter",

@@ -1,0 +1,1 @@
+"""The semdedup stage: embedding vectors per shard, and a k-means-partitioned cosine merge over every shard."""
