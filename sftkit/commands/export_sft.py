@@ -2,9 +2,11 @@
 Parquet, and a full dataset card.
 
 Input: one or more stage outputs (.jsonl, .json, .parquet); their question, solution, reasoning and answer
-fields are found by the stages' own names unless --*-field names them. Output, in --output:
+fields are found by the stages' own names unless --*-field names them; rows may also be whole conversations
+(messages or ShareGPT, with tools and system prompts), and with --format dpo preference data (the filter's
+samples, chosen/rejected transcripts, or scores). Output, in --output:
 data/<config>/train.parquet and validation.parquet, README.md (the card), plots/, <config>.rejects.jsonl
-(rows that cannot be examples, with the reason), and for sharegpt/alpaca LLaMA-Factory's
+(rows that cannot be examples, with the reason), and for sharegpt/alpaca/dpo LLaMA-Factory's
 dataset_info.json. ``datasets.load_dataset(OUTPUT)`` loads it; TRL and LLaMA-Factory train on it as it
 is. To publish stage outputs this way, put them in DIR/<config>/ and run upload_data.py --format.
 """

@@ -4,7 +4,7 @@ Input: DIR/<config>/*.json|*.jsonl|*.parquet (each subfolder is a config) and an
 DIR/original_readme.log (any case) holding the card body. Output, next to the originals:
 DIR/data/<config>/<file>.parquet (zstd, one schema per config), DIR/README.md and DIR/plots/.
 With --format, each config is exported as SFT data instead (see upload/export_sft.py):
-DIR/data/<config>/train.parquet and validation.parquet, and for sharegpt/alpaca DIR/dataset_info.json.
+DIR/data/<config>/train.parquet and validation.parquet, and for sharegpt/alpaca/dpo DIR/dataset_info.json.
 Reruns convert only sources whose content changed, and remove Parquet whose source is gone. The push
 is one commit: the Parquet, the card, its plots and dataset_info.json (the original files too with
 --include-sources) that differ from the Hub, and deletions of such files the folder no longer has.

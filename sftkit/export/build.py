@@ -23,9 +23,10 @@ from sftkit.data.writers import write_lines
 from sftkit.dedup.text import normalize
 from sftkit.errors import InputError
 from sftkit.export.field_docs import KEEP_BY_DEFAULT
-from sftkit.export.formats import FormatOptions, assistant_text, to_record, turn
+from sftkit.export.formats import FormatOptions, assistant_text, conversation, to_record
 from sftkit.export.layout import DATA_DIR, SourceFile
 from sftkit.export.manifest import STAGING
+from sftkit.export.pairs import Made, PairMaker, PairOptions
 from sftkit.export.reasoning import RowError
 from sftkit.export.splits import (
     QUESTION,
@@ -42,6 +43,7 @@ class ExportOptions:
     formatting: FormatOptions
     split: SplitOptions
     keep: tuple[str, ...] | None = None  # None: the KEEP_BY_DEFAULT fields a row has
+    pairs: PairOptions = field(default_factory=PairOptions)  # --format dpo
 
 
 @dataclass
@@ -54,6 +56,7 @@ class ExportResult:
     rejects_file: str | None = None
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0))
     first: list[dict[str, Any]] = field(default_factory=list)  # the first exported records
+    columns: set[str] = field(default_factory=set)  # every column some record has
 
     @property
     def rejects(self) -> int:
@@ -65,10 +68,19 @@ def rejects_path(root: Path, config: str) -> Path:
 
 
 def _kept(row: dict[str, Any], opts: ExportOptions, mapped: set[str]) -> dict[str, Any]:
-    """The fields kept beside the example: those asked for, or the default ones that no role took."""
+    """The fields kept beside the example: those asked for, or the default ones that no role took (a field the
+    example holds itself, such as sharegpt's `system`, is the example's)."""
     if opts.keep is not None:
         return {n: row.get(n) for n in opts.keep}
     return {n: row[n] for n in KEEP_BY_DEFAULT if n in row and n not in mapped}
+
+
+def _examples(row: dict[str, Any], location: str, opts: ExportOptions, pairs: PairMaker | None) -> list[Made]:
+    """The records one row makes: one example, or its preference pairs (none yet for a scored row)."""
+    if pairs is not None:
+        return pairs.row(row, location)
+    conv = conversation(row, opts.formatting)
+    return [(conv.first_user, to_record(conv, opts.formatting), row)]
 
 
 def _split_key(row: dict[str, Any], question: str, key: str) -> str:
@@ -122,6 +134,7 @@ def export_config(root: Path, config: str, sources: list[SourceFile], opts: Expo
 
 def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOptions, staging: Path) -> ExportResult:
     result = ExportResult(config)
+    pairs = PairMaker(opts.formatting, opts.pairs) if opts.formatting.format == "dpo" else None
     mapped = opts.formatting.fields.mapped()
     keys, strata, lengths = [], [], []
     named = {name for _, name in _named_fields(opts)}
@@ -131,24 +144,40 @@ def _export(root: Path, config: str, sources: list[SourceFile], opts: ExportOpti
         atomic_path(rejects_path(root, config)) as rejects_tmp,
         open(rejects_tmp, "wb") as rejects,
     ):
+
+        def reject(location: str, reason: str, record: dict[str, Any]) -> None:
+            result.reasons[reason] += 1
+            rejects.write(dumps_line({"location": location, "reason": reason, "record": record}))
+
+        def write(made: list[Made]) -> None:
+            for question, example, row in made:
+                record = {**example, **{k: v for k, v in _kept(row, opts, mapped).items() if k not in example}}
+                keys.append(_split_key(row, question, opts.split.key))
+                if opts.split.stratify:
+                    strata.append(key_text(row.get(opts.split.stratify)))
+                lengths.append(len(assistant_text(record)))
+                result.columns.update(k for k, v in record.items() if v is not None)
+                if len(result.first) < 3:
+                    result.first.append(record)
+                out.write(dumps_line(record))
+
         for src, index, row in tqdm(_rows(sources), desc=f"exporting {config}", unit="row", file=sys.stderr):
             result.rows_in += 1
             seen.update(n for n in named if row.get(n) is not None)
+            location = f"{src.rel}: row {index}"
             try:
-                question, reasoning, answer = turn(row, opts.formatting.fields)
-                key = _split_key(row, question, opts.split.key)
+                made = _examples(row, location, opts, pairs)
+                for question, _, _ in made:
+                    _split_key(row, question, opts.split.key)  # a row without its split key: rejected whole
             except RowError as exc:
-                result.reasons[str(exc)] += 1
-                rejects.write(dumps_line({"location": f"{src.rel}: row {index}", "reason": str(exc), "record": row}))
+                reject(location, str(exc), row)
                 continue
-            record = {**to_record(question, reasoning, answer, opts.formatting), **_kept(row, opts, mapped)}
-            keys.append(key)
-            if opts.split.stratify:
-                strata.append(key_text(row.get(opts.split.stratify)))
-            lengths.append(len(assistant_text(record)))
-            if len(result.first) < 3:
-                result.first.append(record)
-            out.write(dumps_line(record))
+            write(made)
+        if pairs is not None:
+            made, unpaired = pairs.finish()
+            for location, reason, record in unpaired:
+                reject(location, reason, record)
+            write(made)
     result.rejects_file = rejects_path(root, config).name if result.rejects else None
     if not result.rejects:
         rejects_path(root, config).unlink()

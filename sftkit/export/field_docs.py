@@ -12,6 +12,12 @@ FIELD_DOCS = {
     "output": "the response the model learns (Alpaca)",
     "system": "the system prompt",
     "reasoning_content": "the `<think>` reasoning, kept apart from the answer",
+    "tools": "the tool schemas the conversation may call, as JSON text",
+    "prompt": "the turns before the two answers, as `[{role, content}]` (TRL preference data)",
+    "chosen": "the preferred answer: one assistant message",
+    "rejected": "the dispreferred answer: one assistant message",
+    "chosen_turn": "the preferred answer as one message (LLaMA-Factory's ranking column)",
+    "rejected_turn": "the dispreferred answer as one message (LLaMA-Factory's ranking column)",
     # seeds (OpenMathReasoning-style)
     "id": "stable row id, carried through every stage",
     "problem": "the question",

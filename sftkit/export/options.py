@@ -8,6 +8,7 @@ from sftkit import cli
 from sftkit.errors import InputError
 from sftkit.export.build import ExportOptions
 from sftkit.export.formats import DEFAULT_FIELDS, FORMAT_COLUMNS, FORMATS, FieldMap, FormatOptions
+from sftkit.export.pairs import STRATEGIES, UNSURE, PairOptions
 from sftkit.export.reasoning import REASONING_MODES
 from sftkit.export.splits import QUESTION, SplitOptions
 
@@ -22,6 +23,10 @@ _EXPORT_DEFAULTS = {
     "val_stratify": None,
     "seed": 0,
     "tokenizer": None,
+    "pairs_per_problem": 1,
+    "pair_strategy": "random",
+    "min_margin": 0.0,
+    "rejected_include": None,
     **{f"{part}_field": None for part in DEFAULT_FIELDS},
 }
 
@@ -33,8 +38,8 @@ def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
         "--format",
         choices=FORMATS,
         required=format_required,
-        help="messages (TRL/OpenAI), sharegpt or alpaca (LLaMA-Factory)"
-        + ("" if format_required else "; unset: publish the stage outputs as they are"),
+        help="messages (TRL/OpenAI), sharegpt or alpaca (LLaMA-Factory), dpo (preference pairs: TRL and "
+        "LLaMA-Factory's ranking)" + ("" if format_required else "; unset: publish the stage outputs as they are"),
     )
     cli.add(
         g,
@@ -43,11 +48,35 @@ def add_export_args(p: argparse.ArgumentParser, format_required: bool) -> None:
         default="inline",
         help="inline: <think>...</think> before the answer; field: a separate reasoning_content; drop",
     )
-    cli.add(g, "--system-prompt", help="a system turn before every question")
+    cli.add(g, "--system-prompt", help="a system turn before every question (a row's own system field wins)")
     for part, names in DEFAULT_FIELDS.items():
         cli.add(
             g, f"--{part}-field", help=f"input field of the {part} (default: the first present of {', '.join(names)})"
         )
+    pairs = p.add_argument_group("preference pairs (--format dpo)")
+    cli.add(pairs, "--pairs-per-problem", type=int, default=1, help="pairs per problem from the filter's samples (K)")
+    cli.add(
+        pairs,
+        "--pair-strategy",
+        choices=STRATEGIES,
+        default="random",
+        help="random: K seeded draws of all correct x incorrect pairs; longest-vs-shortest: the K longest correct "
+        "against the K shortest incorrect; all: every pair",
+    )
+    cli.add(
+        pairs,
+        "--min-margin",
+        type=float,
+        default=0.0,
+        help="score source: the least score difference between chosen and rejected",
+    )
+    cli.add(
+        pairs,
+        "--rejected-include",
+        nargs="*",
+        choices=UNSURE,
+        help="filter source: samples also used as rejected (never as chosen): truncated, undecided",
+    )
     cli.add(
         g,
         "--split-key",
@@ -87,8 +116,16 @@ def export_options(args: argparse.Namespace) -> ExportOptions | None:
     if args.format is None:
         given = [f"--{k.replace('_', '-')}" for k, v in _EXPORT_DEFAULTS.items() if getattr(args, k) != v]
         if given:
-            raise InputError(f"{', '.join(given)}: only with --format (messages, sharegpt or alpaca)")
+            raise InputError(f"{', '.join(given)}: only with --format (messages, sharegpt, alpaca or dpo)")
         return None
+    pair_flags = ("pairs_per_problem", "pair_strategy", "min_margin", "rejected_include")
+    given = [f"--{k.replace('_', '-')}" for k in pair_flags if getattr(args, k) != _EXPORT_DEFAULTS[k]]
+    if given and args.format != "dpo":
+        raise InputError(f"{', '.join(given)}: only with --format dpo")
+    if args.pairs_per_problem < 1:
+        raise InputError(f"--pairs-per-problem {args.pairs_per_problem}: must be >= 1")
+    if args.min_margin < 0:
+        raise InputError(f"--min-margin {args.min_margin}: must be >= 0")
     if args.val_fraction is not None and args.val_size is not None:
         raise InputError("--val-fraction and --val-size: give one")
     if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
@@ -97,7 +134,7 @@ def export_options(args: argparse.Namespace) -> ExportOptions | None:
         raise InputError(f"--val-size {args.val_size}: must be >= 0")
     if args.val_stratify and args.val_fraction is None and args.val_size is None:
         raise InputError("--val-stratify needs --val-fraction or --val-size")
-    if args.reasoning == "field" and args.format != "messages":
+    if args.reasoning == "field" and args.format not in ("messages", "dpo"):
         raise InputError(
             f"--reasoning field with --format {args.format}: LLaMA-Factory's dataset_info.json has no "
             "column for a separate reasoning_content; use --reasoning inline (its templates read "
@@ -116,6 +153,9 @@ def export_options(args: argparse.Namespace) -> ExportOptions | None:
         FormatOptions(args.format, args.reasoning, args.system_prompt, fields),
         SplitOptions(args.val_fraction, args.val_size, args.val_stratify, args.seed, args.split_key),
         tuple(args.keep_fields) if args.keep_fields is not None else None,
+        PairOptions(
+            args.pairs_per_problem, args.pair_strategy, args.min_margin, tuple(args.rejected_include or ()), args.seed
+        ),
     )
 
 

@@ -14,7 +14,7 @@ from sftkit import report
 from sftkit.data.atomic import write_json_atomic
 from sftkit.errors import InputError
 from sftkit.export.build import ExportOptions, ExportResult, export_config
-from sftkit.export.dataset_info import DATASET_INFO, dataset_info
+from sftkit.export.dataset_info import DATASET_INFO, FORMATS, dataset_info
 from sftkit.export.layout import DATA_DIR, SourceFile
 from sftkit.export.manifest import Manifest, forget_missing
 from sftkit.export.options import split_rule
@@ -63,10 +63,9 @@ def export_all(
     rendered = check_rendering(root, results, template) if template else {}
     fmt = opts.formatting.format
     info = root / DATASET_INFO
-    if fmt in ("sharegpt", "alpaca"):
-        write_json_atomic(
-            info, dataset_info(fmt, {r.config: r.files for r in results}, bool(opts.formatting.system_prompt))
-        )
+    if fmt in FORMATS:
+        columns = set().union(*(r.columns for r in results))
+        write_json_atomic(info, dataset_info(fmt, {r.config: r.files for r in results}, columns))
     else:
         info.unlink(missing_ok=True)
     report.print_table(

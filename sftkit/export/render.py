@@ -10,15 +10,16 @@ rendering stops the export, naming the template and the ``--reasoning`` mode tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sftkit.engines.base import split_reasoning
 from sftkit.errors import InputError
+from sftkit.export.conversation import from_sharegpt
+from sftkit.export.formats import message
 from sftkit.export.reasoning import inline
-
-_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,12 @@ class Rendered:
 
 def chat(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Any exported record as ``[{role, content}]`` (``reasoning_content`` on the assistant turn)."""
-    if "messages" in record:
-        return [{k: v for k, v in m.items() if v is not None} for m in record["messages"]]
+    if "messages" in record or "prompt" in record:
+        messages = record["messages"] if "messages" in record else record["prompt"] + record["chosen"]
+        return [{k: v for k, v in m.items() if v is not None} for m in messages]
     system = [{"role": "system", "content": record["system"]}] if record.get("system") else []
     if "conversations" in record:
-        turns = [{"role": _ROLES[t["from"]], "content": t["value"]} for t in record["conversations"]]
+        turns = [message(t, "inline") for t in from_sharegpt(record["conversations"], "conversations")[0]]
     else:
         prompt = "\n".join(p for p in (record["instruction"], record["input"]) if p)
         turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
@@ -89,9 +91,9 @@ class Template:
         if not getattr(self.tokenizer, "chat_template", None):
             raise InputError(f"--tokenizer {path}: has no chat template")
 
-    def render(self, messages: list[dict[str, Any]], where: str) -> str:
+    def render(self, messages: list[dict[str, Any]], where: str, tools: list[Any] | None = None) -> str:
         try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False)
+            return self.tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
         except Exception as exc:  # jinja raises its own errors, and templates raise on purpose
             raise InputError(
                 f"--tokenizer {self.path}: its chat template fails on exported {where}: {type(exc).__name__}: {exc}"
@@ -120,7 +122,7 @@ class Template:
     def check(self, record: dict[str, Any], where: str) -> str:
         """The row's rendering, or InputError when a reasoning text of the row is not in it."""
         messages = chat(record)
-        rendered = self.render(messages, where)
+        rendered = self.render(messages, where, json.loads(record["tools"]) if record.get("tools") else None)
         if any(r not in rendered for r in reasoning_texts(messages)):
             raise InputError(
                 f"--tokenizer {self.path}: its chat template {self.dropped(messages, where)} "

@@ -2,7 +2,9 @@
 
 Tests, the demo and CPU benchmarks need real models but cannot download any. This makes one in
 seconds: a byte-level BPE tokenizer with a Qwen3-style chat template (``enable_thinking``; an assistant
-turn's ``reasoning_content`` rendered as a ``<think>`` block), and a
+turn's ``reasoning_content`` rendered as a ``<think>`` block; tools in a system turn, tool calls as
+``<tool_call>`` blocks; the assistant's text inside ``{% generation %}`` markers, so TRL's
+``assistant_only_loss`` can mask everything else), and a
 Llama small enough for CPU yet with head_dim >= 32 (vLLM's CPU attention supports 32 to 512).
 A few hundred training steps make its answers non-uniform: it learns the chat format and to end
 with ``\\boxed{}``, and gets some sums right.
@@ -16,10 +18,20 @@ from pathlib import Path
 from typing import Any
 
 CHAT_TEMPLATE = (
-    "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}"
-    "{%- if m['role'] == 'assistant' and m['reasoning_content'] is string and m['reasoning_content'] %}"
+    "{%- if tools %}{{ '<|im_start|>system\\n' }}"
+    "{%- if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}{%- endif %}"
+    "{{ '# Tools\\n' }}{%- for t in tools %}{{ (t | tojson) + '\\n' }}{%- endfor %}{{ '<|im_end|>\\n' }}{%- endif %}"
+    "{%- for m in messages %}{%- if not (tools and loop.first and m['role'] == 'system') %}"
+    "{{ '<|im_start|>' + m['role'] + '\\n' }}"
+    "{%- if m['role'] == 'assistant' %}{% generation %}"
+    "{%- if m['reasoning_content'] is string and m['reasoning_content'] %}"
     "{{ '<think>\\n' + m['reasoning_content'] + '\\n</think>\\n\\n' }}{%- endif %}"
-    "{{ m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+    "{{ m['content'] or '' }}"
+    "{%- for c in m['tool_calls'] or [] %}{%- set f = c['function'] if c['function'] is defined else c %}"
+    "{{ '<tool_call>\\n{\"name\": \"' + f['name'] + '\", \"arguments\": ' }}"
+    "{{ f['arguments'] if f['arguments'] is string else f['arguments'] | tojson }}{{ '}\\n</tool_call>' }}"
+    "{%- endfor %}{{ '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{%- else %}{{ m['content'] + '<|im_end|>\\n' }}{%- endif %}{%- endif %}{%- endfor %}"
     "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
     "{%- if enable_thinking is defined and not enable_thinking %}{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
     "{%- endif %}"

@@ -5,11 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sftkit.export.formats import FieldMap, FormatOptions, to_record, turn
+from sftkit.export.formats import FormatOptions, conversation, to_record
 from sftkit.export.splits import SplitOptions, key_text, validation_mask
 from sftkit.upload.provenance import Stage, chain
 
 pytestmark = pytest.mark.unit
+
+
+def _record(row: dict, fmt: str, mode: str) -> dict:
+    opts = FormatOptions(fmt, mode)
+    return to_record(conversation(row, opts), opts)
 
 
 @pytest.mark.parametrize(
@@ -22,14 +27,12 @@ pytestmark = pytest.mark.unit
 )
 def test_reasoning_inline_field_or_dropped(mode: str, content: str, extra: dict) -> None:
     for solution in ("<think>weigh it</think>4", "weigh it\n</think>\n4"):  # opened here, or by the template
-        record = to_record(
-            *turn({"problem": "2+2?", "generated_solution": solution}, FieldMap()), FormatOptions("messages", mode)
-        )
+        record = _record({"problem": "2+2?", "generated_solution": solution}, "messages", mode)
         assert record["messages"][-1] == {"role": "assistant", "content": content, **extra}
-    plain = to_record(*turn({"question": "2+2?", "answer": "4"}, FieldMap()), FormatOptions("alpaca", mode))
+    plain = _record({"question": "2+2?", "answer": "4"}, "alpaca", mode)
     assert plain["output"] == "4"  # the generation stage's names, and no reasoning at all
     separate = {"question": "2+2?", "answer": "4", "reasoning": "weigh it"}  # generation keeps it in its own field
-    sharegpt = to_record(*turn(separate, FieldMap()), FormatOptions("sharegpt", mode))
+    sharegpt = _record(separate, "sharegpt", mode)
     assert sharegpt["conversations"][1]["value"] == content
 
 
