@@ -39,6 +39,14 @@ STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
         Stage(
+            "clean",
+            "drop rows by Gopher quality rules, language, toxicity; mask PII",
+            "selectors/clean.py",
+            "sftkit.clean",
+            "slurm/run_clean.sh",
+            sharded=True,
+        ),
+        Stage(
             "label_filter",
             "keep rows whose recorded pass rate is in a range",
             "selectors/label_filter.py",

@@ -153,3 +153,35 @@ def pass_rate_png(path: str | Path, counts_per_bin: Sequence[int], band: Sequenc
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def filter_bars_png(path: str | Path, bars: dict[str, tuple[int, int]], title: str) -> Path:
+    """One row per filter: the rows it dropped (the first filter that fired on them), and lighter behind it the
+    rows it would have dropped (it fired, maybe after another): which threshold to tune first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(bars) or ["(none fired)"]
+    first = [bars.get(n, (0, 0))[0] for n in names]
+    every = [bars.get(n, (0, 0))[1] for n in names]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * len(names)), dpi=110)
+    y = np.arange(len(names))
+    ax.barh(y, every, color="tab:orange", alpha=0.35, label="would drop (fired)")
+    ax.barh(y, first, color="tab:red", label="dropped (first to fire)")
+    top = max(every, default=0)
+    for k, (a, b) in enumerate(zip(first, every)):
+        ax.text(b + top * 0.01, k, f"{a:,} / {b:,}", va="center", fontsize=7)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1, top) * 1.2)
+    ax.set_xlabel("rows")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 / (1 + 0.1 * len(names))), ncol=2)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             "stats": f"{args.output}.stats.json",
             "merge seconds": stats["merge_seconds"],
             **({"pass rates plot": stats["pass_rate_png"]} if "pass_rate_png" in stats else {}),
+            **({"filters plot": stats["filter_png"]} if "filter_png" in stats else {}),
         },
     )
     return 0

@@ -117,12 +117,13 @@ class ShardRun:
         subset: dict[str, str] | None = None,
         ignore: frozenset[str] = frozenset(),
         pass_rates: dict[str, Any] | None = None,
+        filter_plot: dict[str, Any] | None = None,
     ) -> None:
         """``ignore``: settings keys left out of the fingerprint (they change how the work runs only);
-        ``pass_rates``: the merge's pass-rate plot (see ``sftkit.data.merge``), recorded like ``sort``."""
+        ``pass_rates``, ``filter_plot``: the merge's plots (see ``sftkit.data.merge``), recorded like ``sort``."""
         self.dir = parts_dir(output)
         self.shard, self.stage, self.every, self.sort, self.subset = shard, stage, max(1, every), sort, subset
-        self.pass_rates = pass_rates
+        self.pass_rates, self.filter_plot = pass_rates, filter_plot
         self.num_rows, self.rows = num_rows, shard.rows(num_rows)
         name = shard.name
         self.data = self.dir / f"{name}.jsonl"
@@ -316,6 +317,7 @@ class ShardRun:
             "sort": self.sort,
             "subset": self.subset,
             "pass_rates": self.pass_rates,
+            **({"filter_plot": self.filter_plot} if self.filter_plot else {}),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "host": socket.gethostname(),
             **{k.lower(): os.environ[k] for k in _PROVENANCE_ENV if k in os.environ},

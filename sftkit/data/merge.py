@@ -229,6 +229,7 @@ def _merge_locked(
     counts, bins = report.split_pass_rate_bins(summed)
     rows_in = sum(m["rows"][1] - m["rows"][0] for m in markers)
     plot = markers[0].get("pass_rates")
+    filters = markers[0].get("filter_plot")
     id_field = (markers[0].get("settings") or {}).get("id_field")
     duplicates = duplicate_ids(parts, id_field) if id_field else {}
     stats = {
@@ -247,6 +248,7 @@ def _merge_locked(
             if plot
             else {}
         ),
+        **({"filter_png": str(filter_plot(output, filters, counts, rows_in))} if filters else {}),
         "sort": sort,
         "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
         "worker_seconds": round(sum(m["seconds"] for m in markers), 3),
@@ -286,6 +288,20 @@ def pass_rate_plot(
         "shaded)\n"
         f"{rated:,} with a pass rate; without one: {', '.join(missing) or 'none'}",
     )
+
+
+def filter_plot(output: str | Path, plot: dict[str, Any], counts: dict[str, int], rows_in: int) -> Path:
+    """``<output stem>.<plot["png"]>.png``: rows dropped per filter (``dropped:NAME``, the first that fired)
+    beside the rows each fired on (``would_drop:NAME``), from added-up counts, in ``plot["order"]``."""
+    order = {name: k for k, name in enumerate(plot.get("order") or [])}
+    names = sorted(
+        {k.split(":", 1)[1] for k in counts if k.startswith(("dropped:", "would_drop:"))},
+        key=lambda n: (order.get(n, len(order)), n),
+    )
+    bars = {n: (counts.get(f"dropped:{n}", 0), counts.get(f"would_drop:{n}", 0)) for n in names}
+    out = Path(output)
+    title = f"{plot['title']}: {rows_in:,} rows read, {counts.get('kept', 0):,} kept"
+    return report.filter_bars_png(out.with_name(f"{out.stem}.{plot['png']}.png"), bars, title)
 
 
 def duplicate_ids(parts: list[Path], id_field: str) -> dict[str, int]:

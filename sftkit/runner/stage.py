@@ -87,6 +87,7 @@ def run_stage(
     id_field: str | None = None,
     pass_rates: dict[str, Any] | None = None,
     on_resume: Callable[[Iterator[dict[str, Any]]], None] | None = None,
+    filter_plot: dict[str, Any] | None = None,
 ) -> StageRun:
     """Process ``shard`` of ``source`` into ``<output>.parts``; merge into ``output`` if not sharded
     (unless ``merge_whole`` is False: a stage that merges its own way).
@@ -96,12 +97,25 @@ def run_stage(
     ``id_field`` names the records' id, whose duplicates the merge counts. ``pass_rates``
     (``{"field": F, "band": [LO, HI], "without": {COUNTS_KEY: LABEL}}``) has the merge plot the rows per
     pass-rate bin that ``process`` counted (``report.pass_rate_bin``). ``on_resume`` gets the records a
-    resumed shard saved before, for a ``process`` whose state depends on them (the novelty index).
+    resumed shard saved before, for a ``process`` whose state depends on them (the novelty index). ``filter_plot``
+    (``{"title": T, "png": SUFFIX, "order": [NAME, ...]}``) has it draw the rows each filter dropped, from the counts
+    ``dropped:NAME`` (the first filter that fired) and ``would_drop:NAME`` (every one that fired).
     """
     num_rows = source.num_rows()
     settings = {**settings, "data": source.identity(), **({"id_field": id_field} if id_field else {})}
     run = ShardRun(
-        output, shard, num_rows, stage, settings, every, sort, overwrite, subset, RUNTIME_SETTINGS, pass_rates
+        output,
+        shard,
+        num_rows,
+        stage,
+        settings,
+        every,
+        sort,
+        overwrite,
+        subset,
+        RUNTIME_SETTINGS,
+        pass_rates,
+        filter_plot,
     )
     if run.complete:
         print(f"{shard.name}: already complete, nothing to redo", file=sys.stderr)

@@ -82,8 +82,20 @@ def test_the_full_recipe_wires_every_stage_to_the_one_before(tmp_path: Path) -> 
     proc = submit(tmp_path, "pipeline", str(REPO / "recipes/full.yaml"), "--dry-run")
     assert proc.returncode == 0, proc.stderr
     lines = {m.group(1): m.group(2) for m in re.finditer(r"^== (\w+): .*? -- (.*)$", proc.stdout, re.M)}
-    assert set(lines) == {"hard", "deduped", "clean", "seeds", "generated", "solved", "scores", "selected", "upload"}
-    assert "--input results/full/hard.jsonl --output results/full/deduped.jsonl" in lines["deduped"]
+    assert set(lines) == {
+        "hard",
+        "cleaned",
+        "deduped",
+        "clean",
+        "seeds",
+        "generated",
+        "solved",
+        "scores",
+        "selected",
+        "upload",
+    }
+    assert "--input results/full/hard.jsonl --output results/full/cleaned.jsonl" in lines["cleaned"]
+    assert "--input results/full/cleaned.jsonl --output results/full/deduped.jsonl" in lines["deduped"]
     assert "--benchmark math500 --benchmark aime" in lines["clean"]  # a repeatable flag, once per value
     assert "--input results/full/clean.jsonl --output results/full/seeds.jsonl" in lines["seeds"]
     assert "--input results/full/solved.jsonl --output results/full/scores.jsonl" in lines["scores"]

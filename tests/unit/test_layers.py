@@ -37,6 +37,7 @@ LAYERS = {
     "runner": ("sftkit.runner",),
     "cli": ("sftkit.cli",),
     "stages": (
+        "sftkit.clean",
         "sftkit.select",
         "sftkit.dedup",
         "sftkit.semdedup",
