@@ -395,3 +395,47 @@ def template_tokenizer(folder: Path, name: str) -> str:
     )
     tok.save_pretrained(folder / name)
     return str(folder / name)
+
+
+def run_recipe(name: str, tmp_path: Path, script: list[dict[str, Any]] | None = None) -> Path:
+    """recipes/NAME.yaml with --local, its workdir under tmp_path and the repository's data, prompts and rubrics,
+    while (given ``script``) the scripted server answers at the recipe's rendezvous file; returns the workdir.
+    A recipe's ``results/NAME/tokenizer`` is the tiny model's tokenizer, built here."""
+    from servers import scripted
+
+    from sftkit.models.tiny import tiny_tokenizer
+
+    text = (REPO / "recipes" / f"{name}.yaml").read_text()
+    work = tmp_path / "work"
+    work.mkdir()
+    text = text.replace(f"results/{name}", str(work))
+    for folder in ("data/", "prompts/", "rubrics/"):
+        text = text.replace(f" {folder}", f" {REPO}/{folder}").replace(f"[{folder}", f"[{REPO}/{folder}")
+    if f"{work}/tokenizer" in text:
+        tiny_tokenizer(work / "tokenizer")
+    recipe = tmp_path / f"{name}.yaml"
+    recipe.write_text(text)
+    command = [str(REPO / "slurm" / "submit.sh"), "pipeline", str(recipe), "--local"]
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+    with scripted(script, tmp_path, rendezvous=work / ".server.json") if script else contextlib.nullcontext():
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work
+
+
+def reject_reasons(path: Path) -> dict[str, int]:
+    """Reason -> count in ``<path>.rejects.jsonl`` (empty when there is none)."""
+    rejects = Path(f"{path}.rejects.jsonl")
+    rows = read_jsonl(rejects) if rejects.exists() else []
+    found: dict[str, int] = {}
+    for r in rows:
+        found[r["reason"]] = found.get(r["reason"], 0) + 1
+    return found
+
+
+def dataset_rows(work: Path, config: str) -> dict[str, list[dict[str, Any]]]:
+    """Split -> rows of an upload dry-run's dataset folder (``<work>/dataset``)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((work / "dataset" / "data" / config).glob("*.parquet"))
+    return {f.stem: pq.read_table(f).to_pylist() for f in files}

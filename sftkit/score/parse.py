@@ -25,7 +25,7 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _LINE = re.compile(
     rf"^(?:[-*+•]\s+|\d+[.)]\s+)?(?P<name>[^:]+?)\s*:\s*(?P<score>{_NUMBER})\s*(?:/\s*{_NUMBER})?\s*(?:分)?\s*[.。]?$"
 )
-_MARKUP = re.compile(r"[*_#`>~]+")
+_MARKUP = re.compile(r"[*#`>~]+|(?<!\w)_+|_+(?!\w)")  # an underscore inside a name (runs_without_errors) stays
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
