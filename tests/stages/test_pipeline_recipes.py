@@ -154,3 +154,141 @@ def test_code_taxonomy_recipe_from_subcategories_to_scored_programs(tmp_path: Pa
             parent, hops = by_id[parent]["parent_id"], hops + 1
         assert hops == 3 and taxonomy[parent]["category"] == row["category"], row
     assert {r["category"] for r in exported} == {"Games", "Data visualization"}
+
+
+# ---- distill-documents ------------------------------------------------------------------------------------
+
+PAIRS = {  # slice -> its 3 pairs (question, answer)
+    "vaccines-s0": [
+        ("What does a vaccine show the immune system?", "A harmless piece or copy of a pathogen, such as mRNA."),
+        ("Which cells carry a vaccine's antigen to the lymph nodes?", "Antigen-presenting cells carry it there."),
+        ("What do some activated B cells become?", "Long-lived memory cells that remember the antigen."),
+    ],
+    "vaccines-s1": [
+        ("Why is the response to a later infection faster?", "Memory B and T cells remain after the first exposure."),
+        ("What do booster doses do", "They raise the number of memory cells."),  # broken below
+        ("What is herd immunity and whom does it protect?", "Too few hosts to spread; it protects newborns."),
+    ],
+    "tax-zh-s0": [
+        (
+            "专项附加扣除包括哪几项？",
+            "包括子女教育、继续教育、大病医疗、住房贷款利息、住房租金、赡养老人和婴幼儿照护七项。",
+        ),
+        ("纳税人可以在什么时候享受专项附加扣除？", "可以在单位每月预扣预缴时享受，也可以在次年汇算清缴时申报。"),
+        ("专项附加扣除和基本减除费用是什么关系？", "专项附加扣除是在基本减除费用之外的额外扣除。"),
+    ],
+    "tax-zh-s1": [
+        ("子女教育每月可以扣除多少？父母怎么分？", "每个子女每月两千元，可由一方全额扣除或双方各扣一半。"),
+        ("住房贷款利息和住房租金可以同时扣除吗？", "不能同时享受；首套住房贷款利息每月扣除一千元。"),
+        # a paraphrase of a pair of slice 0 (the same words in another order): semantic dedup removes it
+        ("纳税人在什么时候可以享受专项附加扣除？", "可以在次年汇算清缴时申报，也可以在单位每月预扣预缴时享受。"),
+    ],
+}
+SLICE_MARKS = {  # a phrase only that slice holds (slice 1 first: the first matching entry answers)
+    "vaccines-s1": "herd immunity",
+    "tax-zh-s1": "二百四十个月",
+    "vaccines-s0": "A vaccine shows",
+    "tax-zh-s0": "专项附加扣除是",
+}
+JUDGE_A, JUDGE_B = "Qwen/Qwen3-32B", "THUDM/GLM-4-32B-0414"
+FIVE = ["accuracy", "completeness", "logicality", "helpfulness", "safety"]
+
+
+def _scores(score: int, names: list[str] = FIVE) -> str:
+    return "\n".join(f"{n}: {score}" for n in names)
+
+
+def _distill_script() -> list[dict]:
+    entries = []
+    for key, mark in SLICE_MARKS.items():
+        items = [json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in PAIRS[key]]
+        if key == "vaccines-s1":
+            items[1] = items[1].replace('", "answer"', '" "answer"')
+        content = "```json\n[\n  " + ",\n  ".join(items) + "\n]\n```"
+        entries.append({"match": ["<document>", mark], "choices": [{"content": content}]})
+    # judges (11 pairs): each gives 8 everywhere, except: judge-b misses safety on one pair, judge-a rambles on
+    # another, judge-a gives 6 on a third (each of these has one vote: dropped); judge-a answers in Chinese
+    # dimension names on one and as JSON on another (both read): kept 11 - 3 = 8
+    judge = "expert reviewer of instruction-tuning data"
+    special = [
+        (JUDGE_B, PAIRS["vaccines-s0"][1][0], _scores(8, FIVE[:4])),
+        (JUDGE_A, PAIRS["vaccines-s1"][2][0], "A solid answer overall, though herd immunity deserves more."),
+        (JUDGE_A, PAIRS["tax-zh-s0"][2][0], _scores(6)),
+        (JUDGE_A, PAIRS["tax-zh-s0"][0][0], "评分如下：\n准确性：9\n完整性：8\n逻辑性：9\n有用性：8\n安全性：10"),
+        (
+            JUDGE_A,
+            PAIRS["tax-zh-s1"][0][0],
+            '```json\n{"accuracy": 9, "completeness": 8, "logicality": 8, "helpfulness": 9, "safety": 10}\n```',
+        ),
+    ]
+    for model, question, answer in special:
+        entries.append({"model": model, "match": [judge, question], "choices": [{"content": answer}]})
+    entries.append({"match": [judge], "choices": [{"content": "Scores:\n" + _scores(8)}]})
+    return entries
+
+
+def test_distill_documents_recipe_from_slices_to_a_sharegpt_split(tmp_path: Path) -> None:
+    words = [t for pairs in PAIRS.values() for q, a in pairs for t in (q, a)]
+    # 7 rows: a 10% validation split would be empty (the export refuses it), so 30% here
+    edits = {"val-fraction: 0.1": "val-fraction: 0.3"}
+    work = run_recipe("distill-documents", tmp_path, _distill_script(), words=words, edits=edits)
+    # 2 documents, 2 slices each; 3 pairs a slice, one broken: 11; 3 with one vote: 8; a paraphrase: 7
+    assert _counts(work, ["pairs", "judged", "unique"]) == [11, 8, 7]
+    assert reject_reasons(work / "pairs.jsonl") == {"list item is not valid JSON": 1}
+    stats = json.loads((work / "judged.jsonl.stats.json").read_text())["counts"]
+    assert stats["too few votes"] == 3 and stats.get("no judge decided", 0) == 0
+    judged = {r["question"]: r for r in _rows(work, "judged")}
+    assert judged["专项附加扣除包括哪几项？"]["score_totals"][JUDGE_A] == pytest.approx(0.88)
+    assert PAIRS["tax-zh-s1"][2][0] not in {r["question"] for r in _rows(work, "unique")}
+    split = dataset_rows(work, "distill-documents")
+    exported = [r for rows in split.values() for r in rows]
+    assert len(exported) == 7 and set(split) == {"train", "validation"}
+    assert all(r["conversations"][0]["from"] == "human" for r in exported)
+    # lineage: every row names its document and slice, and its parent is that slice
+    documents = {r["id"] for r in read_jsonl(REPO / "data/distill-documents/documents.jsonl")}
+    for row in exported:
+        assert row["doc_id"] in documents and row["lineage"]["parent_id"] == f"{row['doc_id']}-s{row['slice_index']}"
+    assert {(r["doc_id"], r["slice_index"]) for r in exported} == {
+        ("vaccines", 0),
+        ("vaccines", 1),
+        ("tax-zh", 0),
+        ("tax-zh", 1),
+    }
+    card = (work / "dataset" / "README.md").read_text()
+    assert "distill-documents" in card and (work / "dataset" / "dataset_info.json").exists()
+
+
+# ---- coig-cqia --------------------------------------------------------------------------------------------
+
+COIG_FIELDS = {
+    "instruction",
+    "input",
+    "output",
+    "task_type",
+    "domain",
+    "metadata",
+    "answer_from",
+    "human_verified",
+    "copyright",
+}
+
+
+def test_coig_cqia_recipe_cleans_dedups_and_exports_sharegpt_with_a_system_prompt(tmp_path: Path) -> None:
+    sample = read_jsonl(REPO / "data/coig-cqia/coig-cqia.sample.jsonl")
+    assert len(sample) == 12 and all(set(r) == COIG_FIELDS for r in sample)  # the dataset card's fields
+    assert all(set(r["task_type"]) == {"major", "minor"} for r in sample)
+    work = run_recipe("coig-cqia", tmp_path)
+    # 12 rows: a too-short one (2 characters) dropped by clean, the PII row masked and kept: 11; a duplicate: 10
+    assert _counts(work, ["cleaned", "unique"]) == [11, 10]
+    assert reject_reasons(work / "cleaned.jsonl") == {"clean: min_words 2 < 10": 1}
+    masked = next(r for r in _rows(work, "cleaned") if "客服" in r["instruction"])
+    assert "<PHONE>" in masked["output"] and "<EMAIL>" in masked["output"] and "13812345678" not in masked["output"]
+    split = dataset_rows(work, "coig-cqia")
+    exported = [r for rows in split.values() for r in rows]
+    assert (len(split["train"]), len(split["validation"])) == (9, 1)
+    assert {r["system"] for r in exported} == {"你是一个乐于助人的中文助手，回答准确、简洁、有礼貌。"}
+    assert all([t["from"] for t in r["conversations"]] == ["human", "gpt"] for r in exported)
+    assert all(r["domain"] and r["answer_from"] in {"human", "llm"} for r in exported)
+    info = json.loads((work / "dataset" / "dataset_info.json").read_text())
+    assert info["coig-cqia"]["formatting"] == "sharegpt" and info["coig-cqia"]["columns"]["system"] == "system"
+    assert "language:\n- zh" in (work / "dataset" / "README.md").read_text()
