@@ -20,17 +20,19 @@ Usage: python bench/generate.py [--what engine fanout novelty] [--prompts 128] [
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _engine_section(engine, conversations, sampling) -> None:
+def _engine_section(engine: Any, conversations: list[list[dict]], sampling: Any) -> None:
     results = {}
     for name, chunk in (("ours: one call per chunk", len(conversations)), ("predecessor: batches of 4", 4)):
         start = time.perf_counter()
@@ -55,7 +57,7 @@ REALISTIC = (
 )
 
 
-def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
+def _fanout_section(engine: Any, rows: list[dict], sampling: Any, repeat: int) -> None:
     import numpy as np
 
     from sftkit.data.batch import Batch
@@ -66,22 +68,42 @@ def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
 
     template = "Write new tasks like this one as a JSON list of objects with an instruction: {{instruction}}"
     spec = parse_spec("json-list:instruction")
-    step = Generator(engine, sampling, template, spec, "id", {"engine": "bench"})
+
+    class Timed:
+        """The engine, timed from inside the stage: the stage's own work is its total minus this."""
+
+        seconds = 0.0
+
+        def generate(self, conversations: list, sampling: Any) -> list:
+            start = time.perf_counter()
+            try:
+                return engine.generate(conversations, sampling)
+            finally:
+                Timed.seconds += time.perf_counter() - start
+
+    step = Generator(Timed(), sampling, template, spec, "id", {"engine": "bench"})
     batch = Batch(0, len(rows), "bench.jsonl", 0, np.arange(len(rows)), rows=rows)
     conversations = [[{"role": "user", "content": fill(template, r)}] for r in rows]
-    bare, staged = [], []
+    bare, staged, own = [], [], []
     for _ in range(repeat):  # interleaved, the fastest of each: other processes share the cores
         start = time.perf_counter()
         completions = engine.generate(conversations, sampling)
         bare.append(time.perf_counter() - start)
+        Timed.seconds = 0.0
         start = time.perf_counter()
         result = step(batch)
         staged.append(time.perf_counter() - start)
+        own.append((staged[-1] - Timed.seconds) / Timed.seconds)
     samples = sum(len(c.samples) for c in completions)
     print(f"bare engine                 {min(bare):7.2f} s for {samples} completions")
     print(f"generate stage (json-list)  {min(staged):7.2f} s, {result.counts['generated']} generated")
     print(
-        f"overhead of the stage = {min(staged) / min(bare) - 1:+.1%} (ratio {min(staged) / min(bare):.3f}; <= 5% wanted)"
+        f"end to end: stage / bare = {min(staged) / min(bare):.3f} (the fastest of {repeat} each; on a loaded machine "
+        "this swings with the load)"
+    )
+    print(
+        f"overhead of the stage's own work (template, parsing, checks, rows) over its engine call: "
+        f"{min(own):+.2%} (median {sorted(own)[len(own) // 2]:+.2%}; <= 5% wanted)"
     )
     # the parsing of realistic completions, apart: a stub engine replays one JSON list per prompt
     replay = type(
@@ -96,13 +118,14 @@ def _fanout_section(engine, rows: list[dict], sampling, repeat: int) -> None:
     engine_per = min(bare) / samples
     print(
         f"realistic JSON lists: {per * 1e6:.0f} us per completion ({parsed.counts['kept']} items kept of "
-        f"{parsed.counts['items']}) = {per / engine_per:.2%} of the tiny engine's {engine_per * 1e3:.1f} ms per completion"
+        f"{parsed.counts['items']}) = {per / engine_per:.2%} of the tiny engine's "
+        f"{engine_per * 1e3:.1f} ms per completion"
     )
 
 
 VOCAB = [f"w{k}" for k in range(20_000)]
-ZIPF = list(__import__("itertools").accumulate(1 / r for r in range(1, len(VOCAB) + 1)))  # word k: weight 1/(k+1)
-STOP = "the a of to and in for with how what write explain describe give list".split()
+ZIPF = list(itertools.accumulate(1 / r for r in range(1, len(VOCAB) + 1)))  # word k: weight 1/(k+1)
+STOP = ("the", "a", "of", "to", "and", "in", "for", "with", "how", "what", "write", "explain", "describe", "give")
 
 
 def _instruction(rng: random.Random) -> str:

@@ -30,7 +30,8 @@ from typing import Any
 from sftkit import cli, preflight, prompts, report
 from sftkit.cli.engines import add_engine_args, add_sampling_args, engine_gpus, make_engine, sampling_of
 from sftkit.data.fields import TextField
-from sftkit.data.sources import InputSpec, open_source
+from sftkit.data.shards import Shard
+from sftkit.data.sources import InputSpec, Source, open_source
 from sftkit.engines.base import ChatOptions
 from sftkit.errors import InputError
 from sftkit.generate.chunking import Chunker
@@ -143,16 +144,14 @@ def load_pool(specs: list[str], field: str | None, flag: str = "--novelty-agains
     return texts
 
 
-def check_placeholders(source: Any, shard: Any, names: list[str], aliases: dict[str, str], where: str) -> None:
-    """A placeholder no row of the shard's first rows fills is a mistake: one line, before any model loads."""
+def check_placeholders(source: Source, shard: Shard, names: list[str], filled: set[str], where: str) -> None:
+    """A placeholder no row of the shard's first rows fills is a mistake: one line, before any model loads.
+    ``filled``: the names the stage fills itself (``examples`` with --few-shot)."""
     span = shard.rows(source.num_rows())
     for batch in source.batches(span.start, min(span.stop, span.start + 100), 100):
         rows = batch.records("id")
-        for name in names:
-            if not any(
-                prompts.lookup({**r, **{a: r[f] for a, f in aliases.items() if f in r}}, name) is not prompts.ABSENT
-                for r in rows
-            ):
+        for name in sorted(set(names) - filled):
+            if all(prompts.lookup(row, name) is prompts.ABSENT for row in rows):
                 raise InputError(
                     f"{where}: {{{{{name}}}}} is not a field of {batch.file} (its rows have: "
                     f"{', '.join(batch.field_names())})"
@@ -223,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     settings |= extras
     source = open_source(spec)
     if general:
-        given = {"examples": args.id_field} if args.few_shot else {}
-        check_placeholders(source, shard, names, given, f"--prompt-file {args.prompt_file}")
+        filled = {"examples"} if args.few_shot else set()
+        check_placeholders(source, shard, names, filled, f"--prompt-file {args.prompt_file}")
     else:
         needed = {args.question_field: "--question-field"}
         if "answer" in prompts.placeholders(template):

@@ -163,7 +163,8 @@ class Generator:
         """A resumed shard's earlier kept rows rejoin the novelty index, as in an unbroken run."""
         if self.novelty is not None and self.spec.main:
             for record in records:
-                self.novelty.add(str(record.get(self.spec.main, "")))
+                if isinstance(text := record.get(self.spec.main), str):
+                    self.novelty.add(text)
 
     def _values(self, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         """The template's values for a row, or why the row cannot fill it."""
