@@ -136,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     slugs = [model_slug(m) for m in judges]
     if len(set(slugs)) != len(slugs):
         raise InputError(f"judges {list(judges)} need distinct file names; got {slugs}")
-    fields = [f.split(".")[0] for f in sorted(prompts.placeholders(rubric.prompt))]
+    placeholders = sorted(prompts.placeholders(rubric.prompt))
+    needed = {f.split(".")[0]: f"the placeholder {{{{{f}}}}} in --rubric {args.rubric}" for f in placeholders}
     length = args.max_length_tokens is not None
     if length:
-        fields += [args.question_field, args.answer_field]
-    rows = Rows(args.id_field, tuple(dict.fromkeys(fields)))
+        needed |= {args.question_field: "--question-field", args.answer_field: "--answer-field"}
+    # a dotted placeholder reads inside its field, which need not be text itself
+    texts = [f for f in placeholders if "." not in f] + ([args.question_field, args.answer_field] if length else [])
+    rows = Rows(args.id_field, tuple(dict.fromkeys(texts)))
     source = open_source(spec)
-    check_fields(source, shard, {f: f"the rubric's prompt ({args.rubric})" for f in rows.fields})
+    check_fields(source, shard, needed)
     sampling = Sampling(max_tokens=args.judge_max_tokens, temperature=0.0, seed=0)
     chat = ChatOptions(rubric.system, bool(args.judge_thinking))
     votes = Votes(args.min_score, args.min_votes)

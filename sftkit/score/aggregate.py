@@ -39,7 +39,7 @@ def aggregate(judgements: dict[str, Judgement], votes: Votes) -> tuple[dict[str,
         return fields, f"no judge decided ({why})"
     if passing < votes.min_votes:
         return fields, (
-            f"{passing} of {len(judgements)} judges gave a total >= {votes.min_score:g} "
+            f"too few votes: {passing} of {len(judgements)} judges gave a total >= {votes.min_score:g} "
             f"({len(decided)} decided); --min-votes {votes.min_votes}"
         )
     return fields, None

@@ -26,6 +26,7 @@ _LINE = re.compile(
     rf"^(?:[-*+•]\s+|\d+[.)]\s+)?(?P<name>[^:]+?)\s*:\s*(?P<score>{_NUMBER})\s*(?:/\s*{_NUMBER})?\s*(?:分)?\s*[.。]?$"
 )
 _MARKUP = re.compile(r"[*#`>~]+|(?<!\w)_+|_+(?!\w)")  # an underscore inside a name (runs_without_errors) stays
+_BRACES = 64  # the last '{'s tried as the start of an object: a judge quoting code may write thousands
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
@@ -39,7 +40,6 @@ class Judgement:
     total: float | None = None
     reason: str | None = None
     kind: str | None = None
-    missing: tuple[str, ...] = ()  # dimensions with no usable score (the summary counts them)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,17 +47,18 @@ class Judgement:
             "total": self.total,
             "reason": self.reason,
             "kind": self.kind,
-            "missing": list(self.missing),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Judgement:
-        return cls(data["scores"], data["total"], data["reason"], data["kind"], tuple(data["missing"]))
+        return cls(data["scores"], data["total"], data["reason"], data["kind"])
 
 
 def _from_lines(answer: str, rubric: Rubric) -> dict[str, float]:
-    keys, found = rubric.by_key(), {}
+    keys, found = rubric.by_key, {}
     for raw in answer.splitlines():
+        if ":" not in raw and "：" not in raw:  # most prose: no NFKC, no regex
+            continue
         match = _LINE.match(_MARKUP.sub("", unicodedata.normalize("NFKC", raw)).strip())
         if match and name_key(match.group("name")) in keys:
             found[keys[name_key(match.group("name"))].name] = float(match.group("score"))
@@ -75,7 +76,7 @@ def _objects(answer: str) -> list[dict[str, Any]]:
         if isinstance(value, dict):
             found.append(value)
     if not found:
-        for start in reversed([m.start() for m in re.finditer(r"\{", answer)]):
+        for start in [m.start() for m in re.finditer(r"\{", answer)][::-1][:_BRACES]:
             try:
                 value, _ = decoder.raw_decode(answer, start)
             except ValueError:
@@ -87,7 +88,7 @@ def _objects(answer: str) -> list[dict[str, Any]]:
 
 def _from_json(answer: str, rubric: Rubric) -> tuple[dict[str, float], list[str]] | None:
     """The first object naming a dimension: its numeric scores, and the dimensions whose value is no number."""
-    keys = rubric.by_key()
+    keys = rubric.by_key
     for obj in _objects(answer):
         named = {keys[name_key(k)].name: v for k, v in obj.items() if isinstance(k, str) and name_key(k) in keys}
         if named:
@@ -109,7 +110,6 @@ def parse_scores(answer: str, rubric: Rubric) -> Judgement:
         return Judgement(
             reason=f"no 'NAME: score' line or JSON object with the rubric's dimensions (answer: {start!r})",
             kind="no scores",
-            missing=tuple(d.name for d in rubric.dimensions),
         )
     out = [
         f"{d.name}: {scores[d.name]:g} is outside {d.scale()}"
@@ -117,22 +117,20 @@ def parse_scores(answer: str, rubric: Rubric) -> Judgement:
         if d.name in scores and not d.low <= scores[d.name] <= d.high
     ]
     missing = [d.name for d in rubric.dimensions if d.name not in scores]
-    unusable = tuple(d.name for d in rubric.dimensions if d.name not in scores or not d.low <= scores[d.name] <= d.high)
     if missing:
         what = ", ".join(f"{m} (not a number)" if m in not_numbers else m for m in missing)
-        return Judgement(scores, reason=f"missing dimension(s): {what}", kind="missing dimension", missing=unusable)
+        return Judgement(scores, reason=f"missing dimension(s): {what}", kind="missing dimension")
     if out:
-        return Judgement(scores, reason="; ".join(out), kind="score out of range", missing=unusable)
+        return Judgement(scores, reason="; ".join(out), kind="score out of range")
     return Judgement(scores, total=round(rubric.total(scores), 6))
 
 
 def judge(completion: Completion, rubric: Rubric) -> Judgement:
     """A judge's completion (one sample at temperature 0) as a judgement."""
-    every = tuple(d.name for d in rubric.dimensions)
     if completion.refused:
-        return Judgement(reason=f"not sent: {completion.refused}", kind="refused", missing=every)
+        return Judgement(reason=f"not sent: {completion.refused}", kind="refused")
     sample = completion.samples[0]
     if sample.truncated:
         why = "an unclosed <think> block" if sample.finish_reason != "length" else "the token limit"
-        return Judgement(reason=f"answer cut by {why} (--judge-max-tokens)", kind="truncated", missing=every)
+        return Judgement(reason=f"answer cut by {why} (--judge-max-tokens)", kind="truncated")
     return parse_scores(sample.answer, rubric)

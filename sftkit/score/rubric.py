@@ -6,6 +6,7 @@ file and the key, never a judge prompt that asks for something the parser then c
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -19,12 +20,13 @@ from sftkit.errors import InputError
 
 _TOP_KEYS = {"name", "description", "system", "prompt", "dimensions"}
 _DIMENSION_KEYS = {"name", "description", "scale", "weight", "aliases"}
+_SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 def name_key(name: str) -> str:
     """How a dimension's name is matched in an answer: NFKC (full-width letters and colons), case folded,
     runs of spaces, ``_`` and ``-`` as one space. ``Runs_without errors`` and ``runs without errors`` match."""
-    return re.sub(r"[\s_\-]+", " ", unicodedata.normalize("NFKC", name)).strip().casefold()
+    return _SEPARATORS.sub(" ", unicodedata.normalize("NFKC", name)).strip().casefold()
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class Rubric:
     system: str | None = None
     description: str = ""
 
+    @functools.cached_property
     def by_key(self) -> dict[str, Dimension]:
-        """Every name and alias, as ``name_key`` matches them, to its dimension."""
+        """Every name and alias, as ``name_key`` matches them, to its dimension (built once: read per answer)."""
         return {name_key(n): d for d in self.dimensions for n in (d.name, *d.aliases)}
 
     def total(self, scores: dict[str, float]) -> float:

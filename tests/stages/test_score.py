@@ -100,7 +100,7 @@ def test_two_judges_votes_counted_by_hand(tmp_path: Path) -> None:
     assert rows["r6"]["score_totals"]["judge-a"] == 0.54  # JSON in a fence
     assert rows["r7"]["score_decided"] == 0 and rows["r7"]["score"] is None
     assert rejects["r7"]["reason"].startswith("no judge decided")
-    assert rejects["r6"]["reason"].startswith("1 of 2 judges gave a total >= 0.7")
+    assert rejects["r6"]["reason"].startswith("too few votes: 1 of 2 judges gave a total >= 0.7")
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     counts = stats["counts"]
     assert (counts["kept"], counts["too few votes"], counts["no judge decided"]) == (1, 5, 1)
@@ -128,8 +128,8 @@ def test_sharded_runs_merge_into_the_same_summary(tmp_path: Path) -> None:
         ]  # fmt: skip
         for shard in ("0/2", "1/2"):
             run_command(SCORE, *common, "--shard", shard)
-    assert not out.exists()
-    run_command(SCORE, "--merge", "--output", str(out))
+        assert not out.exists()
+        run_command("sftkit.orchestrate", "merge", "score", "2", "--", *common)  # the merge job's command
     # one vote is enough here: every row some judge decided is kept, r7 never is
     assert [r["id"] for r in read_jsonl(out)] == ["r1", "r2", "r3", "r4", "r5", "r6"]
     summary = json.loads(Path(f"{out}.stats.json").read_text())["score_summary"]
@@ -156,3 +156,17 @@ def test_a_malformed_rubric_is_one_line_naming_file_and_key(tmp_path: Path, text
     assert proc.returncode == 2
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith(f"error: --rubric {rubric}: {key}")
+
+
+def test_a_placeholder_the_data_lacks_stops_before_any_judge(tmp_path: Path) -> None:
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text("prompt: 'Task: {{instruction}}'\ndimensions:\n  - {name: a, description: d, scale: [0, 1]}\n")
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"id": "x", "question": "q", "answer": "a"}])
+    proc = run_command(
+        SCORE, "--input", str(data), "--rubric", str(rubric), "--judgement-engine", "openai",
+        "--judgement-base-url", "http://127.0.0.1:9/v1", "--judgement-model", "m", "--output",
+        str(tmp_path / "o.jsonl"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "instruction" in proc.stderr and f"{{{{instruction}}}} in --rubric {rubric}" in proc.stderr
+    assert not (tmp_path / "o.jsonl.passes").exists() or not any((tmp_path / "o.jsonl.passes").rglob("*.jsonl"))

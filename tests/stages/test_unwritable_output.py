@@ -26,6 +26,7 @@ def _cases(data: Path) -> dict[str, list[str]]:
         "decontaminate": [*i, "--benchmark", str(data), "--output", BLOCKED],
         "generate": [*i, "--model", MODEL, "--output", BLOCKED],
         "filter": [*i, "--inference-model", MODEL, "--output", BLOCKED],
+        "score": [*i, "--judgement-model", MODEL, "--rubric", "rubrics/sft_five.yaml", "--output", BLOCKED],
         "difficulty_scorer": [*i, "--model", MODEL, "--output", BLOCKED],
         "merge_shards": ["--output", BLOCKED],
         "export_sft": [*i, "--output", "/sys/sftkit-test/set", "--format", "messages", "--license", "mit"],

@@ -164,7 +164,13 @@ def test_slurm_scripts_parse_and_name_no_user_paths_or_partitions() -> None:
         assert not re.search(r"/home/|/Users/|/volume/|#SBATCH\s+(-p|--partition)", text), path
         if path.name.startswith("run_"):  # a preempted job, CPU or GPU, comes back
             assert "#SBATCH --requeue" in text, path
-        if path.name in ("run_generate.sh", "run_filter.sh", "run_difficulty_scorer.sh", "run_server.sh"):
+        if path.name in (
+            "run_generate.sh",
+            "run_filter.sh",
+            "run_score.sh",
+            "run_difficulty_scorer.sh",
+            "run_server.sh",
+        ):
             assert re.search(r"#SBATCH\s+--gres=gpu:", text), path
         elif path.name.startswith("run_"):
             assert not re.search(r"#SBATCH\s+--(gres|gpus)", text), f"{path} is a CPU script"

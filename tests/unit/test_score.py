@@ -112,7 +112,7 @@ def test_a_score_out_of_range_is_undecided() -> None:
 
 def test_rambling_with_no_scores_is_undecided_with_its_start() -> None:
     found = answer("Overall this is a thoughtful answer. I would say it deserves a high mark, maybe 9 or so.")
-    assert found.total is None and found.kind == "no scores" and found.missing == DIMS
+    assert found.total is None and found.kind == "no scores" and found.scores == {}
     assert "Overall this is a thoughtful" in found.reason
 
 
@@ -164,7 +164,10 @@ def test_votes_keep_a_row_when_enough_judges_reach_the_score() -> None:
     assert (fields["score_decided"], fields["score_votes"], fields["score"]) == (2, 2, 0.8)
     assert fields["score_reasons"] == {"c": "missing dimension(s): safety"}
     fields, why = aggregate({"a": decided(0.69), "b": decided(0.9), "c": UNDECIDED}, Votes(0.7, 2))
-    assert fields["score_votes"] == 1 and why == "1 of 3 judges gave a total >= 0.7 (2 decided); --min-votes 2"
+    assert (
+        fields["score_votes"] == 1
+        and why == "too few votes: 1 of 3 judges gave a total >= 0.7 (2 decided); --min-votes 2"
+    )
 
 
 def test_an_undecided_judge_never_counts_as_zero() -> None:
