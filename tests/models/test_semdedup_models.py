@@ -1,6 +1,7 @@
 """The embedding engine path of semdedup and decontaminate --semantic, for real: a tiny random BERT built
 offline (a word-piece vocabulary and one layer; seconds) run by sentence-transformers, and a static
-model2vec model made from random vectors with the same tokenizer."""
+model2vec model made from random vectors with the same tokenizer; and vLLM's pooling runner on the
+cached tiny Llama."""
 
 from __future__ import annotations
 
@@ -133,3 +134,17 @@ def test_semantic_decontamination_embeds_the_benchmark_with_the_model(tiny_bert:
     )
     hits = [json.loads(line) for line in Path(f"{out}.contaminated.jsonl").read_text().splitlines()]
     assert [(h["id"], h["item"]) for h in hits] == [("r2", "t/1")] and hits[0]["cosine"] > 0.999
+
+
+def test_vllm_pooling_runner_embeds_with_the_tiny_llama(tiny_model: Path, tmp_path: Path) -> None:
+    """--embedding-backend vllm: the tiny Llama through LLM(runner="pooling").embed (a causal LM pooled
+    as an embedder), its vectors in the part, the copy removed. About 40 s: vLLM's CPU engine start."""
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"id": f"r{k}", "problem": t}) + "\n" for k, t in enumerate(ROWS)))
+    out = tmp_path / "out.jsonl"
+    args = ["--input", str(data), "--embedding-model", str(tiny_model), "--embedding-backend", "vllm"]
+    run_command("selectors/semdedup.py", *args, "--threshold", "0.9999", "--output", str(out))
+    vectors = np.load(next((tmp_path / "out.jsonl.parts").glob("*.embedding.npy")))
+    assert vectors.shape[0] == 5 and vectors.dtype == np.float16 and len({v.tobytes() for v in vectors}) == 4
+    audit = [json.loads(line) for line in Path(f"{out}.dups.jsonl").read_text().splitlines()]
+    assert [(a["id"], a["duplicate_of"]) for a in audit] == [("r3", "r0")]
