@@ -63,10 +63,11 @@ def test_sft_trainer_trains_on_exported_conversations_with_assistant_only_loss(
         train_dataset=train,
         args=_args(SFTConfig, tmp_path, assistant_only_loss=True, max_length=256),
     )
-    masks = trainer.train_dataset[0]["assistant_masks"]
-    ids = trainer.train_dataset[0]["input_ids"]
-    learned = tok.decode([t for t, m in zip(ids, masks, strict=True) if m])
-    assert "boxed{2}" in learned and "Use the tool" not in learned and "What is" not in learned
+    assert trainer.chat_template is None  # the model's own template has the markers: TRL swaps in none of its own
+    first = trainer.train_dataset[0]
+    learned = tok.decode([t for t, label in zip(first["input_ids"], first["labels"], strict=True) if label != -100])
+    assert "boxed{2}" in learned and '"name": "add"' in learned and "<|im_end|>" in learned
+    assert "Use the tool" not in learned and "What is" not in learned and "# Tools" not in learned
     result = trainer.train()
     assert result.global_step == 2 and result.training_loss > 0
 
