@@ -83,7 +83,7 @@ class Cleaner:
             for name, text in texts.items():
                 matches = pii.find(text, cfg.pii_private_ips)
                 found += [m.kind for m in matches]
-                if matches and cfg.pii == "mask":
+                if matches and cfg.pii in ("mask", "drop"):  # drop: the rejects file holds no secret either
                     record[name] = pii.mask(text, matches)
             record["pii"] = found
             if found and cfg.pii == "drop":

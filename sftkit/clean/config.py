@@ -116,8 +116,10 @@ def preset_thresholds(preset: str) -> dict[str, float | None]:
 def _threshold(name: str, value: Any, where: str) -> float | None:
     if name not in RULES:
         raise InputError(f"{where}: unknown rule {name!r}; rules: {', '.join(RULES)}")
-    if value is None or (isinstance(value, str) and value.lower() in ("off", "none", "null")):
-        return None
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("off", "none", "null")):
+        return None  # YAML reads a bare `off` as False
+    if value is True:
+        raise InputError(f"{where}: rule {name} must be a number or 'off', not {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -160,6 +162,9 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"--config {path}: 'rules' must map rule names to numbers or 'off'")
     out = dict(data)
     out["rules"] = {name: _threshold(str(name), value, f"--config {path}") for name, value in rules.items()}
+    for key in ("pii", "toxicity"):
+        if out.get(key) is False:  # a bare `off`
+            out[key] = "off"
     for key in ("languages", "fields"):
         if isinstance(out.get(key), str):
             out[key] = [s.strip() for s in out[key].split(",") if s.strip()]

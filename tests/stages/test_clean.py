@@ -136,3 +136,13 @@ def test_mistakes_are_one_line(data: Path, tmp_path: Path, flags: list[str], mes
     )
     assert proc.returncode == 2 and message in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_pii_drop_writes_no_secret_to_the_rejects(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "drop.jsonl"
+    run_command(CLEAN, "--input", str(data), "--question-field", "q", "--answer-field", "a", "--pii", "drop",
+                "--output", str(out))  # fmt: skip
+    assert "jane.doe@example.com" not in Path(f"{out}.rejects.jsonl").read_text()
+    rejects = [r for r in _lines(Path(f"{out}.rejects.jsonl")) if r["record"]["kind"] == "pii"]
+    assert len(rejects) == 20 and rejects[0]["reason"] == "clean: pii EMAIL 1"
+    assert rejects[0]["record"]["q"] == "My email is <EMAIL>, call me."

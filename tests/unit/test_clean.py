@@ -216,3 +216,23 @@ def test_config_file_flags_and_presets() -> None:
         build("sft", {}, pii="scrub")
     for name, rule in RULES.items():  # every rule that differs from the paper says why
         assert rule.sft == rule.gopher or rule.why, name
+
+
+def test_flags_override_the_file_which_overrides_the_preset(tmp_path) -> None:
+    from sftkit.commands.clean import build_parser, resolve
+
+    path = tmp_path / "clean.yaml"
+    path.write_text(
+        "preset: gopher\nfields: instruction,output\nrules:\n  min_words: 5\n  max_words: off\n"
+        "languages: [zh]\npii: flag\ntoxicity: off\n"
+    )
+    args = build_parser().parse_args(
+        ["--input", "x.jsonl", "--output", "o.jsonl", "--config", str(path), "--rule", "min_words=2", "--pii", "mask"]
+    )
+    config, fields = resolve(args)
+    assert fields == ("instruction", "output") and config.preset == "gopher" and config.languages == ("zh",)
+    assert config.thresholds["min_words"] == 2 and config.thresholds["max_words"] is None
+    assert config.thresholds["min_stop_words"] == 2 and config.pii == "mask"  # the file's preset, the flag's pii
+    assert config.toxicity == "off"
+    config, fields = resolve(build_parser().parse_args(["--input", "x", "--output", "o", "--answer-field", "output"]))
+    assert fields == ("problem", "output") and config.preset == "sft" and config.pii == "off"
