@@ -395,3 +395,84 @@ def template_tokenizer(folder: Path, name: str) -> str:
     )
     tok.save_pretrained(folder / name)
     return str(folder / name)
+
+
+RECIPE_SERVER = "http://127.0.0.1:8000/v1"  # the server of several models a recipe names (judges): the scripted one
+
+
+def static_embedder(folder: Path, texts: Iterable[str]) -> Path:
+    """A model2vec static model whose vocabulary is the words of ``texts`` (each CJK character a word), a random
+    32-d vector each: texts with the same words embed alike, others far apart; built offline in a second."""
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words = {w for t in texts for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(t))}
+    vocab = {w: k for k, w in enumerate(["[UNK]", "[PAD]", *sorted(words)])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, splitter
+    vectors = random.Random(0)
+    table = [[vectors.gauss(0, 1) for _ in range(32)] for _ in vocab]
+    import numpy as np
+
+    StaticModel(vectors=np.array(table, dtype=np.float32), tokenizer=tokenizer, normalize=True).save_pretrained(folder)
+    return folder
+
+
+def run_recipe(
+    name: str,
+    tmp_path: Path,
+    script: list[dict[str, Any]] | None = None,
+    words: Iterable[str] = (),
+    edits: dict[str, str] | None = None,
+) -> Path:
+    """recipes/NAME.yaml with --local, its workdir under tmp_path and the repository's data, prompts and rubrics,
+    while (given ``script``) the scripted server answers at the recipe's rendezvous file and at ``RECIPE_SERVER``
+    (a server of several models, the recipe's judges); returns the workdir.
+    A recipe's ``results/NAME/tokenizer`` is the tiny model's tokenizer and ``results/NAME/embedder`` a static
+    embedder of ``words``' vocabulary, built here. ``edits``: text replaced in the recipe (a size the sample
+    is too small for)."""
+    from servers import scripted
+
+    from sftkit.models.tiny import tiny_tokenizer
+
+    text = (REPO / "recipes" / f"{name}.yaml").read_text()
+    work = tmp_path / "work"
+    work.mkdir()
+    text = text.replace(f"results/{name}", str(work))
+    for old, new in (edits or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    for folder in ("data/", "prompts/", "rubrics/"):
+        text = text.replace(f" {folder}", f" {REPO}/{folder}").replace(f"[{folder}", f"[{REPO}/{folder}")
+    if f"{work}/tokenizer" in text:
+        tiny_tokenizer(work / "tokenizer")
+    if f"{work}/embedder" in text:
+        static_embedder(work / "embedder", words)
+    recipe = tmp_path / f"{name}.yaml"
+    command = [str(REPO / "slurm" / "submit.sh"), "pipeline", str(recipe), "--local"]
+    env = {**os.environ, "SFTKIT_MERGE_POLL": "1"}
+    with scripted(script, tmp_path, rendezvous=work / ".server.json") if script else contextlib.nullcontext() as s:
+        recipe.write_text(text.replace(RECIPE_SERVER, s[0]) if s else text)
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work
+
+
+def reject_reasons(path: Path) -> dict[str, int]:
+    """Reason -> count in ``<path>.rejects.jsonl`` (empty when there is none)."""
+    rejects = Path(f"{path}.rejects.jsonl")
+    rows = read_jsonl(rejects) if rejects.exists() else []
+    found: dict[str, int] = {}
+    for r in rows:
+        found[r["reason"]] = found.get(r["reason"], 0) + 1
+    return found
+
+
+def dataset_rows(work: Path, config: str) -> dict[str, list[dict[str, Any]]]:
+    """Split -> rows of an upload dry-run's dataset folder (``<work>/dataset``)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((work / "dataset" / "data" / config).glob("*.parquet"))
+    return {f.stem: pq.read_table(f).to_pylist() for f in files}

@@ -83,6 +83,14 @@ def test_name_score_lines_with_markdown_bullets_and_out_of_ten() -> None:
     assert found.total == pytest.approx(0.81) and found.reason is None
 
 
+def test_an_underscore_inside_a_name_is_part_of_it_not_emphasis() -> None:
+    code = load_rubric(str(REPO / "rubrics" / "code_frontend.yaml"))
+    names = [d.name for d in code.dimensions]
+    lines = "\n".join(f"{n}: 4" if k else f"__{n}__: 4" for k, n in enumerate(names))
+    found = parse_scores(lines + "\n_runs_without_errors_: 3", code)
+    assert found.reason is None and found.scores["runs_without_errors"] == 3 and found.scores[names[0]] == 4
+
+
 def test_a_json_object_fenced_or_bare() -> None:
     body = '{"accuracy": 10, "completeness": 10, "logicality": 10, "helpfulness": 10, "safety": 0}'
     assert parse_scores(f"Here you go:\n```json\n{body}\n```\nThanks.", FIVE).total == 0.8
