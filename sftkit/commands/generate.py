@@ -223,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     source = open_source(spec)
     if general:
         filled = {"examples"} if args.few_shot else set()
-        check_placeholders(source, shard, names, filled, f"--prompt-file {args.prompt_file}")
+        files = {
+            "--prompt-file": (args.prompt_file, template),
+            "--system-prompt-file": (args.system_prompt_file, system),
+        }
+        for flag, (path, text) in files.items():
+            where = f"{flag} {path}"
+            check_placeholders(source, shard, sorted(prompts.placeholders(text or "")), filled, where)
     else:
         needed = {args.question_field: "--question-field"}
         if "answer" in prompts.placeholders(template):

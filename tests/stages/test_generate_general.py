@@ -95,9 +95,12 @@ def test_documents_are_sliced_by_tokens_and_each_slice_fans_out_with_its_lineage
     assert {r["reason"] for r in rejects} == {"list item is not valid JSON"} and rejects[0]["record"]["item"] == 1
 
 
-def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--prompt-file", "--system-prompt-file"])
+def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_path: Path, flag: str) -> None:
     rows = _write(tmp_path / "rows.jsonl", [{"id": "a", "meta": {"title": "x"}}])
-    (tmp_path / "prompt.txt").write_text("{{meta.topic}}")
+    (tmp_path / "bad.txt").write_text("{{meta.topic}}")
+    (tmp_path / "good.txt").write_text("{{meta.title}}")
+    files = {"--prompt-file": "good.txt", "--system-prompt-file": "good.txt", flag: "bad.txt"}
     result = run_command(
         GENERATE,
         "--input",
@@ -106,8 +109,7 @@ def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_pat
         str(tmp_path / "no-model"),
         "--engine",
         "hf",
-        "--prompt-file",
-        str(tmp_path / "prompt.txt"),
+        *[arg for name, file in files.items() for arg in (name, str(tmp_path / file))],
         "--parse",
         "text",
         "--output",
@@ -116,7 +118,7 @@ def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_pat
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: --prompt-file {tmp_path / 'prompt.txt'}: {{{{meta.topic}}}} is not a field of "
+        f"error: {flag} {tmp_path / 'bad.txt'}: {{{{meta.topic}}}} is not a field of "
         f"{tmp_path / 'rows.jsonl'} (its rows have: id, meta)"
     )
 
