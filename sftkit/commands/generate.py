@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         step_settings: dict[str, Any] = {
             "spec": parse,
             "carry": _pairs(args.carry, "--carry", ":"),
-            "rules": ItemRules(copy_of={n: f"input field '{n}'" for n in names if "." not in n}),
+            "rules": ItemRules(copy_of={n: f"input field '{n}'" for n in names}),
         }
     else:
         step_settings = preset(template, args.question_field, args.answer_field, args.id_field)

@@ -59,7 +59,7 @@ def main_text(item: dict[str, Any], spec: ParseSpec) -> str | None:
 
 @dataclass(frozen=True)
 class ItemRules:
-    """Checks an item passes after parsing. ``copy_of``: row field -> what a copy of it is called;
+    """Checks an item passes after parsing. ``copy_of``: row field (dotted: nested) -> what a copy of it is called;
     ``keywords``: words the main field must not contain (Self-Instruct's "image", "graph", ...);
     ``min_words``/``max_words``: its length in words (a CJK character counts as one); ``keep_if``:
     field -> accepted values (case and surrounding space ignored), e.g. an elimination verdict."""
@@ -81,7 +81,7 @@ class ItemRules:
         main = main_text(item, spec)
         if main is not None:
             for name, label in self.copy_of.items():
-                source = values.get(name)
+                source = lookup(values, name)
                 if isinstance(source, str) and copies(main, source):
                     return f"copies its {label}"
             if keywords and keywords.search(main):

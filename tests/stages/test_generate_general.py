@@ -168,3 +168,22 @@ def test_novelty_keeps_earlier_items_across_a_resumed_shard(tmp_path: Path) -> N
         "too similar to a pool instruction (ROUGE-L >= 0.7)",
         "too similar to an earlier item (ROUGE-L >= 0.7)",  # the resumed run remembers row r1's item
     ]
+
+
+def test_an_item_that_copies_a_nested_input_field_is_rejected(tmp_path: Path) -> None:
+    tasks = ["Sort a list of numbers.", "Name a color."]
+    rows = _write(tmp_path / "rows.jsonl", [{"id": str(k), "meta": {"task": t}} for k, t in enumerate(tasks)])
+    (tmp_path / "prompt.txt").write_text("Rewrite this task: {{meta.task}}")
+    out = tmp_path / "o.jsonl"
+    script = [
+        {"match": [tasks[0]], "choices": [{"content": "sort a list of  numbers."}]},
+        {"match": [tasks[1]], "choices": [{"content": "Name three primary colors."}]},
+    ]
+    with scripted(script, tmp_path) as (url, _):
+        run_command(
+            GENERATE, *remote(url), "--input", str(rows), "--output", str(out), "--prompt-file",
+            str(tmp_path / "prompt.txt"), "--parse", "text:task",
+        )  # fmt: skip
+    assert [json.loads(line)["task"] for line in out.read_text().splitlines()] == ["Name three primary colors."]
+    rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in rejects] == ["copies its input field 'meta.task'"]
