@@ -221,16 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     settings |= extras
     source = open_source(spec)
-    if general:
-        filled = {"examples"} if args.few_shot else set()
-        files = {
-            "--prompt-file": (args.prompt_file, template),
-            "--system-prompt-file": (args.system_prompt_file, system),
-        }
-        for flag, (path, text) in files.items():
-            where = f"{flag} {path}"
-            check_placeholders(source, shard, sorted(prompts.placeholders(text or "")), filled, where)
-    else:
+    # the stage fills {{examples}} (--few-shot), and the preset its {{question}} and {{answer}} (field flags)
+    filled = ({"examples"} if args.few_shot else set()) | (set() if general else {"question", "answer"})
+    files = {"--prompt-file": (args.prompt_file, template), "--system-prompt-file": (args.system_prompt_file, system)}
+    for flag, (path, text) in files.items():
+        if text is not None:
+            check_placeholders(source, shard, sorted(prompts.placeholders(text)), filled, f"{flag} {path}")
+    if not general:
         needed = {args.question_field: "--question-field"}
         if "answer" in prompts.placeholders(template):
             needed[args.answer_field] = "--answer-field"

@@ -95,11 +95,20 @@ def test_documents_are_sliced_by_tokens_and_each_slice_fans_out_with_its_lineage
     assert {r["reason"] for r in rejects} == {"list item is not valid JSON"} and rejects[0]["record"]["item"] == 1
 
 
-@pytest.mark.parametrize("flag", ["--prompt-file", "--system-prompt-file"])
-def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_path: Path, flag: str) -> None:
-    rows = _write(tmp_path / "rows.jsonl", [{"id": "a", "meta": {"title": "x"}}])
+@pytest.mark.parametrize(
+    ("flag", "parse"),
+    [
+        ("--prompt-file", ["--parse", "text"]),
+        ("--system-prompt-file", ["--parse", "text"]),
+        ("--system-prompt-file", []),
+    ],
+)
+def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(
+    tmp_path: Path, flag: str, parse: list[str]
+) -> None:
+    rows = _write(tmp_path / "rows.jsonl", [{"id": "a", "problem": "1+1?", "meta": {"title": "x"}}])
     (tmp_path / "bad.txt").write_text("{{meta.topic}}")
-    (tmp_path / "good.txt").write_text("{{meta.title}}")
+    (tmp_path / "good.txt").write_text("{{meta.title}} {{question}}" if not parse else "{{meta.title}}")
     files = {"--prompt-file": "good.txt", "--system-prompt-file": "good.txt", flag: "bad.txt"}
     result = run_command(
         GENERATE,
@@ -110,8 +119,7 @@ def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_pat
         "--engine",
         "hf",
         *[arg for name, file in files.items() for arg in (name, str(tmp_path / file))],
-        "--parse",
-        "text",
+        *parse,
         "--output",
         str(tmp_path / "o.jsonl"),
         check=False,
@@ -119,7 +127,7 @@ def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_pat
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {flag} {tmp_path / 'bad.txt'}: {{{{meta.topic}}}} is not a field of "
-        f"{tmp_path / 'rows.jsonl'} (its rows have: id, meta)"
+        f"{tmp_path / 'rows.jsonl'} (its rows have: id, problem, meta)"
     )
 
 
