@@ -89,6 +89,8 @@ def test_documents_are_sliced_by_tokens_and_each_slice_fans_out_with_its_lineage
     assert first["id"] == "bio-s0-gen0-0" and first["parent_id"] == "bio-s0"
     assert (first["doc_id"], first["slice_index"]) == ("bio", 0)
     assert first["lineage"]["item"] == 0 and first["lineage"]["prompt_sha256"] == rows[-1]["lineage"]["prompt_sha256"]
+    for name in ("prompt_sha256", "system_prompt_sha256"):  # lineage and provenance name the same prompt
+        assert first["lineage"][name] == first["generation"][name]
     assert rows[1]["id"] == "bio-s0-gen0-2" and rows[1]["answer"] == "光、水和二氧化碳。"
     assert rows[-1]["doc_id"] == "short" and rows[-1]["title"] == "Physics"
     rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
