@@ -10,7 +10,8 @@ row). The last two fan out. JSON is read by ``latex_json``, which keeps LaTeX ba
 Each item is checked, and rejected with a reason when it fails: an item that does not parse (for a JSON
 list, that item only), an empty field, a control character other than newline (``\\r\\n`` and ``\\r``
 become ``\\n``, a tab a space), or a refusal ("I'm sorry", "As an AI", "抱歉", "作为一个AI", ...; not
-the sympathy that opens a support answer, "I'm sorry to hear", "很抱歉给您带来不便"). An empty JSON list
+the sympathy or apology that opens a real answer, "I'm sorry to hear", "I'm sorry I missed your party",
+"很抱歉给您带来不便"). An empty JSON list
 is rejected as such.
 """
 
@@ -27,10 +28,12 @@ from sftkit.generate.latex_json import FENCE, extract_json_object, loads_keeping
 MODES = ("text", "tags", "json", "json-list", "lines")
 FAN_OUT = ("json-list", "lines")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
-_REFUSAL = re.compile(  # "I'm sorry to hear", "很抱歉给您带来不便": sympathy that opens a real answer, not a refusal
-    r"^[\W_]*(?:(?:i[’']?m|i am) sorry(?! to hear)|sorry, (?:but )?i|i apologi[sz]e|as an ai\b|"
+# "I'm sorry to hear", "I'm sorry I missed your party", "很抱歉给您带来不便", "I can't help but": a real answer
+_REFUSAL = re.compile(
+    r"^[\W_]*(?:(?:i[’']?m|i am) (?:so |very |really |truly )?sorry(?:[,.!]| but\b| i (?:can|won|am not|am unable"
+    r"|[’']?m (?:not|unable))| for (?:any |the )?confusion)|sorry, (?:but )?i|i apologi[sz]e|as an ai\b|"
     r"as an? (?:ai )?(?:large )?language model|"
-    r"i (?:cannot|can[’']?t|can not|am unable to|[’']?m unable to) (?:help|assist|comply|fulfil|provide|create|"
+    r"i (?:cannot|can[’']?t|can not|am unable to|[’']?m unable to) (?:help(?! but)|assist|comply|fulfil|provide|create|"
     r"generate|do that)|(?:很)?抱歉(?!听到|得知|给您|给你|让您|让你)|对不起|"
     r"作为一[个名](?:ai|人工智能|语言模型)|作为(?:ai|人工智能)|我无法|我不能)",
     re.IGNORECASE,

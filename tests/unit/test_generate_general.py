@@ -97,6 +97,8 @@ def test_json_list_finds_the_array_after_bracketed_prose_and_loses_only_a_bad_it
         "I'm sorry to hear your order was late. Here is how to get a refund: open Orders, then Refund.",
         "很抱歉给您带来不便，我们已为您办理退款。",
         "很抱歉听到这个消息。您可以这样申请退款：",
+        "I'm sorry I missed your birthday, Sam. I was stuck at the airport.",
+        "I can't help but admire the view from here.",
     ],
 )
 def test_sympathy_that_opens_a_support_answer_is_not_a_refusal(text: str) -> None:
@@ -111,6 +113,10 @@ def test_sympathy_that_opens_a_support_answer_is_not_a_refusal(text: str) -> Non
         "抱歉，我无法完成这个任务。",
         "作为一个AI，我不能",
         "  I cannot assist with this",
+        "I'm sorry. I can't write that.",
+        "I am really sorry but that is not something I can do.",
+        "I'm sorry for the confusion, but I won't write this.",
+        "I'm sorry I can't help with that request.",
     ],
 )
 def test_refusals_in_english_and_chinese(text: str) -> None:
