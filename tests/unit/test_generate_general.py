@@ -70,6 +70,11 @@ def test_chinese_and_bold_numbering_are_list_items() -> None:
     assert list_lines("一、写一首诗\n二、翻译这句话") == ["写一首诗", "翻译这句话"]
     assert list_lines("（1）排序\n（2）求和") == ["排序", "求和"]
     assert list_lines("**1.** Write a haiku\n**2.** Sort a list") == ["Write a haiku", "Sort a list"]
+    # a wrapped line that opens with a number (3.14, 10:30) continues its item
+    assert list_lines("1. Round pi, which is\n3.14 to two places.\n2. Meet at\n10:30 sharp.") == [
+        "Round pi, which is\n3.14 to two places.",
+        "Meet at\n10:30 sharp.",
+    ]
 
 
 @pytest.mark.parametrize(
