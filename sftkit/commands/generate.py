@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         step_settings: dict[str, Any] = {
             "spec": parse,
             "carry": _pairs(args.carry, "--carry", ":"),
-            "rules": ItemRules(copy_of={n: f"input field '{n}'" for n in names if "." not in n}),
+            "rules": ItemRules(copy_of={n: f"input field '{n}'" for n in names}),
         }
     else:
         step_settings = preset(template, args.question_field, args.answer_field, args.id_field)
@@ -221,10 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     settings |= extras
     source = open_source(spec)
-    if general:
-        filled = {"examples"} if args.few_shot else set()
-        check_placeholders(source, shard, names, filled, f"--prompt-file {args.prompt_file}")
-    else:
+    # the stage fills {{examples}} (--few-shot), and the preset its {{question}} and {{answer}} (field flags)
+    filled = ({"examples"} if args.few_shot else set()) | (set() if general else {"question", "answer"})
+    files = {"--prompt-file": (args.prompt_file, template), "--system-prompt-file": (args.system_prompt_file, system)}
+    for flag, (path, text) in files.items():
+        if text is not None:
+            check_placeholders(source, shard, sorted(prompts.placeholders(text)), filled, f"{flag} {path}")
+    if not general:
         needed = {args.question_field: "--question-field"}
         if "answer" in prompts.placeholders(template):
             needed[args.answer_field] = "--answer-field"

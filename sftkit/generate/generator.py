@@ -6,9 +6,10 @@ a copy of the input, keywords, length, ``--keep-if``, novelty) and kept as a row
 reason. A row whose template field is absent or empty is bad input (``--on-bad-record``).
 
 Lineage: every row has ``id`` (``<parent>-gen<sample>``, and ``-<item>`` when the mode fans out),
-``parent_id`` and ``lineage`` (parent id, sample and item index, prompt hash, and the parent's own
-lineage when it had one, so a row of round 3 leads back to its seed). A row made from a slice of a long
-document also names ``doc_id`` and ``slice_index``; its parent id is ``<doc>-s<slice>``.
+``parent_id`` and ``lineage`` (parent id, sample and item index, the prompt's hash and the system prompt's,
+the same as ``generation`` names, and the parent's own lineage when it had one, so a row of round 3 leads
+back to its seed). A row made from a slice of a long document also names ``doc_id`` and ``slice_index``;
+its parent id is ``<doc>-s<slice>``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def main_text(item: dict[str, Any], spec: ParseSpec) -> str | None:
 
 @dataclass(frozen=True)
 class ItemRules:
-    """Checks an item passes after parsing. ``copy_of``: row field -> what a copy of it is called;
+    """Checks an item passes after parsing. ``copy_of``: row field (dotted: nested) -> what a copy of it is called;
     ``keywords``: words the main field must not contain (Self-Instruct's "image", "graph", ...);
     ``min_words``/``max_words``: its length in words (a CJK character counts as one); ``keep_if``:
     field -> accepted values (case and surrounding space ignored), e.g. an elimination verdict."""
@@ -81,7 +82,7 @@ class ItemRules:
         main = main_text(item, spec)
         if main is not None:
             for name, label in self.copy_of.items():
-                source = values.get(name)
+                source = lookup(values, name)
                 if isinstance(source, str) and copies(main, source):
                     return f"copies its {label}"
             if keywords and keywords.search(main):
@@ -154,8 +155,10 @@ class Generator:
     keep_input: bool = False
 
     def __post_init__(self) -> None:
-        both = self.template + ("\0" + self.system_template if self.system_template else "")
-        self.prompt_sha256 = sha256(both)
+        # the hashes the row's ``generation`` names too, so lineage and provenance agree on the prompt
+        self.prompt_hashes = {"prompt_sha256": sha256(self.template)}
+        if self.system_template is not None:
+            self.prompt_hashes["system_prompt_sha256"] = sha256(self.system_template)
         self.names = sorted(placeholders(self.template) | placeholders(self.system_template or ""))
         self.keywords = self.rules.keyword_pattern()
 
@@ -286,7 +289,7 @@ class Generator:
     def _row(
         self, unit: dict[str, Any], parent_id: str, doc: dict[str, Any], k: int, i: int, item: dict, sample: Sample
     ) -> dict[str, Any]:
-        lineage = {"parent_id": parent_id, "sample": k, "item": i, "prompt_sha256": self.prompt_sha256, **doc}
+        lineage = {"parent_id": parent_id, "sample": k, "item": i, **self.prompt_hashes, **doc}
         if isinstance(unit.get("lineage"), dict):
             lineage["parent"] = unit["lineage"]
         return {

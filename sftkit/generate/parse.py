@@ -9,7 +9,10 @@ row). The last two fan out. JSON is read by ``latex_json``, which keeps LaTeX ba
 
 Each item is checked, and rejected with a reason when it fails: an item that does not parse (for a JSON
 list, that item only), an empty field, a control character other than newline (``\\r\\n`` and ``\\r``
-become ``\\n``, a tab a space), or a refusal ("I'm sorry", "As an AI", "抱歉", "作为一个AI", ...).
+become ``\\n``, a tab a space), or a refusal ("I'm sorry", "As an AI", "抱歉", "作为一个AI", ...; not
+the sympathy or apology that opens a real answer, "I'm sorry to hear", "I'm sorry I missed your party",
+"很抱歉给您带来不便"). An empty JSON list
+is rejected as such.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ from sftkit.generate.latex_json import FENCE, extract_json_object, loads_keeping
 MODES = ("text", "tags", "json", "json-list", "lines")
 FAN_OUT = ("json-list", "lines")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
+# "I'm sorry to hear", "I'm sorry I missed your party", "很抱歉给您带来不便", "I can't help but": a real answer
 _REFUSAL = re.compile(
-    r"^[\W_]*(?:i[’']?m sorry|i am sorry|sorry, (?:but )?i|i apologi[sz]e|as an ai\b|as an? (?:ai )?(?:large )?"
-    r"language model|i (?:cannot|can[’']?t|can not|am unable to|[’']?m unable to) (?:help|assist|comply|fulfil|"
-    r"provide|create|generate|do that)|抱歉|很抱歉|对不起|作为一[个名](?:ai|人工智能|语言模型)|作为(?:ai|人工智能)|"
-    r"我无法|我不能)",
+    r"^[\W_]*(?:(?:i[’']?m|i am) (?:so |very |really |truly )?sorry(?:[,.!]| but\b| i (?:can|won|am not|am unable"
+    r"|[’']?m (?:not|unable))| for (?:any |the )?confusion)|sorry, (?:but )?i|i apologi[sz]e|as an ai\b|"
+    r"as an? (?:ai )?(?:large )?language model|"
+    r"i (?:cannot|can[’']?t|can not|am unable to|[’']?m unable to) (?:help(?! but)|assist|comply|fulfil|provide|create|"
+    r"generate|do that)|(?:很)?抱歉(?!听到|得知|给您|给你|让您|让你)|对不起|"
+    r"作为一[个名](?:ai|人工智能|语言模型)|作为(?:ai|人工智能)|我无法|我不能)",
     re.IGNORECASE,
 )
-_LIST_ITEM = re.compile(r"^\s*(?:\(?\d+[.)、．:]|[-*•·]|\d+\s*[-–])\s*(.*\S)?\s*$")
+_LIST_ITEM = re.compile(
+    r"^\s*(?:(?:\*\*)?(?:[(（]?\d+[.)）、．:](?!\d)|\d+\s*[-–]|[一二三四五六七八九十百]+[、．.])(?:\*\*)?|[-*•·])\s*(.*\S)?\s*$"
+)
 REFUSAL = "refusal"
 
 
@@ -128,7 +136,7 @@ def _tags(text: str, keys: tuple[str, ...]) -> tuple[dict | None, str | None]:
     return _object_item(obj, keys, "JSON object")
 
 
-_ITEM_START = {dict: re.compile(r"\}\s*,\s*(?=\{)"), str: re.compile(r"\"\s*,\s*(?=\")")}
+_ITEM_START = {dict: re.compile(r"\}\s*,\s*(?=\{)"), str: re.compile(r",\s*(?=\")")}
 
 
 def _lenient_array(text: str, start: int) -> list[tuple[Any, str | None]] | None:
@@ -154,20 +162,34 @@ def _lenient_array(text: str, start: int) -> list[tuple[Any, str | None]] | None
 
 
 def json_list(text: str) -> list[tuple[Any, str | None]] | None:
-    """The array in a fenced block or the text (item by item when it is not valid JSON as a whole)."""
+    """The array in a fenced block or the text (item by item when it is not valid JSON as a whole). Prose
+    before it may hold brackets ("Here are [3] tasks:"): the first array of objects or strings (or an empty
+    one) is taken, else the broken array whose items read best one by one, else the first array. A ``[``
+    inside an array read whole is part of it, never an array of its own."""
     for candidate in [m.strip() for m in reversed(FENCE.findall(text))] + [text]:
-        start = candidate.find("[")
-        if start < 0:
-            continue
-        try:
-            value, _ = loads_keeping_latex(candidate, start, whole=False)
-            if isinstance(value, list):
+        first, starts, end = None, [], -1
+        for match in re.finditer(r"\[", candidate):
+            if match.start() < end:
+                continue
+            try:
+                value, end = loads_keeping_latex(candidate, match.start(), whole=False)
+            except ValueError:
+                starts.append(match.start())
+                continue
+            if not value or any(isinstance(v, dict | str) for v in value):
                 return [(v, None) for v in value]
-        except ValueError:
-            pass
-        items = _lenient_array(candidate, start)
-        if items and any(why is None for _, why in items):
-            return items
+            first = first if first is not None else value
+        best = max(
+            (_lenient_array(candidate, start) or [] for start in starts),
+            key=lambda items: sum(why is None and isinstance(v, dict | str) for v, why in items),
+            default=[],
+        )
+        if any(why is None and isinstance(v, dict | str) for v, why in best):
+            return best
+        if first is not None:
+            return [(v, None) for v in first]
+        if any(why is None for _, why in best):
+            return best
     return None
 
 
@@ -202,8 +224,8 @@ def raw_items(text: str, spec: ParseSpec) -> tuple[list[tuple[dict | None, str |
         lines = list_lines(text)
         return ([({keys[0]: line}, None) for line in lines], None) if lines else ([], "no numbered or bulleted list")
     found = json_list(text)
-    if found is None:
-        return [], "no JSON list"
+    if not found:
+        return [], "no JSON list" if found is None else "empty JSON list"
     items = []
     for value, why in found:
         if why:

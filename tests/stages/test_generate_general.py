@@ -89,15 +89,29 @@ def test_documents_are_sliced_by_tokens_and_each_slice_fans_out_with_its_lineage
     assert first["id"] == "bio-s0-gen0-0" and first["parent_id"] == "bio-s0"
     assert (first["doc_id"], first["slice_index"]) == ("bio", 0)
     assert first["lineage"]["item"] == 0 and first["lineage"]["prompt_sha256"] == rows[-1]["lineage"]["prompt_sha256"]
+    for name in ("prompt_sha256", "system_prompt_sha256"):  # lineage and provenance name the same prompt
+        assert first["lineage"][name] == first["generation"][name]
     assert rows[1]["id"] == "bio-s0-gen0-2" and rows[1]["answer"] == "光、水和二氧化碳。"
     assert rows[-1]["doc_id"] == "short" and rows[-1]["title"] == "Physics"
     rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in rejects} == {"list item is not valid JSON"} and rejects[0]["record"]["item"] == 1
 
 
-def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_path: Path) -> None:
-    rows = _write(tmp_path / "rows.jsonl", [{"id": "a", "meta": {"title": "x"}}])
-    (tmp_path / "prompt.txt").write_text("{{meta.topic}}")
+@pytest.mark.parametrize(
+    ("flag", "parse"),
+    [
+        ("--prompt-file", ["--parse", "text"]),
+        ("--system-prompt-file", ["--parse", "text"]),
+        ("--system-prompt-file", []),
+    ],
+)
+def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(
+    tmp_path: Path, flag: str, parse: list[str]
+) -> None:
+    rows = _write(tmp_path / "rows.jsonl", [{"id": "a", "problem": "1+1?", "meta": {"title": "x"}}])
+    (tmp_path / "bad.txt").write_text("{{meta.topic}}")
+    (tmp_path / "good.txt").write_text("{{meta.title}} {{question}}" if not parse else "{{meta.title}}")
+    files = {"--prompt-file": "good.txt", "--system-prompt-file": "good.txt", flag: "bad.txt"}
     result = run_command(
         GENERATE,
         "--input",
@@ -106,18 +120,16 @@ def test_a_placeholder_the_data_lacks_is_one_line_before_any_model_loads(tmp_pat
         str(tmp_path / "no-model"),
         "--engine",
         "hf",
-        "--prompt-file",
-        str(tmp_path / "prompt.txt"),
-        "--parse",
-        "text",
+        *[arg for name, file in files.items() for arg in (name, str(tmp_path / file))],
+        *parse,
         "--output",
         str(tmp_path / "o.jsonl"),
         check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: --prompt-file {tmp_path / 'prompt.txt'}: {{{{meta.topic}}}} is not a field of "
-        f"{tmp_path / 'rows.jsonl'} (its rows have: id, meta)"
+        f"error: {flag} {tmp_path / 'bad.txt'}: {{{{meta.topic}}}} is not a field of "
+        f"{tmp_path / 'rows.jsonl'} (its rows have: id, problem, meta)"
     )
 
 
@@ -166,3 +178,22 @@ def test_novelty_keeps_earlier_items_across_a_resumed_shard(tmp_path: Path) -> N
         "too similar to a pool instruction (ROUGE-L >= 0.7)",
         "too similar to an earlier item (ROUGE-L >= 0.7)",  # the resumed run remembers row r1's item
     ]
+
+
+def test_an_item_that_copies_a_nested_input_field_is_rejected(tmp_path: Path) -> None:
+    tasks = ["Sort a list of numbers.", "Name a color."]
+    rows = _write(tmp_path / "rows.jsonl", [{"id": str(k), "meta": {"task": t}} for k, t in enumerate(tasks)])
+    (tmp_path / "prompt.txt").write_text("Rewrite this task: {{meta.task}}")
+    out = tmp_path / "o.jsonl"
+    script = [
+        {"match": [tasks[0]], "choices": [{"content": "sort a list of  numbers."}]},
+        {"match": [tasks[1]], "choices": [{"content": "Name three primary colors."}]},
+    ]
+    with scripted(script, tmp_path) as (url, _):
+        run_command(
+            GENERATE, *remote(url), "--input", str(rows), "--output", str(out), "--prompt-file",
+            str(tmp_path / "prompt.txt"), "--parse", "text:task",
+        )  # fmt: skip
+    assert [json.loads(line)["task"] for line in out.read_text().splitlines()] == ["Name three primary colors."]
+    rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in rejects] == ["copies its input field 'meta.task'"]

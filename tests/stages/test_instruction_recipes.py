@@ -96,6 +96,7 @@ EVOLVED = {  # round 1 (add a constraint), per seed; the rest get the last, gene
     ),
     "Suggest a name for a bakery that sells only sourdough bread.": "Suggest a bakery name that rhymes with bread.",
     "把下面的句子翻译成英文。": "把下面的句子翻译成英文，并保留原句的语气，不超过十五个词。",
+    "Summarize the paragraph in one sentence.": "#Rewritten Prompt#: Summarize the paragraph in twelve words.",  # leak
     "": "Complete the request above in under 100 words and cite one reliable source.",
 }
 GENERIC = EVOLVED[""]
@@ -232,10 +233,11 @@ def test_evol_instruct_recipe_evolves_and_eliminates_round_by_round(tmp_path: Pa
     work, _ = _run("evol-instruct", _evol_script(), tmp_path)
     stages = ["evolve1", "eliminate1", "evolve2", "eliminate2", "evolve3", "eliminate3", "respond"]
     counts = [len(_rows(work / f"{s}.jsonl")) for s in stages]
-    assert counts == [7, 5, 4, 4, 4, 4, 4]
+    assert counts == [6, 4, 3, 3, 3, 3, 3]
     assert _reasons(work / "evolve1.jsonl") == {
         "copies its input field 'instruction'": 1,
         "refusal": 1,
+        "contains a rejected keyword": 1,
         "cut at the token limit (finish_reason=length)": 1,
     }
     assert _reasons(work / "eliminate1.jsonl") == {
@@ -250,4 +252,4 @@ def test_evol_instruct_recipe_evolves_and_eliminates_round_by_round(tmp_path: Pa
     }
     chinese = next(r for r in final if r["instruction"].startswith("请写"))
     assert chinese["output"].startswith("中秋节") and chinese["id"].startswith("seed_9-gen0")
-    assert len(_dataset_rows(work, "evol-instruct")) == 4
+    assert len(_dataset_rows(work, "evol-instruct")) == 3

@@ -66,6 +66,50 @@ def test_lines_are_numbered_or_bulleted_items_with_their_continuations() -> None
     assert raw_items("just prose", parse_spec("lines"))[1] == "no numbered or bulleted list"
 
 
+def test_chinese_and_bold_numbering_are_list_items() -> None:
+    assert list_lines("一、写一首诗\n二、翻译这句话") == ["写一首诗", "翻译这句话"]
+    assert list_lines("（1）排序\n（2）求和") == ["排序", "求和"]
+    assert list_lines("**1.** Write a haiku\n**2.** Sort a list") == ["Write a haiku", "Sort a list"]
+    # a wrapped line that opens with a number (3.14, 10:30) continues its item
+    assert list_lines("1. Round pi, which is\n3.14 to two places.\n2. Meet at\n10:30 sharp.") == [
+        "Round pi, which is\n3.14 to two places.",
+        "Meet at\n10:30 sharp.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "texts", "whole"),
+    [
+        ('Here are [3] tasks:\n[{"text": "a"}, {"text": "b"}]', ["a", "b"], None),
+        ('Sure [as JSON]:\n["p", "q"]', ["p", "q"], None),
+        ('["x", "y", oops, "z"]', ["x", "y", None, "z"], None),
+        ('[["a", "b"], ["c"]]', [None, None], None),
+        ("[]", [], "empty JSON list"),
+        ("```json\n[]\n```", [], "empty JSON list"),
+    ],
+)
+def test_json_list_finds_the_array_after_bracketed_prose_and_loses_only_a_bad_item(
+    text: str, texts: list, whole: str | None
+) -> None:
+    items, why = raw_items(text, parse_spec("json-list"))
+    assert why == whole
+    assert [item["text"] if item else None for item, _ in items] == texts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry to hear your order was late. Here is how to get a refund: open Orders, then Refund.",
+        "很抱歉给您带来不便，我们已为您办理退款。",
+        "很抱歉听到这个消息。您可以这样申请退款：",
+        "I'm sorry I missed your birthday, Sam. I was stuck at the airport.",
+        "I can't help but admire the view from here.",
+    ],
+)
+def test_sympathy_that_opens_a_support_answer_is_not_a_refusal(text: str) -> None:
+    assert not refuses(text)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -74,6 +118,10 @@ def test_lines_are_numbered_or_bulleted_items_with_their_continuations() -> None
         "抱歉，我无法完成这个任务。",
         "作为一个AI，我不能",
         "  I cannot assist with this",
+        "I'm sorry. I can't write that.",
+        "I am really sorry but that is not something I can do.",
+        "I'm sorry for the confusion, but I won't write this.",
+        "I'm sorry I can't help with that request.",
     ],
 )
 def test_refusals_in_english_and_chinese(text: str) -> None:
