@@ -42,6 +42,7 @@ FORMAT_COLUMNS = {
     "chosen_turn",
     "rejected_turn",
 }
+PAIR_COLUMNS = {"prompt", "chosen", "rejected", "chosen_turn", "rejected_turn"}  # dpo's alone: others may keep them
 
 # the stages' own names, first match wins: seeds keep `problem`/`generated_solution`/`expected_answer`,
 # generation and the difficulty scorer write `question`/`answer`

@@ -282,3 +282,13 @@ def test_the_filters_every_row_file_to_dpo_keeps_reasoning_and_its_card_names_th
     card = (out / "README.md").read_text()
     assert "| `filter` | `kept.full.jsonl` | 4 → 4 |" in card and "4 rows of preference pairs" in card
     assert "`DPOTrainer`" in card and "SFTTrainer" not in card and "- dpo\n" in card
+
+
+def test_a_preference_row_outside_dpo_never_loses_its_rejected_side_silently(tmp_path: Path) -> None:
+    rows = [{"prompt": f"Say hi {i}.", "chosen": "Hi!", "rejected": "No."} for i in range(3)]
+    inp, pick = _jsonl(tmp_path / "pairs.jsonl", rows), ["--question-field", "prompt", "--solution-field", "chosen"]
+    proc = _export(inp, tmp_path / "sft", "--format", "messages", *pick, check=False)
+    assert proc.returncode == 2 and "a preference row: --format messages has no place for its 'rejected'" in proc.stderr
+    _export(inp, tmp_path / "kept", "--format", "messages", *pick, "--keep-fields", "rejected")
+    row = _load(tmp_path / "kept")["train"][0]
+    assert row["messages"][-1]["content"] == "Hi!" and row["rejected"] == "No."
