@@ -266,6 +266,9 @@ def _merge_locked(
             file=sys.stderr,
         )
     write_json_atomic(f"{into or output}.stats.json", stats)
+    if subset:  # the every-row file is data too (the export's DPO pairs read it): its own stats, all its rows out
+        every = {k: v for k, v in stats.items() if k not in ("kept", "all_records_to")}
+        write_json_atomic(f"{subset['all_to']}.stats.json", {**every, "output": str(subset["all_to"])})
     return stats
 
 

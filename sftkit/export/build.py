@@ -78,6 +78,11 @@ def _examples(row: dict[str, Any], location: str, opts: ExportOptions, pairs: Pa
     """The records one row makes: one example, or its preference pairs (none yet for a scored row)."""
     if pairs is not None:
         return pairs.row(row, location)
+    if row.get("rejected") is not None and "rejected" not in (opts.keep or ()):  # never drop a side silently
+        raise RowError(
+            f"a preference row: --format {opts.formatting.format} has no place for its 'rejected' side (use "
+            "--format dpo for pairs, or --keep-fields rejected to export one side and keep the other beside it)"
+        )
     conv = conversation(row, opts.formatting)
     return [(conv.first_user, to_record(conv, opts.formatting), row)]
 

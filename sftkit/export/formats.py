@@ -42,6 +42,7 @@ FORMAT_COLUMNS = {
     "chosen_turn",
     "rejected_turn",
 }
+PAIR_COLUMNS = {"prompt", "chosen", "rejected", "chosen_turn", "rejected_turn"}  # dpo's alone: others may keep them
 
 # the stages' own names, first match wins: seeds keep `problem`/`generated_solution`/`expected_answer`,
 # generation and the difficulty scorer write `question`/`answer`
@@ -135,6 +136,9 @@ def conversation(row: dict[str, Any], opts: FormatOptions) -> Conversation:
         system = None
     elif isinstance(value, list) and value and isinstance(value[0], dict) and "from" in value[0]:
         turns, system = from_sharegpt(value, name)
+        _, separate = field_text(row, opts.fields.reasoning)  # ShareGPT's one reasoning_content: the last turn's
+        if separate is not None and separate.strip():
+            turns[-1]["reasoning"] = check_reasoning_field(separate)
     else:
         turns, system = from_messages(value, name)
     tools_name, tools = _first(row, opts.fields.tools)
@@ -181,6 +185,11 @@ def to_record(conv: Conversation, opts: FormatOptions) -> dict[str, Any]:
     if not alternates(conv.turns):
         roles = ", ".join(t["role"] for t in conv.turns)
         raise RowError(f"{opts.format} needs user (or tool) and assistant turns in alternation: {roles}")
+    if opts.reasoning == "field" and any(t.get("reasoning") for t in conv.turns[:-1]):
+        raise RowError(
+            f"{opts.format} holds one reasoning_content per row, the last turn's: an earlier assistant turn's "
+            "reasoning would be lost (use --reasoning inline, or --format messages)"
+        )
     system = {"system": conv.system} if conv.system else {}
     extra = {"reasoning_content": conv.turns[-1].get("reasoning") or ""} if opts.reasoning == "field" else {}
     if opts.format == "sharegpt":

@@ -7,7 +7,7 @@ import argparse
 from sftkit import cli
 from sftkit.errors import InputError
 from sftkit.export.build import ExportOptions
-from sftkit.export.formats import DEFAULT_FIELDS, FORMAT_COLUMNS, FORMATS, FieldMap, FormatOptions
+from sftkit.export.formats import DEFAULT_FIELDS, FORMAT_COLUMNS, FORMATS, PAIR_COLUMNS, FieldMap, FormatOptions
 from sftkit.export.pairs import STRATEGIES, UNSURE, PairOptions
 from sftkit.export.reasoning import REASONING_MODES
 from sftkit.export.splits import QUESTION, SplitOptions
@@ -140,7 +140,7 @@ def export_options(args: argparse.Namespace) -> ExportOptions | None:
             "column for a separate reasoning_content; use --reasoning inline (its templates read "
             "<think> blocks) or drop, or --format messages"
         )
-    clash = set(args.keep_fields or ()) & FORMAT_COLUMNS
+    clash = set(args.keep_fields or ()) & (FORMAT_COLUMNS if args.format == "dpo" else FORMAT_COLUMNS - PAIR_COLUMNS)
     if clash:
         raise InputError(f"--keep-fields {', '.join(sorted(clash))}: the exported example has such a column itself")
     fields = FieldMap(

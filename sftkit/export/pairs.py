@@ -1,11 +1,12 @@
 """Preference pairs (``--format dpo``) from three sources, each row's source found by its fields:
 
-- the LLM filter's full output (``samples``): per problem, correct against incorrect samples, by
-  ``--pair-strategy`` (``random``: ``--pairs-per-problem`` K of all the pairs, drawn with a generator seeded by
-  ``--seed`` and the problem; ``longest-vs-shortest``: the K longest correct against the K shortest incorrect;
-  ``all``: every pair). Candidates are the distinct answer texts in sorted order, so the pairs depend on the
-  row's content and the seed alone: not on row order, sharding, or the order of its samples. Truncated and
-  undecided samples are never chosen; ``--rejected-include`` lets them be rejected;
+- the LLM filter's full output (``samples``: each sample's ``reasoning`` and ``answer``): per problem, correct
+  against incorrect samples, by ``--pair-strategy`` (``random``: ``--pairs-per-problem`` K of all the pairs,
+  drawn with a generator seeded by ``--seed`` and the problem; ``longest-vs-shortest``: the K longest correct
+  against the K shortest incorrect; ``all``: every pair). Candidates are the distinct answer texts in sorted
+  order, so the pairs depend on the row's content and the seed alone: not on row order, sharding, or the order
+  of its samples. Truncated and undecided samples are never chosen; ``--rejected-include`` lets them be
+  rejected;
 - chosen/rejected data (``chosen`` and ``rejected``: Anthropic hh-rlhf transcripts, TRL message lists, or texts
   beside a ``prompt``): their shared turns are the prompt, and each must end in one assistant turn of its own;
 - rubric scores (``score``, the score stage's): rows grouped by question, the highest against the lowest score
@@ -24,7 +25,7 @@ from typing import Any
 from sftkit.dedup.text import normalize
 from sftkit.export.conversation import assistant_turn, checked, from_transcript, parse_messages
 from sftkit.export.formats import FormatOptions, field_text, message, system_of, turn
-from sftkit.export.reasoning import RowError
+from sftkit.export.reasoning import RowError, inline
 
 STRATEGIES = ("random", "longest-vs-shortest", "all")
 UNSURE = ("truncated", "undecided")
@@ -116,6 +117,7 @@ class PairMaker:
             text = s.get("answer") if isinstance(s, dict) else None
             if not isinstance(text, str) or not text.strip():
                 continue  # a sample with no answer text has nothing to offer either side
+            text = inline(s.get("reasoning"), text)  # the filter's <think> block, split off again by _answer
             kind = "truncated" if s.get("truncated") else {True: "correct", False: "incorrect"}.get(s.get("correct"))
             if kind == "correct":
                 good.add(text)
@@ -192,6 +194,8 @@ class PairMaker:
             why = None
             if len(group.scores) < 2:
                 why = "no pair: one scored row for this prompt"
+            elif best[:2] == worst[:2]:
+                why = "no pair: the highest and the lowest scored answers are the same text"
             elif high - low < max(self.opts.min_margin, 1e-12):
                 why = f"no pair: margin {high - low:.4g} < --min-margin {self.opts.min_margin:g}"
             if why:

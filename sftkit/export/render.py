@@ -121,16 +121,22 @@ class Template:
         )
 
     def check(self, record: dict[str, Any], where: str) -> str:
-        """The row's rendering, or InputError when a reasoning text of the row is not in it."""
-        messages = chat(record)
+        """The row's rendering (a pair's chosen side), or InputError when a reasoning text of the row is not in
+        it; a pair's rejected side is rendered and checked too, since DPO trains on both."""
         self.tools = json.loads(record["tools"]) if record.get("tools") else None
-        rendered = self.render(messages, where)
-        if any(r not in rendered for r in reasoning_texts(messages)):
-            raise InputError(
-                f"--tokenizer {self.path}: its chat template {self.dropped(messages, where)} "
-                f"(exported {where}: its reasoning is not in the rendering)"
-            )
-        return rendered
+        sides = [chat(record)]
+        if "rejected" in record:
+            sides.append(chat({**record, "chosen": record["rejected"]}))
+        renderings = []
+        for messages in sides:
+            rendered = self.render(messages, where)
+            if any(r not in rendered for r in reasoning_texts(messages)):
+                raise InputError(
+                    f"--tokenizer {self.path}: its chat template {self.dropped(messages, where)} "
+                    f"(exported {where}: its reasoning is not in the rendering)"
+                )
+            renderings.append(rendered)
+        return renderings[0]
 
 
 def check_rows(template: Template, rows: Iterable[tuple[str, dict[str, Any]]]) -> Rendered | None:

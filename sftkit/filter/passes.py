@@ -87,6 +87,7 @@ class CandidatesPass:
         verified = False if unanswered else verify_answer(row[self.fields.answer_field], sample.answer)
         return {
             "answer": sample.answer,
+            "reasoning": sample.reasoning,  # the <think> block: the export's DPO pairs train on it with the answer
             "verified": verified,
             "truncated": sample.truncated,
             "finish_reason": sample.finish_reason,

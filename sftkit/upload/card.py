@@ -142,6 +142,8 @@ def build_card(
     existing = dict(existing or {})
     front: dict[str, Any] = dict(existing)
     defaults = {**DEFAULTS, "pretty_name": opts.repo_id.split("/")[-1].replace("-", " ").replace("_", " ")}
+    if _preference(extras):
+        defaults["tags"] = ["dpo"]
     for key in USER_KEYS:
         value = getattr(opts, key)
         if value is None and existing.get(key) is None:
@@ -172,7 +174,8 @@ def _description(summaries: list[ConfigSummary], opts: CardOptions, front: dict[
         return opts.description.strip()
     rows = sum(s.total for s in summaries)
     what = f"in the `{extras.export['format']}` format" if extras.export else "as the stages wrote them"
-    text = f"{rows:,} rows of supervised fine-tuning data {what}, built with sftkit"
+    kind = "preference pairs (prompt, chosen, rejected)" if _preference(extras) else "supervised fine-tuning data"
+    text = f"{rows:,} rows of {kind} {what}, built with sftkit"
     sources = front.get("source_datasets") or []
     if sources:
         text += " from " + ", ".join(f"[`{s}`](https://huggingface.co/datasets/{s})" for s in sources)
@@ -268,11 +271,21 @@ def _limitations(summaries: list[ConfigSummary], extras: CardExtras) -> list[str
     return out
 
 
+def _preference(extras: CardExtras) -> bool:
+    """An export of preference pairs: a card that says SFT (or `SFTTrainer`) would send users the wrong way."""
+    return bool(extras.export) and extras.export["format"] == "dpo"
+
+
 def _intended_use(opts: CardOptions, extras: CardExtras) -> list[str]:
     out = ["", "## Intended use", ""]
     if opts.intended_use:
         return [*out, opts.intended_use.strip()]
-    if extras.export:
+    if _preference(extras):
+        out.append(
+            "Preference optimisation (DPO and its variants) of chat models: `prompt`/`chosen`/`rejected` load as "
+            "they are in TRL's `DPOTrainer`, and LLaMA-Factory's `stage: dpo` reads `dataset_info.json`."
+        )
+    elif extras.export:
         fmt = extras.export["format"]
         out.append(
             f"Supervised fine-tuning of chat models: the `{fmt}` format loads as it is in TRL's `SFTTrainer`"

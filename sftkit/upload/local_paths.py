@@ -23,17 +23,17 @@ import orjson
 from sftkit.errors import InputError
 from sftkit.export.layout import SOURCE_SUFFIXES
 
-# an absolute POSIX path, a ~ path or a Windows drive path, not inside a URL, a word ("a/b", "3/4") or a closing
-# tag ("</answer>")
-_ABSOLUTE = re.compile(r"(?<![\w.:/\\~<-])(?:~?/|[A-Za-z]:\\)[^\s,;'\"()\[\]{}|<>`]+")
+# an absolute POSIX path, a ~ path or a Windows drive path (``C:\\x``, ``C:/x``), not inside a URL, a word ("a/b",
+# "3/4") or a closing tag ("</answer>")
+_ABSOLUTE = re.compile(r"(?<![\w.:/\\~<-])(?:~?/|[A-Za-z]:[\\/])[^\s,;'\"()\[\]{}|<>`]+")
 # a relative path of two parts or more, as a whole value
 _RELATIVE = re.compile(r"(?:\.{1,2}/)?[\w.-]+(?:/[\w.-]+)+/?")
 # a value that is one absolute path as a whole (a stats field): spaces and all are part of it
-_WHOLE_PATH = re.compile(r"(?:~?/|[A-Za-z]:\\)[^\n]*")
+_WHOLE_PATH = re.compile(r"(?:~?/|[A-Za-z]:[\\/])[^\n]*")
 
 
 def _relative(text: str, roots: tuple[str, ...]) -> str:
-    if re.match(r"[A-Za-z]:\\", text):
+    if re.match(r"[A-Za-z]:[\\/]", text):
         return PureWindowsPath(text).name
     path = os.path.normpath(os.path.expanduser(text))
     for root in roots:

@@ -256,3 +256,39 @@ def test_dpo_pairs_from_the_filter_hh_rlhf_and_scores_load_in_trl_and_llamafacto
         "no pair: 1 correct and 0 incorrect distinct answers",
         "score is null (no judge decided)",  # in one table with scored rows, a row without any reads score: null
     ]
+
+
+def test_the_filters_every_row_file_to_dpo_keeps_reasoning_and_its_card_names_the_filter(tmp_path: Path) -> None:
+    """The one-command path: the filter's every-row output (it has stats of its own) exported as pairs."""
+    rows = [
+        {
+            "id": f"p{j}",
+            "problem": f"What is {j} + 1?",
+            "expected_answer": str(j + 1),
+            "candidate": [
+                f"<think>add {j} and 1</think>\\boxed{{{j + 1}}}",
+                f"<think>guess</think>\\boxed{{{j + 50}}}",
+            ],
+        }
+        for j in range(4)
+    ]
+    kept = tmp_path / "kept.jsonl"
+    flags = ["--judge-only", "--candidate-field", "candidate", "--judge", "never"]
+    run_command("hpc/filter.py", "--input", str(_jsonl(tmp_path / "c.jsonl", rows)), *flags, "--output", str(kept))
+    out = tmp_path / "dpo"
+    _export(tmp_path / "kept.full.jsonl", out, "--format", "dpo", "--reasoning", "field")
+    first = _load(out)["train"][0]
+    assert first["chosen"][0]["reasoning_content"] == "add 0 and 1" and first["rejected"][0]["reasoning_content"]
+    card = (out / "README.md").read_text()
+    assert "| `filter` | `kept.full.jsonl` | 4 → 4 |" in card and "4 rows of preference pairs" in card
+    assert "`DPOTrainer`" in card and "SFTTrainer" not in card and "- dpo\n" in card
+
+
+def test_a_preference_row_outside_dpo_never_loses_its_rejected_side_silently(tmp_path: Path) -> None:
+    rows = [{"prompt": f"Say hi {i}.", "chosen": "Hi!", "rejected": "No."} for i in range(3)]
+    inp, pick = _jsonl(tmp_path / "pairs.jsonl", rows), ["--question-field", "prompt", "--solution-field", "chosen"]
+    proc = _export(inp, tmp_path / "sft", "--format", "messages", *pick, check=False)
+    assert proc.returncode == 2 and "a preference row: --format messages has no place for its 'rejected'" in proc.stderr
+    _export(inp, tmp_path / "kept", "--format", "messages", *pick, "--keep-fields", "rejected")
+    row = _load(tmp_path / "kept")["train"][0]
+    assert row["messages"][-1]["content"] == "Hi!" and row["rejected"] == "No."

@@ -105,3 +105,12 @@ def test_the_example_record_is_the_rendered_row_even_when_the_first_row_went_to_
     question = example["messages"][0]["content"]
     assert f"<|im_start|>user\n{question}<|im_end|>" in rendered
     assert f"<think>\n{example['messages'][1]['reasoning_content']}\n</think>" in rendered
+
+
+def test_a_pairs_rejected_side_is_checked_too(templates: dict[str, Template]) -> None:
+    """DPO trains on both sides: reasoning only the rejected answer has must survive the template as well."""
+    plain = {"role": "assistant", "content": ANSWER}
+    pair = {"prompt": [{"role": "user", "content": "What is 2 + 2?"}], "chosen": [plain], "rejected": [FIELD]}
+    with pytest.raises(InputError, match="drops `reasoning_content`"):
+        templates["llama3.1"].check(pair, "row 0")
+    assert THOUGHT not in templates["qwen3"].check(pair, "row 0")  # the chosen side's rendering, for the card

@@ -93,3 +93,8 @@ def test_no_local_path_relative_or_absolute_is_published(tmp_path: Path, monkeyp
         "data": "seeds.jsonl",
         "inside": "seeds/a.jsonl",
     }
+
+
+def test_a_windows_path_with_forward_slashes_is_not_published(tmp_path: Path) -> None:
+    clean = publishable({"model": "C:/models/x", "note": "read D:/data/seeds.jsonl", "url": "https://a.b/c"}, tmp_path)
+    assert clean == {"model": "x", "note": "read seeds.jsonl", "url": "https://a.b/c"}

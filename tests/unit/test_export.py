@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sftkit.export.formats import FormatOptions, conversation, to_record
+from sftkit.export.reasoning import RowError
 from sftkit.export.splits import SplitOptions, key_text, validation_mask
 from sftkit.upload.provenance import Stage, chain
 
@@ -130,3 +131,19 @@ def test_the_row_chain_shows_what_each_stage_read() -> None:
         Stage("length_selector", "d", None, 10),
     ]
     assert chain(stages) == "3,200,000 → 2,000 → 300 (12 read) → 11 → 10"
+
+
+def test_sharegpt_reasoning_field_never_drops_an_earlier_turns_reasoning_and_reads_back() -> None:
+    chat = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "<think>R1</think>A1"},
+        {"role": "user", "content": "b"},
+        {"role": "assistant", "content": "<think>R2</think>A2"},
+    ]
+    with pytest.raises(RowError, match="earlier assistant turn's reasoning would be lost"):
+        _record({"messages": chat}, "sharegpt", "field")
+    last_only = [chat[0], {"role": "assistant", "content": "A1"}, *chat[2:]]
+    shared = _record({"messages": last_only}, "sharegpt", "field")
+    assert shared["reasoning_content"] == "R2"
+    back = _record(shared, "messages", "field")  # ShareGPT's reasoning_content column is the last turn's again
+    assert back["messages"][-1] == {"role": "assistant", "content": "A2", "reasoning_content": "R2"}

@@ -182,3 +182,29 @@ def test_multi_turn_tool_conversations_round_trip_messages_sharegpt_messages() -
     with pytest.raises(RowError, match=r"sharegpt needs user .* in alternation: user, assistant, assistant"):
         to_record(conversation(twice, FormatOptions("sharegpt")), FormatOptions("sharegpt"))
     assert to_record(conversation(twice, FormatOptions("messages")), FormatOptions("messages"))  # messages can
+
+
+def test_one_answer_scored_high_and_low_makes_no_pair_with_itself() -> None:
+    maker = PairMaker(FORMAT, PairOptions(min_margin=0.1))
+    for i, (answer, score) in enumerate([("same", 0.9), ("same", 0.1), ("other", 0.5)]):
+        assert maker.row({"question": "Q", "answer": answer, "score": score}, f"r{i}") == []
+    made, rejects = maker.finish()
+    assert made == []
+    assert [why for _, why, _ in rejects] == ["no pair: the highest and the lowest scored answers are the same text"]
+
+
+@pytest.mark.parametrize("mode", ["inline", "field"])
+def test_filter_pairs_keep_each_samples_reasoning(mode: str) -> None:
+    samples = [{**_sample("A", True), "reasoning": "weigh it"}, {**_sample("B", False), "reasoning": "guess"}]
+    [(_, record, _)] = PairMaker(FormatOptions("dpo", mode), PairOptions()).row(
+        {"problem": "Q", "samples": samples}, "-"
+    )
+    chosen, rejected = record["chosen"][0], record["rejected"][0]
+    if mode == "inline":
+        assert (chosen["content"], rejected["content"]) == (
+            "<think>\nweigh it\n</think>\n\nA",
+            "<think>\nguess\n</think>\n\nB",
+        )
+    else:
+        assert (chosen["reasoning_content"], chosen["content"]) == ("weigh it", "A")
+        assert rejected["reasoning_content"] == "guess"
