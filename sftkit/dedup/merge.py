@@ -277,6 +277,8 @@ def run_task(merge: Merge, step: str, task: int) -> None:
     if merge.done(step, task) is not None:
         print(f"dedup merge: {step} {task} already done", file=sys.stderr)
         return
+    if merge.folder.exists() and not merge.folder.is_dir():
+        raise InputError(f"{merge.folder}: the merge's step folder is a file here; move it away and rerun")
     started = time.time()
     lock = ShardLock(merge.file(f"{step}-{task:05d}.lock"), f"dedup merge {step}")
     try:

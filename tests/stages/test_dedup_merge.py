@@ -12,6 +12,7 @@ import pytest
 from helpers import random_text, swap_words
 
 from sftkit.commands import dedup
+from sftkit.errors import InputError
 
 pytestmark = pytest.mark.stages
 
@@ -117,3 +118,14 @@ def test_a_task_whose_file_was_deleted_runs_again(rows, tmp_path: Path, capsys) 
     assert "pairs 1 already done" not in capsys.readouterr().err
     kept, audit, _ = _run(data, tmp_path / "one.jsonl", 1, 1)
     assert (out.read_bytes(), Path(f"{out}.dups.jsonl").read_bytes()) == (kept, audit)
+
+
+def test_a_file_in_place_of_the_step_folder_is_one_line(rows, tmp_path: Path) -> None:
+    data, _ = rows
+    out = tmp_path / "blocked.jsonl"
+    args = ["--input", str(data), "--question-field", "q", "--output", str(out)]
+    dedup.main([*args, "--shard", "0/2"])
+    dedup.main([*args, "--shard", "1/2"])
+    Path(f"{out}.merge").write_text("not a folder")
+    with pytest.raises(InputError, match="step folder is a file"):
+        dedup.main([*args[2:], "--merge", "--merge-step", "pairs"])
