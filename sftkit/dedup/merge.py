@@ -131,12 +131,27 @@ class Merge:
     def _marker(self, step: str, task: int) -> Path:
         return self.file(f"{step}-{task:05d}.done.json")
 
+    def outputs(self, step: str, task: int) -> list[Path]:
+        """The files a task writes, which the steps after it read."""
+        names = {
+            "ref": ["facts-ref.jsonl", "ref.exact.npy", "ref.signature.npy", "ref.bands.npy"],
+            "pairs": [f"edges-{task:05d}.npy", f"copies-{task:05d}.npy"],
+            "clusters": [
+                "sizes.npy",
+                *(f"{k}-{s:05d}.npy" for s in range(len(self.markers)) for k in ("plan", "want")),
+            ],
+            "facts": [f"facts-{task:05d}.jsonl"],
+            "write": [f"dups-{task:05d}.jsonl", f"kept-{task:05d}.jsonl"],
+        }
+        return [self.file(n) for n in names.get(step, [])]
+
     def done(self, step: str, task: int) -> dict[str, Any] | None:
-        """A task's marker, if it finished under this merge's fingerprint."""
+        """A task's marker, if it finished under this merge's fingerprint and its files are all still there
+        (one deleted since: the task runs again)."""
         path = self._marker(step, task)
         if path.exists():
             marker = orjson.loads(path.read_bytes())
-            if marker.get("fingerprint") == self.fingerprint:
+            if marker.get("fingerprint") == self.fingerprint and all(f.exists() for f in self.outputs(step, task)):
                 return marker
         return None
 
@@ -262,6 +277,8 @@ def run_task(merge: Merge, step: str, task: int) -> None:
     if merge.done(step, task) is not None:
         print(f"dedup merge: {step} {task} already done", file=sys.stderr)
         return
+    if merge.folder.exists() and not merge.folder.is_dir():
+        raise InputError(f"{merge.folder}: the merge's step folder is a file here; move it away and rerun")
     started = time.time()
     lock = ShardLock(merge.file(f"{step}-{task:05d}.lock"), f"dedup merge {step}")
     try:

@@ -195,13 +195,16 @@ def load(path: str | Path) -> Recipe:
             raise _fail(f"{where} field 'configs'", "only the upload stage publishes configs")
         if not isinstance(configs, dict) or any(str(s) not in names for s in configs.values()):
             raise _fail(f"{where} field 'configs'", f"must map config names to earlier stages ({', '.join(names)})")
+        cluster = {**_cluster(defaults, f"{path}: defaults"), **_cluster(entry, where)}
+        if "merge_tasks" in cluster and not (cluster.get("shards") and hasattr(command(entry["stage"]), "merge_plan")):
+            raise _fail(f"{where} field 'merge_tasks'", "splits the partitioned merge of a sharded dedup: add shards")
         recipe.stages.append(
             StageSpec(
                 index,
                 entry["stage"],
                 spec_name,
                 flags(entry.get("args") or {}, f"{where} field 'args'", repeatable(entry["stage"])),
-                {**_cluster(defaults, f"{path}: defaults"), **_cluster(entry, where)},
+                cluster,
                 None if entry.get("input") is None else str(entry["input"]),
                 None if source is None else str(source),
                 None if entry.get("output") is None else str(entry["output"]),

@@ -12,6 +12,7 @@ import pytest
 from helpers import random_text, swap_words
 
 from sftkit.commands import dedup
+from sftkit.errors import InputError
 
 pytestmark = pytest.mark.stages
 
@@ -97,3 +98,34 @@ def test_merge_steps_run_one_by_one_resume_and_refuse_out_of_order(rows, tmp_pat
     assert (out.read_bytes(), Path(f"{out}.dups.jsonl").read_bytes()) == (kept, audit)
     with pytest.raises(Exception, match="--merge-task 5"):
         dedup.main([*merge, "--merge-step", "write", "--merge-task", "5"])
+
+
+def test_a_task_whose_file_was_deleted_runs_again(rows, tmp_path: Path, capsys) -> None:
+    """A marker stands for its files: with one of them gone, the task is not done (no traceback in the
+    next step), and rerunning it restores the bytes."""
+    data, _ = rows
+    out = tmp_path / "gone.jsonl"
+    args = ["--input", str(data), "--question-field", "q", "--output", str(out), "--merge-tasks", "2"]
+    dedup.main([*args, "--shard", "0/1"])
+    merge = [*args[2:], "--merge"]
+    for t in range(2):
+        dedup.main([*merge, "--merge-step", "pairs", "--merge-task", str(t)])
+    (Path(f"{out}.merge") / "edges-00001.npy").unlink()
+    with pytest.raises(Exception, match="step 'pairs' is not done for task"):
+        dedup.main([*merge, "--merge-step", "clusters"])
+    capsys.readouterr()
+    dedup.main(merge)
+    assert "pairs 1 already done" not in capsys.readouterr().err
+    kept, audit, _ = _run(data, tmp_path / "one.jsonl", 1, 1)
+    assert (out.read_bytes(), Path(f"{out}.dups.jsonl").read_bytes()) == (kept, audit)
+
+
+def test_a_file_in_place_of_the_step_folder_is_one_line(rows, tmp_path: Path) -> None:
+    data, _ = rows
+    out = tmp_path / "blocked.jsonl"
+    args = ["--input", str(data), "--question-field", "q", "--output", str(out)]
+    dedup.main([*args, "--shard", "0/2"])
+    dedup.main([*args, "--shard", "1/2"])
+    Path(f"{out}.merge").write_text("not a folder")
+    with pytest.raises(InputError, match="step folder is a file"):
+        dedup.main([*args[2:], "--merge", "--merge-step", "pairs"])
