@@ -26,12 +26,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# every tier (tests/unit, stages, models, cluster: docs/install.md "Test tiers") on two workers, the 25 slowest
-# tests listed; the tests of the one Slurm cluster share a group, so they run one after another on one worker
+# every tier (docs/install.md "Test tiers"): unit and stages on two workers, then models and cluster one test
+# at a time (one in-process vLLM engine, one Slurm cluster), the slowest tests listed
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q -ra --durations=25 -n 2 --dist loadgroup
+	$(PY) -m pytest tests/unit tests/stages -q -ra --durations=10 -n 2
+	$(PY) -m pytest tests/models tests/cluster -q -ra --durations=25
 
 # the edit-test loop: the unit and stages tiers (no Slurm, no models) in parallel, less the 60k-row kill tests
 # (tiers: docs/install.md "Test tiers")

@@ -37,8 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     reaching a model or the cluster from a lower tier (through any fixture), fails the collection."""
     errors = []
     for item in items:
-        if "slurm" in getattr(item, "fixturenames", ()):  # one cluster: its tests run one after another, on one worker
-            item.add_marker(pytest.mark.xdist_group("slurm"))
         why = tier_error(item.path, getattr(item, "fixturenames", ()), {m.name for m in item.iter_markers()})
         if why:
             errors.append(f"{item.nodeid}: {why}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_command
+from helpers import run_command, run_script
 
 pytestmark = pytest.mark.models
 
@@ -138,12 +138,13 @@ def test_semantic_decontamination_embeds_the_benchmark_with_the_model(tiny_bert:
 
 def test_vllm_pooling_runner_embeds_with_the_tiny_llama(tiny_model: Path, tmp_path: Path) -> None:
     """--embedding-backend vllm: the tiny Llama through LLM(runner="pooling").embed (a causal LM pooled
-    as an embedder), its vectors in the part, the copy removed. About 40 s: vLLM's CPU engine start."""
+    as an embedder), its vectors in the part, the copy removed. About 40 s: vLLM's CPU engine start. In its own
+    process: a second in-process vLLM engine would tear down the parallel state the session's engine uses."""
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"id": f"r{k}", "problem": t}) + "\n" for k, t in enumerate(ROWS)))
     out = tmp_path / "out.jsonl"
     args = ["--input", str(data), "--embedding-model", str(tiny_model), "--embedding-backend", "vllm"]
-    run_command("selectors/semdedup.py", *args, "--threshold", "0.9999", "--output", str(out))
+    run_script("selectors/semdedup.py", *args, "--threshold", "0.9999", "--output", str(out))
     vectors = np.load(next((tmp_path / "out.jsonl.parts").glob("*.embedding.npy")))
     assert vectors.shape[0] == 5 and vectors.dtype == np.float16 and len({v.tobytes() for v in vectors}) == 4
     audit = [json.loads(line) for line in Path(f"{out}.dups.jsonl").read_text().splitlines()]
