@@ -4,12 +4,10 @@ OpenAI-compatible server replaying what instruction models write: JSON lists wit
 instructions. The rows after every stage are the hand-computed numbers in the comments."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO
-from servers import scripted
+from helpers import REPO, read_jsonl, run_recipe
 
 pytestmark = pytest.mark.stages
 
@@ -148,42 +146,15 @@ def _evol_script() -> list[dict]:
     return entries
 
 
-def _run(name: str, script: list[dict], tmp_path: Path) -> tuple[Path, str]:
-    """The shipped recipe with its workdir under tmp_path and the repository's data and prompts, run with
-    --local while the scripted server answers at its rendezvous file."""
-    text = (REPO / "recipes" / f"{name}.yaml").read_text()
-    work = tmp_path / "work"
-    text = text.replace(f"results/{name}", str(work))
-    for folder in ("data/", "prompts/"):
-        text = text.replace(f" {folder}", f" {REPO}/{folder}").replace(f"[{folder}", f"[{REPO}/{folder}")
-    recipe = tmp_path / f"{name}.yaml"
-    recipe.write_text(text)
-    work.mkdir()
-    with scripted(script, tmp_path, rendezvous=work / ".server.json") as _:
-        done = subprocess.run(
-            [str(REPO / "slurm" / "submit.sh"), "pipeline", str(recipe), "--local"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return work, done.stderr
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _reasons(path: Path) -> dict[str, int]:
     found: dict[str, int] = {}
     rejects = Path(f"{path}.rejects.jsonl")
-    for r in _rows(rejects) if rejects.exists() else []:
+    for r in read_jsonl(rejects) if rejects.exists() else []:
         found[r["reason"]] = found.get(r["reason"], 0) + 1
     return found
 
 
-def _dataset_rows(work: Path, config: str) -> list[dict]:
+def _datasetread_jsonl(work: Path, config: str) -> list[dict]:
     import pyarrow.parquet as pq
 
     files = sorted((work / "dataset" / "data" / config).glob("*.parquet"))
@@ -191,10 +162,10 @@ def _dataset_rows(work: Path, config: str) -> list[dict]:
 
 
 def test_self_instruct_recipe_grows_the_pool_with_novel_instructions(tmp_path: Path) -> None:
-    work, _ = _run("self-instruct", _self_instruct_script(), tmp_path)
-    round1, pool = _rows(work / "pool" / "round1.jsonl"), _rows(work / "pool" / "round2.jsonl")
+    work = run_recipe("self-instruct", tmp_path, _self_instruct_script())
+    round1, pool = read_jsonl(work / "pool" / "round1.jsonl"), read_jsonl(work / "pool" / "round2.jsonl")
     round2 = [r for r in pool if r not in round1]
-    instances = _rows(work / "instances.jsonl")
+    instances = read_jsonl(work / "instances.jsonl")
     assert [len(round1), len(pool), len(instances)] == [13, 13 + 4, 15]
     # round 2 writes the grown pool: each round-1 row, unchanged, before the rows made from it
     assert [r for r in pool if r in round1] == round1 and pool[1]["parent_id"] == pool[0]["id"]
@@ -216,7 +187,7 @@ def test_self_instruct_recipe_grows_the_pool_with_novel_instructions(tmp_path: P
     assert _reasons(work / "instances.jsonl") == {"refusal": 1, "JSON object lacks a string 'task' and 'output'": 1}
     assert GREAT_WALL in {r["instruction"] for r in round1} and len({r["instruction"] for r in round2}) == 4
     # lineage: every exported row leads back through the rounds to a seed task
-    exported = _dataset_rows(work, "self-instruct")
+    exported = _datasetread_jsonl(work, "self-instruct")
     assert len(exported) == 15
     by_id = {r["id"]: r for r in round1 + round2 + instances}
     seeds = {json.loads(line)["id"] for line in (REPO / "data/instructions/seed_tasks.jsonl").read_text().splitlines()}
@@ -230,9 +201,9 @@ def test_self_instruct_recipe_grows_the_pool_with_novel_instructions(tmp_path: P
 
 
 def test_evol_instruct_recipe_evolves_and_eliminates_round_by_round(tmp_path: Path) -> None:
-    work, _ = _run("evol-instruct", _evol_script(), tmp_path)
+    work = run_recipe("evol-instruct", tmp_path, _evol_script())
     stages = ["evolve1", "eliminate1", "evolve2", "eliminate2", "evolve3", "eliminate3", "respond"]
-    counts = [len(_rows(work / f"{s}.jsonl")) for s in stages]
+    counts = [len(read_jsonl(work / f"{s}.jsonl")) for s in stages]
     assert counts == [6, 4, 3, 3, 3, 3, 3]
     assert _reasons(work / "evolve1.jsonl") == {
         "copies its input field 'instruction'": 1,
@@ -245,11 +216,11 @@ def test_evol_instruct_recipe_evolves_and_eliminates_round_by_round(tmp_path: Pa
         "no <verdict> block and no JSON object in the generation": 1,
     }
     assert _reasons(work / "evolve2.jsonl") == {"refusal": 1}
-    final = _rows(work / "respond.jsonl")
+    final = read_jsonl(work / "respond.jsonl")
     assert {r["instruction"] for r in final} == {
         "请写一段关于中秋节由来的介绍，并说明三种庆祝方式。",
         "Describe how to identify three edible wild mushrooms and the look-alikes to avoid.",
     }
     chinese = next(r for r in final if r["instruction"].startswith("请写"))
     assert chinese["output"].startswith("中秋节") and chinese["id"].startswith("seed_9-gen0")
-    assert len(_dataset_rows(work, "evol-instruct")) == 3
+    assert len(_datasetread_jsonl(work, "evol-instruct")) == 3
